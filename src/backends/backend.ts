@@ -1,0 +1,57 @@
+/**
+ * The contract between the core and a proxy mode, and the registry of modes
+ * (an interface plus a registry, as grpc-js does for load balancers).
+ */
+import type { DesiredState } from '../proxy/types.js';
+import type { FamilyOptions } from '../proxy/options.js';
+import type { Logger } from '../observability/logger.js';
+
+export type ProxyMode = 'userspace' | 'iptables' | 'ipvs' | 'nftables' | 'state';
+
+/** What a sync reports back, for metrics and the runner. */
+export interface SyncOutcome {
+  /** Rule counts per table (iptables_total / iptables_last), when the mode has them. */
+  readonly ruleCounts?: Readonly<Record<string, { total: number; written: number }>>;
+}
+
+/** One family's data plane. Created once; sync() is never called concurrently. */
+export interface Proxier {
+  /**
+   * Programs the data plane to match `state`. `full` asks for a complete rewrite (first sync, after
+   * a failure, periodically, after a topology change). Throws on failure; the runner retries with full=true.
+   */
+  sync(state: DesiredState, full: boolean): Promise<SyncOutcome>;
+  /** Stops timers and listeners the proxier owns; does not remove rules (rules survive restarts). */
+  close(): Promise<void>;
+}
+
+export interface BackendDeps {
+  readonly logger: Logger;
+  readonly options: FamilyOptions;
+}
+
+export interface Backend {
+  readonly mode: ProxyMode;
+  /** Pure: the text `kube-proxy render` prints for these per-family states (sorted, stable). */
+  render(states: readonly DesiredState[], options: readonly FamilyOptions[]): string;
+  /** Creates the proxier for one family. Fails with a clear message when the system cannot run the mode. */
+  create(deps: BackendDeps): Promise<Proxier>;
+  /** `--cleanup`: removes everything this mode ever created (best effort, all families). */
+  cleanup(logger: Logger): Promise<void>;
+}
+
+const registry = new Map<ProxyMode, Backend>();
+
+/** Registers a backend; the composition root calls this for every built mode. */
+export function registerBackend(b: Backend): void {
+  registry.set(b.mode, b);
+}
+
+/** The backend for `mode`, or undefined when that mode is not built. */
+export function getBackend(mode: ProxyMode): Backend | undefined {
+  return registry.get(mode);
+}
+
+export function registeredModes(): ProxyMode[] {
+  return [...registry.keys()].sort();
+}

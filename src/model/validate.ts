@@ -1,0 +1,359 @@
+/**
+ * Turns wire JSON (from the API server or a manifest file) into the typed model, checking every field
+ * kube-proxy reads with Kubernetes' own rules. A failure names the object, the field and the bad value.
+ *
+ * Why this strict: names, namespaces, port names and addresses end up in iptables comments, chain names
+ * and nft scripts. Anything outside the Kubernetes grammar (quotes, spaces, newlines) is refused here,
+ * so no renderer ever has to escape.
+ */
+import { canonicalIP, parseCIDR, parseIPSloppy } from '../net/ip.js';
+import type {
+  EndpointConditions,
+  EndpointSlice,
+  KubeObject,
+  LoadBalancerIngress,
+  Node,
+  ObjectMeta,
+  Protocol,
+  Service,
+  ServiceCIDR,
+  ServicePortSpec,
+  ServiceType,
+  SliceEndpoint,
+  SlicePort,
+  TrafficPolicy,
+} from './types.js';
+import { DEFAULT_STICKY_SECONDS } from './types.js';
+
+/** Thrown (and returned) when an object fails validation; `field` is a JSON path like spec.ports[1].name. */
+export class ValidationError extends Error {
+  readonly code = 'KP_ERR_INVALID_OBJECT';
+  constructor(
+    readonly kind: string,
+    readonly namespace: string,
+    readonly objectName: string,
+    readonly field: string,
+    readonly value: unknown,
+    readonly reason: string,
+  ) {
+    const who = namespace ? `${namespace}/${objectName}` : objectName;
+    super(`invalid ${kind} ${who || '<unnamed>'}: ${field}: ${reason} (value: ${preview(value)})`);
+    this.name = 'ValidationError';
+  }
+}
+
+function preview(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+export function isDNS1123Label(s: string): boolean {
+  return s.length <= 63 && DNS1123_LABEL.test(s);
+}
+export function isDNS1035Label(s: string): boolean {
+  return s.length <= 63 && DNS1035_LABEL.test(s);
+}
+export function isDNS1123Subdomain(s: string): boolean {
+  return s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
+}
+/** IANA_SVC_NAME: the rule for Service port names. */
+export function isIANASvcName(s: string): boolean {
+  return s.length <= 15 && /^[-a-z0-9]+$/.test(s) && /[a-z]/.test(s) && !s.includes('--') && !s.startsWith('-') && !s.endsWith('-');
+}
+export function isLabelValue(s: string): boolean {
+  return s.length <= 63 && LABEL_VALUE.test(s);
+}
+
+type Rec = Record<string, unknown>;
+function isRec(v: unknown): v is Rec {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Field reader bound to one object, so every error carries kind/namespace/name. */
+class Reader {
+  constructor(
+    readonly kind: string,
+    readonly namespace: string,
+    readonly name: string,
+  ) {}
+  fail(field: string, value: unknown, reason: string): never {
+    throw new ValidationError(this.kind, this.namespace, this.name, field, value, reason);
+  }
+  rec(v: unknown, field: string, optional = true): Rec {
+    if (v === undefined || v === null) return optional ? {} : this.fail(field, v, 'required');
+    return isRec(v) ? v : this.fail(field, v, 'must be an object');
+  }
+  arr(v: unknown, field: string): unknown[] {
+    if (v === undefined || v === null) return [];
+    return Array.isArray(v) ? v : this.fail(field, v, 'must be a list');
+  }
+  str(v: unknown, field: string, def = ''): string {
+    if (v === undefined || v === null) return def;
+    return typeof v === 'string' ? v : this.fail(field, v, 'must be a string');
+  }
+  optStr(v: unknown, field: string): string | undefined {
+    return v === undefined || v === null ? undefined : this.str(v, field);
+  }
+  bool(v: unknown, field: string): boolean | undefined {
+    if (v === undefined || v === null) return undefined;
+    return typeof v === 'boolean' ? v : this.fail(field, v, 'must be a boolean');
+  }
+  int(v: unknown, field: string, min: number, max: number, def?: number): number {
+    if ((v === undefined || v === null) && def !== undefined) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v)) return this.fail(field, v, 'must be an integer');
+    if (v < min || v > max) return this.fail(field, v, `must be between ${min} and ${max}`);
+    return v;
+  }
+  ip(v: unknown, field: string): string {
+    const s = this.str(v, field);
+    const c = canonicalIP(s);
+    return c ?? this.fail(field, v, 'must be a valid IP address');
+  }
+  enumOf<T extends string>(v: unknown, field: string, allowed: readonly T[], def: T): T {
+    if (v === undefined || v === null || v === '') return def;
+    if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
+    return this.fail(field, v, `must be one of ${allowed.join(', ')}`);
+  }
+  stringMap(v: unknown, field: string): Record<string, string> {
+    const r = this.rec(v, field);
+    const out: Record<string, string> = {};
+    for (const [k, val] of Object.entries(r)) out[k] = this.str(val, `${field}[${k}]`);
+    return out;
+  }
+}
+
+function readMeta(kind: string, raw: Rec, namespaced: boolean, nameRule: (s: string) => boolean, ruleName: string): { r: Reader; meta: ObjectMeta } {
+  const md = isRec(raw.metadata) ? raw.metadata : {};
+  const name = typeof md.name === 'string' ? md.name : '';
+  const namespace = namespaced ? (typeof md.namespace === 'string' && md.namespace !== '' ? md.namespace : 'default') : '';
+  const r = new Reader(kind, namespace, name);
+  if (!isRec(raw.metadata)) r.fail('metadata', raw.metadata, 'required');
+  if (!name) r.fail('metadata.name', md.name, 'required');
+  if (!nameRule(name)) r.fail('metadata.name', name, `must be a valid ${ruleName}`);
+  if (namespaced && !isDNS1123Label(namespace)) r.fail('metadata.namespace', namespace, 'must be a valid DNS-1123 label');
+  const meta: ObjectMeta = {
+    namespace,
+    name,
+    uid: r.str(md.uid, 'metadata.uid'),
+    resourceVersion: r.str(md.resourceVersion, 'metadata.resourceVersion'),
+    labels: r.stringMap(md.labels, 'metadata.labels'),
+    annotations: r.stringMap(md.annotations, 'metadata.annotations'),
+    ...(typeof md.deletionTimestamp === 'string' ? { deletionTimestamp: md.deletionTimestamp } : {}),
+  };
+  return { r, meta };
+}
+
+const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
+const POLICIES: readonly TrafficPolicy[] = ['Cluster', 'Local'];
+
+/** Validates a core/v1 Service. */
+export function validateService(raw: unknown): Service {
+  if (!isRec(raw)) throw new ValidationError('Service', '', '', '', raw, 'must be an object');
+  const { r, meta } = readMeta('Service', raw, true, isDNS1035Label, 'DNS-1035 label');
+  const spec = r.rec(raw.spec, 'spec');
+  const status = r.rec(raw.status, 'status');
+  const type = r.enumOf<ServiceType>(spec.type, 'spec.type', ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'], 'ClusterIP');
+
+  const clusterIPRaw = r.str(spec.clusterIP, 'spec.clusterIP');
+  let clusterIP = '';
+  if (clusterIPRaw === 'None') clusterIP = 'None';
+  else if (clusterIPRaw !== '') clusterIP = r.ip(clusterIPRaw, 'spec.clusterIP');
+  const clusterIPs = r.arr(spec.clusterIPs, 'spec.clusterIPs').map((v, i) =>
+    v === 'None' ? 'None' : r.ip(v, `spec.clusterIPs[${i}]`),
+  );
+  if (clusterIPs.length > 2) r.fail('spec.clusterIPs', spec.clusterIPs, 'at most two entries');
+  if (clusterIPs.length > 0 && clusterIP !== '' && clusterIPs[0] !== clusterIP) {
+    r.fail('spec.clusterIPs[0]', spec.clusterIPs, 'must match spec.clusterIP');
+  }
+
+  const portsRaw = r.arr(spec.ports, 'spec.ports');
+  const seen = new Set<string>();
+  const ports: ServicePortSpec[] = portsRaw.map((p, i) => {
+    const f = `spec.ports[${i}]`;
+    const pr = r.rec(p, f, false);
+    const name = r.str(pr.name, `${f}.name`);
+    if (name !== '' && !isIANASvcName(name)) r.fail(`${f}.name`, name, 'must be a valid IANA_SVC_NAME');
+    if (name === '' && portsRaw.length > 1) r.fail(`${f}.name`, name, 'required when a Service has more than one port');
+    const protocol = r.enumOf<Protocol>(pr.protocol, `${f}.protocol`, PROTOCOLS, 'TCP');
+    const port = r.int(pr.port, `${f}.port`, 1, 65535);
+    const nodePort = r.int(pr.nodePort, `${f}.nodePort`, 0, 65535, 0);
+    const k = `${name}`;
+    if (seen.has(k)) r.fail(`${f}.name`, name, 'duplicate port name');
+    seen.add(k);
+    return { name, protocol, port, nodePort };
+  });
+
+  const externalIPs = r.arr(spec.externalIPs, 'spec.externalIPs').map((v, i) => r.ip(v, `spec.externalIPs[${i}]`));
+  const lb = r.rec(status.loadBalancer, 'status.loadBalancer');
+  const loadBalancerIngress: LoadBalancerIngress[] = r.arr(lb.ingress, 'status.loadBalancer.ingress').map((v, i) => {
+    const f = `status.loadBalancer.ingress[${i}]`;
+    const ing = r.rec(v, f, false);
+    const ipRaw = r.str(ing.ip, `${f}.ip`);
+    const ip = ipRaw === '' ? '' : r.ip(ipRaw, `${f}.ip`);
+    const hostname = r.str(ing.hostname, `${f}.hostname`);
+    if (hostname !== '' && !isDNS1123Subdomain(hostname)) r.fail(`${f}.hostname`, hostname, 'must be a valid DNS-1123 subdomain');
+    const ipMode = ing.ipMode === undefined || ing.ipMode === null ? undefined : r.enumOf(ing.ipMode, `${f}.ipMode`, ['VIP', 'Proxy'] as const, 'VIP');
+    return { ip, hostname, ...(ipMode ? { ipMode } : {}) };
+  });
+  const loadBalancerSourceRanges = r.arr(spec.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges').map((v, i) => {
+    const s = r.str(v, `spec.loadBalancerSourceRanges[${i}]`);
+    if (!parseCIDR(s.trim())) r.fail(`spec.loadBalancerSourceRanges[${i}]`, s, 'must be a valid CIDR');
+    return s;
+  });
+  const externalTrafficPolicy = r.enumOf(spec.externalTrafficPolicy, 'spec.externalTrafficPolicy', POLICIES, 'Cluster');
+  const internalTrafficPolicy = r.enumOf(spec.internalTrafficPolicy, 'spec.internalTrafficPolicy', POLICIES, 'Cluster');
+  const sessionAffinity = r.enumOf(spec.sessionAffinity, 'spec.sessionAffinity', ['None', 'ClientIP'] as const, 'None');
+  const sac = r.rec(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig');
+  const cip = r.rec(sac.clientIP, 'spec.sessionAffinityConfig.clientIP');
+  const sessionAffinityTimeoutSeconds = r.int(cip.timeoutSeconds, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 1, 86400, DEFAULT_STICKY_SECONDS);
+  const healthCheckNodePort = r.int(spec.healthCheckNodePort, 'spec.healthCheckNodePort', 0, 65535, 0);
+  const trafficDistribution = r.optStr(spec.trafficDistribution, 'spec.trafficDistribution');
+  const externalName = r.optStr(spec.externalName, 'spec.externalName');
+  if (type === 'ExternalName' && externalName !== undefined && !isDNS1123Subdomain(externalName.replace(/\.$/, ''))) {
+    r.fail('spec.externalName', externalName, 'must be a valid DNS-1123 subdomain');
+  }
+  return {
+    kind: 'Service',
+    meta,
+    type,
+    clusterIP: clusterIP === '' && clusterIPs.length > 0 ? (clusterIPs[0] ?? '') : clusterIP,
+    clusterIPs: clusterIPs.length > 0 ? clusterIPs : clusterIP !== '' ? [clusterIP] : [],
+    ports,
+    externalIPs,
+    loadBalancerIngress,
+    loadBalancerSourceRanges,
+    externalTrafficPolicy,
+    internalTrafficPolicy,
+    sessionAffinity,
+    sessionAffinityTimeoutSeconds,
+    healthCheckNodePort,
+    ...(trafficDistribution !== undefined ? { trafficDistribution } : {}),
+    ...(externalName !== undefined ? { externalName } : {}),
+  };
+}
+
+/** Validates a discovery.k8s.io/v1 EndpointSlice. Addresses are normalised with sloppy parsing. */
+export function validateEndpointSlice(raw: unknown): EndpointSlice {
+  if (!isRec(raw)) throw new ValidationError('EndpointSlice', '', '', '', raw, 'must be an object');
+  const { r, meta } = readMeta('EndpointSlice', raw, true, isDNS1123Subdomain, 'DNS-1123 subdomain');
+  const addressType = r.enumOf(raw.addressType, 'addressType', ['IPv4', 'IPv6', 'FQDN'] as const, 'IPv4');
+  if (raw.addressType === undefined) r.fail('addressType', raw.addressType, 'required');
+  const endpoints: SliceEndpoint[] = r.arr(raw.endpoints, 'endpoints').map((v, i) => {
+    const f = `endpoints[${i}]`;
+    const e = r.rec(v, f, false);
+    const addrs = r.arr(e.addresses, `${f}.addresses`).map((a, j) => {
+      const s = r.str(a, `${f}.addresses[${j}]`);
+      if (addressType === 'FQDN') {
+        if (!isDNS1123Subdomain(s)) r.fail(`${f}.addresses[${j}]`, s, 'must be a valid DNS-1123 subdomain');
+        return s;
+      }
+      return parseIPSloppy(s) ?? r.fail(`${f}.addresses[${j}]`, s, 'must be a valid IP address');
+    });
+    if (addrs.length === 0) r.fail(`${f}.addresses`, e.addresses, 'must have at least one address');
+    const c = r.rec(e.conditions, `${f}.conditions`);
+    const conditions: EndpointConditions = {
+      ...optBool('ready', r.bool(c.ready, `${f}.conditions.ready`)),
+      ...optBool('serving', r.bool(c.serving, `${f}.conditions.serving`)),
+      ...optBool('terminating', r.bool(c.terminating, `${f}.conditions.terminating`)),
+    };
+    const nodeName = r.optStr(e.nodeName, `${f}.nodeName`);
+    if (nodeName !== undefined && !isDNS1123Subdomain(nodeName)) r.fail(`${f}.nodeName`, nodeName, 'must be a valid DNS-1123 subdomain');
+    const zone = r.optStr(e.zone, `${f}.zone`);
+    if (zone !== undefined && !isLabelValue(zone)) r.fail(`${f}.zone`, zone, 'must be a valid label value');
+    let hints: SliceEndpoint['hints'];
+    if (e.hints !== undefined && e.hints !== null) {
+      const h = r.rec(e.hints, `${f}.hints`);
+      const forZones = h.forZones === undefined ? undefined : r.arr(h.forZones, `${f}.hints.forZones`).map((z, k) => {
+        const zn = r.str(r.rec(z, `${f}.hints.forZones[${k}]`).name, `${f}.hints.forZones[${k}].name`);
+        return isLabelValue(zn) ? zn : r.fail(`${f}.hints.forZones[${k}].name`, zn, 'must be a valid label value');
+      });
+      const forNodes = h.forNodes === undefined ? undefined : r.arr(h.forNodes, `${f}.hints.forNodes`).map((z, k) => {
+        const nn = r.str(r.rec(z, `${f}.hints.forNodes[${k}]`).name, `${f}.hints.forNodes[${k}].name`);
+        return isDNS1123Subdomain(nn) ? nn : r.fail(`${f}.hints.forNodes[${k}].name`, nn, 'must be a valid DNS-1123 subdomain');
+      });
+      hints = { ...(forZones ? { forZones } : {}), ...(forNodes ? { forNodes } : {}) };
+    }
+    return { addresses: addrs, conditions, ...(nodeName ? { nodeName } : {}), ...(zone ? { zone } : {}), ...(hints ? { hints } : {}) };
+  });
+  const ports: SlicePort[] = r.arr(raw.ports, 'ports').map((v, i) => {
+    const f = `ports[${i}]`;
+    const p = r.rec(v, f, false);
+    const name = r.optStr(p.name, `${f}.name`);
+    if (name !== undefined && name !== '' && !isDNS1123Label(name)) r.fail(`${f}.name`, name, 'must be a valid DNS-1123 label');
+    const protocol = p.protocol === undefined || p.protocol === null ? 'TCP' : r.enumOf<Protocol>(p.protocol, `${f}.protocol`, PROTOCOLS, 'TCP');
+    const port = p.port === undefined || p.port === null ? undefined : r.int(p.port, `${f}.port`, 0, 65535);
+    return { ...(name !== undefined ? { name } : {}), protocol, ...(port !== undefined ? { port } : {}) };
+  });
+  const svc = meta.labels['kubernetes.io/service-name'];
+  if (svc !== undefined && !isDNS1035Label(svc)) r.fail('metadata.labels[kubernetes.io/service-name]', svc, 'must be a valid Service name');
+  return { kind: 'EndpointSlice', meta, addressType, endpoints, ports };
+}
+
+function optBool<K extends string>(k: K, v: boolean | undefined): Partial<Record<K, boolean>> {
+  return v === undefined ? {} : ({ [k]: v } as Record<K, boolean>);
+}
+
+/** Validates a core/v1 Node (only the fields kube-proxy reads). */
+export function validateNode(raw: unknown): Node {
+  if (!isRec(raw)) throw new ValidationError('Node', '', '', '', raw, 'must be an object');
+  const { r, meta } = readMeta('Node', raw, false, isDNS1123Subdomain, 'DNS-1123 subdomain');
+  const spec = r.rec(raw.spec, 'spec');
+  const status = r.rec(raw.status, 'status');
+  const addresses = r.arr(status.addresses, 'status.addresses').map((v, i) => {
+    const a = r.rec(v, `status.addresses[${i}]`, false);
+    const type = r.str(a.type, `status.addresses[${i}].type`);
+    const addr = r.str(a.address, `status.addresses[${i}].address`);
+    if (type === 'InternalIP' || type === 'ExternalIP') return { type, address: r.ip(addr, `status.addresses[${i}].address`) };
+    return { type, address: addr };
+  });
+  const podCIDRsRaw = r.arr(spec.podCIDRs, 'spec.podCIDRs');
+  const podCIDRs = (podCIDRsRaw.length ? podCIDRsRaw : spec.podCIDR ? [spec.podCIDR] : []).map((v, i) => {
+    const s = r.str(v, `spec.podCIDRs[${i}]`);
+    return parseCIDR(s)?.text ?? r.fail(`spec.podCIDRs[${i}]`, s, 'must be a valid CIDR');
+  });
+  const taints = r.arr(spec.taints, 'spec.taints').map((v, i) => {
+    const t = r.rec(v, `spec.taints[${i}]`, false);
+    const value = r.optStr(t.value, `spec.taints[${i}].value`);
+    return { key: r.str(t.key, `spec.taints[${i}].key`), effect: r.str(t.effect, `spec.taints[${i}].effect`), ...(value !== undefined ? { value } : {}) };
+  });
+  return { kind: 'Node', meta, addresses, podCIDRs, taints };
+}
+
+/** Validates a networking.k8s.io/v1 ServiceCIDR. */
+export function validateServiceCIDR(raw: unknown): ServiceCIDR {
+  if (!isRec(raw)) throw new ValidationError('ServiceCIDR', '', '', '', raw, 'must be an object');
+  const { r, meta } = readMeta('ServiceCIDR', raw, false, isDNS1123Subdomain, 'DNS-1123 subdomain');
+  const spec = r.rec(raw.spec, 'spec');
+  const cidrs = r.arr(spec.cidrs, 'spec.cidrs').map((v, i) => {
+    const s = r.str(v, `spec.cidrs[${i}]`);
+    return parseCIDR(s)?.text ?? r.fail(`spec.cidrs[${i}]`, s, 'must be a valid CIDR');
+  });
+  return { kind: 'ServiceCIDR', meta, cidrs };
+}
+
+/** The apiVersion/kind pairs kube-proxy consumes. */
+export const KNOWN_KINDS: Readonly<Record<string, { apiVersions: readonly string[]; validate: (raw: unknown) => KubeObject }>> = {
+  Service: { apiVersions: ['v1'], validate: validateService },
+  EndpointSlice: { apiVersions: ['discovery.k8s.io/v1'], validate: validateEndpointSlice },
+  Node: { apiVersions: ['v1'], validate: validateNode },
+  ServiceCIDR: { apiVersions: ['networking.k8s.io/v1', 'networking.k8s.io/v1beta1'], validate: validateServiceCIDR },
+};
+
+/** Validates any supported object by its `kind`; throws ValidationError, or returns undefined for other kinds. */
+export function validateObject(raw: unknown): KubeObject | undefined {
+  if (!isRec(raw)) throw new ValidationError('object', '', '', '', raw, 'must be an object');
+  const kind = typeof raw.kind === 'string' ? raw.kind : '';
+  const k = KNOWN_KINDS[kind];
+  if (!k) return undefined;
+  return k.validate(raw);
+}
