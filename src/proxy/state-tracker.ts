@@ -1,0 +1,366 @@
+/**
+ * The change trackers (upstream ServiceChangeTracker + EndpointsChangeTracker) folded into one
+ * incremental state builder: it keeps the current Services, EndpointSlices, Node and ServiceCIDRs,
+ * remembers which services changed since the last successful sync of each IP family, and builds the
+ * per-family DesiredState recomputing only those services.
+ *
+ * Pure: no I/O, no clock (trigger times come from annotations).
+ */
+import { canonicalIP, ipFamily, parseCIDR } from '../net/ip.js';
+import type { EndpointSlice, IPFamily, KubeObject, Node, Service, ServiceCIDR } from '../model/types.js';
+import { ANNOTATION_LAST_CHANGE_TRIGGER_TIME, LABEL_SERVICE_NAME, LABEL_ZONE, namespacedName } from '../model/types.js';
+import { isForThisProxy } from '../model/filters.js';
+import type { SourceEvent } from '../sources/source.js';
+import { mergeSlices } from './endpoints.js';
+import { serviceToServicePorts } from './service-port.js';
+import { categorizeEndpoints } from './topology.js';
+import type { DesiredState, Endpoint, ServicePortState } from './types.js';
+
+/** What one service contributes to one family's state. */
+interface ServiceEntry {
+  readonly fingerprint: string;
+  readonly ports: readonly ServicePortState[];
+  readonly healthCheckNodePort: number;
+  readonly localReady: number;
+}
+
+interface FamilyCache {
+  /** Entries as of the last successful sync (commit). */
+  committed: Map<string, ServiceEntry>;
+  /** The services map as of the last commit, by service port key. */
+  committedPorts: Map<string, ServicePortState>;
+  committedSortedKeys: readonly string[];
+  /** "ns/name" -> generation of its latest change. */
+  dirty: Map<string, number>;
+  /** Topology identity at the last commit; a difference makes every service dirty. */
+  committedTopology: string;
+}
+
+/** A built state plus what commit() needs to know about how it was built. */
+interface BuildRecord {
+  readonly dirtyAtBuild: ReadonlyMap<string, number>;
+  readonly entries: ReadonlyMap<string, ServiceEntry | undefined>;
+  readonly topology: string;
+}
+
+export interface StateTrackerOptions {
+  readonly families: readonly IPFamily[];
+  readonly nodeName: string;
+  /** --bind-address: when a specific IP, it is the node IP of its family. */
+  readonly bindAddress?: string;
+  /** Wait for the Node object's list before initialised (upstream needs it for node IPs and topology). */
+  readonly waitForNode?: boolean;
+}
+
+export interface PendingCounts {
+  readonly services: number;
+  readonly endpoints: number;
+}
+
+const LOOPBACK: Record<IPFamily, string> = { IPv4: '127.0.0.1', IPv6: '::1' };
+
+function setReplacer(_k: string, v: unknown): unknown {
+  return v instanceof Set ? [...(v as Set<string>)].sort() : v;
+}
+
+export class StateTracker {
+  private readonly services = new Map<string, Service>();
+  /** service "ns/name" -> slice name -> slice */
+  private readonly slicesByService = new Map<string, Map<string, EndpointSlice>>();
+  /** slice "ns/name" -> service "ns/name" it was filed under */
+  private readonly sliceOwner = new Map<string, string>();
+  private readonly serviceCIDRObjs = new Map<string, ServiceCIDR>();
+  private node: Node | undefined;
+  private readonly synced = new Set<string>();
+  private readonly caches = new Map<IPFamily, FamilyCache>();
+  private readonly builds = new WeakMap<DesiredState, BuildRecord>();
+  private readonly triggerTimes = new Map<string, number[]>();
+  private generation = 0;
+  /** Pending change counts since the last commit of any family (for the *_changes_pending gauges). */
+  private pendingServiceChanges = new Set<string>();
+  private pendingEndpointChanges = new Set<string>();
+
+  constructor(private readonly opts: StateTrackerOptions) {
+    for (const f of opts.families) {
+      this.caches.set(f, { committed: new Map(), committedPorts: new Map(), committedSortedKeys: [], dirty: new Map(), committedTopology: '' });
+    }
+  }
+
+  /** Applies one source event. Returns true when it may change some family's desired state. */
+  onEvent(ev: SourceEvent): boolean {
+    if (ev.type === 'synced') {
+      this.synced.add(ev.kind);
+      return true;
+    }
+    const obj = ev.object;
+    const deleted = ev.type === 'delete';
+    switch (obj.kind) {
+      case 'Service':
+        return this.onService(obj, deleted);
+      case 'EndpointSlice':
+        return this.onSlice(obj, deleted);
+      case 'Node':
+        return this.onNode(obj, deleted);
+      case 'ServiceCIDR':
+        if (deleted) this.serviceCIDRObjs.delete(obj.meta.name);
+        else this.serviceCIDRObjs.set(obj.meta.name, obj);
+        return true;
+    }
+  }
+
+  /** Services and EndpointSlices (and the Node, when waited for) have delivered their initial state. */
+  isInitialized(): boolean {
+    return this.synced.has('Service') && this.synced.has('EndpointSlice') && (!this.opts.waitForNode || this.synced.has('Node'));
+  }
+
+  hasSynced(kind: KubeObject['kind']): boolean {
+    return this.synced.has(kind);
+  }
+
+  /** The Node object of this node, if known. */
+  currentNode(): Node | undefined {
+    return this.node;
+  }
+
+  pendingCounts(): PendingCounts {
+    return { services: this.pendingServiceChanges.size, endpoints: this.pendingEndpointChanges.size };
+  }
+
+  private markDirty(nsn: string): void {
+    this.generation++;
+    for (const c of this.caches.values()) c.dirty.set(nsn, this.generation);
+  }
+
+  private onService(svc: Service, deleted: boolean): boolean {
+    const nsn = namespacedName(svc.meta);
+    if (deleted || !isForThisProxy(svc.meta.labels)) {
+      if (!this.services.has(nsn)) return false;
+      this.services.delete(nsn);
+    } else {
+      this.services.set(nsn, svc);
+    }
+    this.pendingServiceChanges.add(nsn);
+    this.markDirty(nsn);
+    return true;
+  }
+
+  private onSlice(slice: EndpointSlice, deleted: boolean): boolean {
+    const sliceKey = namespacedName(slice.meta);
+    const svcName = slice.meta.labels[LABEL_SERVICE_NAME];
+    const prevOwner = this.sliceOwner.get(sliceKey);
+    let changed = false;
+    if (prevOwner !== undefined) {
+      this.slicesByService.get(prevOwner)?.delete(slice.meta.name);
+      if (this.slicesByService.get(prevOwner)?.size === 0) this.slicesByService.delete(prevOwner);
+      this.sliceOwner.delete(sliceKey);
+      this.pendingEndpointChanges.add(prevOwner);
+      this.markDirty(prevOwner);
+      changed = true;
+    }
+    // A slice without the service-name label cannot be attributed (upstream logs and ignores it);
+    // the source already logged it at validation time if it matters.
+    if (!deleted && svcName !== undefined && isForThisProxy(slice.meta.labels)) {
+      const owner = `${slice.meta.namespace}/${svcName}`;
+      let m = this.slicesByService.get(owner);
+      if (!m) this.slicesByService.set(owner, (m = new Map()));
+      m.set(slice.meta.name, slice);
+      this.sliceOwner.set(sliceKey, owner);
+      this.pendingEndpointChanges.add(owner);
+      this.markDirty(owner);
+      const t = Date.parse(slice.meta.annotations[ANNOTATION_LAST_CHANGE_TRIGGER_TIME] ?? '');
+      if (!Number.isNaN(t)) {
+        const arr = this.triggerTimes.get(owner) ?? [];
+        arr.push(t);
+        this.triggerTimes.set(owner, arr);
+      }
+      changed = true;
+    }
+    return changed;
+  }
+
+  private onNode(node: Node, deleted: boolean): boolean {
+    if (node.meta.name !== this.opts.nodeName) return false;
+    this.node = deleted ? undefined : node;
+    return true;
+  }
+
+  /** The node's zone label ("" when unknown). */
+  nodeZone(): string {
+    return this.node?.meta.labels[LABEL_ZONE] ?? '';
+  }
+
+  /**
+   * Node IPs of `family`, primary first (upstream detectNodeIPs): a specific --bind-address of that
+   * family; else the Node's first InternalIP, then ExternalIP, of that family; else loopback.
+   */
+  nodeIPs(family: IPFamily): string[] {
+    const ba = this.opts.bindAddress ? canonicalIP(this.opts.bindAddress) : undefined;
+    if (ba && ipFamily(ba) === family && ba !== '0.0.0.0' && ba !== '::') return [ba];
+    for (const type of ['InternalIP', 'ExternalIP']) {
+      for (const a of this.node?.addresses ?? []) {
+        if (a.type === type && ipFamily(a.address) === family) return [a.address];
+      }
+    }
+    return [LOOPBACK[family]];
+  }
+
+  /** True when node-level inputs (IPs, zone, pod CIDRs) differ from the last commit: forces a full sync. */
+  topologyChanged(family: IPFamily): boolean {
+    const c = this.caches.get(family);
+    return c !== undefined && c.committedTopology !== this.topologyIdentity(family);
+  }
+
+  private topologyIdentity(family: IPFamily): string {
+    return JSON.stringify([this.opts.nodeName, this.nodeZone(), this.nodeIPs(family), this.node?.podCIDRs ?? []]);
+  }
+
+  private computeEntry(nsn: string, family: IPFamily, zone: string): ServiceEntry | undefined {
+    const svc = this.services.get(nsn);
+    if (!svc) return undefined;
+    const infos = serviceToServicePorts(svc, family);
+    if (infos.size === 0) return undefined;
+    const slices = this.slicesByService.get(nsn);
+    const merged = slices
+      ? mergeSlices(svc.meta.namespace, svc.meta.name, slices.values(), family, this.opts.nodeName)
+      : new Map<string, Endpoint[]>();
+    const ports: ServicePortState[] = [];
+    const localReadyIPs = new Set<string>();
+    let hcnp = 0;
+    for (const [key, info] of infos) {
+      const endpoints = merged.get(key) ?? [];
+      for (const ep of endpoints) if (ep.isLocal && ep.ready) localReadyIPs.add(ep.ip);
+      const cat = categorizeEndpoints(endpoints, info, this.opts.nodeName, zone);
+      const hasEndpoints = cat.hasAnyEndpoints;
+      const noLocal = cat.localEndpoints.length === 0;
+      if (info.healthCheckNodePort) hcnp = info.healthCheckNodePort;
+      ports.push({
+        key,
+        info,
+        endpoints,
+        ...cat,
+        hasEndpoints,
+        hasInternalEndpoints: hasEndpoints && !(info.internalPolicyLocal && noLocal),
+        hasExternalEndpoints: hasEndpoints && !(info.externalPolicyLocal && noLocal),
+        usesExternalTrafficChain: hasEndpoints && info.externallyAccessible,
+      });
+    }
+    // localReady counts over all endpoints of the service (upstream LocalReadyEndpoints), including
+    // endpoints of slice ports no service port claims.
+    for (const eps of merged.values()) for (const ep of eps) if (ep.isLocal && ep.ready) localReadyIPs.add(ep.ip);
+    const fingerprint = JSON.stringify(ports, setReplacer);
+    return { fingerprint, ports, healthCheckNodePort: hcnp, localReady: localReadyIPs.size };
+  }
+
+  /**
+   * Builds the desired state of `family`: services changed since that family's last commit are
+   * recomputed; all others are reused. Cheap when little changed.
+   */
+  build(family: IPFamily): DesiredState {
+    const cache = this.caches.get(family);
+    if (!cache) throw new RangeError(`family ${family} is not tracked (tracking ${this.opts.families.join(', ')})`);
+    const zone = this.nodeZone();
+    const topology = this.topologyIdentity(family);
+    let dirty: ReadonlyMap<string, number> = cache.dirty;
+    if (topology !== cache.committedTopology) {
+      // Zone, node IPs or pod CIDRs changed: every service's categorisation may differ.
+      const all = new Map(cache.dirty);
+      for (const nsn of cache.committed.keys()) if (!all.has(nsn)) all.set(nsn, 0);
+      for (const nsn of this.services.keys()) if (!all.has(nsn)) all.set(nsn, 0);
+      dirty = all;
+    }
+    const entries = new Map<string, ServiceEntry | undefined>();
+    const changedServices = new Set<string>();
+    const udpServicePorts = new Set<string>();
+    const deletedUDPClusterIPs = new Set<string>();
+    const lastChangeTriggerTimes: number[] = [];
+    let services = cache.committedPorts;
+    let sortedKeys = cache.committedSortedKeys;
+    let keysChanged = false;
+    let copied = false;
+    for (const nsn of dirty.keys()) {
+      const prev = cache.committed.get(nsn);
+      const next = this.computeEntry(nsn, family, zone);
+      entries.set(nsn, next);
+      if (prev?.fingerprint === next?.fingerprint) continue;
+      changedServices.add(nsn);
+      if (!copied) {
+        services = new Map(services);
+        copied = true;
+      }
+      const nextKeys = new Set(next?.ports.map((p) => p.key) ?? []);
+      for (const p of prev?.ports ?? []) {
+        if (p.info.protocol === 'UDP') udpServicePorts.add(p.key);
+        if (!nextKeys.has(p.key)) {
+          services.delete(p.key);
+          keysChanged = true;
+          if (p.info.protocol === 'UDP') deletedUDPClusterIPs.add(p.info.clusterIP);
+        }
+      }
+      for (const p of next?.ports ?? []) {
+        if (p.info.protocol === 'UDP') udpServicePorts.add(p.key);
+        if (!services.has(p.key)) keysChanged = true;
+        (services as Map<string, ServicePortState>).set(p.key, p);
+      }
+      const tt = this.triggerTimes.get(nsn);
+      if (tt) lastChangeTriggerTimes.push(...tt);
+    }
+    if (keysChanged) sortedKeys = [...services.keys()].sort();
+
+    const healthCheckNodePorts = new Map<string, number>();
+    const localReadyEndpoints = new Map<string, number>();
+    const collect = (nsn: string, e: ServiceEntry | undefined): void => {
+      if (!e) return;
+      if (e.healthCheckNodePort) healthCheckNodePorts.set(nsn, e.healthCheckNodePort);
+      localReadyEndpoints.set(nsn, e.localReady);
+    };
+    for (const [nsn, e] of cache.committed) if (!entries.has(nsn)) collect(nsn, e);
+    for (const [nsn, e] of entries) collect(nsn, e);
+
+    const serviceCIDRs = [...this.serviceCIDRObjs.values()]
+      .flatMap((o) => o.cidrs)
+      .filter((c) => parseCIDR(c)?.family === family)
+      .sort();
+    const state: DesiredState = {
+      family,
+      nodeName: this.opts.nodeName,
+      nodeIPs: this.nodeIPs(family),
+      nodeZone: zone,
+      services,
+      sortedKeys,
+      changedServices,
+      healthCheckNodePorts,
+      localReadyEndpoints,
+      serviceCIDRs: [...new Set(serviceCIDRs)],
+      conntrack: { udpServicePorts, deletedUDPClusterIPs },
+      lastChangeTriggerTimes,
+      nodePodCIDRs: (this.node?.podCIDRs ?? []).filter((c) => parseCIDR(c)?.family === family),
+    };
+    this.builds.set(state, { dirtyAtBuild: new Map(dirty), entries, topology });
+    return state;
+  }
+
+  /**
+   * Records that `state` (from build()) is now programmed. Changes that arrived after the build stay
+   * pending. Call only after a successful sync; after a failure just build again.
+   */
+  commit(state: DesiredState): void {
+    const rec = this.builds.get(state);
+    const cache = this.caches.get(state.family);
+    if (!rec || !cache) throw new RangeError('commit() takes a state returned by build() of this tracker');
+    for (const [nsn, e] of rec.entries) {
+      if (e) cache.committed.set(nsn, e);
+      else cache.committed.delete(nsn);
+      if (cache.dirty.get(nsn) === rec.dirtyAtBuild.get(nsn)) {
+        cache.dirty.delete(nsn);
+        this.triggerTimes.delete(nsn);
+      }
+    }
+    cache.committedPorts = state.services as Map<string, ServicePortState>;
+    cache.committedSortedKeys = state.sortedKeys;
+    cache.committedTopology = rec.topology;
+    // Pending gauges drop once no family still has the service dirty.
+    for (const set of [this.pendingServiceChanges, this.pendingEndpointChanges]) {
+      for (const nsn of set) if (![...this.caches.values()].some((c) => c.dirty.has(nsn))) set.delete(nsn);
+    }
+  }
+}
