@@ -1,7 +1,7 @@
 /**
  * Service -> per-family ServicePortInfo (upstream servicechangetracker.go / serviceport.go semantics).
  */
-import { ipFamily, isZeroCIDR, parseCIDR } from '../net/ip.js';
+import { familyOfValid, isZeroCIDR, parseCIDR } from '../net/ip.js';
 import type { IPFamily, Service, ServicePortName } from '../model/types.js';
 import {
   ANNOTATION_TOPOLOGY_AWARE_HINTS,
@@ -19,8 +19,8 @@ function serviceExternallyAccessible(svc: Service): boolean {
 
 /** The cluster IP of `family` for a service: first matching clusterIPs entry, else spec.clusterIP. */
 export function clusterIPForFamily(svc: Service, family: IPFamily): string | undefined {
-  for (const ip of svc.clusterIPs) if (ip !== 'None' && ipFamily(ip) === family) return ip;
-  if (svc.clusterIP !== '' && svc.clusterIP !== 'None' && ipFamily(svc.clusterIP) === family) return svc.clusterIP;
+  for (const ip of svc.clusterIPs) if (ip !== 'None' && familyOfValid(ip) === family) return ip;
+  if (svc.clusterIP !== '' && svc.clusterIP !== 'None' && familyOfValid(svc.clusterIP) === family) return svc.clusterIP;
   return undefined;
 }
 
@@ -36,9 +36,9 @@ export function serviceToServicePorts(svc: Service, family: IPFamily): Map<strin
   if (clusterIP === undefined) return out;
 
   const serviceName = namespacedName(svc.meta);
-  const externalIPs = svc.externalIPs.filter((ip) => ipFamily(ip) === family);
+  const externalIPs = svc.externalIPs.filter((ip) => familyOfValid(ip) === family);
   const loadBalancerVIPs = svc.loadBalancerIngress
-    .filter((i) => i.ip !== '' && ipFamily(i.ip) === family && (i.ipMode === undefined || i.ipMode === 'VIP'))
+    .filter((i) => i.ip !== '' && familyOfValid(i.ip) === family && (i.ipMode === undefined || i.ipMode === 'VIP'))
     .map((i) => i.ip);
   let lbsr: string[] = [];
   let allowAll = false;

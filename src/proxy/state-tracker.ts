@@ -18,18 +18,47 @@ import type { DesiredState, Endpoint, ServicePortState } from './types.js';
 
 /** What one service contributes to one family's state. */
 interface ServiceEntry {
-  readonly fingerprint: string;
   readonly ports: readonly ServicePortState[];
   readonly healthCheckNodePort: number;
   readonly localReady: number;
+  /** Computed on first comparison only: the initial build never needs it. */
+  fp?: string;
+}
+
+function fingerprint(e: ServiceEntry): string {
+  e.fp ??= JSON.stringify(e.ports, setReplacer);
+  return e.fp;
+}
+
+function sameEntry(a: ServiceEntry | undefined, b: ServiceEntry | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return fingerprint(a) === fingerprint(b);
+}
+
+/** Binary search for the insertion point of `k` in sorted `arr`. */
+function lowerBound(arr: readonly string[], k: string): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (arr[mid]! < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 interface FamilyCache {
-  /** Entries as of the last successful sync (commit). */
+  /** Entries as of the last successful sync (commit): what changedServices is measured against. */
   committed: Map<string, ServiceEntry>;
-  /** The services map as of the last commit, by service port key. */
-  committedPorts: Map<string, ServicePortState>;
-  committedSortedKeys: readonly string[];
+  /** Entries as of the latest build: what the live maps below hold. */
+  applied: Map<string, ServiceEntry>;
+  /** Live service-port map of the latest build, updated in place (O(changes) per build). */
+  ports: Map<string, ServicePortState>;
+  /** Sorted keys of `ports`; replaced (never mutated) when the key set changes. */
+  sortedKeys: readonly string[];
+  /** Live: "ns/name" -> healthCheckNodePort, and local ready counts for those services. */
+  hcnp: Map<string, number>;
+  localReady: Map<string, number>;
   /** "ns/name" -> generation of its latest change. */
   dirty: Map<string, number>;
   /** Topology identity at the last commit; a difference makes every service dirty. */
@@ -82,7 +111,16 @@ export class StateTracker {
 
   constructor(private readonly opts: StateTrackerOptions) {
     for (const f of opts.families) {
-      this.caches.set(f, { committed: new Map(), committedPorts: new Map(), committedSortedKeys: [], dirty: new Map(), committedTopology: '' });
+      this.caches.set(f, {
+        committed: new Map(),
+        applied: new Map(),
+        ports: new Map(),
+        sortedKeys: [],
+        hcnp: new Map(),
+        localReady: new Map(),
+        dirty: new Map(),
+        committedTopology: '',
+      });
     }
   }
 
@@ -247,13 +285,13 @@ export class StateTracker {
     // localReady counts over all endpoints of the service (upstream LocalReadyEndpoints), including
     // endpoints of slice ports no service port claims.
     for (const eps of merged.values()) for (const ep of eps) if (ep.isLocal && ep.ready) localReadyIPs.add(ep.ip);
-    const fingerprint = JSON.stringify(ports, setReplacer);
-    return { fingerprint, ports, healthCheckNodePort: hcnp, localReady: localReadyIPs.size };
+    return { ports, healthCheckNodePort: hcnp, localReady: localReadyIPs.size };
   }
 
   /**
    * Builds the desired state of `family`: services changed since that family's last commit are
-   * recomputed; all others are reused. Cheap when little changed.
+   * recomputed; all others are reused. Cost is proportional to the changes, not the cluster.
+   * The returned state's maps are live: they stay valid until the next build() of this family.
    */
   build(family: IPFamily): DesiredState {
     const cache = this.caches.get(family);
@@ -264,7 +302,7 @@ export class StateTracker {
     if (topology !== cache.committedTopology) {
       // Zone, node IPs or pod CIDRs changed: every service's categorisation may differ.
       const all = new Map(cache.dirty);
-      for (const nsn of cache.committed.keys()) if (!all.has(nsn)) all.set(nsn, 0);
+      for (const nsn of cache.applied.keys()) if (!all.has(nsn)) all.set(nsn, 0);
       for (const nsn of this.services.keys()) if (!all.has(nsn)) all.set(nsn, 0);
       dirty = all;
     }
@@ -273,48 +311,60 @@ export class StateTracker {
     const udpServicePorts = new Set<string>();
     const deletedUDPClusterIPs = new Set<string>();
     const lastChangeTriggerTimes: number[] = [];
-    let services = cache.committedPorts;
-    let sortedKeys = cache.committedSortedKeys;
-    let keysChanged = false;
-    let copied = false;
+    const added: string[] = [];
+    const removed: string[] = [];
     for (const nsn of dirty.keys()) {
-      const prev = cache.committed.get(nsn);
       const next = this.computeEntry(nsn, family, zone);
       entries.set(nsn, next);
-      if (prev?.fingerprint === next?.fingerprint) continue;
-      changedServices.add(nsn);
-      if (!copied) {
-        services = new Map(services);
-        copied = true;
-      }
-      const nextKeys = new Set(next?.ports.map((p) => p.key) ?? []);
-      for (const p of prev?.ports ?? []) {
-        if (p.info.protocol === 'UDP') udpServicePorts.add(p.key);
-        if (!nextKeys.has(p.key)) {
-          services.delete(p.key);
-          keysChanged = true;
-          if (p.info.protocol === 'UDP') deletedUDPClusterIPs.add(p.info.clusterIP);
+      // Bring the live maps from what the latest build applied to `next`.
+      const applied = cache.applied.get(nsn);
+      if (applied !== next) {
+        const nextKeys = new Set(next?.ports.map((p) => p.key) ?? []);
+        for (const p of applied?.ports ?? []) {
+          if (!nextKeys.has(p.key) && cache.ports.delete(p.key)) removed.push(p.key);
+        }
+        for (const p of next?.ports ?? []) {
+          if (!cache.ports.has(p.key)) added.push(p.key);
+          cache.ports.set(p.key, p);
+        }
+        if (next) cache.applied.set(nsn, next);
+        else cache.applied.delete(nsn);
+        if (next?.healthCheckNodePort) {
+          cache.hcnp.set(nsn, next.healthCheckNodePort);
+          cache.localReady.set(nsn, next.localReady);
+        } else {
+          cache.hcnp.delete(nsn);
+          cache.localReady.delete(nsn);
         }
       }
-      for (const p of next?.ports ?? []) {
-        if (p.info.protocol === 'UDP') udpServicePorts.add(p.key);
-        if (!services.has(p.key)) keysChanged = true;
-        (services as Map<string, ServicePortState>).set(p.key, p);
+      // What changed is measured against the last successful sync.
+      const prev = cache.committed.get(nsn);
+      if (sameEntry(prev, next)) continue;
+      changedServices.add(nsn);
+      const nextKeys = new Set(next?.ports.map((p) => p.key) ?? []);
+      for (const p of prev?.ports ?? []) {
+        if (p.info.protocol === 'UDP') {
+          udpServicePorts.add(p.key);
+          if (!nextKeys.has(p.key)) deletedUDPClusterIPs.add(p.info.clusterIP);
+        }
       }
+      for (const p of next?.ports ?? []) if (p.info.protocol === 'UDP') udpServicePorts.add(p.key);
       const tt = this.triggerTimes.get(nsn);
       if (tt) lastChangeTriggerTimes.push(...tt);
     }
-    if (keysChanged) sortedKeys = [...services.keys()].sort();
-
-    const healthCheckNodePorts = new Map<string, number>();
-    const localReadyEndpoints = new Map<string, number>();
-    const collect = (nsn: string, e: ServiceEntry | undefined): void => {
-      if (!e) return;
-      if (e.healthCheckNodePort) healthCheckNodePorts.set(nsn, e.healthCheckNodePort);
-      localReadyEndpoints.set(nsn, e.localReady);
-    };
-    for (const [nsn, e] of cache.committed) if (!entries.has(nsn)) collect(nsn, e);
-    for (const [nsn, e] of entries) collect(nsn, e);
+    if (added.length > 0 || removed.length > 0) {
+      let keys = [...cache.sortedKeys];
+      if (added.length + removed.length > 64) {
+        keys = [...cache.ports.keys()].sort();
+      } else {
+        for (const k of removed) {
+          const i = lowerBound(keys, k);
+          if (keys[i] === k) keys.splice(i, 1);
+        }
+        for (const k of added) if (cache.ports.has(k)) keys.splice(lowerBound(keys, k), 0, k);
+      }
+      cache.sortedKeys = keys;
+    }
 
     const serviceCIDRs = [...this.serviceCIDRObjs.values()]
       .flatMap((o) => o.cidrs)
@@ -325,11 +375,11 @@ export class StateTracker {
       nodeName: this.opts.nodeName,
       nodeIPs: this.nodeIPs(family),
       nodeZone: zone,
-      services,
-      sortedKeys,
+      services: cache.ports,
+      sortedKeys: cache.sortedKeys,
       changedServices,
-      healthCheckNodePorts,
-      localReadyEndpoints,
+      healthCheckNodePorts: cache.hcnp,
+      localReadyEndpoints: cache.localReady,
       serviceCIDRs: [...new Set(serviceCIDRs)],
       conntrack: { udpServicePorts, deletedUDPClusterIPs },
       lastChangeTriggerTimes,
@@ -355,12 +405,11 @@ export class StateTracker {
         this.triggerTimes.delete(nsn);
       }
     }
-    cache.committedPorts = state.services as Map<string, ServicePortState>;
-    cache.committedSortedKeys = state.sortedKeys;
     cache.committedTopology = rec.topology;
     // Pending gauges drop once no family still has the service dirty.
+    const caches = [...this.caches.values()];
     for (const set of [this.pendingServiceChanges, this.pendingEndpointChanges]) {
-      for (const nsn of set) if (![...this.caches.values()].some((c) => c.dirty.has(nsn))) set.delete(nsn);
+      for (const nsn of set) if (!caches.some((c) => c.dirty.has(nsn))) set.delete(nsn);
     }
   }
 }

@@ -46,9 +46,9 @@ export interface Endpoint {
   readonly serving: boolean;
   readonly terminating: boolean;
   /** undefined = no zone hints. */
-  readonly zoneHints?: ReadonlySet<string>;
+  readonly zoneHints: ReadonlySet<string> | undefined;
   /** undefined = no node hints. */
-  readonly nodeHints?: ReadonlySet<string>;
+  readonly nodeHints: ReadonlySet<string> | undefined;
   readonly nodeName: string;
   readonly zone: string;
 }
