@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ExecError, run, which } from './run.js';
+
+test('feeds stdin and captures stdout', async () => {
+  const r = await run('cat', [], { input: 'hello\n' });
+  assert.equal(r.stdout, 'hello\n');
+  assert.equal(r.code, 0);
+});
+
+test('a failing command rejects with its exit code and stderr in the message', async () => {
+  await assert.rejects(run('sh', ['-c', 'echo nope >&2; exit 3']), (e: unknown) => {
+    assert.ok(e instanceof ExecError);
+    assert.equal(e.code, 'KP_ERR_EXEC_FAILED');
+    assert.equal(e.exitCode, 3);
+    assert.match(e.message, /exit code 3: nope/);
+    return true;
+  });
+});
+
+test('okCodes accepts other exit codes', async () => {
+  assert.equal((await run('sh', ['-c', 'exit 1'], { okCodes: [0, 1] })).code, 1);
+});
+
+test('a missing command is KP_ERR_EXEC_NOT_FOUND; a slow one times out', async () => {
+  await assert.rejects(run('no-such-command-kpt', []), (e: unknown) => e instanceof ExecError && e.code === 'KP_ERR_EXEC_NOT_FOUND');
+  await assert.rejects(run('sleep', ['5'], { timeoutMs: 100 }), (e: unknown) => e instanceof ExecError && e.code === 'KP_ERR_EXEC_TIMEOUT');
+});
+
+test('which finds sh and not a missing command', () => {
+  assert.ok(which('sh'));
+  assert.equal(which('no-such-command-kpt'), undefined);
+});

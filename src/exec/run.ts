@@ -1,0 +1,99 @@
+/**
+ * The only place that spawns processes. Every data-plane tool (iptables-restore, nft, ipset, ipvsadm,
+ * conntrack, ip, sysctl) goes through run(), which feeds stdin, enforces a timeout, captures output,
+ * and fails with one typed error naming the command and its stderr.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export interface RunOptions {
+  /** Text fed to stdin (then closed). */
+  readonly input?: string;
+  /** Kill the process (SIGKILL) after this many ms; default 60 s. */
+  readonly timeoutMs?: number;
+  /** Exit codes that count as success; default [0]. */
+  readonly okCodes?: readonly number[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly durationMs: number;
+}
+
+/** A command failed: not found, timed out, or exited with a code not in okCodes. */
+export class ExecError extends Error {
+  readonly code: 'KP_ERR_EXEC_NOT_FOUND' | 'KP_ERR_EXEC_TIMEOUT' | 'KP_ERR_EXEC_FAILED';
+  constructor(
+    code: ExecError['code'],
+    readonly command: string,
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+    readonly stdout = '',
+  ) {
+    const why =
+      code === 'KP_ERR_EXEC_NOT_FOUND'
+        ? 'command not found'
+        : code === 'KP_ERR_EXEC_TIMEOUT'
+          ? 'timed out'
+          : `exit code ${exitCode}`;
+    const err = stderr.trim().split('\n').slice(0, 8).join(' | ');
+    super(`${command} ${args.join(' ')}: ${why}${err ? `: ${err}` : ''}`);
+    this.name = 'ExecError';
+    this.code = code;
+  }
+}
+
+/** Runs `command args`, resolving with its output or rejecting with ExecError. */
+export function run(command: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 60_000);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(new ExecError(e.code === 'ENOENT' ? 'KP_ERR_EXEC_NOT_FOUND' : 'KP_ERR_EXEC_FAILED', command, args, null, e.message));
+    });
+    child.stdin.on('error', () => {
+      /* the process may exit before reading all input; its exit code tells */
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (timedOut) return reject(new ExecError('KP_ERR_EXEC_TIMEOUT', command, args, code, stderr, stdout));
+      const c = code ?? -1;
+      if (!(opts.okCodes ?? [0]).includes(c)) return reject(new ExecError('KP_ERR_EXEC_FAILED', command, args, c, stderr, stdout));
+      resolve({ code: c, stdout, stderr, durationMs: performance.now() - started });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** The full path of an executable on PATH (plus the sbin dirs, which root's PATH may lack), or undefined. */
+export function which(command: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+  for (const d of dirs) {
+    if (!d) continue;
+    const p = join(d, command);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* keep looking */
+    }
+  }
+  return undefined;
+}
