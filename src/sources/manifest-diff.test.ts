@@ -1,0 +1,41 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { diffObjectSets, objectKey, stableStringify } from './manifest-diff.js';
+import { validateEndpointSlice, validateService } from '../model/validate.js';
+import type { KubeObject } from '../model/types.js';
+
+const svc = (name: string, port = 80, labels: Record<string, string> = {}): KubeObject =>
+  validateService({
+    kind: 'Service',
+    metadata: { name, labels },
+    spec: { clusterIP: '10.96.0.10', ports: [{ port }] },
+  });
+const slice = (name: string): KubeObject =>
+  validateEndpointSlice({
+    kind: 'EndpointSlice',
+    metadata: { name, labels: { 'kubernetes.io/service-name': 'a' } },
+    addressType: 'IPv4',
+    endpoints: [],
+  });
+const m = (...objs: KubeObject[]): Map<string, KubeObject> => new Map(objs.map((o) => [objectKey(o), o]));
+
+test('add, update (content changed only), delete; deletes first, services before slices on add', () => {
+  const prev = m(svc('a'), svc('b'), slice('a-1'));
+  const next = m(svc('a'), svc('b', 81), svc('c'), slice('c-1'));
+  const ev = diffObjectSets(prev, next).map((e) =>
+    e.type === 'synced' ? e.type : `${e.type} ${objectKey(e.object)}`,
+  );
+  assert.deepEqual(ev, [
+    'delete EndpointSlice/default/a-1',
+    'update Service/default/b',
+    'add Service/default/c',
+    'add EndpointSlice/default/c-1',
+  ]);
+});
+
+test('key order does not count as a change', () => {
+  const a = svc('a', 80, { x: '1', y: '2' });
+  const b = svc('a', 80, { y: '2', x: '1' });
+  assert.deepEqual(diffObjectSets(m(a), m(b)), []);
+  assert.equal(stableStringify({ b: 1, a: [1, { d: 2, c: undefined }] }), '{"a":[1,{"d":2}],"b":1}');
+});

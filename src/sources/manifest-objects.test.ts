@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { composeManifestObjects, readManifestDocs } from './manifest-objects.js';
+import { parseManifestText } from './manifest-parse.js';
+
+function read(file: string, text: string) {
+  const p = parseManifestText(file, text);
+  assert.ok(p.ok);
+  return { file, ...readManifestDocs(file, p.docs) };
+}
+const opts = {
+  scope: { nodeName: 'n1', serviceCIDRs: false },
+  serviceClusterIPRanges: ['10.96.0.0/12'],
+  nodePortRange: { min: 30000, max: 32767 },
+};
+
+test('invalid object: error naming file, kind, name, field and value; the others still count', () => {
+  const r = read(
+    'a.yaml',
+    `apiVersion: v1
+kind: Service
+metadata: {name: good}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bad, namespace: shop}
+spec: {ports: [{port: 70000}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dep}
+---
+apiVersion: apps/v1
+kind: Service
+metadata: {name: wrongapi}
+`,
+  );
+  assert.deepEqual(
+    r.entries.map((e) => e.key),
+    ['Service/default/good'],
+  );
+  const errors = r.problems.filter((p) => p.level === 'error');
+  assert.equal(errors.length, 2);
+  assert.deepEqual(
+    { ...errors[0]!.fields, reason: undefined },
+    {
+      file: 'a.yaml',
+      line: 6,
+      kind: 'Service',
+      namespace: 'shop',
+      name: 'bad',
+      field: 'spec.ports[0].port',
+      value: 70000,
+      reason: undefined,
+    },
+  );
+  assert.match(errors[0]!.msg, /a\.yaml:6: .*shop\/bad.*spec\.ports\[0\]\.port/);
+  assert.equal(errors[1]!.fields.field, 'apiVersion');
+  assert.ok(r.problems.some((p) => p.level === 'debug' && /Deployment/.test(p.msg)));
+});
+
+test('non-object documents and missing kind are errors, never throws', () => {
+  const r = read('b.yaml', '- 1\n- 2\n---\nmetadata: {name: x}\n---\nplain string\n');
+  assert.equal(r.entries.length, 0);
+  assert.equal(r.problems.filter((p) => p.level === 'error').length, 3);
+});
+
+test('ipFamilyPolicy is validated', () => {
+  const r = read(
+    'c.yaml',
+    'kind: Service\nmetadata: {name: s}\nspec: {ipFamilyPolicy: Sometimes, ports: [{port: 1}]}\n',
+  );
+  assert.equal(r.entries.length, 0);
+  assert.equal(r.problems[0]!.fields.field, 'spec.ipFamilyPolicy');
+});
+
+test('compose: first file wins a duplicate, with a warning naming both files', () => {
+  const a = read(
+    'a.yaml',
+    'kind: Service\nmetadata: {name: s}\nspec: {clusterIP: 10.96.0.10, ports: [{port: 1}]}\n',
+  );
+  const b = read(
+    'b.yaml',
+    'kind: Service\nmetadata: {name: s}\nspec: {clusterIP: 10.96.0.11, ports: [{port: 1}]}\n',
+  );
+  const r = composeManifestObjects([b, a], opts);
+  const s = r.objects.get('Service/default/s');
+  assert.equal(s?.kind === 'Service' && s.clusterIP, '10.96.0.10');
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0]!.msg, /a\.yaml.*b\.yaml/);
+});
+
+test('compose: label filter, node scope, ServiceCIDR scope; filtered services still reserve their IPs', () => {
+  const f = read(
+    'x.yaml',
+    `kind: Service
+metadata: {name: other, labels: {service.kubernetes.io/service-proxy-name: foo}}
+spec: {clusterIP: 10.96.0.10, ports: [{port: 1}]}
+---
+kind: Service
+metadata: {name: mine}
+spec: {ports: [{port: 1}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: hl, labels: {kubernetes.io/service-name: hl, service.kubernetes.io/headless: ""}}
+addressType: IPv4
+---
+kind: Node
+metadata: {name: n1}
+---
+kind: Node
+metadata: {name: n2}
+---
+apiVersion: networking.k8s.io/v1
+kind: ServiceCIDR
+metadata: {name: c}
+spec: {cidrs: [10.96.0.0/12]}
+`,
+  );
+  const r = composeManifestObjects([f], opts);
+  assert.deepEqual([...r.objects.keys()].sort(), ['Node//n1', 'Service/default/mine']);
+  const withCIDRs = composeManifestObjects([f], { ...opts, scope: { nodeName: 'n1', serviceCIDRs: true } });
+  assert.ok(withCIDRs.objects.has('ServiceCIDR//c'));
+  const mine = r.objects.get('Service/default/mine');
+  assert.ok(mine?.kind === 'Service' && mine.clusterIP !== '10.96.0.10' && mine.clusterIP !== '');
+});
+
+test('compose: Endpoints mirrored; an explicit slice with the same name wins', () => {
+  const e = read(
+    'a.yaml',
+    'kind: Endpoints\napiVersion: v1\nmetadata: {name: legacy}\nsubsets: [{addresses: [{ip: 10.0.0.1}], ports: [{port: 80}]}, {addresses: [{ip: 10.0.0.2}], ports: [{port: 81}]}]\n',
+  );
+  const s = read(
+    'b.yaml',
+    'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: legacy-2, labels: {kubernetes.io/service-name: legacy}}\naddressType: IPv4\nendpoints: []\n',
+  );
+  const r = composeManifestObjects([e, s], opts);
+  const one = r.objects.get('EndpointSlice/default/legacy-1');
+  assert.ok(one?.kind === 'EndpointSlice' && one.endpoints[0]!.addresses[0] === '10.0.0.1');
+  const two = r.objects.get('EndpointSlice/default/legacy-2');
+  assert.ok(two?.kind === 'EndpointSlice' && two.endpoints.length === 0);
+  assert.equal(r.problems.length, 1);
+});

@@ -1,0 +1,286 @@
+/**
+ * From raw manifest documents to the set of objects the manifest source delivers. Pure.
+ *
+ * Two steps, split so that per-file problems are reported once, when the file is read, while the
+ * cross-file step (duplicates, allocation, mirroring, filters) reruns on every change:
+ * - `readManifestDocs`: validate each document of one file (Service, EndpointSlice, Node, ServiceCIDR,
+ *   and core/v1 Endpoints, which is mirrored into EndpointSlices); other kinds are ignored.
+ * - `composeManifestObjects`: merge files in name order (first definition wins), allocate what the API
+ *   server would, apply the proxy label filter and the node/ServiceCIDR scope.
+ */
+import type { EndpointSlice, IPFamily, KubeObject, Service } from '../model/types.js';
+import { ValidationError, KNOWN_KINDS, validateEndpointSlice, validateObject } from '../model/validate.js';
+import { isForThisProxy } from '../model/filters.js';
+import type { SourceScope } from './source.js';
+import type { ManifestDoc } from './manifest-parse.js';
+import { mirrorEndpoints } from './manifest-endpoints.js';
+import {
+  allocateServices,
+  type Allocation,
+  type AllocationProblem,
+  type IPFamilyPolicy,
+} from './manifest-allocate.js';
+import { objectKey } from './manifest-diff.js';
+
+/** One usable definition found in a file. */
+export type ManifestEntry =
+  | {
+      readonly type: 'object';
+      readonly key: string;
+      readonly file: string;
+      readonly line: number;
+      readonly object: KubeObject;
+      /** Service only: the dual-stack request, which the domain model does not carry. */
+      readonly ipFamilies?: readonly IPFamily[];
+      readonly ipFamilyPolicy?: IPFamilyPolicy;
+    }
+  | {
+      readonly type: 'endpoints';
+      /** "Endpoints/ns/name". */
+      readonly key: string;
+      readonly file: string;
+      readonly line: number;
+      readonly slices: readonly EndpointSlice[];
+    };
+
+/** Something to log; `fields` are structured log fields (file, kind, namespace, name, field, value...). */
+export interface ManifestProblem {
+  readonly level: 'error' | 'warn' | 'info' | 'debug';
+  readonly msg: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+type Rec = Record<string, unknown>;
+function isRec(v: unknown): v is Rec {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function invalid(file: string, doc: ManifestDoc, e: ValidationError): ManifestProblem {
+  return {
+    level: 'error',
+    msg: `${file}:${doc.line}: ${e.message}; object skipped`,
+    fields: {
+      file,
+      line: doc.line,
+      kind: e.kind,
+      namespace: e.namespace,
+      name: e.objectName,
+      field: e.field,
+      value: e.value,
+      reason: e.reason,
+    },
+  };
+}
+
+/**
+ * Validates the documents of one file. Invalid objects become error problems (naming file, line, kind,
+ * namespace/name, field and value) and are left out; the file's other objects still count. Kinds
+ * kube-proxy does not read give a debug problem. Never throws on any input.
+ */
+export function readManifestDocs(
+  file: string,
+  docs: readonly ManifestDoc[],
+): { entries: ManifestEntry[]; problems: ManifestProblem[] } {
+  const entries: ManifestEntry[] = [];
+  const problems: ManifestProblem[] = [];
+  for (const doc of docs) {
+    const raw = doc.raw;
+    if (!isRec(raw)) {
+      problems.push({
+        level: 'error',
+        msg: `${file}:${doc.line}: ${doc.where} is not an object; skipped`,
+        fields: { file, line: doc.line, value: raw },
+      });
+      continue;
+    }
+    const kind = typeof raw.kind === 'string' ? raw.kind : '';
+    const apiVersion = typeof raw.apiVersion === 'string' ? raw.apiVersion : undefined;
+    const md = isRec(raw.metadata) ? raw.metadata : {};
+    const name = typeof md.name === 'string' ? md.name : '';
+    if (kind === '') {
+      problems.push({
+        level: 'error',
+        msg: `${file}:${doc.line}: ${doc.where} has no kind; skipped`,
+        fields: { file, line: doc.line, field: 'kind', value: raw.kind, name },
+      });
+      continue;
+    }
+    const allowed = kind === 'Endpoints' ? ['v1'] : KNOWN_KINDS[kind]?.apiVersions;
+    if (allowed === undefined) {
+      problems.push({
+        level: 'debug',
+        msg: `${file}:${doc.line}: ignoring ${kind} ${name}: not a kind kube-proxy reads`,
+        fields: { file, line: doc.line, kind, name },
+      });
+      continue;
+    }
+    // A known kind under an unknown apiVersion may have a different schema: refuse rather than guess.
+    if (apiVersion !== undefined && !allowed.includes(apiVersion)) {
+      const e = new ValidationError(
+        kind,
+        typeof md.namespace === 'string' ? md.namespace : '',
+        name,
+        'apiVersion',
+        apiVersion,
+        `must be one of ${allowed.join(', ')}`,
+      );
+      problems.push(invalid(file, doc, e));
+      continue;
+    }
+    try {
+      if (kind === 'Endpoints') {
+        const slices = mirrorEndpoints(raw).map((s) => validateEndpointSlice(s));
+        const ns = typeof md.namespace === 'string' && md.namespace !== '' ? md.namespace : 'default';
+        entries.push({ type: 'endpoints', key: `Endpoints/${ns}/${name}`, file, line: doc.line, slices });
+        continue;
+      }
+      const object = validateObject(raw);
+      if (!object) continue;
+      if (object.kind === 'Service') {
+        const { ipFamilies, ipFamilyPolicy } = readDualStack(object, raw);
+        entries.push({
+          type: 'object',
+          key: objectKey(object),
+          file,
+          line: doc.line,
+          object,
+          ipFamilies,
+          ...(ipFamilyPolicy ? { ipFamilyPolicy } : {}),
+        });
+      } else {
+        entries.push({ type: 'object', key: objectKey(object), file, line: doc.line, object });
+      }
+    } catch (e) {
+      if (e instanceof ValidationError) problems.push(invalid(file, doc, e));
+      else
+        problems.push({
+          level: 'error',
+          msg: `${file}:${doc.line}: ${kind} ${name}: ${String(e)}; object skipped`,
+          fields: { file, line: doc.line, kind, name },
+        });
+    }
+  }
+  return { entries, problems };
+}
+
+function readDualStack(svc: Service, raw: Rec): { ipFamilies: IPFamily[]; ipFamilyPolicy?: IPFamilyPolicy } {
+  const spec = isRec(raw.spec) ? raw.spec : {};
+  const fail = (field: string, value: unknown, reason: string): never => {
+    throw new ValidationError('Service', svc.meta.namespace, svc.meta.name, field, value, reason);
+  };
+  const fams = spec.ipFamilies ?? [];
+  if (!Array.isArray(fams)) return fail('spec.ipFamilies', fams, 'must be a list');
+  const ipFamilies = fams.map((f: unknown, i): IPFamily =>
+    f === 'IPv4' || f === 'IPv6' ? f : fail(`spec.ipFamilies[${i}]`, f, 'must be one of IPv4, IPv6'),
+  );
+  if (ipFamilies.length > 2 || new Set(ipFamilies).size !== ipFamilies.length)
+    fail('spec.ipFamilies', fams, 'at most one entry per family');
+  const p = spec.ipFamilyPolicy;
+  if (p === undefined || p === null || p === '') return { ipFamilies };
+  if (p !== 'SingleStack' && p !== 'PreferDualStack' && p !== 'RequireDualStack')
+    return fail('spec.ipFamilyPolicy', p, 'must be one of SingleStack, PreferDualStack, RequireDualStack');
+  return { ipFamilies, ipFamilyPolicy: p };
+}
+
+export interface ComposeOptions {
+  readonly scope: SourceScope;
+  readonly serviceClusterIPRanges: readonly string[];
+  readonly nodePortRange: { readonly min: number; readonly max: number };
+  readonly previousAllocations?: ReadonlyMap<string, string | number>;
+}
+
+export interface ComposeResult {
+  /** What the source delivers, keyed by objectKey. */
+  readonly objects: ReadonlyMap<string, KubeObject>;
+  /** Duplicate definitions and allocation failures; recomputed each time (the caller dedupes logging). */
+  readonly problems: readonly ManifestProblem[];
+  readonly allocations: readonly Allocation[];
+  /** Pass back as previousAllocations next time. */
+  readonly nextAllocations: ReadonlyMap<string, string | number>;
+}
+
+/**
+ * Merges the entries of all files. Files are taken in file-name order; when two definitions share a key
+ * (kind/namespace/name) the first wins and a warning names both places. Explicit EndpointSlices win over
+ * slices mirrored from Endpoints with the same name. Allocation sees every Service (also those filtered
+ * out afterwards), as the API server does.
+ */
+export function composeManifestObjects(
+  files: readonly { readonly file: string; readonly entries: readonly ManifestEntry[] }[],
+  opts: ComposeOptions,
+): ComposeResult {
+  const problems: ManifestProblem[] = [];
+  const winners = new Map<string, ManifestEntry>();
+  const sorted = [...files].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  for (const f of sorted) {
+    for (const e of f.entries) {
+      const first = winners.get(e.key);
+      if (first) {
+        problems.push({
+          level: 'warn',
+          msg: `${e.key} is defined in ${first.file}:${first.line} and again in ${e.file}:${e.line}; using the first (${first.file})`,
+          fields: { key: e.key, file: e.file, line: e.line, keptFile: first.file, keptLine: first.line },
+        });
+        continue;
+      }
+      winners.set(e.key, e);
+    }
+  }
+
+  const requests = [...winners.values()].flatMap((e) =>
+    e.type === 'object' && e.object.kind === 'Service'
+      ? [
+          {
+            service: e.object,
+            ipFamilies: e.ipFamilies ?? [],
+            ...(e.ipFamilyPolicy ? { ipFamilyPolicy: e.ipFamilyPolicy } : {}),
+          },
+        ]
+      : [],
+  );
+  const alloc = allocateServices(requests, {
+    serviceClusterIPRanges: opts.serviceClusterIPRanges,
+    nodePortRange: opts.nodePortRange,
+    ...(opts.previousAllocations ? { previous: opts.previousAllocations } : {}),
+  });
+  for (const p of alloc.problems) problems.push(allocationProblem(p));
+
+  const all = new Map<string, KubeObject>();
+  for (const s of alloc.services) all.set(objectKey(s), s);
+  for (const e of winners.values()) {
+    if (e.type === 'object' && e.object.kind !== 'Service') all.set(e.key, e.object);
+  }
+  for (const e of winners.values()) {
+    if (e.type !== 'endpoints') continue;
+    for (const slice of e.slices) {
+      const k = objectKey(slice);
+      const clash = winners.get(k);
+      if (clash) {
+        problems.push({
+          level: 'warn',
+          msg: `EndpointSlice ${slice.meta.namespace}/${slice.meta.name} mirrored from ${e.key} (${e.file}) has the name of the one in ${clash.file}; using ${clash.file}`,
+          fields: { key: k, file: e.file, keptFile: clash.file },
+        });
+        continue;
+      }
+      all.set(k, slice);
+    }
+  }
+
+  const objects = new Map<string, KubeObject>();
+  for (const [k, o] of all) {
+    if (o.kind === 'Node' && o.meta.name !== opts.scope.nodeName) continue;
+    if (o.kind === 'ServiceCIDR' && !opts.scope.serviceCIDRs) continue;
+    if ((o.kind === 'Service' || o.kind === 'EndpointSlice') && !isForThisProxy(o.meta.labels)) continue;
+    objects.set(k, o);
+  }
+  return { objects, problems, allocations: alloc.allocations, nextAllocations: alloc.next };
+}
+
+function allocationProblem(p: AllocationProblem): ManifestProblem {
+  return {
+    level: 'error',
+    msg: `Service ${p.service}: cannot allocate ${p.what}: ${p.message}`,
+    fields: { kind: 'Service', service: p.service, field: p.what },
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * Manifest file parsing: file-name rules, YAML (multi-document) and JSON text to raw documents, and
+ * `kind: List` expansion. Pure (no fs): the manifest source reads the bytes and hands them here.
+ */
+import { LineCounter, parseAllDocuments } from 'yaml';
+
+/** Extensions the manifest source reads; anything else in the folder is ignored. */
+export const MANIFEST_EXTENSIONS: readonly string[] = ['.yaml', '.yml', '.json'];
+
+/**
+ * True when a directory entry name is a manifest file: it ends in .yaml, .yml or .json and does not
+ * start with a dot. Dot files are skipped because editors (".x.yaml.swp") and atomic writers
+ * (".x.yaml.tmp", then rename) create them next to the real file; reading them would double the objects.
+ */
+export function isManifestFileName(name: string): boolean {
+  if (name.startsWith('.')) return false;
+  const lower = name.toLowerCase();
+  return MANIFEST_EXTENSIONS.some((ext) => lower.endsWith(ext) && lower.length > ext.length);
+}
+
+/** One raw object found in a file, with where it starts (1-based line) for error messages. */
+export interface ManifestDoc {
+  readonly raw: unknown;
+  readonly line: number;
+  /** "doc 2", "doc 1 items[3]": which part of the file, for messages. */
+  readonly where: string;
+}
+
+/** A file-level syntax failure: the whole file is unusable. */
+export interface ManifestParseError {
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+export type ManifestParseResult =
+  | { readonly ok: true; readonly docs: readonly ManifestDoc[] }
+  | { readonly ok: false; readonly error: ManifestParseError };
+
+/**
+ * Parses a manifest file's text. `.json` files are read as one JSON value; everything else as YAML with
+ * `---` separated documents. Empty documents (a trailing `---`, a comment-only file) are dropped.
+ * Lists (`kind: List` or `kind: FooList` with `items`) are expanded into their items. Any syntax error
+ * fails the whole file with the first error's position, so the caller can keep the file's last good
+ * objects rather than act on half a file.
+ */
+export function parseManifestText(fileName: string, text: string): ManifestParseResult {
+  const isJSON = fileName.toLowerCase().endsWith('.json');
+  const docs: ManifestDoc[] = [];
+  if (isJSON) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text) as unknown;
+    } catch (e) {
+      return { ok: false, error: jsonErrorPosition(text, e instanceof Error ? e.message : String(e)) };
+    }
+    if (value !== null && value !== undefined) docs.push({ raw: value, line: 1, where: 'doc 1' });
+  } else {
+    const lineCounter = new LineCounter();
+    // maxAliasCount bounds alias expansion so a hostile file cannot blow up memory (YAML "billion laughs").
+    const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: true });
+    const all = Array.isArray(parsed) ? parsed : [];
+    for (const doc of all) {
+      const err = doc.errors[0];
+      if (err) {
+        const pos = err.linePos?.[0] ?? lineCounter.linePos(err.pos[0]);
+        return { ok: false, error: { line: pos.line, column: pos.col, message: firstLine(err.message) } };
+      }
+    }
+    for (const [i, doc] of all.entries()) {
+      if (doc.contents === null) continue;
+      let value: unknown;
+      try {
+        value = doc.toJS({ maxAliasCount: 100 });
+      } catch (e) {
+        const start = doc.contents.range[0];
+        const pos = lineCounter.linePos(start);
+        return {
+          ok: false,
+          error: {
+            line: pos.line,
+            column: pos.col,
+            message: e instanceof Error ? firstLine(e.message) : String(e),
+          },
+        };
+      }
+      if (value === null || value === undefined) continue;
+      docs.push({ raw: value, line: lineCounter.linePos(doc.contents.range[0]).line, where: `doc ${i + 1}` });
+    }
+  }
+  return { ok: true, docs: docs.flatMap(expandList) };
+}
+
+function firstLine(s: string): string {
+  const nl = s.indexOf('\n');
+  return nl < 0 ? s : s.slice(0, nl);
+}
+
+/** Node 20 reports "... at position N" (newer: "(line L column C)"); turn either into a line/column. */
+function jsonErrorPosition(text: string, message: string): ManifestParseError {
+  const lc = /line (\d+) column (\d+)/.exec(message);
+  if (lc) return { line: Number(lc[1]), column: Number(lc[2]), message };
+  const m = /position (\d+)/.exec(message);
+  if (!m) {
+    // Node 20 often gives no position at all; JSON is YAML flow syntax, so the YAML parser can locate it.
+    const lineCounter = new LineCounter();
+    for (const doc of parseAllDocuments(text, { lineCounter })) {
+      const err = doc.errors[0];
+      if (err) {
+        const pos = lineCounter.linePos(err.pos[0]);
+        return { line: pos.line, column: pos.col, message };
+      }
+    }
+    // "Unexpected end of JSON input": the problem is at the end.
+    const lines = text.split('\n');
+    return { line: lines.length, column: (lines[lines.length - 1] ?? '').length + 1, message };
+  }
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos).split('\n');
+  return { line: before.length, column: (before[before.length - 1] ?? '').length + 1, message };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Expands a v1 List (or a typed list such as ServiceList) into its items. Items of a typed list may omit
+ * kind/apiVersion (the API server's list responses do); they are filled from the list.
+ */
+function expandList(doc: ManifestDoc): ManifestDoc[] {
+  const raw = doc.raw;
+  if (
+    !isRecord(raw) ||
+    typeof raw.kind !== 'string' ||
+    !raw.kind.endsWith('List') ||
+    !Array.isArray(raw.items)
+  )
+    return [doc];
+  const itemKind = raw.kind === 'List' ? undefined : raw.kind.slice(0, -'List'.length);
+  return raw.items.flatMap((item: unknown, i) => {
+    let value = item;
+    if (isRecord(item) && itemKind !== undefined) {
+      value = {
+        ...(typeof raw.apiVersion === 'string' ? { apiVersion: raw.apiVersion } : {}),
+        kind: itemKind,
+        ...item,
+      };
+    }
+    return expandList({ raw: value, line: doc.line, where: `${doc.where} items[${i}]` });
+  });
+}

@@ -1,0 +1,308 @@
+/**
+ * The "manifests" source: where there is no API server, a folder of Kubernetes manifests is the cluster.
+ *
+ * Reads the *.yaml, *.yml and *.json files directly in `dir` (not subfolders; dot files and other
+ * extensions are ignored), and watches it with fs.watch plus a periodic rescan (fs.watch can miss events
+ * on some filesystems; the rescan only stats the files, and re-reads those whose inode, size, mtime or
+ * ctime changed). Changes are debounced, then the object set is recomputed and diffed against what was
+ * delivered: add/update/delete events, an update only when the content changed.
+ *
+ * A file with a syntax error gives one error (file:line) per change of that file and its last good objects
+ * stay in force until it is fixed or deleted. Everything the API server would add is added here (see
+ * manifest-objects.ts and manifest-allocate.ts): cluster IPs, node ports, Endpoints mirroring.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Kind, KubeObject } from '../model/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { Source, SourceHandler, SourceScope } from './source.js';
+import { isManifestFileName, parseManifestText } from './manifest-parse.js';
+import {
+  composeManifestObjects,
+  readManifestDocs,
+  type ManifestEntry,
+  type ManifestProblem,
+} from './manifest-objects.js';
+import { diffObjectSets } from './manifest-diff.js';
+
+export interface ManifestSourceOptions {
+  readonly dir: string;
+  readonly scope: SourceScope;
+  readonly logger: Logger;
+  /** Service CIDRs used to allocate cluster IPs (first range per family). */
+  readonly serviceClusterIPRanges: readonly string[];
+  /** Inclusive node port range used to allocate node ports. */
+  readonly nodePortRange: { readonly min: number; readonly max: number };
+  /** Quiet time after a watch event before rescanning; default 100 ms. */
+  readonly debounceMs?: number;
+  /** Safety-net rescan period; default 2000 ms. 0 disables it. */
+  readonly rescanIntervalMs?: number;
+}
+
+interface FileState {
+  /** inode/size/mtime/ctime of the version read. */
+  readonly sig: string;
+  /** Entries of the last version that parsed (kept while the file is broken). */
+  readonly entries: readonly ManifestEntry[];
+}
+
+/**
+ * Creates the manifests source. `start` does the initial load, delivers every object as 'add', then a
+ * 'synced' event for Service, EndpointSlice, Node (and ServiceCIDR when scope.serviceCIDRs), and begins
+ * watching; it rejects if `dir` cannot be read. `stop` closes the watcher and timers and waits for a scan
+ * in progress; no event is delivered after it resolves.
+ */
+export function createManifestSource(opts: ManifestSourceOptions): Source {
+  const log = opts.logger.child({ source: 'manifests', dir: opts.dir });
+  const debounceMs = opts.debounceMs ?? 100;
+  const rescanMs = opts.rescanIntervalMs ?? 2000;
+
+  let handler: SourceHandler | undefined;
+  let stopped = false;
+  let watcher: FSWatcher | undefined;
+  let debounceTimer: NodeJS.Timeout | undefined;
+  let rescanTimer: NodeJS.Timeout | undefined;
+  let scanning: Promise<void> | undefined;
+  let rescanWanted = false;
+  let dirErrorLogged = false;
+
+  const files = new Map<string, FileState>();
+  let delivered = new Map<string, KubeObject>();
+  let allocations: ReadonlyMap<string, string | number> = new Map();
+  let reportedComposeProblems = new Set<string>();
+
+  const emitProblem = (p: ManifestProblem): void => {
+    log[p.level](p.fields, p.msg);
+  };
+
+  /** Re-reads changed files; returns whether anything changed (files added, removed, or re-read). */
+  async function refreshFiles(): Promise<boolean> {
+    let names: string[];
+    try {
+      names = (await readdir(opts.dir)).filter(isManifestFileName).sort();
+      dirErrorLogged = false;
+    } catch (e) {
+      // A vanished or unreadable folder keeps the last state: dropping every Service because a mount
+      // blinked would be worse than serving stale rules for a while.
+      if (!dirErrorLogged)
+        log.error(
+          { err: errText(e) },
+          `cannot read manifests directory ${opts.dir}: ${errText(e)}; keeping the last state`,
+        );
+      dirErrorLogged = true;
+      return false;
+    }
+    let changed = false;
+    const present = new Set<string>();
+    for (const name of names) {
+      const path = join(opts.dir, name);
+      let sig: string;
+      let size: bigint;
+      try {
+        const st = await stat(path, { bigint: true });
+        if (!st.isFile()) continue;
+        sig = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+        size = st.size;
+      } catch {
+        continue; // Removed between readdir and stat: the next scan sees it gone.
+      }
+      present.add(name);
+      const old = files.get(name);
+      if (old?.sig === sig) continue;
+      let text: string;
+      try {
+        const buf = await readFile(path);
+        if (BigInt(buf.length) !== size) {
+          // Written to while we read it (an in-place editor save): read it again once it settles.
+          onWatchEvent();
+          continue;
+        }
+        text = buf.toString('utf8');
+      } catch (e) {
+        if (!old) continue;
+        log.error(
+          { file: name, err: errText(e) },
+          `cannot read ${name}: ${errText(e)}; keeping its last good objects`,
+        );
+        files.set(name, { sig, entries: old.entries });
+        continue;
+      }
+      const parsed = parseManifestText(name, text);
+      if (!parsed.ok) {
+        const { line, column, message } = parsed.error;
+        log.error(
+          { file: name, line, column, err: message },
+          `${name}:${line}:${column}: cannot parse: ${message}; ${old ? 'keeping its last good objects' : 'no objects read from it'} until it is fixed`,
+        );
+        files.set(name, { sig, entries: old?.entries ?? [] });
+        continue;
+      }
+      const { entries, problems } = readManifestDocs(name, parsed.docs);
+      problems.forEach(emitProblem);
+      log.debug({ file: name, objects: entries.length }, `read ${name}`);
+      files.set(name, { sig, entries });
+      changed = true;
+    }
+    for (const name of [...files.keys()]) {
+      if (!present.has(name)) {
+        files.delete(name);
+        log.debug({ file: name }, `${name} removed`);
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  function compose(): Map<string, KubeObject> {
+    const result = composeManifestObjects(
+      [...files].map(([file, st]) => ({ file, entries: st.entries })),
+      {
+        scope: opts.scope,
+        serviceClusterIPRanges: opts.serviceClusterIPRanges,
+        nodePortRange: opts.nodePortRange,
+        previousAllocations: allocations,
+      },
+    );
+    // Cross-file problems are recomputed on every change; log each only while it is new.
+    const now = new Set<string>();
+    for (const p of result.problems) {
+      now.add(p.msg);
+      if (!reportedComposeProblems.has(p.msg)) emitProblem(p);
+    }
+    reportedComposeProblems = now;
+    for (const a of result.allocations) {
+      if (allocations.get(a.key) !== a.value) {
+        const port = a.port !== '' ? ` port ${a.port}` : '';
+        log.info(
+          { service: a.service, field: a.what, port: a.port, value: a.value },
+          `allocated ${a.what} ${a.value} for Service ${a.service}${port}`,
+        );
+      }
+    }
+    allocations = result.nextAllocations;
+    return new Map(result.objects);
+  }
+
+  function deliver(next: Map<string, KubeObject>): void {
+    const events = diffObjectSets(delivered, next);
+    delivered = next;
+    for (const ev of events) {
+      if (stopped || !handler) return;
+      handler(ev);
+    }
+  }
+
+  async function scanOnce(): Promise<void> {
+    if (await refreshFiles()) {
+      if (stopped) return;
+      deliver(compose());
+    }
+  }
+
+  /** Serialises scans: a request during a scan runs one more scan afterwards. */
+  function requestScan(): void {
+    if (stopped) return;
+    if (scanning) {
+      rescanWanted = true;
+      return;
+    }
+    scanning = (async () => {
+      try {
+        do {
+          rescanWanted = false;
+          await scanOnce();
+        } while (rescanWanted && !stopped);
+      } catch (e) {
+        log.error({ err: errText(e) }, `manifest rescan failed: ${errText(e)}`);
+      } finally {
+        scanning = undefined;
+      }
+    })();
+  }
+
+  function onWatchEvent(): void {
+    if (stopped) return;
+    if (debounceTimer) clearTimeout(debounceTimer);
+    debounceTimer = setTimeout(() => {
+      debounceTimer = undefined;
+      requestScan();
+    }, debounceMs);
+  }
+
+  function ensureWatcher(): void {
+    if (watcher || stopped) return;
+    try {
+      const w = watch(opts.dir, { persistent: true }, onWatchEvent);
+      w.on('error', (e) => {
+        log.warn(
+          { err: errText(e) },
+          `watch on ${opts.dir} failed: ${errText(e)}; relying on the periodic rescan`,
+        );
+        w.close();
+        if (watcher === w) watcher = undefined;
+      });
+      watcher = w;
+    } catch (e) {
+      log.warn(
+        { err: errText(e) },
+        `cannot watch ${opts.dir}: ${errText(e)}; relying on the periodic rescan`,
+      );
+    }
+  }
+
+  return {
+    async start(h: SourceHandler): Promise<void> {
+      if (handler) throw new Error('manifest source already started');
+      handler = h;
+      try {
+        const st = await stat(opts.dir);
+        if (!st.isDirectory()) throw new Error('not a directory');
+      } catch (e) {
+        throw new Error(`manifests directory ${opts.dir}: ${errText(e)}`, { cause: e });
+      }
+      // Watch before the first read so an edit made during the initial load is not missed.
+      ensureWatcher();
+      await refreshFiles();
+      if (stopped) return;
+      deliver(compose());
+      const kinds: Kind[] = [
+        'Service',
+        'EndpointSlice',
+        'Node',
+        ...(opts.scope.serviceCIDRs ? (['ServiceCIDR'] as const) : []),
+      ];
+      for (const kind of kinds) if (!stopped) h({ type: 'synced', kind });
+      log.info(
+        { files: files.size, objects: delivered.size },
+        `loaded ${delivered.size} objects from ${files.size} manifest files in ${opts.dir}`,
+      );
+      if (rescanMs > 0) {
+        rescanTimer = setInterval(() => {
+          ensureWatcher();
+          requestScan();
+        }, rescanMs);
+        // The watcher keeps the process alive while the source runs; the safety-net timer need not.
+        rescanTimer.unref();
+      }
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      if (debounceTimer) clearTimeout(debounceTimer);
+      if (rescanTimer) clearInterval(rescanTimer);
+      debounceTimer = undefined;
+      rescanTimer = undefined;
+      watcher?.close();
+      watcher = undefined;
+      if (scanning) await scanning;
+    },
+  };
+}
+
+function errText(e: unknown): string {
+  if (e instanceof Error)
+    return (e as NodeJS.ErrnoException).code
+      ? `${(e as NodeJS.ErrnoException).code}: ${e.message}`
+      : e.message;
+  return String(e);
+}
