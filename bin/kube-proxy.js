@@ -1,4 +1,4 @@
 #!/usr/bin/env node
 // Thin launcher: the compiled entry point lives in dist/ (npm run build).
 import { main } from '../dist/main.js';
-main(process.argv.slice(2));
+await main(process.argv.slice(2));

@@ -1,0 +1,7 @@
+/** Registers every mode built into this version. The composition root imports this once. */
+import { registerBackend } from './backend.js';
+import { stateBackend } from './state/backend.js';
+import { userspaceBackend } from './userspace/relay.js';
+
+registerBackend(stateBackend);
+registerBackend(userspaceBackend);

@@ -1,0 +1,76 @@
+/**
+ * Entry point: argv -> configuration -> command. The only place that calls process.exit.
+ */
+import { writeFileSync } from 'node:fs';
+import './backends/index.js';
+import { parseCommandLine, helpText, renderConfigFile } from './config/load.js';
+import { createLogger } from './observability/logger.js';
+import { AppError, runCleanup, runDaemon, runRender } from './app/app.js';
+import { KUBERNETES_COMPAT, VERSION } from './version.js';
+
+function fail(msg: string, code = 1): never {
+  process.stderr.write(`kube-proxy: ${msg}\n`);
+  process.exit(code);
+}
+
+/** Runs the command line `argv` (without node and the script). */
+export async function main(argv: readonly string[]): Promise<void> {
+  let cmd;
+  try {
+    cmd = parseCommandLine(argv);
+  } catch (err) {
+    fail(`${err instanceof Error ? err.message : String(err)}\nRun 'kube-proxy --help' for usage.`, 2);
+  }
+  const logger = createLogger(cmd.config.logging.verbosity);
+  for (const w of cmd.warnings) logger.warn(w);
+
+  try {
+    switch (cmd.command) {
+      case 'help':
+        process.stdout.write(helpText());
+        return;
+      case 'version':
+        process.stdout.write(`kube-proxy-ts v${VERSION} (behaves as Kubernetes kube-proxy ${KUBERNETES_COMPAT})\n`);
+        return;
+      case 'write-config':
+        writeFileSync(cmd.writeConfigTo, renderConfigFile(cmd.config));
+        logger.info({ path: cmd.writeConfigTo }, 'wrote the configuration file');
+        return;
+      case 'init-only':
+        logger.info('init-only: nothing to initialise outside the data plane in this version');
+        return;
+      case 'cleanup':
+        process.exit((await runCleanup(logger)) ? 0 : 1);
+        return;
+      case 'render':
+        await runRender(cmd, logger, (s) => process.stdout.write(s));
+        return;
+      case 'run': {
+        const daemon = await runDaemon(cmd, logger);
+        let stopping = false;
+        const shutdown = (sig: string): void => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ signal: sig }, 'shutting down');
+          daemon.stop().then(
+            () => process.exit(0),
+            (err: unknown) => fail(`shutdown: ${String(err)}`),
+          );
+        };
+        process.on('SIGINT', () => {
+          shutdown('SIGINT');
+        });
+        process.on('SIGTERM', () => {
+          shutdown('SIGTERM');
+        });
+        daemon.firstSync.catch((err: unknown) => {
+          fail(err instanceof Error ? err.message : String(err));
+        });
+        return;
+      }
+    }
+  } catch (err) {
+    if (err instanceof AppError) fail(err.message);
+    fail(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  }
+}
