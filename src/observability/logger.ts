@@ -16,18 +16,24 @@ export interface Logger {
 /** Creates the process logger. `verbosity` is klog's -v; output goes to stderr as JSON lines. */
 export function createLogger(verbosity = 0, destination: NodeJS.WritableStream = process.stderr): Logger {
   const level = verbosity >= 4 ? 'trace' : verbosity >= 2 ? 'debug' : 'info';
-  return pino({ level, base: { component: 'kube-proxy' }, timestamp: pino.stdTimeFunctions.isoTime }, destination);
+  return pino(
+    { level, base: { component: 'kube-proxy' }, timestamp: pino.stdTimeFunctions.isoTime },
+    destination,
+  );
 }
 
 /** A logger that records entries in memory: for tests. */
-export function createMemoryLogger(): Logger & { entries: { level: string; msg: string; obj: Record<string, unknown> }[] } {
+export function createMemoryLogger(): Logger & {
+  entries: { level: string; msg: string; obj: Record<string, unknown> }[];
+} {
   const entries: { level: string; msg: string; obj: Record<string, unknown> }[] = [];
   const make = (bindings: Record<string, unknown>): Logger => {
     const at =
       (level: string) =>
       (obj: object | string, msg?: string): void => {
         if (typeof obj === 'string') entries.push({ level, msg: obj, obj: { ...bindings } });
-        else entries.push({ level, msg: msg ?? '', obj: { ...bindings, ...(obj as Record<string, unknown>) } });
+        else
+          entries.push({ level, msg: msg ?? '', obj: { ...bindings, ...(obj as Record<string, unknown>) } });
       };
     return {
       error: at('error'),

@@ -1,0 +1,93 @@
+/**
+ * The metrics server on metricsBindAddress (upstream cmd/kube-proxy/app/server.go serveMetrics):
+ * `/metrics` (Prometheus text), `/healthz` (component-base's ping check: "ok"), `/proxyMode`
+ * (the mode as plain text) and `/configz` (the running configuration as JSON).
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from './logger.js';
+import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
+import { closeHttp, listenHttp, notFound, parseHostPort, reply, requestPath } from './http-util.js';
+
+export interface MetricsServerOptions {
+  /** Served as-is by /proxyMode (e.g. "iptables"). */
+  readonly proxyMode: string;
+  /** The configuration shown by /configz; omitted → /configz returns `{}`. */
+  readonly configz?: unknown;
+  /** The /configz section name; upstream registers the config under its API group. */
+  readonly configzName?: string;
+  readonly logger?: Logger;
+}
+
+/** An HTTP endpoint: its request listener, and listen/close for real sockets. */
+export interface HttpEndpoint {
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Starts serving on "host:port"; resolves with the bound address, rejects with the bind error. */
+  listen(hostPort: string): Promise<AddressInfo>;
+  /** Stops every listener started by listen(). */
+  close(): Promise<void>;
+}
+
+const TEXT = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' } as const;
+
+/** Creates the metrics server for `registry`. Nothing listens until listen() is called. */
+export function createMetricsServer(registry: Registry, options: MetricsServerOptions): HttpEndpoint {
+  const servers = new Set<Server>();
+  const configzName = options.configzName ?? 'kubeproxy.config.k8s.io';
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = requestPath(req.url);
+    switch (path) {
+      case '/metrics':
+        renderMetrics(registry).then(
+          (text) => {
+            reply(res, 200, { 'Content-Type': METRICS_CONTENT_TYPE }, text);
+          },
+          (err: unknown) => {
+            options.logger?.error({ err: String(err) }, 'Failed to render metrics');
+            reply(res, 500, TEXT, `error gathering metrics: ${String(err)}\n`);
+          },
+        );
+        return;
+      case '/healthz':
+      case '/healthz/ping': {
+        // component-base healthz with only the ping check; ?verbose lists the checks.
+        const verbose = (req.url ?? '').includes('verbose');
+        reply(res, 200, TEXT, verbose && path === '/healthz' ? '[+]ping ok\nhealthz check passed\n' : 'ok');
+        return;
+      }
+      case '/proxyMode':
+        reply(res, 200, TEXT, options.proxyMode);
+        return;
+      case '/configz': {
+        const body = options.configz === undefined ? {} : { [configzName]: options.configz };
+        reply(
+          res,
+          200,
+          { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' },
+          JSON.stringify(body),
+        );
+        return;
+      }
+      default:
+        notFound(res);
+    }
+  };
+
+  return {
+    handle,
+    async listen(hostPort: string): Promise<AddressInfo> {
+      const { host, port } = parseHostPort(hostPort);
+      const { server, address } = await listenHttp(handle, host === '0.0.0.0' ? '' : host, port);
+      servers.add(server);
+      options.logger?.debug({ address: hostPort }, 'Starting metrics HTTP server');
+      return address;
+    },
+    async close(): Promise<void> {
+      const all = [...servers];
+      servers.clear();
+      await Promise.all(all.map(closeHttp));
+    },
+  };
+}
