@@ -12,6 +12,8 @@ export interface ProxyConfig {
   /** "host:port"; "" disables. */
   readonly metricsBindAddress: string;
   readonly enableProfiling: boolean;
+  /** --show-hidden-metrics-for-version ("1.33"); "" shows none. Optional so hand-built configs need not set it. */
+  readonly showHiddenMetricsForVersion?: string;
   readonly clientConnection: {
     readonly kubeconfig: string;
     readonly acceptContentTypes: string;

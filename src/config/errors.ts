@@ -1,0 +1,27 @@
+/**
+ * The two ways configuration can be wrong, each with a stable code (undici style), so main.ts can
+ * print the message and exit 1 without a stack trace, and tests can match on `code`.
+ */
+
+/** A command-line problem: unknown flag, missing or malformed value, unexpected argument. */
+export class FlagError extends Error {
+  readonly code = 'KP_ERR_FLAG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'FlagError';
+  }
+}
+
+/**
+ * A configuration problem (file or flags): unreadable or malformed file, unknown field, or one or
+ * more invalid values. `problems` holds one line per problem; `message` joins them.
+ */
+export class ConfigError extends Error {
+  readonly code = 'KP_ERR_CONFIG';
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
