@@ -3,13 +3,15 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const impure = ['node:fs', 'node:fs/promises', 'node:child_process', 'node:net', 'node:dgram', 'node:http', 'node:https', 'node:os', 'fs', 'child_process', 'net', 'dgram', 'http', 'os'];
+// Type-only imports are allowed: they vanish at compile time and carry no I/O.
 const pureRestriction = {
-  'no-restricted-imports': [
+  'no-restricted-imports': 'off',
+  '@typescript-eslint/no-restricted-imports': [
     'error',
     {
       paths: impure.map((name) => ({ name, message: 'pure module: no I/O (DESIGN.md §2)' })),
       patterns: [
-        { group: ['**/k8s/**', '**/exec/**', '**/sources/**', '**/observability/**', '**/app/**'], message: 'pure module: no I/O layers (DESIGN.md §2)' },
+        { group: ['**/k8s/**', '**/exec/**', '**/sources/**', '**/observability/**', '**/app/**'], message: 'pure module: no I/O layers (DESIGN.md §2)', allowTypeImports: true },
       ],
     },
   ],

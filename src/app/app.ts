@@ -10,7 +10,7 @@ import { familyOfValid } from '../net/ip.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type ProxyMetrics } from '../observability/metrics.js';
 import { createMetricsServer } from '../observability/metrics-server.js';
-import { ProxyHealthServer, isNodeEligible } from '../observability/proxy-health.js';
+import { ProxyHealthServer } from '../observability/proxy-health.js';
 import { ServiceHealthServer } from '../observability/service-health.js';
 import { resolveFamilyOptions } from '../proxy/family-options.js';
 import type { FamilyOptions } from '../proxy/options.js';
@@ -93,7 +93,10 @@ function collectUntilSynced(
   });
   let done = false;
   const handler = (ev: SourceEvent): void => {
-    if (target) return target(ev);
+    if (target) {
+      target(ev);
+      return;
+    }
     buffered.push(ev);
     if (ev.type === 'synced') synced.add(ev.kind);
     if (!done && kinds.every((k) => synced.has(k))) {

@@ -27,15 +27,15 @@ export interface SyncReport {
 /** Observers of the loop (metrics, health servers). They must not throw. */
 export interface SyncHooks {
   /** A sync was requested for these families (upstream Sync(): QueuedUpdate + last_queued metric). */
-  queued?(families: readonly IPFamily[]): void;
+  queued?: (families: readonly IPFamily[]) => void;
   /** The loop started: healthz counts as fresh until the first queued update times out. */
-  started?(families: readonly IPFamily[]): void;
-  synced?(report: SyncReport): void;
-  failed?(family: IPFamily, full: boolean, err: unknown): void;
+  started?: (families: readonly IPFamily[]) => void;
+  synced?: (report: SyncReport) => void;
+  failed?: (family: IPFamily, full: boolean, err: unknown) => void;
   /** Pending change counts after an event or a sync. */
-  pending?(counts: { services: number; endpoints: number }): void;
+  pending?: (counts: { services: number; endpoints: number }) => void;
   /** A change was recorded (for *_changes_total). */
-  changeRecorded?(kind: 'service' | 'endpoints'): void;
+  changeRecorded?: (kind: 'service' | 'endpoints') => void;
 }
 
 export interface SyncLoopOptions {
@@ -148,6 +148,6 @@ export class SyncLoop {
       }
     }
     this.hooks.pending?.(this.tracker.pendingCounts());
-    if (firstErr !== undefined) throw firstErr instanceof Error ? firstErr : new Error(String(firstErr));
+    if (firstErr !== undefined) throw firstErr instanceof Error ? firstErr : new Error('sync failed', { cause: firstErr });
   }
 }

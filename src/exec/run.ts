@@ -73,9 +73,15 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
       clearTimeout(timer);
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
-      if (timedOut) return reject(new ExecError('KP_ERR_EXEC_TIMEOUT', command, args, code, stderr, stdout));
+      if (timedOut) {
+        reject(new ExecError('KP_ERR_EXEC_TIMEOUT', command, args, code, stderr, stdout));
+        return;
+      }
       const c = code ?? -1;
-      if (!(opts.okCodes ?? [0]).includes(c)) return reject(new ExecError('KP_ERR_EXEC_FAILED', command, args, c, stderr, stdout));
+      if (!(opts.okCodes ?? [0]).includes(c)) {
+        reject(new ExecError('KP_ERR_EXEC_FAILED', command, args, c, stderr, stdout));
+        return;
+      }
       resolve({ code: c, stdout, stderr, durationMs: performance.now() - started });
     });
     child.stdin.end(opts.input ?? '');

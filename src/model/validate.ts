@@ -187,9 +187,8 @@ export function validateService(raw: unknown): Service {
     const protocol = r.enumOf<Protocol>(pr.protocol, `${f}.protocol`, PROTOCOLS, 'TCP');
     const port = r.int(pr.port, `${f}.port`, 1, 65535);
     const nodePort = r.int(pr.nodePort, `${f}.nodePort`, 0, 65535, 0);
-    const k = `${name}`;
-    if (seen.has(k)) r.fail(`${f}.name`, name, 'duplicate port name');
-    seen.add(k);
+    if (seen.has(name)) r.fail(`${f}.name`, name, 'duplicate port name');
+    seen.add(name);
     return { name, protocol, port, nodePort };
   });
 

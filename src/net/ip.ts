@@ -4,6 +4,8 @@
  * Parsing is strict (node:net isIP rules: no leading zeros, no zone ids) except where a caller asks for
  * Kubernetes' "sloppy" legacy parsing of endpoint addresses (leading zeros accepted as decimal).
  */
+// node:net's isIPv4/isIPv6 are pure string checks (DESIGN.md §3 asks for them); nothing here does I/O.
+// eslint-disable-next-line @typescript-eslint/no-restricted-imports
 import { isIPv4, isIPv6 } from 'node:net';
 
 export type IPFamily = 'IPv4' | 'IPv6';

@@ -38,7 +38,7 @@ export function mergeSlices(
       const spn: ServicePortName = { namespace, name: serviceName, port: sp.name, protocol: sp.protocol };
       const key = servicePortKey(spn);
       let set = byPort.get(key);
-      if (!set) byPort.set(key, (set = new Map()));
+      if (!set) byPort.set(key, (set = new Map<string, Endpoint>()));
       const v6 = family === 'IPv6';
       for (const ep of slice.endpoints) {
         const addr = ep.addresses[0];

@@ -38,10 +38,10 @@ function setup(opts: { min?: number; retry?: number; max?: number; fail?: () => 
   const timers = new FakeTimers();
   const runs: number[] = [];
   const r = new BoundedFrequencyRunner(
-    async () => {
+    () => {
       runs.push(timers.now());
       if (opts.durationMs) timers.t += opts.durationMs;
-      if (opts.fail?.()) throw new Error('sync failed');
+      return opts.fail?.() ? Promise.reject(new Error('sync failed')) : Promise.resolve();
     },
     { minIntervalMs: opts.min ?? 1000, retryIntervalMs: opts.retry ?? 30000, maxIntervalMs: opts.max ?? 3600000, timers, onError: () => {} },
   );

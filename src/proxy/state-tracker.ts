@@ -200,7 +200,7 @@ export class StateTracker {
     if (!deleted && svcName !== undefined && isForThisProxy(slice.meta.labels)) {
       const owner = `${slice.meta.namespace}/${svcName}`;
       let m = this.slicesByService.get(owner);
-      if (!m) this.slicesByService.set(owner, (m = new Map()));
+      if (!m) this.slicesByService.set(owner, (m = new Map<string, EndpointSlice>()));
       m.set(slice.meta.name, slice);
       this.sliceOwner.set(sliceKey, owner);
       this.pendingEndpointChanges.add(owner);
