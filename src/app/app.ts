@@ -146,8 +146,7 @@ export async function runRender(cmd: CommandLine, logger: Logger, write: (s: str
   const nodeName = resolveNodeName(config, osHostname());
   const scope: SourceScope = { nodeName, serviceCIDRs: config.mode === 'nftables' };
   const { source, close } = await createSource(config, scope, logger);
-  const kinds: Kind[] = scope.serviceCIDRs ? [...BASE_KINDS, 'ServiceCIDR'] : [...BASE_KINDS];
-  const { ready } = collectUntilSynced(source, kinds);
+  const { ready } = collectUntilSynced(source, scope.serviceCIDRs ? [...BASE_KINDS, 'ServiceCIDR'] : BASE_KINDS);
   const events = await ready;
   await source.stop();
   close();
@@ -264,8 +263,9 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
   const scope: SourceScope = { nodeName, serviceCIDRs: config.mode === 'nftables' };
   const { source, close } = await createSource(config, scope, logger);
   closers.push(close);
-  const kinds: Kind[] = scope.serviceCIDRs ? [...BASE_KINDS, 'ServiceCIDR'] : [...BASE_KINDS];
-  const { ready, route } = collectUntilSynced(source, kinds);
+  // ServiceCIDRs are not awaited: a cluster without the API would block startup forever; they
+  // flow in whenever they arrive and the next sync uses them.
+  const { ready, route } = collectUntilSynced(source, BASE_KINDS);
 
   let loop: SyncLoop | undefined;
   let serviceHealth: ServiceHealthServer | undefined;
