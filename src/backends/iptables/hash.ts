@@ -1,0 +1,65 @@
+/**
+ * iptables chain names for service ports and endpoints, bit-compatible with upstream kube-proxy
+ * (reference §2.4): the names must match exactly so that a kube-proxy-ts node and an upstream node
+ * agree on which chains are stale, and so upstream's test expectations apply verbatim.
+ */
+import { createHash } from 'node:crypto';
+
+const BASE32_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+/** RFC 4648 standard base32 with `=` padding (Go's base32.StdEncoding). */
+export function base32Std(bytes: Uint8Array): string {
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    buffer = ((buffer << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32_ALPHABET.charAt((buffer >>> (bits - 5)) & 31);
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32_ALPHABET.charAt((buffer << (5 - bits)) & 31);
+  while (out.length % 8 !== 0) out += '=';
+  return out;
+}
+
+function hash16(input: string): string {
+  return base32Std(createHash('sha256').update(input, 'utf8').digest()).slice(0, 16);
+}
+
+/**
+ * Upstream portProtoHash: first 16 chars of base32(sha256(nameString + protocol)), where nameString is
+ * "ns/svc:port" (or "ns/svc" for an unnamed port) and protocol is lowercased here ("tcp").
+ */
+export function servicePortChainHash(nameString: string, protocol: string): string {
+  return hash16(nameString + protocol.toLowerCase());
+}
+
+/** Prefixes of the per-service chains; all four service-port prefixes share one hash. */
+export type ServiceChainPrefix = 'KUBE-SVC-' | 'KUBE-SVL-' | 'KUBE-EXT-' | 'KUBE-FW-';
+
+/** `prefix + servicePortChainHash(nameString, protocol)`, e.g. KUBE-SVC-XPGD46QRK7WJZT7O. */
+export function servicePortChainName(
+  prefix: ServiceChainPrefix,
+  nameString: string,
+  protocol: string,
+): string {
+  return prefix + servicePortChainHash(nameString, protocol);
+}
+
+/**
+ * KUBE-SEP- + base32(sha256(nameString + protocol + endpoint))[:16]; `endpoint` is the endpoint string
+ * "ip:port" or "[ip]:port" for IPv6, exactly as upstream's BaseEndpointInfo.String().
+ */
+export function endpointChainName(nameString: string, protocol: string, endpoint: string): string {
+  return 'KUBE-SEP-' + hash16(nameString + protocol.toLowerCase() + endpoint);
+}
+
+const SERVICE_CHAIN_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'] as const;
+
+/** True for the per-service chains a sync owns and may delete when stale (upstream isServiceChainName). */
+export function isServiceChainName(chain: string): boolean {
+  return SERVICE_CHAIN_PREFIXES.some((p) => chain.startsWith(p));
+}
