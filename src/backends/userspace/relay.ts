@@ -1,0 +1,463 @@
+/**
+ * Userspace mode data plane: TCP and UDP relays listening on service addresses (upstream
+ * pkg/proxy/userspace ProxySocket, without the portal rules). The thin I/O edge over the pure
+ * planner (render.ts) and endpoint chooser (balancer.ts).
+ *
+ * - TCP: accept paused, pick an endpoint, connect with a timeout, on failure try the next endpoint
+ *   (at most once each), then pipe both ways with backpressure; half-close passes through.
+ *   No usable endpoint: reset the client (like REJECT).
+ * - UDP: per-client sessions (client ip:port -> a socket to the chosen endpoint) that expire after
+ *   udpIdleTimeoutMs without traffic; replies leave through the service socket.
+ * - sync() diffs the plan against the open sockets; removed endpoints stop getting new connections,
+ *   open TCP connections to them finish on their own; removed listeners stop accepting.
+ */
+import * as net from 'node:net';
+import * as dgram from 'node:dgram';
+import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
+import type { DesiredState, Endpoint } from '../../proxy/types.js';
+import type { FamilyOptions } from '../../proxy/options.js';
+import type { Logger } from '../../observability/logger.js';
+import { joinHostPort } from '../../net/ip.js';
+import { Balancer, type BalancerAlgorithm } from './balancer.js';
+import { planListeners, renderUserspace, skippedPorts, type ListenerPlan } from './render.js';
+
+/** Tunables of the relay beyond FamilyOptions. */
+export interface UserspaceRelayOptions {
+  /** Endpoint choice for new connections; default round-robin. */
+  readonly algorithm?: BalancerAlgorithm;
+  /** Per-attempt TCP connect timeout to an endpoint, ms; default 2000. */
+  readonly connectTimeoutMs?: number;
+  /** UDP session idle timeout, ms; default FamilyOptions.udpIdleTimeoutMs (upstream 250 ms). */
+  readonly udpIdleTimeoutMs?: number;
+  /** Socket buffer high-water mark in bytes for both legs; default node's. */
+  readonly highWaterMark?: number;
+}
+
+/** Counters since creation, for tests and debugging. Byte counts are added when a connection closes. */
+export interface RelayStats {
+  tcpAccepted: number;
+  /** Connections relayed to an endpoint. */
+  tcpConnected: number;
+  /** Connections reset because no endpoint was usable or every attempt failed. */
+  tcpRejected: number;
+  /** Failed connect attempts to endpoints (each retried on the next endpoint). */
+  tcpDialFailures: number;
+  tcpActive: number;
+  /** Client -> endpoint and endpoint -> client bytes of closed TCP connections. */
+  tcpBytesToEndpoint: number;
+  tcpBytesToClient: number;
+  udpSessionsOpened: number;
+  udpSessionsClosed: number;
+  udpActiveSessions: number;
+  udpDatagramsToEndpoint: number;
+  udpDatagramsToClient: number;
+  /** Datagrams dropped for want of an endpoint. */
+  udpDropped: number;
+  /** Connections / sessions opened per endpoint string. */
+  perEndpoint: Map<string, number>;
+}
+
+interface UdpSession {
+  readonly key: string;
+  readonly endpoint: Endpoint;
+  readonly socket: dgram.Socket;
+  readonly balancer: Balancer<Endpoint>;
+  timer: NodeJS.Timeout;
+  closed: boolean;
+}
+
+type OpenListener =
+  | { kind: 'TCP'; plan: ListenerPlan; server: net.Server }
+  | { kind: 'UDP'; plan: ListenerPlan; socket: dgram.Socket; sessions: Map<string, UdpSession> };
+
+function newStats(): RelayStats {
+  return {
+    tcpAccepted: 0,
+    tcpConnected: 0,
+    tcpRejected: 0,
+    tcpDialFailures: 0,
+    tcpActive: 0,
+    tcpBytesToEndpoint: 0,
+    tcpBytesToClient: 0,
+    udpSessionsOpened: 0,
+    udpSessionsClosed: 0,
+    udpActiveSessions: 0,
+    udpDatagramsToEndpoint: 0,
+    udpDatagramsToClient: 0,
+    udpDropped: 0,
+    perEndpoint: new Map(),
+  };
+}
+
+function errCode(err: unknown): string {
+  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : String(err);
+}
+
+/** The userspace proxier of one IP family. sync() is not reentrant (the runner never overlaps calls). */
+export class UserspaceProxier implements Proxier {
+  private readonly logger: Logger;
+  private readonly options: FamilyOptions;
+  private readonly algorithm: BalancerAlgorithm;
+  private readonly connectTimeoutMs: number;
+  private readonly udpIdleTimeoutMs: number;
+  private readonly highWaterMark: number | undefined;
+  private readonly open = new Map<string, OpenListener>();
+  private readonly balancers = new Map<string, Balancer<Endpoint>>();
+  /** Bind failures already logged: id -> error code (logged again only if the code changes). */
+  private readonly bindFailures = new Map<string, string>();
+  private readonly skippedLogged = new Set<string>();
+  /** Both legs of every live TCP connection, so close() can end them. */
+  private readonly sockets = new Set<net.Socket>();
+  private readonly counters = newStats();
+  private closed = false;
+
+  constructor(deps: BackendDeps, opts: UserspaceRelayOptions = {}) {
+    this.logger = deps.logger.child({ mode: 'userspace', family: deps.options.family });
+    this.options = deps.options;
+    this.algorithm = opts.algorithm ?? 'round-robin';
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
+    this.udpIdleTimeoutMs = opts.udpIdleTimeoutMs ?? (deps.options.udpIdleTimeoutMs > 0 ? deps.options.udpIdleTimeoutMs : 250);
+    this.highWaterMark = opts.highWaterMark;
+  }
+
+  /** A snapshot of the counters. */
+  stats(): RelayStats {
+    return { ...this.counters, perEndpoint: new Map(this.counters.perEndpoint) };
+  }
+
+  /** Ids ("TCP/127.0.0.10:8080") of the sockets currently listening, sorted. */
+  listening(): string[] {
+    return [...this.open.keys()].sort();
+  }
+
+  /** The balancer for a plan's balancerKey (tests inspect affinity and counts). */
+  balancer(balancerKey: string): Balancer<Endpoint> | undefined {
+    return this.balancers.get(balancerKey);
+  }
+
+  /**
+   * Opens, updates and closes listeners to match `state`. Never throws for a listener that cannot
+   * bind (EADDRNOTAVAIL, EADDRINUSE, EACCES): it is logged once and retried on later syncs.
+   */
+  // `full` does not matter here: every sync compares the whole plan with the open sockets.
+  async sync(state: DesiredState): Promise<SyncOutcome> {
+    if (this.closed) throw new Error('userspace proxier: sync after close');
+    for (const s of skippedPorts(state)) {
+      if (this.skippedLogged.has(s.servicePortKey)) continue;
+      this.skippedLogged.add(s.servicePortKey);
+      this.logger.warn({ service: s.serviceName }, `not relaying ${s.serviceName}: ${s.reason}`);
+    }
+    const plans = planListeners(state, this.options);
+    this.updateBalancers(plans);
+
+    const wanted = new Map(plans.map((p) => [p.id, p]));
+    for (const [id, l] of this.open) {
+      if (!wanted.has(id)) void this.closeListener(l, 'service port removed');
+    }
+    for (const id of this.bindFailures.keys()) if (!wanted.has(id)) this.bindFailures.delete(id);
+
+    const opening: Promise<void>[] = [];
+    for (const plan of plans) {
+      const cur = this.open.get(plan.id);
+      if (cur) {
+        const changed = cur.plan.servicePortKey !== plan.servicePortKey || cur.plan.endpoints.length !== plan.endpoints.length;
+        cur.plan = plan;
+        if (cur.kind === 'UDP') this.pruneUdpSessions(cur);
+        if (changed) this.logReachable(plan, 'now');
+      } else {
+        opening.push(this.openListener(plan));
+      }
+    }
+    await Promise.all(opening);
+    return {};
+  }
+
+  /** Closes every listener, UDP session and TCP connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const waits: Promise<void>[] = [];
+    for (const l of this.open.values()) waits.push(this.closeListener(l, 'proxier closing'));
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await Promise.all(waits);
+  }
+
+  private updateBalancers(plans: readonly ListenerPlan[]): void {
+    const seen = new Set<string>();
+    for (const p of plans) {
+      if (seen.has(p.balancerKey)) continue;
+      seen.add(p.balancerKey);
+      const b = this.balancers.get(p.balancerKey);
+      if (b) {
+        b.configure({ algorithm: this.algorithm, stickyMaxAgeSeconds: p.stickyMaxAgeSeconds });
+        b.update(p.endpoints);
+      } else {
+        this.balancers.set(p.balancerKey, new Balancer(p.endpoints, { algorithm: this.algorithm, stickyMaxAgeSeconds: p.stickyMaxAgeSeconds }));
+      }
+    }
+    for (const k of this.balancers.keys()) if (!seen.has(k)) this.balancers.delete(k);
+  }
+
+  private logReachable(plan: ListenerPlan, when: string): void {
+    const where = `${plan.protocol.toLowerCase()} ${joinHostPort(plan.listen.address, plan.listen.port)}`;
+    this.logger.info(
+      { service: plan.serviceName, kind: plan.kind, address: plan.listen.address, port: plan.listen.port, protocol: plan.protocol, endpoints: plan.endpoints.length },
+      `service ${plan.serviceName} is ${when} reachable at ${where} (${plan.kind}, ${plan.endpoints.length} endpoints)`,
+    );
+  }
+
+  private bindFailed(plan: ListenerPlan, err: unknown): void {
+    const code = errCode(err);
+    if (this.bindFailures.get(plan.id) === code) return;
+    this.bindFailures.set(plan.id, code);
+    const where = joinHostPort(plan.listen.address, plan.listen.port);
+    const why = code === 'EADDRNOTAVAIL' ? 'address is not on this machine' : code === 'EADDRINUSE' ? 'port already in use' : code;
+    this.logger.info(
+      { service: plan.serviceName, kind: plan.kind, address: plan.listen.address, port: plan.listen.port, protocol: plan.protocol, code },
+      `service ${plan.serviceName}: cannot listen on ${plan.protocol.toLowerCase()} ${where} (${why}); not reachable there`,
+    );
+  }
+
+  private async openListener(plan: ListenerPlan): Promise<void> {
+    try {
+      if (plan.protocol === 'TCP') {
+        const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}) });
+        const l: OpenListener = { kind: 'TCP', plan, server };
+        server.on('connection', (sock) => {
+          this.onTcpConnection(l, sock);
+        });
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ host: plan.listen.address, port: plan.listen.port, exclusive: false }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+        server.on('error', (err) => {
+          this.logger.warn({ err, listener: plan.id }, `listener ${plan.id} failed`);
+        });
+        if (this.closed) {
+          server.close();
+          return;
+        }
+        this.open.set(plan.id, l);
+      } else {
+        const socket = dgram.createSocket({ type: plan.listen.address.includes(':') ? 'udp6' : 'udp4' });
+        const l: OpenListener = { kind: 'UDP', plan, socket, sessions: new Map() };
+        await new Promise<void>((resolve, reject) => {
+          socket.once('error', reject);
+          socket.bind({ address: plan.listen.address, port: plan.listen.port, exclusive: false }, () => {
+            socket.off('error', reject);
+            resolve();
+          });
+        });
+        socket.on('error', (err) => {
+          this.logger.warn({ err, listener: plan.id }, `listener ${plan.id} failed`);
+        });
+        socket.on('message', (msg, rinfo) => {
+          this.onUdpMessage(l, msg, rinfo);
+        });
+        if (this.closed) {
+          socket.close();
+          return;
+        }
+        this.open.set(plan.id, l);
+      }
+      this.bindFailures.delete(plan.id);
+      this.logReachable(plan, 'now');
+    } catch (err) {
+      this.bindFailed(plan, err);
+    }
+  }
+
+  private closeListener(l: OpenListener, why: string): Promise<void> {
+    this.open.delete(l.plan.id);
+    this.logger.info(
+      { service: l.plan.serviceName, address: l.plan.listen.address, port: l.plan.listen.port, protocol: l.plan.protocol },
+      `service ${l.plan.serviceName} no longer reachable at ${l.plan.protocol.toLowerCase()} ${joinHostPort(l.plan.listen.address, l.plan.listen.port)} (${why})`,
+    );
+    if (l.kind === 'TCP') {
+      // server.close() waits for open connections; resolve on stop-accepting so sync() never blocks on them.
+      l.server.close();
+      return Promise.resolve();
+    }
+    for (const s of [...l.sessions.values()]) this.closeSession(l, s);
+    return new Promise((resolve) => {
+      l.socket.close(() => {
+        resolve();
+      });
+    });
+  }
+
+  // ---- TCP ----
+
+  private onTcpConnection(l: Extract<OpenListener, { kind: 'TCP' }>, client: net.Socket): void {
+    this.counters.tcpAccepted++;
+    client.on('error', () => {
+      /* handled on close */
+    });
+    const plan = l.plan;
+    const bal = this.balancers.get(plan.balancerKey);
+    const clientIP = client.remoteAddress ?? '';
+    const maxAttempts = bal?.list.length ?? 0;
+    const tried = new Set<string>();
+    let done = false;
+    client.once('close', () => {
+      done = true;
+    });
+
+    const reject = (): void => {
+      this.counters.tcpRejected++;
+      if (!client.destroyed) client.resetAndDestroy();
+    };
+
+    const attempt = (): void => {
+      if (done || client.destroyed) return;
+      const ep = tried.size < maxAttempts ? bal?.next(clientIP, tried) : undefined;
+      if (!bal || !ep) {
+        reject();
+        return;
+      }
+      tried.add(ep.endpoint);
+      const up = net.connect({ host: ep.ip, port: ep.port, allowHalfOpen: true, noDelay: true, ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}) });
+      let connected = false;
+      const timer = setTimeout(() => {
+        if (!connected) up.destroy(new Error('ETIMEDOUT'));
+      }, this.connectTimeoutMs);
+      const onEarlyClose = (): void => {
+        if (!connected) up.destroy();
+      };
+      client.once('close', onEarlyClose);
+      up.once('error', (err) => {
+        if (connected) return;
+        clearTimeout(timer);
+        client.off('close', onEarlyClose);
+        this.counters.tcpDialFailures++;
+        this.logger.debug({ endpoint: ep.endpoint, service: plan.serviceName, err: errCode(err) }, 'endpoint connect failed; trying the next');
+        up.destroy();
+        attempt();
+      });
+      up.once('connect', () => {
+        connected = true;
+        clearTimeout(timer);
+        client.off('close', onEarlyClose);
+        if (done || client.destroyed) {
+          up.destroy();
+          return;
+        }
+        this.splice(client, up, bal, ep);
+      });
+    };
+    attempt();
+  }
+
+  /** Pipes both ways; FIN passes through each way independently, an error resets the other side. */
+  private splice(client: net.Socket, up: net.Socket, bal: Balancer<Endpoint>, ep: Endpoint): void {
+    this.counters.tcpConnected++;
+    this.counters.tcpActive++;
+    this.counters.perEndpoint.set(ep.endpoint, (this.counters.perEndpoint.get(ep.endpoint) ?? 0) + 1);
+    bal.connectionOpened(ep.endpoint);
+    this.sockets.add(client);
+    this.sockets.add(up);
+    up.on('error', () => {
+      /* handled on close */
+    });
+    let closedCount = 0;
+    const onClose = (self: net.Socket, other: net.Socket) => (hadError: boolean) => {
+      this.sockets.delete(self);
+      // A clean close means both directions finished; the other side ends on its own after flushing.
+      if (hadError && !other.destroyed) other.resetAndDestroy();
+      if (++closedCount === 2) {
+        this.counters.tcpActive--;
+        this.counters.tcpBytesToEndpoint += up.bytesWritten;
+        this.counters.tcpBytesToClient += client.bytesWritten;
+        bal.connectionClosed(ep.endpoint);
+      }
+    };
+    client.on('close', onClose(client, up));
+    up.on('close', onClose(up, client));
+    client.pipe(up);
+    up.pipe(client);
+    client.resume();
+  }
+
+  // ---- UDP ----
+
+  private onUdpMessage(l: Extract<OpenListener, { kind: 'UDP' }>, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const key = `${rinfo.address}|${rinfo.port}`;
+    let s = l.sessions.get(key);
+    if (!s) {
+      const bal = this.balancers.get(l.plan.balancerKey);
+      const ep = bal?.next(rinfo.address);
+      if (!bal || !ep) {
+        this.counters.udpDropped++;
+        return;
+      }
+      s = this.openSession(l, key, rinfo, ep, bal);
+    }
+    s.timer.refresh();
+    this.counters.udpDatagramsToEndpoint++;
+    s.socket.send(msg, s.endpoint.port, s.endpoint.ip);
+  }
+
+  private openSession(l: Extract<OpenListener, { kind: 'UDP' }>, key: string, client: dgram.RemoteInfo, ep: Endpoint, bal: Balancer<Endpoint>): UdpSession {
+    const socket = dgram.createSocket({ type: ep.ip.includes(':') ? 'udp6' : 'udp4' });
+    const timer = setTimeout(() => {
+      this.closeSession(l, s);
+    }, this.udpIdleTimeoutMs);
+    timer.unref();
+    const s: UdpSession = { key, endpoint: ep, socket, balancer: bal, timer, closed: false };
+    socket.on('message', (reply, from) => {
+      // The socket is unconnected (no async connect before the first send); ignore strangers.
+      if (from.port !== ep.port || from.address !== ep.ip) return;
+      s.timer.refresh();
+      this.counters.udpDatagramsToClient++;
+      l.socket.send(reply, client.port, client.address);
+    });
+    socket.on('error', (err) => {
+      this.logger.debug({ endpoint: ep.endpoint, err: errCode(err) }, 'udp session error');
+      this.closeSession(l, s);
+    });
+    l.sessions.set(key, s);
+    bal.connectionOpened(ep.endpoint);
+    this.counters.udpSessionsOpened++;
+    this.counters.udpActiveSessions++;
+    this.counters.perEndpoint.set(ep.endpoint, (this.counters.perEndpoint.get(ep.endpoint) ?? 0) + 1);
+    return s;
+  }
+
+  private closeSession(l: Extract<OpenListener, { kind: 'UDP' }>, s: UdpSession): void {
+    if (s.closed) return;
+    s.closed = true;
+    clearTimeout(s.timer);
+    if (l.sessions.get(s.key) === s) l.sessions.delete(s.key);
+    try {
+      s.socket.close();
+    } catch {
+      /* already closed after an error */
+    }
+    s.balancer.connectionClosed(s.endpoint.endpoint);
+    this.counters.udpSessionsClosed++;
+    this.counters.udpActiveSessions--;
+  }
+
+  /** UDP has no connection to finish: sessions to endpoints that left the set go (as conntrack cleanup does). */
+  private pruneUdpSessions(l: Extract<OpenListener, { kind: 'UDP' }>): void {
+    const live = new Set(l.plan.endpoints.map((e) => e.endpoint));
+    for (const s of [...l.sessions.values()]) if (!live.has(s.endpoint.endpoint)) this.closeSession(l, s);
+  }
+}
+
+/** A userspace backend whose proxiers use `opts` (e.g. the configured userspaceBalancer). */
+export function createUserspaceBackend(opts: UserspaceRelayOptions = {}): Backend {
+  return {
+    mode: 'userspace',
+    render: renderUserspace,
+    create: (deps: BackendDeps) => Promise.resolve(new UserspaceProxier(deps, opts)),
+    // Direct listening leaves nothing behind in the kernel; portal rules (later) will need cleaning here.
+    cleanup: () => Promise.resolve(),
+  };
+}
+
+/** The userspace backend with default options (round robin, 2 s connect timeout). */
+export const userspaceBackend: Backend = createUserspaceBackend();
