@@ -370,6 +370,13 @@ export const FLAGS: readonly FlagSpec[] = [
     'round-robin',
     "Userspace mode load balancing: 'round-robin' or 'least-connections'.",
   ),
+  d(
+    'userspace-portals',
+    'bool',
+    '',
+    'true',
+    'Userspace mode: as root with iptables, program NAT portal rules that bring service traffic to the proxy; false listens on local service addresses and NodePorts only.',
+  ),
 ];
 
 const byName = new Map(FLAGS.map((f) => [f.name, f]));

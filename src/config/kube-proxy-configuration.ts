@@ -89,6 +89,7 @@ export function defaultProxyConfig(): MutableProxyConfig {
     serviceClusterIPRange: ['10.96.0.0/12'],
     serviceNodePortRange: { min: 30000, max: 32767 },
     userspaceBalancer: 'round-robin',
+    userspacePortals: true,
   };
 }
 

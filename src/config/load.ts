@@ -211,6 +211,7 @@ const BINDINGS: readonly FlagBinding[] = [
     (c, v) => (c.userspaceBalancer = asStr(v) as MutableProxyConfig['userspaceBalancer']),
     false,
   ),
+  b('userspace-portals', ['userspacePortals'], (c, v) => (c.userspacePortals = asBool(v)), false),
 ];
 
 const CONTROL_FLAGS = new Set([

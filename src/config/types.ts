@@ -81,6 +81,8 @@ export interface ProxyConfig {
   readonly serviceNodePortRange: { readonly min: number; readonly max: number };
   /** Userspace mode: load-balancing algorithm for new connections. */
   readonly userspaceBalancer: 'round-robin' | 'least-connections';
+  /** Userspace mode: program NAT portals when root and iptables allow (--userspace-portals). */
+  readonly userspacePortals: boolean;
 }
 
 /** Actions selected on the command line besides running the daemon. */
