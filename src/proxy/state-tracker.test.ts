@@ -291,3 +291,11 @@ test('node IPs: bind address, then Node InternalIP/ExternalIP, then loopback', (
   t2.onEvent({ type: 'add', object: makeNode('other', ['192.168.0.9']) });
   assert.deepEqual(t2.nodeIPs('IPv4'), ['10.1.1.1']);
 });
+
+test('slice merge: one slice listing the same ip:port twice yields one endpoint (the local copy)', () => {
+  const svc = makeService('ns1', 'svc1');
+  const sl = makeSlice('ns1', 'svc1', 'a', [{ ip: '10.0.0.2' }, { ip: '10.0.0.1' }, { ip: '10.0.0.2', nodeName: NODE }]);
+  const sp = only(state([svc, sl])[0]!);
+  assert.deepEqual(eps(sp.endpoints), ['10.0.0.1:80', '10.0.0.2:80']);
+  assert.equal(sp.endpoints[1]!.isLocal, true);
+});

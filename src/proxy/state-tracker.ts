@@ -262,11 +262,9 @@ export class StateTracker {
       ? mergeSlices(svc.meta.namespace, svc.meta.name, slices.values(), family, this.opts.nodeName)
       : new Map<string, Endpoint[]>();
     const ports: ServicePortState[] = [];
-    const localReadyIPs = new Set<string>();
     let hcnp = 0;
     for (const [key, info] of infos) {
       const endpoints = merged.get(key) ?? [];
-      for (const ep of endpoints) if (ep.isLocal && ep.ready) localReadyIPs.add(ep.ip);
       const cat = categorizeEndpoints(endpoints, info, this.opts.nodeName, zone);
       const hasEndpoints = cat.hasAnyEndpoints;
       const noLocal = cat.localEndpoints.length === 0;
@@ -282,10 +280,16 @@ export class StateTracker {
         usesExternalTrafficChain: hasEndpoints && info.externallyAccessible,
       });
     }
-    // localReady counts over all endpoints of the service (upstream LocalReadyEndpoints), including
-    // endpoints of slice ports no service port claims.
-    for (const eps of merged.values()) for (const ep of eps) if (ep.isLocal && ep.ready) localReadyIPs.add(ep.ip);
-    return { ports, healthCheckNodePort: hcnp, localReady: localReadyIPs.size };
+    // localReady counts unique local Ready IPs over all endpoints of the service (upstream
+    // LocalReadyEndpoints), including slice ports no service port claims. Only the health check
+    // servers read it, so only services with a health check node port pay for it.
+    let localReady = 0;
+    if (hcnp) {
+      const ips = new Set<string>();
+      for (const eps of merged.values()) for (const ep of eps) if (ep.isLocal && ep.ready) ips.add(ep.ip);
+      localReady = ips.size;
+    }
+    return { ports, healthCheckNodePort: hcnp, localReady };
   }
 
   /**
@@ -319,9 +323,11 @@ export class StateTracker {
       // Bring the live maps from what the latest build applied to `next`.
       const applied = cache.applied.get(nsn);
       if (applied !== next) {
-        const nextKeys = new Set(next?.ports.map((p) => p.key) ?? []);
-        for (const p of applied?.ports ?? []) {
-          if (!nextKeys.has(p.key) && cache.ports.delete(p.key)) removed.push(p.key);
+        if (applied) {
+          const nextKeys = new Set(next?.ports.map((p) => p.key) ?? []);
+          for (const p of applied.ports) {
+            if (!nextKeys.has(p.key) && cache.ports.delete(p.key)) removed.push(p.key);
+          }
         }
         for (const p of next?.ports ?? []) {
           if (!cache.ports.has(p.key)) added.push(p.key);
@@ -341,11 +347,10 @@ export class StateTracker {
       const prev = cache.committed.get(nsn);
       if (sameEntry(prev, next)) continue;
       changedServices.add(nsn);
-      const nextKeys = new Set(next?.ports.map((p) => p.key) ?? []);
       for (const p of prev?.ports ?? []) {
         if (p.info.protocol === 'UDP') {
           udpServicePorts.add(p.key);
-          if (!nextKeys.has(p.key)) deletedUDPClusterIPs.add(p.info.clusterIP);
+          if (!next?.ports.some((q) => q.key === p.key)) deletedUDPClusterIPs.add(p.info.clusterIP);
         }
       }
       for (const p of next?.ports ?? []) if (p.info.protocol === 'UDP') udpServicePorts.add(p.key);

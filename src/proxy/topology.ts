@@ -12,6 +12,16 @@ export interface CategorizedEndpoints {
 
 type TopologyMode = '' | 'PreferSameNode' | 'PreferSameZone';
 
+/** filter() that returns the input array itself when every element passes (the common case): no garbage. */
+function keepIf(list: readonly Endpoint[], pred: (ep: Endpoint) => boolean): readonly Endpoint[] {
+  let i = 0;
+  while (i < list.length && pred(list[i]!)) i++;
+  if (i === list.length) return list;
+  const out = list.slice(0, i);
+  for (i++; i < list.length; i++) if (pred(list[i]!)) out.push(list[i]!);
+  return out;
+}
+
 /**
  * Which hints to honour. Hints are trusted only when every ready endpoint carries them (a partly
  * hinted slice is mid-rollout) and at least one is meant for us; node hints beat zone hints.
@@ -61,7 +71,7 @@ export function categorizeEndpoints(
 
   if (info.usesClusterEndpoints) {
     const mode = topologyModeFromHints(endpoints, nodeName, zone);
-    clusterEndpoints = endpoints.filter((ep) => ep.ready && availableForTopology(ep, mode, nodeName, zone));
+    clusterEndpoints = keepIf(endpoints, (ep) => ep.ready && availableForTopology(ep, mode, nodeName, zone));
     if (clusterEndpoints.length === 0) clusterEndpoints = endpoints.filter((ep) => ep.serving && ep.terminating);
     if (clusterEndpoints.length > 0) hasAnyEndpoints = true;
   }
@@ -87,7 +97,10 @@ export function categorizeEndpoints(
     return { clusterEndpoints, localEndpoints, allReachableEndpoints: localEndpoints, hasAnyEndpoints };
   }
   // The union, in the endpoints' sorted order (upstream's order here comes from a map; sorted is stable).
+  if (clusterEndpoints === endpoints || localEndpoints.length === 0) {
+    return { clusterEndpoints, localEndpoints, allReachableEndpoints: clusterEndpoints, hasAnyEndpoints };
+  }
   const inUnion = new Set<Endpoint>([...clusterEndpoints, ...localEndpoints]);
-  const allReachableEndpoints = endpoints.filter((ep) => inUnion.has(ep));
+  const allReachableEndpoints = keepIf(endpoints, (ep) => inUnion.has(ep));
   return { clusterEndpoints, localEndpoints, allReachableEndpoints, hasAnyEndpoints };
 }
