@@ -119,3 +119,21 @@ test('token bucket: burst first, then refills at qps; qps <= 0 never waits', asy
   const free = new TokenBucket(0, 0, () => now);
   for (let i = 0; i < 100; i++) await free.take(aborted);
 });
+
+test('kubeconfig users[].user.tokenFile (kubeadm) becomes a bearer token, re-read on each request', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kpt-tokenfile-'));
+  try {
+    writeFileSync(join(dir, 'token'), 'first\n');
+    writeFileSync(
+      join(dir, 'kubeconfig'),
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://10.0.0.1:6443"}}]\n' +
+        'contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\nusers: [{name: u, user: {tokenFile: token}}]\n',
+    );
+    const s = await loadConnectionSettings({ kubeconfig: join(dir, 'kubeconfig'), master: '' });
+    assert.equal((await s.authHeaders()).Authorization, 'Bearer first');
+    writeFileSync(join(dir, 'token'), 'rotated\n');
+    assert.equal((await s.authHeaders()).Authorization, 'Bearer rotated');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -8,6 +8,9 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import type { IncomingMessage } from 'node:http';
 
 /** Where and how to reach the API server; produced by {@link loadConnectionSettings}. */
@@ -65,6 +68,7 @@ export async function loadConnectionSettings(
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   let origin: string;
+  let tokenFile: string | undefined;
   if (flags.kubeconfig === '') {
     if (!env.KUBERNETES_SERVICE_HOST || !env.KUBERNETES_SERVICE_PORT) {
       throw new ConnectionConfigError(
@@ -89,6 +93,7 @@ export async function loadConnectionSettings(
       throw new ConnectionConfigError(`--kubeconfig ${JSON.stringify(flags.kubeconfig)}: cannot load: ${errorText(e)}`, { cause: e });
     }
     origin = `kubeconfig ${flags.kubeconfig}`;
+    tokenFile = kubeconfigTokenFile(flags.kubeconfig, kc.getCurrentUser()?.name);
   }
   const cluster = kc.getCurrentCluster();
   const serverText = flags.master !== '' ? flags.master : (cluster?.server ?? '');
@@ -127,6 +132,14 @@ export async function loadConnectionSettings(
       else if (Array.isArray(v)) h[k] = v.join(', ');
     }
     if (typeof o.auth === 'string' && o.auth !== '') h.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
+    if (h.Authorization === undefined && tokenFile !== undefined) {
+      // kubeadm's kubeconfig names the service-account token by file; it rotates, so read it each time.
+      try {
+        h.Authorization = `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`;
+      } catch (e) {
+        throw new ConnectionConfigError(`${origin}: users[].user.tokenFile ${JSON.stringify(tokenFile)}: ${errorText(e)}`, { cause: e });
+      }
+    }
     return h;
   };
   return {
@@ -453,4 +466,23 @@ async function readStatus(res: IncomingMessage): Promise<Record<string, unknown>
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The current user's `tokenFile` from a kubeconfig (client-node ignores that field; kubeadm's
+ * kube-proxy kubeconfig uses it). Relative paths are relative to the kubeconfig's folder.
+ */
+export function kubeconfigTokenFile(kubeconfigPath: string, userName: string | undefined): string | undefined {
+  if (userName === undefined) return undefined;
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(kubeconfigPath, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const users = (doc as { users?: { name?: unknown; user?: { tokenFile?: unknown } }[] } | null)?.users;
+  const entry = Array.isArray(users) ? users.find((u) => u.name === userName) : undefined;
+  const tf = entry?.user?.tokenFile;
+  if (typeof tf !== 'string' || tf === '') return undefined;
+  return isAbsolute(tf) ? tf : join(dirname(kubeconfigPath), tf);
 }
