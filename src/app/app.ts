@@ -5,6 +5,7 @@
 import type { CommandLine, ProxyConfig } from '../config/types.js';
 import { resolveNodeName } from '../config/load.js';
 import { getBackend, registeredModes, type Backend, type Proxier } from '../backends/backend.js';
+import { createUserspaceBackend, userspaceOptionsFromConfig } from '../backends/userspace/relay.js';
 import type { IPFamily, Kind } from '../model/types.js';
 import { familyOfValid } from '../net/ip.js';
 import type { Logger } from '../observability/logger.js';
@@ -21,6 +22,7 @@ import { createApiSource } from '../sources/api-source.js';
 import { ApiClient, loadConnectionSettings } from '../k8s/client.js';
 import { osHostname, readInterfaceAddresses } from './machine.js';
 import { SyncLoop, type SyncHooks } from './sync-loop.js';
+import { applyLinuxSetup } from './linux-setup.js';
 
 /** Thrown for problems the operator must fix (bad mode, unreachable config); main prints and exits 1. */
 export class AppError extends Error {
@@ -33,7 +35,8 @@ export class AppError extends Error {
 
 /** The backend for the configured mode, or an AppError that lists what is built. */
 export function backendFor(config: ProxyConfig): Backend {
-  const b = getBackend(config.mode);
+  // Userspace proxiers need config the registry's default lacks (balancer algorithm, proxy port range).
+  const b = config.mode === 'userspace' && getBackend('userspace') ? createUserspaceBackend(userspaceOptionsFromConfig(config)) : getBackend(config.mode);
   if (!b) {
     throw new AppError(
       `proxy mode "${config.mode}" is not built into this version of kube-proxy-ts; available modes: ${registeredModes().join(', ')}`,
@@ -240,6 +243,7 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
   const { syncPeriodMs, minSyncPeriodMs } = syncPeriods(config);
   logger.info({ mode: config.mode, nodeName, source: config.manifests ? `manifests ${config.manifests}` : 'api' }, 'starting kube-proxy-ts');
 
+  applyLinuxSetup(config, logger);
   const metrics = createMetrics({ mode: config.mode });
   const health = new ProxyHealthServer({ healthTimeoutMs: 2 * syncPeriodMs, metrics, logger });
   const metricsServer = createMetricsServer(metrics.registry, { proxyMode: config.mode, configz: config, logger });
@@ -287,7 +291,18 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
     const tracker = new StateTracker({ families, nodeName, bindAddress: config.bindAddress, waitForNode: true });
     const interfaceAddresses = readInterfaceAddresses();
     const optionsByFamily = new Map(families.map((f) => [f, familyOptions(config, probe, f, interfaceAddresses)] as const));
-    for (const f of families) proxiers.set(f, await backend.create({ logger: logger.child({ family: f }), options: optionsByFamily.get(f)! }));
+    for (const f of families) {
+      proxiers.set(
+        f,
+        await backend.create({
+          logger: logger.child({ family: f }),
+          options: optionsByFamily.get(f)!,
+          metrics,
+          syncPeriodMs,
+          onNeedFullSync: () => loop?.forceFullSync(),
+        }),
+      );
+    }
     const npa = [...optionsByFamily.values()];
     const hcAddresses = npa.some((o) => o.nodePortAddresses.matchAll) ? [] : npa.flatMap((o) => o.nodePortAddresses.ips);
     serviceHealth = new ServiceHealthServer({ addresses: hcAddresses, proxyHealthy: () => health.health().healthy, logger, nodeName });

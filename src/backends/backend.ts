@@ -5,6 +5,7 @@
 import type { DesiredState } from '../proxy/types.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { Logger } from '../observability/logger.js';
+import type { ProxyMetrics } from '../observability/metrics.js';
 
 export type ProxyMode = 'userspace' | 'iptables' | 'ipvs' | 'nftables' | 'state';
 
@@ -21,13 +22,27 @@ export interface Proxier {
    * a failure, periodically, after a topology change). Throws on failure; the runner retries with full=true.
    */
   sync(state: DesiredState, full: boolean): Promise<SyncOutcome>;
-  /** Stops timers and listeners the proxier owns; does not remove rules (rules survive restarts). */
+  /**
+   * Stops timers and listeners the proxier owns. Kernel modes leave their rules in place (they keep
+   * working and survive a restart); userspace removes its portal rules, which would otherwise send
+   * service traffic to closed sockets.
+   */
   close(): Promise<void>;
 }
 
 export interface BackendDeps {
   readonly logger: Logger;
   readonly options: FamilyOptions;
+  /**
+   * Asks the runner for a full sync soon, outside the proxier's own sync() (e.g. iptables' canary
+   * chain vanished because something flushed the tables). The composition root wires it to
+   * SyncLoop.forceFullSync(). Optional: tests and one-shot callers may omit it.
+   */
+  readonly onNeedFullSync?: () => void;
+  /** The daemon's metrics, for counters a mode owns (restore failures, conntrack reconciler). */
+  readonly metrics?: ProxyMetrics;
+  /** The mode's syncPeriod (ms): the interval of periodic checks a proxier runs itself (iptables canary). */
+  readonly syncPeriodMs?: number;
 }
 
 export interface Backend {

@@ -10,7 +10,9 @@ import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { createMemoryLogger } from '../../observability/logger.js';
-import { UserspaceProxier, userspaceBackend, type UserspaceRelayOptions } from './relay.js';
+import { UserspaceProxier, createUserspaceBackend, userspaceBackend, userspaceOptionsFromConfig, type UserspaceRelayOptions } from './relay.js';
+import type { PortalProbe } from './portal.js';
+import type { Exec } from '../iptables/tools.js';
 
 const OPTS: FamilyOptions = {
   family: 'IPv4',
@@ -356,13 +358,103 @@ describe('userspace relay UDP', () => {
 });
 
 describe('userspaceBackend', () => {
-  it('registers mode userspace, renders the table, creates a proxier, cleans up nothing', async () => {
+  it('registers mode userspace, renders the table and the portal section, creates a direct proxier when not root', async () => {
     assert.equal(userspaceBackend.mode, 'userspace');
+    // Never probe the machine's firewall from a unit test: pretend not to be root.
+    const backend = createUserspaceBackend({ probe: { isRoot: false } });
     const st = stateFor({ name: 'r', ip: '127.0.0.40', port: 18080 }, [9999]);
-    assert.match(userspaceBackend.render([st], [OPTS]), /t\/r:p\s+TCP\s+127\.0\.0\.40:18080\s+clusterIP\s+127\.0\.0\.1:9999/);
-    const px = await userspaceBackend.create({ logger: createMemoryLogger(), options: OPTS });
+    const text = backend.render([st], [OPTS]);
+    assert.match(text, /t\/r:p\s+TCP\s+127\.0\.0\.40:18080\s+clusterIP\s+127\.0\.0\.1:9999/);
+    assert.match(text, /# userspace portals IPv4/);
+    assert.match(text, /-A KUBE-PORTALS-CONTAINER -m comment --comment "t\/r:p" -p tcp -m tcp -d 127\.0\.0\.40\/32 --dport 18080 -j REDIRECT --to-ports <proxy-port-1>/);
+    const log = createMemoryLogger();
+    const px = await backend.create({ logger: log, options: OPTS });
     assert.ok(px instanceof UserspaceProxier);
+    assert.equal(px.mode, 'direct');
+    assert.ok(log.entries.some((e) => e.level === 'warn' && /direct listening \(not running as root\)/.test(e.msg)));
     await px.close();
-    await userspaceBackend.cleanup(createMemoryLogger());
+    await backend.cleanup(createMemoryLogger());
+  });
+
+  it('userspaceOptionsFromConfig: algorithm, portals switch, port range ("" and 0-0 mean ephemeral)', () => {
+    assert.deepEqual(userspaceOptionsFromConfig({ userspaceBalancer: 'least-connections', portRange: '', userspacePortals: true }), { algorithm: 'least-connections', portals: 'auto' });
+    assert.deepEqual(userspaceOptionsFromConfig({ userspaceBalancer: 'round-robin', portRange: '0-0', userspacePortals: false }), { algorithm: 'round-robin', portals: 'off' });
+    assert.deepEqual(userspaceOptionsFromConfig({ userspaceBalancer: 'round-robin', portRange: '40000+9', userspacePortals: true }).portRange, { min: 40000, max: 40009 });
+  });
+});
+
+describe('userspace relay in portal mode (fake iptables, loopback sockets)', () => {
+  interface Call {
+    cmd: string;
+    args: readonly string[];
+    input?: string;
+  }
+  function fake(): { probe: PortalProbe; calls: Call[] } {
+    const calls: Call[] = [];
+    const exec: Exec = (cmd, args, opts) => {
+      calls.push({ cmd, args, ...(opts?.input !== undefined ? { input: opts.input } : {}) });
+      const save = cmd.endsWith('-save') ? '*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\nCOMMIT\n' : '';
+      // -C finds nothing (exit 1); -D finds nothing more after the first (exit 1 after one success is fine).
+      const code = args.includes('-C') || args.includes('-D') ? 1 : 0;
+      return Promise.resolve({ code, stdout: save, stderr: '', durationMs: 0 });
+    };
+    return { probe: { exec, isRoot: true, find: (c) => c, env: { KUBE_PROXY_IPTABLES_BACKEND: 'nft' } }, calls };
+  }
+
+  it('binds a proxy port, programs REDIRECT/DNAT to it, relays through it, logs a summary, removes rules on close', async () => {
+    const b = await tcpBackend('pa');
+    cleanups.push(() => b.close());
+    const { probe, calls } = fake();
+    const backend = createUserspaceBackend({ probe, portalListenAddress: '127.0.0.1' });
+    const log = createMemoryLogger();
+    const created = await backend.create({ logger: log, options: OPTS });
+    assert.ok(created instanceof UserspaceProxier);
+    const px = created;
+    cleanups.push(() => px.close());
+    assert.equal(px.mode, 'portal');
+    await px.sync(stateFor({ name: 'pm', ip: '172.30.9.9', port: 80 }, [b.port]), true);
+    const ports = [...px.proxyPorts().entries()];
+    assert.equal(ports.length, 1);
+    const [id, proxyPort] = ports[0]!;
+    assert.equal(id, 'TCP/portal/t/pm:p/TCP|internal');
+    const restore = calls.find((c) => c.cmd === 'iptables-nft-restore');
+    assert.ok(restore?.input?.includes(`-d 172.30.9.9/32 --dport 80 -j REDIRECT --to-ports ${proxyPort}`), restore?.input);
+    assert.ok(restore?.input?.includes(`-j DNAT --to-destination 127.0.0.2:${proxyPort}`), 'host traffic goes to the node IP');
+    assert.equal(calls.filter((c) => c.args.includes('-I') || c.args.includes('-A')).length, 5, 'all five jumps added');
+    // What REDIRECT would deliver: a connection to the proxy port reaches the backend.
+    assert.equal((await request('127.0.0.1', proxyPort, 'hi')).toString(), 'pa:2');
+    const summary = log.entries.find((e) => e.msg.startsWith('userspace startup summary'));
+    assert.match(summary?.msg ?? '', new RegExp(`portal mode.*1 reachable.*t/pm:p tcp 172\\.30\\.9\\.9:80 \\(clusterIP\\) -> proxy port ${proxyPort}`, 's'));
+    // Unchanged state, partial sync: no second restore.
+    const before = calls.length;
+    await px.sync(stateFor({ name: 'pm', ip: '172.30.9.9', port: 80 }, [b.port]), false);
+    assert.equal(calls.length, before);
+    await px.close();
+    const after = calls.slice(before).map((c) => `${c.cmd} ${c.args.join(' ')}`);
+    assert.ok(after.some((c) => / -t nat -X KUBE-PORTALS-CONTAINER$/.test(c)), after.join('\n'));
+    assert.ok(after.some((c) => / -t nat -D PREROUTING .*KUBE-PORTALS-CONTAINER$/.test(c)), after.join('\n'));
+  });
+
+  it('takes proxy ports from the range, per protocol, skipping ports held by others', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen({ host: '127.0.0.1', port: 0 }, r));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          holder.close(() => {
+            r();
+          });
+        }),
+    );
+    const held = (holder.address() as net.AddressInfo).port;
+    const { probe } = fake();
+    const backend = createUserspaceBackend({ probe, portalListenAddress: '127.0.0.1', portRange: { min: held, max: held + 40 } });
+    const created = await backend.create({ logger: createMemoryLogger(), options: OPTS });
+    assert.ok(created instanceof UserspaceProxier);
+    const px = created;
+    cleanups.push(() => px.close());
+    await px.sync(stateFor({ name: 'pr', ip: '172.30.9.10', port: 80 }, [9]), true);
+    const port = [...px.proxyPorts().values()][0]!;
+    assert.ok(port > held && port <= held + 40, `port ${port} in range and not the held ${held}`);
   });
 });

@@ -1,7 +1,12 @@
 /**
- * Userspace mode data plane: TCP and UDP relays listening on service addresses (upstream
- * pkg/proxy/userspace ProxySocket, without the portal rules). The thin I/O edge over the pure
- * planner (render.ts) and endpoint chooser (balancer.ts).
+ * Userspace mode data plane: TCP and UDP relays (upstream pkg/proxy/userspace ProxySocket). The thin
+ * I/O edge over the pure planners (render.ts, portal-render.ts) and endpoint chooser (balancer.ts).
+ *
+ * Two ways to reach the relay, decided once when the proxier is created (and logged):
+ * - portal mode (root and iptables): one socket per service port and policy set on a proxy port
+ *   (ephemeral or from --proxy-port-range), and NAT rules in our own chains send the service
+ *   addresses there (portal.ts); the rules are removed on close() and by --cleanup;
+ * - direct mode (otherwise): listeners on the service addresses themselves (those that are local).
  *
  * - TCP: accept paused, pick an endpoint, connect with a timeout, on failure try the next endpoint
  *   (at most once each), then pipe both ways with backpressure; half-close passes through.
@@ -18,8 +23,12 @@ import type { DesiredState, Endpoint } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { Logger } from '../../observability/logger.js';
 import { joinHostPort } from '../../net/ip.js';
+import type { ProxyConfig } from '../../config/types.js';
+import { parsePortRange } from '../../config/kube-proxy-configuration.js';
 import { Balancer, type BalancerAlgorithm } from './balancer.js';
 import { planListeners, renderUserspace, skippedPorts, type ListenerPlan } from './render.js';
+import { planPortals, renderPortalRules, renderPortalSection, type Portal } from './portal-render.js';
+import { applyPortalRules, cleanupPortals, decidePortals, ensurePortalJumps, removePortals, type PortalDecision, type PortalProbe } from './portal.js';
 
 /** Tunables of the relay beyond FamilyOptions. */
 export interface UserspaceRelayOptions {
@@ -31,6 +40,28 @@ export interface UserspaceRelayOptions {
   readonly udpIdleTimeoutMs?: number;
   /** Socket buffer high-water mark in bytes for both legs; default node's. */
   readonly highWaterMark?: number;
+  /** 'auto' (default): portals when root with iptables, else direct listening; 'off': always direct. */
+  readonly portals?: 'auto' | 'off';
+  /** Proxy ports for portal sockets (--proxy-port-range); unset = ephemeral ports. */
+  readonly portRange?: { readonly min: number; readonly max: number };
+  /** Portal sockets' listen address; default the wildcard (REDIRECT delivers to the incoming interface's address). */
+  readonly portalListenAddress?: string;
+  /** Overrides for the portal decision and the iptables commands (tests). */
+  readonly probe?: PortalProbe;
+}
+
+/**
+ * The relay options the configuration implies: the balancer algorithm (userspaceBalancer), whether
+ * portals may be used (userspacePortals, --userspace-portals) and the proxy port range (portRange;
+ * "" or "0-0" = ephemeral). udpIdleTimeoutMs comes via FamilyOptions.
+ */
+export function userspaceOptionsFromConfig(config: Pick<ProxyConfig, 'userspaceBalancer' | 'portRange' | 'userspacePortals'>): UserspaceRelayOptions {
+  const r = config.portRange === '' ? undefined : parsePortRange(config.portRange);
+  return {
+    algorithm: config.userspaceBalancer,
+    portals: config.userspacePortals ? 'auto' : 'off',
+    ...(r && r.max > 0 ? { portRange: { min: Math.max(1, r.min), max: r.max } } : {}),
+  };
 }
 
 /** Counters since creation, for tests and debugging. Byte counts are added when a connection closes. */
@@ -66,9 +97,10 @@ interface UdpSession {
   closed: boolean;
 }
 
+/** `port` is the port actually bound (differs from plan.listen.port for portal sockets). */
 type OpenListener =
-  | { kind: 'TCP'; plan: ListenerPlan; server: net.Server }
-  | { kind: 'UDP'; plan: ListenerPlan; socket: dgram.Socket; sessions: Map<string, UdpSession> };
+  | { kind: 'TCP'; plan: ListenerPlan; port: number; server: net.Server }
+  | { kind: 'UDP'; plan: ListenerPlan; port: number; socket: dgram.Socket; sessions: Map<string, UdpSession> };
 
 function newStats(): RelayStats {
   return {
@@ -110,14 +142,42 @@ export class UserspaceProxier implements Proxier {
   private readonly sockets = new Set<net.Socket>();
   private readonly counters = newStats();
   private closed = false;
+  private readonly decision: PortalDecision;
+  private readonly portRange: { readonly min: number; readonly max: number } | undefined;
+  private readonly portalListenAddress: string | undefined;
+  private readonly probe: PortalProbe;
+  /** Portal mode: the rules text last applied, whether the jumps were ensured, portals logged as reachable. */
+  private lastRules = '';
+  private jumpsEnsured = false;
+  private readonly portalsLogged = new Map<string, Portal>();
+  private portals: readonly Portal[] = [];
+  /** Range allocation: next offset per protocol, and "TCP/40000" keys held or being bound. */
+  private readonly nextRangePort = new Map<string, number>();
+  private readonly reserved = new Set<string>();
+  private summarized = false;
 
-  constructor(deps: BackendDeps, opts: UserspaceRelayOptions = {}) {
+  /** `decision` defaults to direct mode; createUserspaceBackend decides with decidePortals(). */
+  constructor(deps: BackendDeps, opts: UserspaceRelayOptions = {}, decision: PortalDecision = { mode: 'direct', reason: 'not requested' }) {
     this.logger = deps.logger.child({ mode: 'userspace', family: deps.options.family });
     this.options = deps.options;
     this.algorithm = opts.algorithm ?? 'round-robin';
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
     this.udpIdleTimeoutMs = opts.udpIdleTimeoutMs ?? (deps.options.udpIdleTimeoutMs > 0 ? deps.options.udpIdleTimeoutMs : 250);
     this.highWaterMark = opts.highWaterMark;
+    this.decision = decision;
+    this.portRange = opts.portRange;
+    this.portalListenAddress = opts.portalListenAddress;
+    this.probe = opts.probe ?? {};
+  }
+
+  /** 'portal' or 'direct' (fixed at creation). */
+  get mode(): PortalDecision['mode'] {
+    return this.decision.mode;
+  }
+
+  /** Portal mode: the relay port serving each portal socket id. */
+  proxyPorts(): Map<string, number> {
+    return new Map([...this.open].map(([id, l]) => [id, l.port]));
   }
 
   /** A snapshot of the counters. */
@@ -139,15 +199,23 @@ export class UserspaceProxier implements Proxier {
    * Opens, updates and closes listeners to match `state`. Never throws for a listener that cannot
    * bind (EADDRNOTAVAIL, EADDRINUSE, EACCES): it is logged once and retried on later syncs.
    */
-  // `full` does not matter here: every sync compares the whole plan with the open sockets.
-  async sync(state: DesiredState): Promise<SyncOutcome> {
+  // Every sync compares the whole plan with the open sockets; `full` only forces the portal rules
+  // and jumps to be rewritten.
+  async sync(state: DesiredState, full = false): Promise<SyncOutcome> {
     if (this.closed) throw new Error('userspace proxier: sync after close');
     for (const s of skippedPorts(state)) {
       if (this.skippedLogged.has(s.servicePortKey)) continue;
       this.skippedLogged.add(s.servicePortKey);
       this.logger.warn({ service: s.serviceName }, `not relaying ${s.serviceName}: ${s.reason}`);
     }
-    const plans = planListeners(state, this.options);
+    let plans: readonly ListenerPlan[];
+    if (this.decision.mode === 'portal') {
+      const pp = planPortals(state, this.options, this.portalListenAddress);
+      plans = pp.sockets;
+      this.portals = pp.portals;
+    } else {
+      plans = planListeners(state, this.options);
+    }
     this.updateBalancers(plans);
 
     const wanted = new Map(plans.map((p) => [p.id, p]));
@@ -169,12 +237,88 @@ export class UserspaceProxier implements Proxier {
       }
     }
     await Promise.all(opening);
+    if (this.decision.mode === 'portal') await this.syncPortals(state, full);
+    if (!this.summarized) {
+      this.summarized = true;
+      this.logSummary();
+    }
     return {};
+  }
+
+  private async syncPortals(state: DesiredState, full: boolean): Promise<void> {
+    if (this.decision.mode !== 'portal') return;
+    const tools = this.decision.tools;
+    const ports = this.proxyPorts();
+    const hostIP = state.nodeIPs[0] ?? (state.family === 'IPv6' ? '::1' : '127.0.0.1');
+    const text = renderPortalRules({ family: state.family, portals: this.portals, proxyPorts: ports, hostIP });
+    if (full || text !== this.lastRules) {
+      this.lastRules = '';
+      await applyPortalRules(tools, text, this.probe.exec);
+      this.lastRules = text;
+    }
+    if (full || !this.jumpsEnsured) {
+      const added = await ensurePortalJumps(tools, this.probe.exec);
+      if (added > 0 && this.jumpsEnsured) this.logger.warn({ added }, 'portal jump rules were missing and have been restored');
+      this.jumpsEnsured = true;
+    }
+    const now = new Map<string, Portal>();
+    for (const p of this.portals) if (ports.has(p.socketId)) now.set(portalKey(p), p);
+    for (const [k, p] of this.portalsLogged) {
+      if (now.has(k)) continue;
+      this.portalsLogged.delete(k);
+      this.logger.info({ service: p.serviceName, kind: p.kind, address: p.address, port: p.port, protocol: p.protocol }, `service ${p.serviceName} no longer reachable at ${portalWhere(p)}`);
+    }
+    for (const [k, p] of now) {
+      if (this.portalsLogged.has(k)) continue;
+      this.portalsLogged.set(k, p);
+      const proxyPort = ports.get(p.socketId);
+      this.logger.info(
+        { service: p.serviceName, kind: p.kind, address: p.address, port: p.port, protocol: p.protocol, proxyPort },
+        `service ${p.serviceName} is now reachable at ${portalWhere(p)} (${p.kind}, portal to proxy port ${String(proxyPort)})`,
+      );
+    }
+  }
+
+  /** What can be reached where, as one line per address: the startup summary. */
+  summary(): { reachable: string[]; unreachable: string[] } {
+    const reachable: string[] = [];
+    const unreachable: string[] = [];
+    if (this.decision.mode === 'portal') {
+      const ports = this.proxyPorts();
+      for (const p of this.portals) {
+        const port = ports.get(p.socketId);
+        if (port === undefined) unreachable.push(`${p.serviceName} ${portalWhere(p)} (${p.kind}): no proxy port could be bound`);
+        else reachable.push(`${p.serviceName} ${portalWhere(p)} (${p.kind}) -> proxy port ${port}`);
+      }
+    } else {
+      for (const l of [...this.open.values()].sort((a, b) => (a.plan.id < b.plan.id ? -1 : 1))) {
+        reachable.push(`${l.plan.serviceName} ${l.plan.protocol.toLowerCase()} ${joinHostPort(l.plan.listen.address, l.port)} (${l.plan.kind})`);
+      }
+      for (const [id, code] of [...this.bindFailures].sort()) unreachable.push(`${id}: ${code}`);
+    }
+    return { reachable, unreachable };
+  }
+
+  private logSummary(): void {
+    const { reachable, unreachable } = this.summary();
+    const how = this.decision.mode === 'portal' ? 'portal mode (iptables rules send service traffic to the relay)' : `direct mode (${this.decision.reason}): only local service addresses are reachable`;
+    this.logger.info(
+      { proxyMode: 'userspace', relay: this.decision.mode, reachable, unreachable },
+      `userspace startup summary, ${how}: ${reachable.length} reachable, ${unreachable.length} not` +
+        (reachable.length > 0 ? `\n  reachable: ${reachable.join('\n  reachable: ')}` : '') +
+        (unreachable.length > 0 ? `\n  NOT reachable: ${unreachable.join('\n  NOT reachable: ')}` : ''),
+    );
   }
 
   /** Closes every listener, UDP session and TCP connection. */
   async close(): Promise<void> {
     this.closed = true;
+    // Portal rules go first: left behind, they would send service traffic to a closed port.
+    if (this.decision.mode === 'portal') {
+      const errors = await removePortals(this.decision.tools, this.probe.exec);
+      if (errors.length > 0) this.logger.error({ errors }, 'removing userspace portal rules failed; run kube-proxy --cleanup');
+      else this.logger.info('userspace portal rules removed');
+    }
     const waits: Promise<void>[] = [];
     for (const l of this.open.values()) waits.push(this.closeListener(l, 'proxier closing'));
     for (const s of this.sockets) s.destroy();
@@ -199,6 +343,8 @@ export class UserspaceProxier implements Proxier {
   }
 
   private logReachable(plan: ListenerPlan, when: string): void {
+    // Portal sockets are announced per portal (syncPortals); the socket itself is a detail.
+    if (this.decision.mode === 'portal') return;
     const where = `${plan.protocol.toLowerCase()} ${joinHostPort(plan.listen.address, plan.listen.port)}`;
     this.logger.info(
       { service: plan.serviceName, kind: plan.kind, address: plan.listen.address, port: plan.listen.port, protocol: plan.protocol, endpoints: plan.endpoints.length },
@@ -218,63 +364,112 @@ export class UserspaceProxier implements Proxier {
     );
   }
 
-  private async openListener(plan: ListenerPlan): Promise<void> {
-    try {
-      if (plan.protocol === 'TCP') {
-        const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}) });
-        const l: OpenListener = { kind: 'TCP', plan, server };
-        server.on('connection', (sock) => {
-          this.onTcpConnection(l, sock);
-        });
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host: plan.listen.address, port: plan.listen.port, exclusive: false }, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        server.on('error', (err) => {
-          this.logger.warn({ err, listener: plan.id }, `listener ${plan.id} failed`);
-        });
-        if (this.closed) {
-          server.close();
-          return;
-        }
-        this.open.set(plan.id, l);
-      } else {
-        const socket = dgram.createSocket({ type: plan.listen.address.includes(':') ? 'udp6' : 'udp4' });
-        const l: OpenListener = { kind: 'UDP', plan, socket, sessions: new Map() };
-        await new Promise<void>((resolve, reject) => {
-          socket.once('error', reject);
-          socket.bind({ address: plan.listen.address, port: plan.listen.port, exclusive: false }, () => {
-            socket.off('error', reject);
-            resolve();
-          });
-        });
-        socket.on('error', (err) => {
-          this.logger.warn({ err, listener: plan.id }, `listener ${plan.id} failed`);
-        });
-        socket.on('message', (msg, rinfo) => {
-          this.onUdpMessage(l, msg, rinfo);
-        });
-        if (this.closed) {
-          socket.close();
-          return;
-        }
-        this.open.set(plan.id, l);
-      }
-      this.bindFailures.delete(plan.id);
-      this.logReachable(plan, 'now');
-    } catch (err) {
-      this.bindFailed(plan, err);
+  /**
+   * The next port of the range for `protocol` that no socket of ours holds or is binding, reserved
+   * synchronously (sockets open concurrently); undefined when the range is exhausted.
+   */
+  private reservePort(protocol: string, skip: ReadonlySet<number>): number | undefined {
+    const range = this.portRange;
+    if (!range) return undefined;
+    const size = range.max - range.min + 1;
+    const start = this.nextRangePort.get(protocol) ?? 0;
+    for (let i = 0; i < size; i++) {
+      const port = range.min + ((start + i) % size);
+      const key = `${protocol}/${port}`;
+      if (this.reserved.has(key) || skip.has(port)) continue;
+      this.reserved.add(key);
+      this.nextRangePort.set(protocol, port - range.min + 1);
+      return port;
     }
+    return undefined;
+  }
+
+  private async openListener(plan: ListenerPlan): Promise<void> {
+    if (plan.listen.port !== 0 || !this.portRange) {
+      try {
+        await this.bindListener(plan, plan.listen.port);
+      } catch (err) {
+        this.bindFailed(plan, err);
+      }
+      return;
+    }
+    // A range port someone else holds (EADDRINUSE) is skipped; a bounded number of tries.
+    const busy = new Set<number>();
+    let lastErr: unknown = new Error(`proxy port range ${this.portRange.min}-${this.portRange.max} is exhausted`);
+    for (let attempt = 0; attempt < 32; attempt++) {
+      const port = this.reservePort(plan.protocol, busy);
+      if (port === undefined) break;
+      try {
+        await this.bindListener(plan, port);
+        if (!this.open.has(plan.id)) this.reserved.delete(`${plan.protocol}/${port}`);
+        return;
+      } catch (err) {
+        this.reserved.delete(`${plan.protocol}/${port}`);
+        lastErr = err;
+        if (errCode(err) !== 'EADDRINUSE') break;
+        busy.add(port);
+      }
+    }
+    this.bindFailed(plan, lastErr);
+  }
+
+  /** Binds one listener on `port`; throws the bind error. */
+  private async bindListener(plan: ListenerPlan, port: number): Promise<void> {
+    if (plan.protocol === 'TCP') {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}) });
+      const l: OpenListener = { kind: 'TCP', plan, port, server };
+      server.on('connection', (sock) => {
+        this.onTcpConnection(l, sock);
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: plan.listen.address, port, exclusive: false }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      server.on('error', (err) => {
+        this.logger.warn({ err, listener: plan.id }, `listener ${plan.id} failed`);
+      });
+      if (this.closed) {
+        server.close();
+        return;
+      }
+      l.port = (server.address() as net.AddressInfo).port;
+      this.open.set(plan.id, l);
+    } else {
+      const socket = dgram.createSocket({ type: plan.listen.address.includes(':') ? 'udp6' : 'udp4' });
+      const l: OpenListener = { kind: 'UDP', plan, port, socket, sessions: new Map() };
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind({ address: plan.listen.address, port, exclusive: false }, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      socket.on('error', (err) => {
+        this.logger.warn({ err, listener: plan.id }, `listener ${plan.id} failed`);
+      });
+      socket.on('message', (msg, rinfo) => {
+        this.onUdpMessage(l, msg, rinfo);
+      });
+      if (this.closed) {
+        socket.close();
+        return;
+      }
+      l.port = socket.address().port;
+      this.open.set(plan.id, l);
+    }
+    this.bindFailures.delete(plan.id);
+    this.logReachable(plan, 'now');
   }
 
   private closeListener(l: OpenListener, why: string): Promise<void> {
     this.open.delete(l.plan.id);
+    this.reserved.delete(`${l.plan.protocol}/${l.port}`);
     this.logger.info(
       { service: l.plan.serviceName, address: l.plan.listen.address, port: l.plan.listen.port, protocol: l.plan.protocol },
-      `service ${l.plan.serviceName} no longer reachable at ${l.plan.protocol.toLowerCase()} ${joinHostPort(l.plan.listen.address, l.plan.listen.port)} (${why})`,
+      `service ${l.plan.serviceName} no longer ${this.decision.mode === 'portal' ? 'served by proxy port' : 'reachable at'} ${l.plan.protocol.toLowerCase()} ${joinHostPort(l.plan.listen.address, l.port)} (${why})`,
     );
     if (l.kind === 'TCP') {
       // server.close() waits for open connections; resolve on stop-accepting so sync() never blocks on them.
@@ -448,14 +643,44 @@ export class UserspaceProxier implements Proxier {
   }
 }
 
-/** A userspace backend whose proxiers use `opts` (e.g. the configured userspaceBalancer). */
+function portalKey(p: Portal): string {
+  return `${p.protocol}/${p.kind}/${p.address}/${p.port}`;
+}
+
+function portalWhere(p: Portal): string {
+  return `${p.protocol.toLowerCase()} ${p.address === '' ? `<any local address>:${p.port}` : joinHostPort(p.address, p.port)}`;
+}
+
+/**
+ * The listener table (direct mode) followed by each family's portal section: what `render` prints.
+ * The portal rules are shown always, labelled, since render cannot know whether the daemon will run
+ * as root with iptables.
+ */
+export function renderUserspaceWithPortals(states: readonly DesiredState[], options: readonly FamilyOptions[], portRange?: { readonly min: number; readonly max: number }): string {
+  const parts = [renderUserspace(states, options)];
+  states.forEach((state, i) => {
+    const opts = options[i] ?? options.find((o) => o.family === state.family);
+    if (opts) parts.push(renderPortalSection(state, opts, portRange));
+  });
+  return parts.join('');
+}
+
+/**
+ * A userspace backend whose proxiers use `opts` (the configured userspaceBalancer and portRange:
+ * see userspaceOptionsFromConfig). create() decides portal vs direct mode for the family and logs it.
+ */
 export function createUserspaceBackend(opts: UserspaceRelayOptions = {}): Backend {
   return {
     mode: 'userspace',
-    render: renderUserspace,
-    create: (deps: BackendDeps) => Promise.resolve(new UserspaceProxier(deps, opts)),
-    // Direct listening leaves nothing behind in the kernel; portal rules (later) will need cleaning here.
-    cleanup: () => Promise.resolve(),
+    render: (states, options) => renderUserspaceWithPortals(states, options, opts.portRange),
+    create: async (deps: BackendDeps) => {
+      const decision: PortalDecision = opts.portals === 'off' ? { mode: 'direct', reason: 'portals turned off' } : await decidePortals(deps.options.family, opts.probe);
+      const log = deps.logger.child({ mode: 'userspace', family: deps.options.family });
+      if (decision.mode === 'portal') log.info({ relay: 'portal', tools: decision.tools.iptables }, `userspace mode: portals with ${decision.reason}; service addresses are redirected to local proxy ports`);
+      else log.warn({ relay: 'direct', reason: decision.reason }, `userspace mode: direct listening (${decision.reason}); only service addresses that are local to this machine can be served`);
+      return new UserspaceProxier(deps, opts, decision);
+    },
+    cleanup: (logger: Logger) => cleanupPortals(logger, opts.probe),
   };
 }
 

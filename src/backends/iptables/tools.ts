@@ -1,0 +1,97 @@
+/**
+ * Which iptables the system uses (legacy or nft) and the family's binaries for it.
+ *
+ * Detection follows upstream's image (kubernetes-sigs/iptables-wrappers): the kubelet leaves a
+ * KUBE-IPTABLES-HINT (or the older KUBE-KUBELET-CANARY) chain in mangle with the backend it uses; without
+ * one, the backend whose save output has more rules wins; nft by default. The environment variable
+ * KUBE_PROXY_IPTABLES_BACKEND=legacy|nft overrides detection.
+ */
+import { run, which, type RunOptions, type RunResult } from '../../exec/run.js';
+import type { IPFamily } from '../../model/types.js';
+
+export type IPTablesBackendKind = 'legacy' | 'nft';
+
+/** The environment variable that forces a backend. */
+export const BACKEND_ENV = 'KUBE_PROXY_IPTABLES_BACKEND';
+
+/** Spawns a command; run() in production, a fake in unit tests. */
+export type Exec = (command: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+/** The binaries of one backend for one family. */
+export interface IPTablesTools {
+  readonly backend: IPTablesBackendKind;
+  readonly family: IPFamily;
+  /** e.g. iptables-nft or ip6tables-legacy. */
+  readonly iptables: string;
+  readonly restore: string;
+  readonly save: string;
+}
+
+/** The tool names for a backend and family (not checked for existence). */
+export function toolsFor(backend: IPTablesBackendKind, family: IPFamily): IPTablesTools {
+  const base = family === 'IPv6' ? 'ip6tables' : 'iptables';
+  return { backend, family, iptables: `${base}-${backend}`, restore: `${base}-${backend}-restore`, save: `${base}-${backend}-save` };
+}
+
+/** Parses the override; undefined when unset or empty. Throws RangeError naming the variable and value otherwise. */
+export function backendFromEnv(env: NodeJS.ProcessEnv): IPTablesBackendKind | undefined {
+  const v = env[BACKEND_ENV]?.trim().toLowerCase();
+  if (v === undefined || v === '') return undefined;
+  if (v === 'legacy' || v === 'nft') return v;
+  throw new RangeError(`${BACKEND_ENV} must be "legacy" or "nft", got ${JSON.stringify(env[BACKEND_ENV])}`);
+}
+
+const HINT_RE = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY) /m;
+
+function ruleLines(saveText: string): number {
+  let n = 0;
+  for (const line of saveText.split('\n')) if (line.startsWith('-')) n++;
+  return n;
+}
+
+async function saveOutput(exec: Exec, cmd: string, args: readonly string[]): Promise<string | undefined> {
+  try {
+    return (await exec(cmd, args, { timeoutMs: 30_000 })).stdout;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decides the backend as iptables-wrapper does: (1) KUBE_PROXY_IPTABLES_BACKEND; (2) a kubelet hint
+ * chain in mangle of the nft tables, then of the legacy ones; (3) more rules in legacy save than in
+ * nft save (both families) means legacy; (4) nft. Returns the choice and why.
+ */
+export async function detectBackend(exec: Exec, env: NodeJS.ProcessEnv = process.env): Promise<{ backend: IPTablesBackendKind; reason: string }> {
+  const forced = backendFromEnv(env);
+  if (forced) return { backend: forced, reason: `${BACKEND_ENV}=${forced}` };
+  for (const b of ['nft', 'legacy'] as const) {
+    for (const fam of ['IPv4', 'IPv6'] as const) {
+      const t = toolsFor(b, fam);
+      const out = await saveOutput(exec, t.save, ['-t', 'mangle']);
+      if (out !== undefined && HINT_RE.test(out)) return { backend: b, reason: `kubelet hint chain found in ${t.save} -t mangle` };
+    }
+  }
+  const count = async (b: IPTablesBackendKind): Promise<number> => {
+    let n = 0;
+    for (const fam of ['IPv4', 'IPv6'] as const) n += ruleLines((await saveOutput(exec, toolsFor(b, fam).save, [])) ?? '');
+    return n;
+  };
+  const legacy = await count('legacy');
+  const nft = await count('nft');
+  if (legacy > nft) return { backend: 'legacy', reason: `iptables-legacy has more rules (${legacy} vs ${nft})` };
+  return { backend: 'nft', reason: legacy === 0 && nft === 0 ? 'no rules in either backend; nft is the default' : `iptables-nft has at least as many rules (${nft} vs ${legacy})` };
+}
+
+/** Fails with a clear message when a binary of `tools` is missing from PATH. */
+export function assertToolsPresent(tools: IPTablesTools, find: (cmd: string) => string | undefined = which): void {
+  const missing = [tools.iptables, tools.restore, tools.save].filter((c) => find(c) === undefined);
+  if (missing.length > 0) {
+    throw new Error(
+      `iptables mode (${tools.backend}, ${tools.family}) needs ${missing.join(', ')} on PATH; install the iptables package or set ${BACKEND_ENV}`,
+    );
+  }
+}
+
+/** The default Exec: run() from exec/. */
+export const defaultExec: Exec = run;
