@@ -1,0 +1,230 @@
+/**
+ * IPVS mode end to end, run INSIDE the IPVS VM (the host kernel has no IP_VS):
+ *   e2e/vm/run-in-ipvs-vm.sh node --import tsx --test e2e/vm/ipvs-suite.vm.ts
+ * e2e/ipvs.test.ts does that on the host and reports each scenario. The real daemon runs in the lab's
+ * node namespace on a manifests folder; real TCP connections check where they land and what source
+ * the backend saw. Named *.vm.ts so the host's e2e tier does not pick it up directly.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLab, labSkipReason, type Lab, type LabProcess, type Tally } from '../lab/topology.js';
+
+const DAEMON = fileURLToPath(new URL('../run-daemon.ts', import.meta.url));
+const NODE = 'node-1';
+
+function skipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root';
+  if (!existsSync('/proc/net/ip_vs') && !existsSync(`/usr/lib/modules`)) return 'no IPVS in this kernel';
+  return labSkipReason();
+}
+
+let tail: (() => string) | undefined;
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    last = v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})${tail ? `\ndaemon:\n${tail()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+type Obj = Record<string, unknown>;
+const svc = (name: string, spec: Obj, status?: Obj): Obj => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { namespace: 'default', name },
+  spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }], ...spec },
+  ...(status ? { status } : {}),
+});
+const slice = (svcName: string, eps: { ip: string; node?: string }[], ports: Obj[] = [{ name: 'http', port: 8080, protocol: 'TCP' }]): Obj => ({
+  apiVersion: 'discovery.k8s.io/v1',
+  kind: 'EndpointSlice',
+  metadata: { namespace: 'default', name: `${svcName}-1`, labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4',
+  endpoints: eps.map((e) => ({ addresses: [e.ip], nodeName: e.node ?? NODE, conditions: { ready: true, serving: true, terminating: false } })),
+  ports,
+});
+const yaml = (objs: Obj[]): string => objs.map((o) => JSON.stringify(o)).join('\n---\n') + '\n';
+const only = (t: Tally, backend: string): boolean => t.ok === t.total && t.backends[backend] === t.total;
+
+/** A TCP server that answers `<name>` at once and keeps the connection open, echoing `<name> <line>`. */
+const HOLD_SERVER = `const net=require('net');const name=process.argv[1];
+net.createServer(s=>{s.on('error',()=>{});s.write(name+'\\n');s.on('data',d=>s.write(name+' '+String(d).trim()+'\\n'));}).listen(9090,()=>console.log('ready'));`;
+/** A client holding one connection: prints what it reads; stdin "ping" sends, "rst" resets the connection. */
+const HOLD_CLIENT = `const net=require('net');const s=net.connect(90,process.argv[1]);s.on('data',d=>process.stdout.write('got '+d));
+s.on('error',e=>console.log('error '+e.code));s.on('close',()=>console.log('closed'));
+require('readline').createInterface({input:process.stdin}).on('line',l=>{if(l==='rst'){s.resetAndDestroy();}else s.write(l+'\\n');});`;
+
+describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
+  let lab: Lab;
+  let daemon: LabProcess;
+  let dir: string;
+  let ip: Record<'b1' | 'b2' | 'b3', string>;
+  const write = (file: string, objs: Obj[]): void => { writeFileSync(join(dir, file), yaml(objs)); };
+  const gtPorts = [
+    { name: 'http', port: 8080, protocol: 'TCP' },
+    { name: 'hold', port: 9090, protocol: 'TCP' },
+  ];
+  const ipvsList = async (): Promise<string> => (await lab.exec('node', 'ipvsadm', ['-Ln'])).stdout;
+
+  before(async () => {
+    // The VM boots with nothing loaded: the lab needs the bridge, veth and br_netfilter; IPVS its schedulers.
+    for (const m of ['bridge', 'br_netfilter', 'veth', 'dummy', 'nf_conntrack', 'ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_sh', 'xt_physdev', 'xt_set', 'xt_ipvs'])
+      spawnSync('modprobe', [m], { stdio: 'ignore' });
+    lab = await createLab({ pods: ['client', 'b1', 'b2', 'b3'] });
+    ip = { b1: lab.pod('b1').ip, b2: lab.pod('b2').ip, b3: lab.pod('b3').ip };
+    for (const b of ['b1', 'b2', 'b3'] as const) {
+      await lab.startBackend(b, { tcpPorts: [8080] });
+      await lab.spawn(b, process.execPath, ['-e', HOLD_SERVER, b]).waitForOutput(/ready/, 30_000);
+    }
+    dir = mkdtempSync(join(tmpdir(), 'kpt-ipvs-manifests-'));
+    write('base.yaml', [
+      { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE }, spec: { podCIDRs: ['10.244.0.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: lab.node.ip }] } },
+      svc('rr', { clusterIP: '172.30.0.10' }),
+      slice('rr', [{ ip: ip.b1 }, { ip: ip.b2 }]),
+      svc('np', { type: 'NodePort', clusterIP: '172.30.0.11', ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }] }),
+      slice('np', [{ ip: ip.b1 }, { ip: ip.b2 }]),
+      svc('lbok', { type: 'LoadBalancer', clusterIP: '172.30.0.13', loadBalancerSourceRanges: [`${lab.ext.ip}/32`], ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30082 }] }, { loadBalancer: { ingress: [{ ip: '192.0.2.11' }] } }),
+      slice('lbok', [{ ip: ip.b1 }]),
+      svc('lbno', { type: 'LoadBalancer', clusterIP: '172.30.0.14', loadBalancerSourceRanges: ['198.51.100.0/24'], ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30083 }] }, { loadBalancer: { ingress: [{ ip: '192.0.2.12' }] } }),
+      slice('lbno', [{ ip: ip.b1 }]),
+      svc('etpl', { type: 'LoadBalancer', clusterIP: '172.30.0.16', externalTrafficPolicy: 'Local', healthCheckNodePort: 30300, ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30084 }] }, { loadBalancer: { ingress: [{ ip: '192.0.2.13' }] } }),
+      slice('etpl', [{ ip: ip.b1 }, { ip: ip.b3, node: 'node-2' }]),
+      svc('sticky', { clusterIP: '172.30.0.19', sessionAffinity: 'ClientIP' }),
+      slice('sticky', [{ ip: ip.b1 }, { ip: ip.b2 }, { ip: ip.b3 }]),
+      svc('empty', { clusterIP: '172.30.0.20' }),
+      svc('gt', { clusterIP: '172.30.0.22', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'hold', port: 90, protocol: 'TCP' }] }),
+    ]);
+    write('gt-slice.yaml', [slice('gt', [{ ip: ip.b1 }, { ip: ip.b2 }], gtPorts)]);
+    daemon = lab.spawnInNode(
+      process.execPath,
+      ['--import', 'tsx', DAEMON, '--proxy-mode=ipvs', `--manifests=${dir}`, `--hostname-override=${NODE}`, '--cluster-cidr=10.244.0.0/16', '--healthz-bind-address=0.0.0.0:10256', '--metrics-bind-address=127.0.0.1:10249', '--ipvs-min-sync-period=0s', '-v=4'],
+      { ...process.env, KUBE_PROXY_IPVS_GRACEFUL_CHECK_MS: '1000', KUBE_PROXY_IPVS_GRACEFUL_TIMEOUT_MS: '60000' },
+    );
+    tail = () => daemon.tail(40);
+    await daemon.waitForOutput(/ipvs sync done/, 120_000);
+  });
+
+  after(async () => {
+    await lab?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('kernel state: kube-ipvs0 holds the VIPs, virtual servers are masqueraded, ipsets filled', async () => {
+    const addr = (await lab.exec('node', 'ip', ['-o', 'addr', 'show', 'dev', 'kube-ipvs0'])).stdout;
+    for (const vip of ['172.30.0.10', '192.0.2.11', '192.0.2.13']) assert.match(addr, new RegExp(`inet ${vip.replaceAll('.', '\\.')}/32`));
+    const l = await ipvsList();
+    assert.match(l, /TCP {2}172\.30\.0\.10:80 rr/);
+    assert.match(l, /-> 10\.244\.0\.11:8080\s+Masq\s+1/);
+    assert.match(l, /TCP {2}10\.100\.0\.2:30080 rr/);
+    const sets = (await lab.exec('node', 'ipset', ['list', 'KUBE-CLUSTER-IP'])).stdout;
+    assert.match(sets, /172\.30\.0\.10,tcp:80/);
+  });
+
+  test('rr scheduler: exact alternation between the two endpoints', async () => {
+    const t = await lab.tcpMany('client', '172.30.0.10', 80, 10);
+    assert.equal(t.ok, 10, JSON.stringify(t.errors));
+    const seq = t.results.map((r) => (r.ok ? r.reply.split(' ')[0] : 'x'));
+    for (let i = 1; i < seq.length; i++) assert.notEqual(seq[i], seq[i - 1], seq.join(' '));
+    assert.equal(t.backends.b1, 5);
+    assert.deepEqual(Object.keys(t.clients), [lab.pod('client').ip], 'pod source kept');
+  });
+
+  test('ClientIP affinity (persistence): every connection of one client lands on one endpoint', async () => {
+    const t = await lab.tcpMany('client', '172.30.0.19', 80, 20);
+    assert.equal(t.ok, 20);
+    assert.equal(Object.keys(t.backends).length, 1, JSON.stringify(t.backends));
+    assert.match(await ipvsList(), /172\.30\.0\.19:80 rr persistent 10800/);
+  });
+
+  test('NodePort from the external client, masqueraded', async () => {
+    const t = await lab.tcpMany('ext', lab.node.ip, 30080, 10);
+    assert.equal(t.ok, 10, JSON.stringify(t.errors));
+    assert.ok((t.backends.b1 ?? 0) > 0 && (t.backends.b2 ?? 0) > 0, JSON.stringify(t.backends));
+    assert.deepEqual(Object.keys(t.clients), [lab.node.bridgeIp], 'NodePort traffic is masqueraded');
+  });
+
+  test('externalTrafficPolicy=Local: LB traffic reaches only the local endpoint with the client IP preserved', async () => {
+    const t = await lab.tcpMany('ext', '192.0.2.13', 80, 10);
+    assert.ok(only(t, 'b1'), JSON.stringify(t));
+    assert.deepEqual(Object.keys(t.clients), [lab.ext.ip], 'source IP preserved');
+  });
+
+  test('LoadBalancerSourceRanges: the allowed source passes, others are dropped', async () => {
+    assert.equal((await lab.tcpMany('ext', '192.0.2.11', 80, 5)).ok, 5);
+    const no = await lab.tcp('ext', '192.0.2.12', 80, { timeoutMs: 1500 });
+    assert.equal(no.ok, false);
+    assert.equal(no.ok ? '' : no.error, 'timeout');
+  });
+
+  test('no endpoints: the connection is refused', async () => {
+    const r = await lab.tcp('client', '172.30.0.20', 80, { timeoutMs: 3000 });
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && (r.error === 'refused' || r.error === 'reset'), JSON.stringify(r));
+  });
+
+  test('a VIP on a port that is no service is rejected (KUBE-IPVS-FILTER)', async () => {
+    const r = await lab.tcp('client', '172.30.0.10', 22, { timeoutMs: 3000 });
+    assert.equal(r.ok, false);
+  });
+
+  test('hairpin: a pod reaching itself through its service is masqueraded (KUBE-LOOP-BACK)', async () => {
+    const t = await lab.tcpMany('b1', '172.30.0.10', 80, 10);
+    assert.equal(t.ok, 10, JSON.stringify(t.errors));
+    for (const r of t.results) if (r.ok && r.reply.startsWith('b1 ')) assert.match(r.reply, new RegExp(`client=${lab.node.bridgeIp.replaceAll('.', '\\.')}:`));
+  });
+
+  test('graceful termination: open connection survives, new ones avoid the endpoint, then it is deleted', async () => {
+    const holder = lab.spawn('client', process.execPath, ['-e', HOLD_CLIENT, '172.30.0.22']);
+    const first = await holder.waitForOutput(/got (b[12])/, 20_000);
+    const pinned = first[1]!;
+    const keep = pinned === 'b1' ? ip.b2 : ip.b1;
+    const pinnedIp = pinned === 'b1' ? ip.b1 : ip.b2;
+    write('gt-slice.yaml', [slice('gt', [{ ip: keep }], gtPorts)]);
+    const rsRe = new RegExp(`-> ${pinnedIp.replaceAll('.', '\\.')}:9090\\s+Masq\\s+(\\d+)\\s+(\\d+)`);
+    const weight0 = await until('pinned real server at weight 0', async () => {
+      const m = rsRe.exec(await ipvsList());
+      return m?.[1] === '0' && m;
+    });
+    assert.equal(weight0[2], '1', 'the open connection is counted as active');
+    holder.stdin!.write('ping\n');
+    await holder.waitForOutput(new RegExp(`got ${pinned} ping`), 10_000);
+    const t = await lab.tcpMany('client', '172.30.0.22', 80, 10);
+    assert.equal(t.ok, 10);
+    assert.equal(t.backends[pinned], undefined, `new connections must avoid ${pinned}: ${JSON.stringify(t.backends)}`);
+    // Still there while the connection lives (the drain checker runs every second).
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.match(await ipvsList(), rsRe);
+    holder.stdin!.write('rst\n');
+    await until('drained real server deleted', async () => !rsRe.test(await ipvsList()), 45_000);
+  });
+
+  test('endpoint added back: new connections reach it again', async () => {
+    write('gt-slice.yaml', [slice('gt', [{ ip: ip.b1 }, { ip: ip.b2 }], gtPorts)]);
+    await until('both backends', async () => {
+      const t = await lab.tcpMany('client', '172.30.0.22', 80, 6);
+      return t.ok === 6 && Object.keys(t.backends).length === 2;
+    });
+  });
+
+  test('--cleanup removes virtual servers, kube-ipvs0, our ipsets and chains', async () => {
+    daemon.signal('SIGTERM');
+    await lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=ipvs'], { allowFail: true, timeoutMs: 180_000 });
+    assert.doesNotMatch(await ipvsList(), /TCP/);
+    const link = await lab.exec('node', 'ip', ['link', 'show', 'kube-ipvs0'], { allowFail: true });
+    assert.notEqual(link.code, 0);
+    const sets = (await lab.exec('node', 'ipset', ['list', '-n'])).stdout;
+    assert.doesNotMatch(sets, /KUBE-/);
+    const nat = (await lab.exec('node', 'iptables-save', ['-t', 'nat'])).stdout;
+    assert.doesNotMatch(nat, /KUBE-(SERVICES|NODE-PORT|LOAD-BALANCER)/);
+  });
+});

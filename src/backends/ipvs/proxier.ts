@@ -1,0 +1,353 @@
+/**
+ * IPVS mode executor. Each sync renders the layout (render.ts), diffs it against what the kernel
+ * holds (read with `ipvsadm -Sn`, `ipset save`, `ip addr` on full syncs, then kept in memory) and
+ * applies only the difference in batches: `ipset -exist restore`, `iptables-restore --noflush`
+ * (only when the constant rules changed), `ipvsadm -R`, `ip -batch`. Removed TCP real servers are
+ * drained (weight 0) and deleted once their connections reach 0 or a timeout passes.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
+import type { Logger } from '../../observability/logger.js';
+import type { IPFamily } from '../../model/types.js';
+import type { DesiredState } from '../../proxy/types.js';
+import { run, which } from '../../exec/run.js';
+import { defaultExec, detectBackend, toolsFor, type Exec, type IPTablesTools } from '../iptables/tools.js';
+import { assertScheduler, buildIPVSLayout, renderIPVSText, vsArgs, type IPVSLayout } from './render.js';
+import { emptyKernelState, parseDeviceAddresses, parseIPSetSave, parseIPVSConnections, parseIPVSSave, planSync, rsId, type DrainingRS, type KernelState, type SyncPlan } from './diff.js';
+import * as N from './names.js';
+
+const TOOL_TIMEOUT_MS = 120_000;
+
+/** Graceful termination timing; upstream checks every minute and has no upper bound. */
+export interface GracefulOptions {
+  /** How often draining real servers are checked. Default 60 s (env KUBE_PROXY_IPVS_GRACEFUL_CHECK_MS). */
+  readonly checkIntervalMs: number;
+  /** Delete a draining real server after this long even with open connections. Default 15 min (env KUBE_PROXY_IPVS_GRACEFUL_TIMEOUT_MS). */
+  readonly timeoutMs: number;
+}
+
+/** Reads the graceful-termination timing from the environment (positive integers, ms); bad values are rejected by name. */
+export function gracefulFromEnv(env: NodeJS.ProcessEnv = process.env): GracefulOptions {
+  const num = (name: string, dflt: number): number => {
+    const v = env[name];
+    if (v === undefined || v === '') return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer (ms), got ${JSON.stringify(v)}`);
+    return n;
+  };
+  return { checkIntervalMs: num('KUBE_PROXY_IPVS_GRACEFUL_CHECK_MS', 60_000), timeoutMs: num('KUBE_PROXY_IPVS_GRACEFUL_TIMEOUT_MS', 900_000) };
+}
+
+export interface IPVSProxierDeps extends BackendDeps {
+  /** Spawns tools; run() by default, a fake in unit tests. */
+  readonly exec?: Exec;
+  readonly iptables: IPTablesTools;
+  readonly graceful?: GracefulOptions;
+  /** Writes a sysctl (dotted key); /proc/sys by default. */
+  readonly writeSysctl?: (key: string, value: string) => void;
+  readonly now?: () => number;
+}
+
+/** What the last sync did (tests, logs, the benchmark). */
+export interface IPVSLastSync {
+  readonly full: boolean;
+  readonly stats: SyncPlan['stats'];
+  readonly iptablesWritten: boolean;
+  /** Wall time per phase, ms. */
+  readonly phases: Readonly<Record<string, number>>;
+}
+
+function procSysctl(key: string, value: string): void {
+  writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
+}
+
+/** Reads one family's IPVS-mode kernel state with the tools. */
+export async function readKernelState(exec: Exec, family: IPFamily): Promise<KernelState> {
+  const v6 = family === 'IPv6';
+  const st = emptyKernelState();
+  const save = await exec('ipvsadm', ['-Sn'], { timeoutMs: TOOL_TIMEOUT_MS });
+  for (const [k, vs] of parseIPVSSave(save.stdout)) if (vs.address.includes(':') === v6) st.vss.set(k, vs);
+  const ours = new Set(N.IPSETS.map((s) => N.familySetName(s.name, family)));
+  const sets = await exec('ipset', ['save'], { timeoutMs: TOOL_TIMEOUT_MS });
+  for (const [k, s] of parseIPSetSave(sets.stdout, ours)) st.sets.set(k, s);
+  const addr = await exec('ip', ['-o', 'addr', 'show', 'dev', N.DUMMY_DEVICE], { okCodes: [0, 1, 255], timeoutMs: 30_000 });
+  st.device = addr.code === 0;
+  for (const a of parseDeviceAddresses(addr.stdout)) if (a.includes(':') === v6) st.addresses.add(a);
+  return st;
+}
+
+/**
+ * One family's IPVS proxier. sync() calls never overlap (the runner guarantees it); the drain timer
+ * shares a lock with sync so the two never program the kernel at once.
+ */
+export class IPVSProxier implements Proxier {
+  private readonly exec: Exec;
+  private readonly graceful: GracefulOptions;
+  private readonly now: () => number;
+  private kernel: KernelState | undefined;
+  private lastTables: string | undefined;
+  private readonly draining = new Map<string, { d: DrainingRS; since: number }>();
+  private lock: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly skippedLogged = new Set<string>();
+  last: IPVSLastSync | undefined;
+
+  constructor(private readonly deps: IPVSProxierDeps) {
+    this.exec = deps.exec ?? defaultExec;
+    this.graceful = deps.graceful ?? gracefulFromEnv();
+    this.now = deps.now ?? Date.now;
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(fn, fn);
+    this.lock = p.catch(() => undefined);
+    return p;
+  }
+
+  sync(state: DesiredState, full: boolean): Promise<SyncOutcome> {
+    return this.locked(() => this.doSync(state, full));
+  }
+
+  /** Real servers currently draining (ids `vsKey/ip:port`). */
+  drainingIds(): string[] {
+    return [...this.draining.keys()].sort();
+  }
+
+  private async doSync(state: DesiredState, full: boolean): Promise<SyncOutcome> {
+    const opts = this.deps.options;
+    if (state.family !== opts.family) throw new RangeError(`ipvs proxier for ${opts.family} got a ${state.family} state`);
+    const phases: Record<string, number> = {};
+    let t = performance.now();
+    const lap = (name: string): void => {
+      const n = performance.now();
+      phases[name] = n - t;
+      t = n;
+    };
+    const layout = buildIPVSLayout(state, opts);
+    lap('render');
+    this.logSkipped(layout);
+    const isFull = full || this.kernel === undefined;
+    let kernel = this.kernel;
+    if (isFull || !kernel) {
+      kernel = await readKernelState(this.exec, opts.family);
+      lap('read');
+      this.applySysctls(layout);
+      await this.ensureJumps();
+      lap('setup');
+    }
+    const plan = planSync(kernel, layout, opts.ipvsExcludeCIDRs);
+    lap('diff');
+    // Until every batch has landed the kernel's state is unknown: the next sync re-reads it.
+    this.kernel = undefined;
+    const tables = layout.nat + layout.filter;
+    const writeTables = isFull || tables !== this.lastTables;
+    try {
+      if (plan.ipset) await this.exec('ipset', ['-exist', 'restore'], { input: plan.ipset, timeoutMs: TOOL_TIMEOUT_MS });
+      lap('ipset');
+      if (writeTables) {
+        this.lastTables = undefined;
+        await this.exec(this.deps.iptables.restore, ['-w', '--noflush'], { input: tables, timeoutMs: TOOL_TIMEOUT_MS });
+        this.lastTables = tables;
+      }
+      lap('iptables');
+      if (plan.ipvs) await this.exec('ipvsadm', ['-R'], { input: plan.ipvs, timeoutMs: TOOL_TIMEOUT_MS });
+      lap('ipvs');
+      if (plan.linkAdd) await this.exec('ip', ['-batch', '-'], { input: plan.linkAdd, timeoutMs: TOOL_TIMEOUT_MS });
+      if (plan.linkDel) await this.exec('ip', ['-batch', '-'], { input: plan.linkDel, timeoutMs: TOOL_TIMEOUT_MS });
+      lap('link');
+    } catch (err) {
+      this.lastTables = undefined;
+      this.deps.logger.error({ err: err instanceof Error ? err.message : String(err), full: isFull }, 'ipvs sync failed; the next sync is a full one');
+      throw err;
+    }
+    this.kernel = kernel;
+    const since = this.now();
+    for (const id of plan.revived) this.draining.delete(id);
+    for (const d of plan.draining) this.draining.set(d.id, { d, since });
+    if (isFull) this.adoptDraining(kernel, layout, since);
+    this.armTimer();
+    this.last = { full: isFull, stats: plan.stats, iptablesWritten: writeTables, phases };
+    this.deps.logger.debug({ family: state.family, full: isFull, ...plan.stats, iptables: writeTables, draining: this.draining.size }, 'ipvs sync done');
+    let reals = 0;
+    for (const vs of layout.virtualServers.values()) reals += vs.realServers.length;
+    return { ruleCounts: { [`${state.family} ipvs`]: { total: layout.virtualServers.size + reals, written: plan.stats.vsAdded + plan.stats.rsAdded + plan.stats.rsEdited } } };
+  }
+
+  /** After a restart, weight-0 TCP real servers nobody wants are drains in progress: keep draining them. */
+  private adoptDraining(kernel: KernelState, layout: IPVSLayout, since: number): void {
+    for (const vs of kernel.vss.values()) {
+      if (vs.protocol !== 'TCP') continue;
+      const want = layout.virtualServers.get(vs.key);
+      for (const rs of vs.reals.values()) {
+        if (rs.weight !== 0) continue;
+        if (want?.realServers.some((r) => r.ip === rs.ip && r.port === rs.port)) continue;
+        const id = rsId(vs.key, rs);
+        if (!this.draining.has(id)) this.draining.set(id, { d: { id, vs, rs }, since });
+      }
+    }
+  }
+
+  private armTimer(): void {
+    if (this.draining.size === 0 || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.locked(() => this.checkDraining()).catch((err: unknown) => {
+        this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'ipvs graceful termination check failed');
+      }).finally(() => { this.armTimer(); });
+    }, this.graceful.checkIntervalMs);
+    this.timer.unref();
+  }
+
+  /**
+   * Deletes draining real servers whose active+inactive connections reached 0, whose virtual
+   * server is gone, or that have drained longer than the timeout. Returns the ids deleted.
+   */
+  async checkDraining(): Promise<string[]> {
+    if (this.draining.size === 0) return [];
+    const conns = parseIPVSConnections((await this.exec('ipvsadm', ['-Ln'], { timeoutMs: TOOL_TIMEOUT_MS })).stdout);
+    const now = this.now();
+    const lines: string[] = [];
+    const done: string[] = [];
+    for (const [id, { d, since }] of this.draining) {
+      const n = conns.get(id);
+      if (n === undefined) {
+        done.push(id); // already gone (VS deleted, or removed by someone else)
+        continue;
+      }
+      if (n > 0 && now - since < this.graceful.timeoutMs) continue;
+      lines.push(`-d ${vsArgs(d.vs)} -r ${id.slice(id.indexOf('/') + 1)}`);
+      done.push(id);
+    }
+    if (lines.length) await this.exec('ipvsadm', ['-R'], { input: lines.join('\n') + '\n', timeoutMs: TOOL_TIMEOUT_MS });
+    for (const id of done) {
+      const e = this.draining.get(id);
+      this.draining.delete(id);
+      if (e) this.kernel?.vss.get(e.d.vs.key)?.reals.delete(id.slice(id.indexOf('/') + 1));
+    }
+    if (lines.length) this.deps.logger.info({ deleted: lines.length, left: this.draining.size }, 'ipvs graceful termination: drained real servers deleted');
+    return done;
+  }
+
+  private applySysctls(layout: IPVSLayout): void {
+    const write = this.deps.writeSysctl ?? procSysctl;
+    for (const s of layout.sysctls) {
+      try {
+        write(s.key, s.value);
+      } catch (err) {
+        this.deps.logger.error({ sysctl: s.key, value: s.value, err: err instanceof Error ? err.message : String(err) }, 'cannot set sysctl');
+      }
+    }
+    if (!this.deps.writeSysctl && layout.family === 'IPv4') {
+      try {
+        if (readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() !== '1')
+          this.deps.logger.info('bridge-nf-call-iptables is not 1; pod-to-service traffic over a Linux bridge may not work');
+      } catch {
+        this.deps.logger.info('missing br_netfilter module or unset sysctl br-nf-call-iptables; proxy may not work as intended');
+      }
+    }
+  }
+
+  /** Inserts our jumps at position 1 of the built-in chains when missing (upstream EnsureRule Prepend). */
+  private async ensureJumps(): Promise<void> {
+    const ipt = this.deps.iptables.iptables;
+    // The chains must exist before a rule can jump to them.
+    const decl = (table: string, chains: readonly string[]): string => `*${table}\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`;
+    if (this.lastTables === undefined)
+      await this.exec(this.deps.iptables.restore, ['-w', '--noflush'], { input: decl('nat', N.NAT_CHAINS) + decl('filter', N.FILTER_CHAINS), timeoutMs: TOOL_TIMEOUT_MS });
+    for (const j of N.JUMPS) {
+      const args = ['-m', 'comment', '--comment', j.comment, '-j', j.to];
+      const c = await this.exec(ipt, ['-w', '-t', j.table, '-C', j.from, ...args], { okCodes: [0, 1], timeoutMs: 30_000 });
+      if (c.code !== 0) await this.exec(ipt, ['-w', '-t', j.table, '-I', j.from, '1', ...args], { timeoutMs: 30_000 });
+    }
+  }
+
+  private logSkipped(layout: IPVSLayout): void {
+    for (const s of layout.skipped) {
+      const key = `${s.service} ${s.field} ${s.value}`;
+      if (this.skippedLogged.has(key)) continue;
+      this.skippedLogged.add(key);
+      this.deps.logger.error({ service: s.service, field: s.field, value: s.value }, 'service address skipped: not of this family or invalid');
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    return Promise.resolve();
+  }
+}
+
+/** Best effort: runs `cmd`, logs failures at debug, never throws. Returns whether it succeeded. */
+async function tryRun(exec: Exec, logger: Logger, cmd: string, args: readonly string[], input?: string): Promise<boolean> {
+  try {
+    await exec(cmd, args, { timeoutMs: TOOL_TIMEOUT_MS, ...(input !== undefined ? { input } : {}) });
+    return true;
+  } catch (err) {
+    logger.debug({ cmd, args, err: err instanceof Error ? err.message : String(err) }, 'cleanup step failed (probably nothing to remove)');
+    return false;
+  }
+}
+
+/**
+ * `--cleanup` for IPVS mode, as upstream cleanupLeftovers: flush all IPVS virtual servers, delete
+ * kube-ipvs0, remove our iptables jumps and chains (legacy and nft, both families), then destroy our
+ * ipsets (after iptables, which references them).
+ */
+export async function cleanupIPVS(logger: Logger, exec: Exec = defaultExec, find: (c: string) => string | undefined = which): Promise<void> {
+  if (find('ipvsadm')) await tryRun(exec, logger, 'ipvsadm', ['-C']);
+  if (find('ip')) await tryRun(exec, logger, 'ip', ['link', 'del', N.DUMMY_DEVICE]);
+  for (const backend of ['legacy', 'nft'] as const) {
+    for (const family of ['IPv4', 'IPv6'] as const) {
+      const t = toolsFor(backend, family);
+      if (!find(t.iptables) || !find(t.restore) || !find(t.save)) continue;
+      // Read once and touch only what is there: every spawn counts (cleanup also runs in slow VMs).
+      let saved: string;
+      try {
+        saved = (await exec(t.save, [], { timeoutMs: TOOL_TIMEOUT_MS })).stdout;
+      } catch {
+        continue;
+      }
+      for (const j of N.JUMPS) {
+        const rule = `-A ${j.from} -m comment --comment "${j.comment}" -j ${j.to}`;
+        const count = saved.split('\n').filter((l) => l.trim() === rule).length;
+        for (let i = 0; i < count; i++) await tryRun(exec, logger, t.iptables, ['-w', '-t', j.table, '-D', j.from, '-m', 'comment', '--comment', j.comment, '-j', j.to]);
+      }
+      // KUBE-SERVICES / KUBE-MARK-MASQ / KUBE-POSTROUTING may still be used by iptables mode: delete one chain per restore so one failure does not block the rest.
+      for (const [table, chains] of [['nat', N.NAT_CHAINS], ['filter', N.FILTER_CHAINS]] as const) {
+        const present = chains.filter((c) => saved.includes(`\n:${c} `));
+        if (present.length === 0) continue;
+        await tryRun(exec, logger, t.restore, ['-w', '--noflush'], `*${table}\n${present.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`);
+        for (const c of present) await tryRun(exec, logger, t.restore, ['-w', '--noflush'], `*${table}\n-X ${c}\nCOMMIT\n`);
+      }
+    }
+  }
+  if (find('ipset')) for (const s of N.allSetNames()) await tryRun(exec, logger, 'ipset', ['destroy', s]);
+  logger.info('ipvs mode cleanup done');
+}
+
+/** Kernel modules IPVS mode uses (loaded best effort; the probe below decides). */
+const MODULES = ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_sh', 'nf_conntrack'];
+
+/** The IPVS mode. */
+export const ipvsBackend: Backend = {
+  mode: 'ipvs',
+  render: (states, options) => renderIPVSText(states, options),
+  create: async (deps) => {
+    for (const tool of ['ipvsadm', 'ipset', 'ip'])
+      if (!which(tool)) throw new Error(`ipvs mode needs \`${tool}\` on PATH (Debian: apt-get install ipvsadm ipset iproute2)`);
+    const scheduler = deps.options.ipvsScheduler || 'rr';
+    assertScheduler(scheduler);
+    if (which('modprobe')) for (const m of [...MODULES, `ip_vs_${scheduler}`]) await run('modprobe', [m], { okCodes: [0, 1], timeoutMs: 30_000 }).catch(() => undefined);
+    try {
+      await run('ipvsadm', ['-Ln'], { timeoutMs: 30_000 });
+    } catch (err) {
+      throw new Error(`ipvs mode is not usable: the kernel has no IPVS (CONFIG_IP_VS) or the module cannot be loaded: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const { backend, reason } = await detectBackend(defaultExec);
+    const iptables = toolsFor(backend, deps.options.family);
+    if (!which(iptables.restore)) throw new Error(`ipvs mode needs ${iptables.restore} on PATH (Debian: apt-get install iptables)`);
+    deps.logger.info({ backend, reason, scheduler }, 'ipvs mode: using iptables backend');
+    return new IPVSProxier({ ...deps, iptables, graceful: gracefulFromEnv() });
+  },
+  cleanup: (logger) => cleanupIPVS(logger),
+};

@@ -1,0 +1,448 @@
+/**
+ * The pure IPVS renderer: DesiredState + FamilyOptions -> the whole IPVS-mode layout of one family
+ * (addresses on kube-ipvs0, virtual and real servers, ipset contents, the constant iptables rules
+ * that match those sets, sysctls), laid out as upstream pkg/proxy/ipvs syncProxyRules builds it
+ * (reference §4). No I/O, no clock, no logger. The executor diffs two layouts (or a layout and
+ * what it read from the kernel); `render --proxy-mode ipvs` prints {@link renderIPVSText}.
+ */
+import { canonicalIP, cidrContains, ipFamily, joinHostPort, parseCIDR } from '../../net/ip.js';
+import type { IPFamily, Protocol } from '../../model/types.js';
+import type { FamilyOptions } from '../../proxy/options.js';
+import type { DesiredState, Endpoint, ServicePortState } from '../../proxy/types.js';
+import { masqueradeMark } from '../iptables/render.js';
+import * as N from './names.js';
+
+/** One real server (an endpoint) of a virtual server; always masqueraded (-m). */
+export interface RealServer {
+  readonly ip: string;
+  readonly port: number;
+  readonly weight: number;
+}
+
+/** One IPVS virtual server: (protocol, address, port). */
+export interface VirtualServer {
+  /** `tcp 10.0.0.1:80` / `udp [fd00::1]:53`: unique per family. */
+  readonly key: string;
+  readonly protocol: Protocol;
+  readonly address: string;
+  readonly port: number;
+  readonly scheduler: string;
+  /** Persistence (ClientIP affinity) timeout in seconds; 0 = none. */
+  readonly persistence: number;
+  /** Sorted by `ip:port`. */
+  readonly realServers: readonly RealServer[];
+  /** `ns/svc:port` of the service port that owns it. */
+  readonly service: string;
+}
+
+/** One ipset with its desired members. */
+export interface IPSetContent {
+  /** Family-specific name (KUBE-6-… for IPv6). */
+  readonly name: string;
+  readonly info: N.IPSetInfo;
+  /** Sorted, in `ipset save` spelling. */
+  readonly entries: readonly string[];
+}
+
+export interface Sysctl {
+  /** Dotted name, e.g. `net.ipv4.vs.conntrack`. */
+  readonly key: string;
+  readonly value: string;
+}
+
+/** A service port left out because a field cannot be programmed safely. */
+export interface SkippedServicePort {
+  readonly service: string;
+  readonly field: string;
+  readonly value: string;
+}
+
+/** Everything one family's IPVS mode programs. */
+export interface IPVSLayout {
+  readonly family: IPFamily;
+  /** Addresses bound to kube-ipvs0 (service VIPs), sorted. */
+  readonly addresses: readonly string[];
+  /** By key, inserted in sorted key order. */
+  readonly virtualServers: ReadonlyMap<string, VirtualServer>;
+  /** In upstream's set order. */
+  readonly sets: readonly IPSetContent[];
+  /** iptables-restore input for `*nat` … `COMMIT\n`, our chains only (use with --noflush). */
+  readonly nat: string;
+  /** iptables-restore input for `*filter` … `COMMIT\n`. */
+  readonly filter: string;
+  readonly sysctls: readonly Sysctl[];
+  readonly skipped: readonly SkippedServicePort[];
+}
+
+const lower = (p: Protocol): 'tcp' | 'udp' | 'sctp' => p.toLowerCase() as 'tcp' | 'udp' | 'sctp';
+
+/** The virtual server key for (protocol, address, port). */
+export function vsKey(protocol: Protocol, address: string, port: number): string {
+  return `${lower(protocol)} ${joinHostPort(address, port)}`;
+}
+
+/** Throws RangeError naming the value when `scheduler` is not one the kernel ships. */
+export function assertScheduler(scheduler: string): void {
+  if (!(N.SCHEDULERS as readonly string[]).includes(scheduler))
+    throw new RangeError(`ipvs scheduler must be one of ${N.SCHEDULERS.join(', ')}; got ${JSON.stringify(scheduler)}`);
+}
+
+/** Canonical IP of `family`, or undefined (an address of the other family or garbage). */
+function famIP(ip: string, family: IPFamily): string | undefined {
+  if (ipFamily(ip) !== family) return undefined;
+  return canonicalIP(ip);
+}
+
+/** `ipset save` spelling of a CIDR member: network address, and no /32 (/128) suffix. */
+function setNet(cidr: string, family: IPFamily): string | undefined {
+  const c = parseCIDR(cidr);
+  if (!c || c.family !== family) return undefined;
+  const full = family === 'IPv4' ? 32 : 128;
+  return c.prefix === full ? c.ip : c.text;
+}
+
+/** Upstream: use local endpoints when asked and there are some, otherwise the cluster endpoints (PR 97081). */
+function realServersFor(sp: ServicePortState, onlyLocal: boolean): RealServer[] {
+  const eps: readonly Endpoint[] = onlyLocal && sp.localEndpoints.length > 0 ? sp.localEndpoints : sp.clusterEndpoints;
+  const seen = new Set<string>();
+  const out: RealServer[] = [];
+  for (const e of [...eps].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0))) {
+    if (seen.has(e.endpoint)) continue;
+    seen.add(e.endpoint);
+    out.push({ ip: canonicalIP(e.ip) ?? e.ip, port: e.port, weight: 1 });
+  }
+  return out;
+}
+
+/** Builds the whole layout of one family. Pure and deterministic. Throws RangeError on a bad scheduler or mark bit. */
+export function buildIPVSLayout(state: DesiredState, opts: FamilyOptions): IPVSLayout {
+  const family = state.family;
+  const scheduler = opts.ipvsScheduler === '' ? 'rr' : opts.ipvsScheduler;
+  assertScheduler(scheduler);
+  const mark = masqueradeMark(opts.masqueradeBit);
+  const members = new Map<string, Set<string>>(N.IPSETS.map((s) => [s.name, new Set<string>()]));
+  const add = (set: string, entry: string): void => {
+    members.get(set)!.add(entry);
+  };
+  const addresses = new Set<string>();
+  const vsList: VirtualServer[] = [];
+  const vsSeen = new Set<string>();
+  const skipped: SkippedServicePort[] = [];
+  const noNodeAccess: string[] = [];
+  const nodeIPs = state.nodeIPs.map((ip) => famIP(ip, family)).filter((ip): ip is string => ip !== undefined);
+  const nodePortIPs = (opts.nodePortAddresses.matchAll ? nodeIPs : opts.nodePortAddresses.ips)
+    .map((ip) => famIP(ip, family))
+    .filter((ip): ip is string => ip !== undefined);
+
+  const pushVS = (sp: ServicePortState, address: string, port: number, realServers: RealServer[]): void => {
+    const key = vsKey(sp.info.protocol, address, port);
+    // Two service ports claiming one (ip, proto, port): the first in sorted order wins, as a kernel VS is unique.
+    if (vsSeen.has(key)) return;
+    vsSeen.add(key);
+    vsList.push({
+      key,
+      protocol: sp.info.protocol,
+      address,
+      port,
+      scheduler,
+      persistence: sp.info.stickyMaxAgeSeconds > 0 ? sp.info.stickyMaxAgeSeconds : 0,
+      realServers,
+      service: sp.info.nameString,
+    });
+  };
+
+  for (const key of state.sortedKeys) {
+    const sp = state.services.get(key);
+    if (!sp) continue;
+    const info = sp.info;
+    const p = lower(info.protocol);
+    const cip = famIP(info.clusterIP, family);
+    if (!cip) {
+      skipped.push({ service: info.nameString, field: 'clusterIP', value: info.clusterIP });
+      continue;
+    }
+    const ipPort = (ip: string): string => `${ip},${p}:${info.port}`;
+    // Hairpin: a local endpoint reaching its own service must be masqueraded.
+    for (const e of sp.endpoints) {
+      if (!e.isLocal) continue;
+      const ip = famIP(e.ip, family);
+      if (ip) add(N.LOOP_BACK, `${ip},${p}:${e.port},${ip}`);
+    }
+    const internal = realServersFor(sp, info.internalPolicyLocal);
+    const external = realServersFor(sp, info.externalPolicyLocal);
+
+    add(N.CLUSTER_IP, ipPort(cip));
+    pushVS(sp, cip, info.port, internal);
+    addresses.add(cip);
+
+    for (const raw of info.externalIPs) {
+      const ip = famIP(raw, family);
+      if (!ip) {
+        skipped.push({ service: info.nameString, field: 'externalIPs', value: raw });
+        continue;
+      }
+      add(info.externalPolicyLocal ? N.EXTERNAL_IP_LOCAL : N.EXTERNAL_IP, ipPort(ip));
+      pushVS(sp, ip, info.port, external);
+      addresses.add(ip);
+    }
+
+    for (const raw of info.loadBalancerVIPs) {
+      const ip = famIP(raw, family);
+      if (!ip) {
+        skipped.push({ service: info.nameString, field: 'loadBalancerVIPs', value: raw });
+        continue;
+      }
+      add(N.LOAD_BALANCER, ipPort(ip));
+      if (info.externalPolicyLocal) add(N.LOAD_BALANCER_LOCAL, ipPort(ip));
+      if (info.loadBalancerSourceRanges.length > 0) {
+        add(N.LOAD_BALANCER_FW, ipPort(ip));
+        let allowFromNode = false;
+        for (const src of info.loadBalancerSourceRanges) {
+          const net = setNet(src, family);
+          if (!net) {
+            skipped.push({ service: info.nameString, field: 'loadBalancerSourceRanges', value: src });
+            continue;
+          }
+          add(N.LOAD_BALANCER_SOURCE_CIDR, `${ipPort(ip)},${net}`);
+          const c = parseCIDR(src);
+          if (c && nodeIPs.some((n) => cidrContains(c, n))) allowFromNode = true;
+        }
+        // Node-originated traffic to an LB VIP leaves with the VIP as source (it is bound to kube-ipvs0).
+        if (allowFromNode) add(N.LOAD_BALANCER_SOURCE_IP, `${ipPort(ip)},${ip}`);
+        else noNodeAccess.push(`-A ${N.KUBE_IPVS_OUT_FILTER} -s ${ip} -m ipvs --vaddr ${ip} --vproto ${p} --vport ${info.port} -j DROP`);
+      }
+      pushVS(sp, ip, info.port, external);
+      addresses.add(ip);
+    }
+
+    if (info.nodePort !== 0) {
+      if (info.protocol === 'SCTP') {
+        for (const ip of nodePortIPs) {
+          add(N.NODE_PORT_SCTP, `${ip},sctp:${info.nodePort}`);
+          if (info.externalPolicyLocal) add(N.NODE_PORT_LOCAL_SCTP, `${ip},sctp:${info.nodePort}`);
+        }
+      } else {
+        const [all, local] = info.protocol === 'TCP' ? [N.NODE_PORT_TCP, N.NODE_PORT_LOCAL_TCP] : [N.NODE_PORT_UDP, N.NODE_PORT_LOCAL_UDP];
+        add(all, String(info.nodePort));
+        if (info.externalPolicyLocal) add(local, String(info.nodePort));
+      }
+      for (const ip of nodePortIPs) pushVS(sp, ip, info.nodePort, external);
+    }
+    if (info.healthCheckNodePort !== 0) add(N.HEALTH_CHECK_NODE_PORT, String(info.healthCheckNodePort));
+  }
+  const sortedAddresses = [...addresses].sort(compareIP);
+  for (const a of sortedAddresses) add(N.IPVS_IPS, a);
+
+  const sets: IPSetContent[] = N.IPSETS.map((info) => ({
+    name: N.familySetName(info.name, family),
+    info,
+    entries: [...members.get(info.name)!].sort(),
+  }));
+  const nonEmpty = (name: string): boolean => members.get(name)!.size > 0;
+  const setName = (name: string): string => N.familySetName(name, family);
+  const comment = (name: string): string => `"${N.IPSETS.find((s) => s.name === name)!.comment}"`;
+
+  // --- nat (upstream writeIptablesRules) ---
+  const nat: string[] = ['*nat', ...N.NAT_CHAINS.map((c) => `:${c} - [0:0]`)];
+  nat.push(`-A ${N.KUBE_SERVICES} -s ${family === 'IPv6' ? '::1/128' : '127.0.0.0/8'} -j RETURN`);
+  const filter: string[] = ['*filter', ...N.FILTER_CHAINS.map((c) => `:${c} - [0:0]`)];
+  for (const r of SET_RULES) {
+    if (!nonEmpty(r.set)) continue;
+    const proto = r.proto ? ` -p ${r.proto}` : '';
+    const line = `-A ${r.from}${proto} -m comment --comment ${comment(r.set)} -m set --match-set ${setName(r.set)} ${r.match} -j ${r.to}`;
+    (r.table === 'nat' ? nat : filter).push(line);
+  }
+  if (nonEmpty(N.CLUSTER_IP)) {
+    const base = `-A ${N.KUBE_SERVICES} -m comment --comment ${comment(N.CLUSTER_IP)} -m set --match-set ${setName(N.CLUSTER_IP)}`;
+    const notLocal = ifNotLocal(opts);
+    if (opts.masqueradeAll) nat.push(`${base} dst,dst -j ${N.KUBE_MARK_MASQ}`);
+    else if (notLocal) nat.push(`${base} dst,dst ${notLocal} -j ${N.KUBE_MARK_MASQ}`);
+    // Without a detector, masquerade node-originated traffic whose source is a VIP (bound to kube-ipvs0).
+    else nat.push(`${base} src,dst -j ${N.KUBE_MARK_MASQ}`);
+  }
+  const externalAccept = (base: string): void => {
+    nat.push(`${base} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT`);
+    nat.push(`${base} -m addrtype --dst-type LOCAL -j ACCEPT`);
+  };
+  if (nonEmpty(N.EXTERNAL_IP)) {
+    const base = `-A ${N.KUBE_SERVICES} -m comment --comment ${comment(N.EXTERNAL_IP)} -m set --match-set ${setName(N.EXTERNAL_IP)} dst,dst`;
+    nat.push(`${base} -j ${N.KUBE_MARK_MASQ}`);
+    externalAccept(base);
+  }
+  if (nonEmpty(N.EXTERNAL_IP_LOCAL))
+    externalAccept(`-A ${N.KUBE_SERVICES} -m comment --comment ${comment(N.EXTERNAL_IP_LOCAL)} -m set --match-set ${setName(N.EXTERNAL_IP_LOCAL)} dst,dst`);
+  nat.push(`-A ${N.KUBE_SERVICES} -m addrtype --dst-type LOCAL -j ${N.KUBE_NODE_PORT}`);
+  nat.push(`-A ${N.KUBE_LOAD_BALANCER} -j ${N.KUBE_MARK_MASQ}`);
+  filter.push(`-A ${N.KUBE_SOURCE_RANGES_FIREWALL} -j DROP`);
+  filter.push(...noNodeAccess);
+  // IPVS traffic must not be dropped by later rules: accept it at the end of KUBE-SERVICES.
+  for (const s of [N.CLUSTER_IP, N.LOAD_BALANCER]) if (nonEmpty(s)) nat.push(`-A ${N.KUBE_SERVICES} -m set --match-set ${setName(s)} dst,dst -j ACCEPT`);
+  filter.push(`-A ${N.KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`);
+  filter.push(`-A ${N.KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+  filter.push(
+    `-A ${N.KUBE_NODE_PORT} -m comment --comment ${comment(N.HEALTH_CHECK_NODE_PORT)} -m set --match-set ${setName(N.HEALTH_CHECK_NODE_PORT)} dst -j ACCEPT`,
+  );
+  // Service VIPs are local addresses: without this, any host port would answer on them (issue #72236).
+  for (const [s, m] of [
+    [N.LOAD_BALANCER, 'dst,dst'],
+    [N.CLUSTER_IP, 'dst,dst'],
+    [N.EXTERNAL_IP, 'dst,dst'],
+    [N.EXTERNAL_IP_LOCAL, 'dst,dst'],
+    [N.HEALTH_CHECK_NODE_PORT, 'dst'],
+  ] as const)
+    filter.push(`-A ${N.KUBE_IPVS_FILTER} -m set --match-set ${setName(s)} ${m} -j RETURN`);
+  filter.push(`-A ${N.KUBE_IPVS_FILTER} -m conntrack --ctstate NEW -m set --match-set ${setName(N.IPVS_IPS)} dst -j REJECT`);
+  nat.push(`-A ${N.KUBE_POSTROUTING} -m mark ! --mark ${mark}/${mark} -j RETURN`);
+  nat.push(`-A ${N.KUBE_POSTROUTING} -j MARK --xor-mark ${mark}`);
+  nat.push(`-A ${N.KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${opts.randomFully ? ' --random-fully' : ''}`);
+  nat.push(`-A ${N.KUBE_MARK_MASQ} -j MARK --or-mark ${mark}`);
+  nat.push('COMMIT');
+  filter.push('COMMIT');
+
+  const sysctls: Sysctl[] = [];
+  if (family === 'IPv4') {
+    sysctls.push({ key: 'net.ipv4.vs.conntrack', value: '1' });
+    sysctls.push({ key: 'net.ipv4.vs.expire_nodest_conn', value: '1' });
+    sysctls.push({ key: 'net.ipv4.vs.expire_quiescent_template', value: '1' });
+    sysctls.push({ key: 'net.ipv4.ip_forward', value: '1' });
+    if (opts.ipvsStrictARP) {
+      sysctls.push({ key: 'net.ipv4.conf.all.arp_ignore', value: '1' });
+      sysctls.push({ key: 'net.ipv4.conf.all.arp_announce', value: '2' });
+    }
+  } else {
+    // The vs.* sysctls live under net.ipv4 for both families; the IPv4 proxier sets them.
+    sysctls.push({ key: 'net.ipv6.conf.all.forwarding', value: '1' });
+  }
+
+  const virtualServers = new Map<string, VirtualServer>();
+  for (const vs of vsList.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) virtualServers.set(vs.key, vs);
+  return { family, addresses: sortedAddresses, virtualServers, sets, nat: nat.join('\n') + '\n', filter: filter.join('\n') + '\n', sysctls, skipped };
+}
+
+/** Upstream ipsetWithIptablesChain: a set matched in `from`, jumping to `to`, when the set is non-empty. */
+const SET_RULES: readonly { set: string; table: 'nat' | 'filter'; from: string; to: string; match: string; proto?: string }[] = [
+  { set: N.LOOP_BACK, table: 'nat', from: N.KUBE_POSTROUTING, to: 'MASQUERADE', match: 'dst,dst,src' },
+  { set: N.LOAD_BALANCER, table: 'nat', from: N.KUBE_SERVICES, to: N.KUBE_LOAD_BALANCER, match: 'dst,dst' },
+  { set: N.LOAD_BALANCER_LOCAL, table: 'nat', from: N.KUBE_LOAD_BALANCER, to: 'RETURN', match: 'dst,dst' },
+  { set: N.NODE_PORT_LOCAL_TCP, table: 'nat', from: N.KUBE_NODE_PORT, to: 'RETURN', match: 'dst', proto: 'tcp' },
+  { set: N.NODE_PORT_TCP, table: 'nat', from: N.KUBE_NODE_PORT, to: N.KUBE_MARK_MASQ, match: 'dst', proto: 'tcp' },
+  { set: N.NODE_PORT_LOCAL_UDP, table: 'nat', from: N.KUBE_NODE_PORT, to: 'RETURN', match: 'dst', proto: 'udp' },
+  { set: N.NODE_PORT_UDP, table: 'nat', from: N.KUBE_NODE_PORT, to: N.KUBE_MARK_MASQ, match: 'dst', proto: 'udp' },
+  { set: N.NODE_PORT_LOCAL_SCTP, table: 'nat', from: N.KUBE_NODE_PORT, to: 'RETURN', match: 'dst,dst', proto: 'sctp' },
+  { set: N.NODE_PORT_SCTP, table: 'nat', from: N.KUBE_NODE_PORT, to: N.KUBE_MARK_MASQ, match: 'dst,dst', proto: 'sctp' },
+  { set: N.LOAD_BALANCER_FW, table: 'filter', from: N.KUBE_PROXY_FIREWALL, to: N.KUBE_SOURCE_RANGES_FIREWALL, match: 'dst,dst' },
+  { set: N.LOAD_BALANCER_SOURCE_CIDR, table: 'filter', from: N.KUBE_SOURCE_RANGES_FIREWALL, to: 'RETURN', match: 'dst,dst,src' },
+  { set: N.LOAD_BALANCER_SOURCE_IP, table: 'filter', from: N.KUBE_SOURCE_RANGES_FIREWALL, to: 'RETURN', match: 'dst,dst,src' },
+];
+
+const SAFE_IFACE = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** The detector's "not local" match, or undefined (no detector / unsafe interface name). */
+function ifNotLocal(opts: FamilyOptions): string | undefined {
+  const d = opts.localDetector;
+  switch (d.kind) {
+    case 'none':
+      return undefined;
+    case 'cidr': {
+      const c = d.cidrs.map((x) => parseCIDR(x)).find((x) => x?.family === opts.family);
+      return c ? `! -s ${c.text}` : undefined;
+    }
+    case 'bridge':
+      return SAFE_IFACE.test(d.iface) ? `! -i ${d.iface}` : undefined;
+    case 'prefix':
+      return SAFE_IFACE.test(d.prefix) ? `! -i ${d.prefix}+` : undefined;
+  }
+}
+
+/** Numeric-ish order for IPs (stable, family-aware enough for display). */
+function compareIP(a: string, b: string): number {
+  const ka = ipSortKey(a);
+  const kb = ipSortKey(b);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+function ipSortKey(ip: string): string {
+  if (ip.includes(':')) return `6${ip}`;
+  return `4${ip
+    .split('.')
+    .map((o) => o.padStart(3, '0'))
+    .join('.')}`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Text forms (the executor feeds these to the tools; `render` prints them).
+
+/** `ipvsadm` service-address option for a VS. */
+export function vsArgs(vs: Pick<VirtualServer, 'protocol' | 'address' | 'port'>): string {
+  const flag = vs.protocol === 'TCP' ? '-t' : vs.protocol === 'UDP' ? '-u' : '--sctp-service';
+  return `${flag} ${joinHostPort(vs.address, vs.port)}`;
+}
+
+/** `-A` line (ipvsadm-restore syntax) creating `vs`; `-E` with `edit`. */
+export function vsLine(vs: VirtualServer, edit = false): string {
+  return `${edit ? '-E' : '-A'} ${vsArgs(vs)} -s ${vs.scheduler}${vs.persistence > 0 ? ` -p ${vs.persistence}` : ''}`;
+}
+
+/** `-a` / `-e` line adding or editing a masqueraded real server. */
+export function rsLine(vs: Pick<VirtualServer, 'protocol' | 'address' | 'port'>, rs: RealServer, edit = false): string {
+  return `${edit ? '-e' : '-a'} ${vsArgs(vs)} -r ${joinHostPort(rs.ip, rs.port)} -m -w ${rs.weight}`;
+}
+
+/** `ipset restore` create line. */
+export function setCreateLine(set: Pick<IPSetContent, 'name' | 'info'>, family: IPFamily): string {
+  if (set.info.type === 'bitmap:port') return `create ${set.name} bitmap:port range 0-65535`;
+  return `create ${set.name} ${set.info.type} family ${family === 'IPv6' ? 'inet6' : 'inet'} hashsize 1024 maxelem 65536`;
+}
+
+/** ipvsadm-restore input creating every virtual and real server (what a fresh proxier programs). */
+export function ipvsRestoreText(layout: IPVSLayout): string {
+  const out: string[] = [];
+  for (const vs of layout.virtualServers.values()) {
+    out.push(vsLine(vs));
+    for (const rs of vs.realServers) out.push(rsLine(vs, rs));
+  }
+  return out.length ? out.join('\n') + '\n' : '';
+}
+
+/** `ipset restore` input creating and filling every set. */
+export function ipsetRestoreText(layout: IPVSLayout): string {
+  const out: string[] = [];
+  for (const s of layout.sets) {
+    out.push(setCreateLine(s, layout.family));
+    for (const e of s.entries) out.push(`add ${s.name} ${e}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+/** `ip -batch` input creating kube-ipvs0 and binding every address. */
+export function linkBatchText(layout: IPVSLayout): string {
+  const bits = layout.family === 'IPv6' ? 128 : 32;
+  return [`link add ${N.DUMMY_DEVICE} type dummy`, ...layout.addresses.map((a) => `address add ${a}/${bits} dev ${N.DUMMY_DEVICE}`)].join('\n') + '\n';
+}
+
+/**
+ * The `render --proxy-mode ipvs` text of one family: `# family:`, then `# link`, `# sysctl`,
+ * `# ipset`, `# ipvs` and `# iptables` sections, each exactly what a fresh proxier's full sync feeds
+ * to `ip -batch`, sysctl, `ipset restore`, `ipvsadm-restore` and `iptables-restore --noflush`.
+ */
+export function renderIPVSFamily(layout: IPVSLayout): string {
+  let text = `# family: ${layout.family.toLowerCase()}\n`;
+  for (const s of layout.skipped) text += `# skipped: ${JSON.stringify(s.service)}: ${s.field} ${JSON.stringify(s.value)}\n`;
+  text += '# link\n' + linkBatchText(layout);
+  text += '# sysctl\n' + layout.sysctls.map((s) => `${s.key} = ${s.value}\n`).join('');
+  text += '# ipset\n' + ipsetRestoreText(layout);
+  text += '# ipvs\n' + ipvsRestoreText(layout);
+  text += '# iptables\n' + layout.nat + layout.filter;
+  return text;
+}
+
+/** `kube-proxy render --proxy-mode ipvs`: every family's section. Byte-identical for the same input. */
+export function renderIPVSText(states: readonly DesiredState[], options: readonly FamilyOptions[]): string {
+  return states
+    .map((state) => {
+      const opts = options.find((o) => o.family === state.family);
+      if (!opts) throw new RangeError(`ipvs render: no options for family ${state.family}`);
+      return renderIPVSFamily(buildIPVSLayout(state, opts));
+    })
+    .join('');
+}
