@@ -5,7 +5,7 @@
  * a test here. Skips with "IPVS VM unavailable: …" when the VM cannot run on this machine.
  *
  * env: IPVS_VM_CACHE (kernel cache, default /var/cache/ipvs-vm), VM_ACCEL (default tcg here: KVM on
- * these hosts hangs the guest and costs a 30 s boot timeout), VM_TIMEOUT (default 900 s).
+ * these hosts hangs the guest and costs a 30 s boot timeout), VM_TIMEOUT (default 900 s), VM_MEM (default 2048 MiB).
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,6 +47,7 @@ interface Scenario {
   readonly ok: boolean;
   readonly skip: boolean;
   readonly detail: string;
+  readonly durationMs: number | undefined;
 }
 
 /** Parses node:test TAP output: the leaf `ok`/`not ok` lines of the suite's tests with their YAML detail. */
@@ -58,7 +59,8 @@ export function parseTap(tap: string): Scenario[] {
     if (!m) continue;
     const detail: string[] = [];
     for (let j = i + 1; j < lines.length && /^ {6}/.test(lines[j]!); j++) detail.push(lines[j]!.slice(6));
-    out.push({ name: m[2]!, ok: m[1] === 'ok', skip: m[3] !== undefined, detail: detail.join('\n') });
+    const d = /^duration_ms: ([\d.]+)/m.exec(detail.join('\n'));
+    out.push({ name: m[2]!, ok: m[1] === 'ok', skip: m[3] !== undefined, detail: detail.join('\n'), durationMs: d ? Number(d[1]) : undefined });
   }
   return out;
 }
@@ -74,7 +76,8 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     const r = spawnSync(RUNNER, ['node', '--import', 'tsx', '--test', '--test-reporter=tap', SUITE], {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env, VM_ACCEL: process.env.VM_ACCEL ?? 'tcg', VM_TIMEOUT: process.env.VM_TIMEOUT ?? '900' },
+      // 2 GiB: the lab runs a dozen node processes on a tmpfs overlay.
+      env: { ...process.env, VM_ACCEL: process.env.VM_ACCEL ?? 'tcg', VM_TIMEOUT: process.env.VM_TIMEOUT ?? '900', VM_MEM: process.env.VM_MEM ?? '2048' },
       timeout: 1_000_000,
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -83,7 +86,10 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     scenarios = parseTap(r.stdout);
   });
 
-  test('the VM booted and ran the suite', () => {
+  test('the VM booted and ran the suite', (t) => {
+    // Where the minutes went: the runner's boot/total line, the suite's marks, each scenario's time.
+    for (const l of output.split('\n')) if (/^\[vm\]|\[timing\]/.test(l.replace(/^# /, ''))) t.diagnostic(l.replace(/^# /, ''));
+    for (const s of scenarios) t.diagnostic(`${s.ok ? 'ok' : 'FAILED'} ${((s.durationMs ?? 0) / 1000).toFixed(1)} s  ${s.name}`);
     assert.notEqual(code, 124, `VM timed out:\n${output.slice(-3000)}`);
     assert.notEqual(code, 125, `VM failed to boot:\n${output.slice(-3000)}`);
     assert.ok(scenarios.length >= 10, `expected the in-VM scenarios, got ${scenarios.length}:\n${output.slice(-3000)}`);
@@ -102,12 +108,20 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     'hairpin: a pod reaching itself through its service is masqueraded (KUBE-LOOP-BACK)',
     'graceful termination: open connection survives, new ones avoid the endpoint, then it is deleted',
     'endpoint added back: new connections reach it again',
+    'sh scheduler (after a restart that edits the virtual servers): one client always reaches one endpoint',
+    'lc scheduler: a new connection goes to the endpoint with the fewest active connections',
     '--cleanup removes virtual servers, kube-ipvs0, our ipsets and chains',
   ]) {
     test(`in VM: ${name}`, () => {
       const s = scenarios.find((x) => x.name === name);
       assert.ok(s, `scenario did not run in the VM:\n${output.slice(-2000)}`);
-      assert.ok(s.ok, s.detail);
+      assert.ok(!s.skip, `scenario skipped in the VM:\n${s.detail}`);
+      assert.ok(s.ok, `in-VM scenario "${name}" failed:\n${s.detail}`);
     });
   }
+
+  test('no other in-VM scenario failed', () => {
+    const bad = scenarios.filter((s) => !s.ok);
+    assert.deepEqual(bad.map((s) => s.name), [], bad.map((s) => `${s.name}:\n${s.detail}`).join('\n\n'));
+  });
 });

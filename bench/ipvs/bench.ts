@@ -8,6 +8,8 @@
  * Under TCG emulation every number is several times what real hardware gives.
  */
 import { spawnSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { run } from '../../src/exec/run.js';
 import { createMemoryLogger } from '../../src/observability/logger.js';
 import { desiredStatesFromObjects } from '../../src/proxy/state-from-objects.js';
@@ -45,12 +47,21 @@ function cleanupNs(): void {
 process.on('exit', cleanupNs);
 
 // A fresh VM has nothing loaded; ipvsadm fails with "Invalid operation" until ip_vs and the scheduler are in.
-for (const m of ['ip_vs', 'ip_vs_rr', 'nf_conntrack', 'dummy']) spawnSync('modprobe', [m], { stdio: 'ignore' });
+for (const m of ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_sh', 'nf_conntrack', 'dummy', 'xt_set', 'xt_ipvs']) {
+  const r = spawnSync('modprobe', [m], { encoding: 'utf8' });
+  if (r.status !== 0) console.error(`modprobe ${m} failed: ${(r.stderr || '').trim()}`);
+}
+if (spawnSync('ipvsadm', ['-Ln']).status !== 0) throw new Error('ipvsadm -Ln fails: this kernel has no usable IPVS (run the benchmark in the VM)');
 
 const rows: string[] = [];
+/** The proxier's phases (IPVSProxier.last.phases), in order: render and diff are in-process, the rest spawn a tool. */
+const PHASES = ['render', 'read', 'setup', 'diff', 'ipset', 'iptables', 'ipvs', 'link', 'conntrack'] as const;
 for (const n of sizes) {
   cleanupNs();
   if (spawnSync('ip', ['netns', 'add', NS]).status !== 0) throw new Error(`cannot create netns ${NS}`);
+  // Without lo up a new netns has no local routing table, so the kernel classes every real server
+  // address as non-unicast and rejects it (ipvsadm: "Invalid operation ... address not unicast").
+  if (spawnSync('ip', ['-n', NS, 'link', 'set', 'lo', 'up']).status !== 0) throw new Error(`cannot bring lo up in ${NS}`);
   const p = new IPVSProxier({
     logger: createMemoryLogger(),
     options: familyOptions('IPv4'),
@@ -67,6 +78,7 @@ for (const n of sizes) {
   t = performance.now();
   await p.sync(base, true);
   const resyncMs = performance.now() - t;
+  const resyncPhases = p.last!.phases;
   const partial = async (k: number): Promise<{ ms: number; phases: Record<string, number> }> => {
     const times: number[] = [];
     let phases: Record<string, number> = {};
@@ -84,12 +96,20 @@ for (const n of sizes) {
   const one = await partial(1);
   const ten = await partial(10);
   await p.close();
-  const f = (x: number): string => `${x.toFixed(0)} ms`;
-  const ph = (o: Record<string, number>): string => Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
-  rows.push(`| ${n} | ${n * EPS} | ${f(fullMs)} | ${f(resyncMs)} | ${one.ms.toFixed(1)} ms | ${ten.ms.toFixed(1)} ms |`);
-  console.error(`n=${n}: full phases: ${ph(fullPhases)}; 1 changed: ${ph(one.phases)}; 10 changed: ${ph(ten.phases)}`);
+  const f = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`);
+  const ph = (o: Readonly<Record<string, number>>): string => PHASES.map((k) => (o[k] ?? 0).toFixed(1)).join(' / ');
+  rows.push(`| ${n} | ${n * EPS} | full sync, empty netns | ${f(fullMs)} | ${ph(fullPhases)} |`);
+  rows.push(`| ${n} | ${n * EPS} | full re-sync, nothing changed | ${f(resyncMs)} | ${ph(resyncPhases)} |`);
+  rows.push(`| ${n} | ${n * EPS} | 1 service changed (median of 3) | ${f(one.ms)} | ${ph(one.phases)} |`);
+  rows.push(`| ${n} | ${n * EPS} | 10 services changed (median of 3) | ${f(ten.ms)} | ${ph(ten.phases)} |`);
+  console.error(`n=${n} done`);
   cleanupNs();
 }
-console.log('| services | real servers | full sync (empty ns) | full re-sync (read back, no change) | 1 service changed | 10 services changed |');
-console.log('|---:|---:|---:|---:|---:|---:|');
+const cpu = cpus()[0]?.model ?? '?';
+const kernel = readFileSync('/proc/version', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`command: e2e/vm/run-in-ipvs-vm.sh node --import tsx bench/ipvs/bench.ts ${sizes.join(',')}`);
+console.log(`machine: ${kernel}; ${cpus().length} vCPU (${cpu}); ${(totalmem() / 2 ** 30).toFixed(1)} GiB; iptables backend ${process.env.KUBE_PROXY_IPTABLES_BACKEND ?? 'nft'}; ${EPS} endpoints per service, ClusterIP TCP`);
+console.log('');
+console.log(`| services | real servers | sync | wall | phases ms: ${PHASES.join(' / ')} |`);
+console.log('|---:|---:|---|---:|---|');
 for (const r of rows) console.log(r);

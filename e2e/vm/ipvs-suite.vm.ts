@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +64,20 @@ const HOLD_CLIENT = `const net=require('net');const s=net.connect(90,process.arg
 s.on('error',e=>console.log('error '+e.code));s.on('close',()=>console.log('closed'));
 require('readline').createInterface({input:process.stdin}).on('line',l=>{if(l==='rst'){s.resetAndDestroy();}else s.write(l+'\\n');});`;
 
+/** Where the VM's minutes go: printed as TAP diagnostics, which the host wrapper shows. */
+const t0 = performance.now();
+const mark = (what: string): void => { console.log(`[timing] ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`); };
+
+/**
+ * Opens three held connections to ip:port in turn: A, B, then (after B is reset) C. Prints
+ * `A B C` (the backend names). lc must send C to B's backend (0 active there, 1 on A's); rr would
+ * go back to A's.
+ */
+const LC_CLIENT = `const net=require('net');const [ip,port]=process.argv.slice(1);
+const open=()=>new Promise((res,rej)=>{const s=net.connect(Number(port),ip);s.once('data',d=>res({s,name:String(d).split(/\\s/)[0]}));s.once('error',rej);s.setTimeout(10000,()=>rej(new Error('timeout')));});
+(async()=>{const a=await open();const b=await open();b.s.resetAndDestroy();await new Promise(r=>setTimeout(r,500));const c=await open();
+console.log('names',a.name,b.name,c.name);a.s.destroy();c.s.destroy();})().catch(e=>{console.log('error',e.message);process.exit(1);});`;
+
 describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
   let lab: Lab;
   let daemon: LabProcess;
@@ -80,12 +94,15 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     // The VM boots with nothing loaded: the lab needs the bridge, veth and br_netfilter; IPVS its schedulers.
     for (const m of ['bridge', 'br_netfilter', 'veth', 'dummy', 'nf_conntrack', 'ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_sh', 'xt_physdev', 'xt_set', 'xt_ipvs'])
       spawnSync('modprobe', [m], { stdio: 'ignore' });
+    mark('modules loaded');
     lab = await createLab({ pods: ['client', 'b1', 'b2', 'b3'] });
+    mark('lab created');
     ip = { b1: lab.pod('b1').ip, b2: lab.pod('b2').ip, b3: lab.pod('b3').ip };
     for (const b of ['b1', 'b2', 'b3'] as const) {
       await lab.startBackend(b, { tcpPorts: [8080] });
       await lab.spawn(b, process.execPath, ['-e', HOLD_SERVER, b]).waitForOutput(/ready/, 30_000);
     }
+    mark('backends started');
     dir = mkdtempSync(join(tmpdir(), 'kpt-ipvs-manifests-'));
     write('base.yaml', [
       { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE }, spec: { podCIDRs: ['10.244.0.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: lab.node.ip }] } },
@@ -105,14 +122,42 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
       svc('gt', { clusterIP: '172.30.0.22', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'hold', port: 90, protocol: 'TCP' }] }),
     ]);
     write('gt-slice.yaml', [slice('gt', [{ ip: ip.b1 }, { ip: ip.b2 }], gtPorts)]);
+    await startDaemon('rr');
+    mark('daemon synced');
+  });
+
+  /** Starts the daemon with `scheduler` and waits for its first sync. */
+  const startDaemon = async (scheduler: string): Promise<void> => {
     daemon = lab.spawnInNode(
       process.execPath,
-      ['--import', 'tsx', DAEMON, '--proxy-mode=ipvs', `--manifests=${dir}`, `--hostname-override=${NODE}`, '--cluster-cidr=10.244.0.0/16', '--healthz-bind-address=0.0.0.0:10256', '--metrics-bind-address=127.0.0.1:10249', '--ipvs-min-sync-period=0s', '-v=4'],
+      ['--import', 'tsx', DAEMON, '--proxy-mode=ipvs', `--ipvs-scheduler=${scheduler}`, `--manifests=${dir}`, `--hostname-override=${NODE}`, '--cluster-cidr=10.244.0.0/16', '--healthz-bind-address=0.0.0.0:10256', '--metrics-bind-address=127.0.0.1:10249', '--ipvs-min-sync-period=0s', '-v=4'],
       { ...process.env, KUBE_PROXY_IPVS_GRACEFUL_CHECK_MS: '1000', KUBE_PROXY_IPVS_GRACEFUL_TIMEOUT_MS: '60000' },
     );
     tail = () => daemon.tail(40);
     await daemon.waitForOutput(/ipvs sync done/, 120_000);
-  });
+  };
+  /**
+   * startDaemon, once more when node itself crashed (killed by a signal before any output): under
+   * TCG emulation node has been seen to die with SIGSEGV at startup. Any other failure fails the test.
+   */
+  const startDaemonRetry = async (scheduler: string): Promise<void> => {
+    try {
+      await startDaemon(scheduler);
+    } catch (err) {
+      const exit = daemon.exitInfo;
+      if (!exit?.signal) throw err;
+      const mem = /MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+      mark(`daemon (${scheduler}) died with ${exit.signal} at startup (MemAvailable ${mem ?? '?'} kB); starting it once more`);
+      await startDaemon(scheduler);
+    }
+  };
+  /** Restarts the daemon with another scheduler: its first full sync edits every virtual server in place. */
+  const restartWith = async (scheduler: string): Promise<void> => {
+    await daemon.stop(10_000);
+    await startDaemonRetry(scheduler);
+    mark(`daemon restarted with ${scheduler}`);
+    await until(`virtual servers on ${scheduler}`, async () => new RegExp(`172\\.30\\.0\\.10:80 ${scheduler}\\b`).test(await ipvsList()));
+  };
 
   after(async () => {
     await lab?.destroy();
@@ -216,9 +261,30 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     });
   });
 
+  test('sh scheduler (after a restart that edits the virtual servers): one client always reaches one endpoint', async () => {
+    await restartWith('sh');
+    for (const from of ['client', 'b3'] as const) {
+      const t = await lab.tcpMany(from, '172.30.0.10', 80, 10);
+      assert.equal(t.ok, 10, JSON.stringify(t.errors));
+      assert.equal(Object.keys(t.backends).length, 1, `${from}: ${JSON.stringify(t.backends)}`);
+    }
+  });
+
+  test('lc scheduler: a new connection goes to the endpoint with the fewest active connections', async () => {
+    await restartWith('lc');
+    assert.match(await ipvsList(), /172\.30\.0\.22:90 lc/);
+    const p = lab.spawn('client', process.execPath, ['-e', LC_CLIENT, '172.30.0.22', '90']);
+    const m = await p.waitForOutput(/names (\S+) (\S+) (\S+)|error .*/, 30_000);
+    assert.ok(m[1], m[0]);
+    assert.notEqual(m[1], m[2], 'the second connection avoids the busy endpoint');
+    assert.equal(m[3], m[2], 'after B is closed, C goes where nothing is open (rr would go back to A)');
+  });
+
   test('--cleanup removes virtual servers, kube-ipvs0, our ipsets and chains', async () => {
-    daemon.signal('SIGTERM');
+    await daemon.stop(10_000);
+    mark('cleanup start');
     await lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=ipvs'], { allowFail: true, timeoutMs: 180_000 });
+    mark('cleanup done');
     assert.doesNotMatch(await ipvsList(), /TCP/);
     const link = await lab.exec('node', 'ip', ['link', 'show', 'kube-ipvs0'], { allowFail: true });
     assert.notEqual(link.code, 0);

@@ -5,3 +5,6 @@ import { userspaceBackend } from './userspace/relay.js';
 
 registerBackend(stateBackend);
 registerBackend(userspaceBackend);
+registerBackend((await import('./nftables/proxier.js')).nftablesBackend);
+registerBackend((await import('./iptables/backend.js')).iptablesBackend);
+registerBackend((await import('./ipvs/proxier.js')).ipvsBackend);

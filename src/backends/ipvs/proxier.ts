@@ -10,11 +10,13 @@ import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import type { IPFamily } from '../../model/types.js';
 import type { DesiredState } from '../../proxy/types.js';
+import type { FamilyOptions } from '../../proxy/options.js';
 import { run, which } from '../../exec/run.js';
 import { defaultExec, detectBackend, toolsFor, type Exec, type IPTablesTools } from '../iptables/tools.js';
 import { assertScheduler, buildIPVSLayout, renderIPVSText, vsArgs, type IPVSLayout } from './render.js';
 import { emptyKernelState, parseDeviceAddresses, parseIPSetSave, parseIPVSConnections, parseIPVSSave, planSync, rsId, type DrainingRS, type KernelState, type SyncPlan } from './diff.js';
 import * as N from './names.js';
+import { cleanupStaleUDP } from '../conntrack/conntrack.js';
 
 const TOOL_TIMEOUT_MS = 120_000;
 
@@ -46,6 +48,8 @@ export interface IPVSProxierDeps extends BackendDeps {
   /** Writes a sysctl (dotted key); /proc/sys by default. */
   readonly writeSysctl?: (key: string, value: string) => void;
   readonly now?: () => number;
+  /** Delete stale UDP conntrack entries after each sync (upstream always does). Default true. */
+  readonly conntrackCleanup?: boolean;
 }
 
 /** What the last sync did (tests, logs, the benchmark). */
@@ -161,6 +165,19 @@ export class IPVSProxier implements Proxier {
       throw err;
     }
     this.kernel = kernel;
+    if (this.deps.conntrackCleanup ?? true) {
+      try {
+        const deleted = await cleanupStaleUDP(state, { exec: this.exec, logger: this.deps.logger });
+        if (deleted.attempted) {
+          this.deps.metrics?.conntrackReconcilerDeletedEntriesTotal.inc({ ip_family: state.family }, deleted.flows);
+          this.deps.metrics?.conntrackReconcilerSyncDuration.observe({ ip_family: state.family }, deleted.durationMs / 1000);
+        }
+      } catch (err) {
+        // As upstream: stale UDP flows are a degraded state, not a failed sync.
+        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'conntrack cleanup failed');
+      }
+      lap('conntrack');
+    }
     const since = this.now();
     for (const id of plan.revived) this.draining.delete(id);
     for (const d of plan.draining) this.draining.set(d.id, { d, since });
@@ -289,9 +306,39 @@ async function tryRun(exec: Exec, logger: Logger, cmd: string, args: readonly st
 }
 
 /**
+ * The one `iptables-restore --noflush` text that removes everything of ours found in `saved` (an
+ * `iptables-save` of all tables): our jumps (each copy), then our chains flushed and deleted.
+ * Empty when nothing of ours is there. Pure: the fast path of cleanup, tested on its own.
+ */
+export function cleanupRestoreText(saved: string): string {
+  const lines = saved.split('\n').map((l) => l.trim());
+  let out = '';
+  for (const [table, chains] of [['nat', N.NAT_CHAINS], ['filter', N.FILTER_CHAINS]] as const) {
+    // Only the part of the save that belongs to this table.
+    const from = lines.indexOf(`*${table}`);
+    if (from < 0) continue;
+    const to = lines.indexOf('COMMIT', from);
+    const body = lines.slice(from + 1, to < 0 ? undefined : to);
+    const dels: string[] = [];
+    for (const j of N.JUMPS.filter((x) => x.table === table)) {
+      const rule = `-A ${j.from} -m comment --comment "${j.comment}" -j ${j.to}`;
+      const del = `-D ${j.from} -m comment --comment "${j.comment}" -j ${j.to}`;
+      for (const l of body) if (l === rule) dels.push(del);
+    }
+    const present = chains.filter((c) => body.some((l) => l.startsWith(`:${c} `)));
+    if (dels.length === 0 && present.length === 0) continue;
+    out += `*${table}\n${dels.join('\n')}${dels.length ? '\n' : ''}${present.map((c) => `:${c} - [0:0]\n`).join('')}${present.map((c) => `-X ${c}\n`).join('')}COMMIT\n`;
+  }
+  return out;
+}
+
+/**
  * `--cleanup` for IPVS mode, as upstream cleanupLeftovers: flush all IPVS virtual servers, delete
  * kube-ipvs0, remove our iptables jumps and chains (legacy and nft, both families), then destroy our
- * ipsets (after iptables, which references them).
+ * ipsets (after iptables, which references them). Each step is one batch when it can be (cleanup
+ * also runs in slow emulated VMs, where every spawn costs); when a batch fails (say KUBE-MARK-MASQ
+ * is still used by iptables mode's rules) it falls back to one step at a time so one failure does
+ * not block the rest.
  */
 export async function cleanupIPVS(logger: Logger, exec: Exec = defaultExec, find: (c: string) => string | undefined = which): Promise<void> {
   if (find('ipvsadm')) await tryRun(exec, logger, 'ipvsadm', ['-C']);
@@ -300,19 +347,19 @@ export async function cleanupIPVS(logger: Logger, exec: Exec = defaultExec, find
     for (const family of ['IPv4', 'IPv6'] as const) {
       const t = toolsFor(backend, family);
       if (!find(t.iptables) || !find(t.restore) || !find(t.save)) continue;
-      // Read once and touch only what is there: every spawn counts (cleanup also runs in slow VMs).
       let saved: string;
       try {
         saved = (await exec(t.save, [], { timeoutMs: TOOL_TIMEOUT_MS })).stdout;
       } catch {
         continue;
       }
+      const batch = cleanupRestoreText(saved);
+      if (batch === '' || (await tryRun(exec, logger, t.restore, ['-w', '--noflush'], batch))) continue;
       for (const j of N.JUMPS) {
         const rule = `-A ${j.from} -m comment --comment "${j.comment}" -j ${j.to}`;
         const count = saved.split('\n').filter((l) => l.trim() === rule).length;
         for (let i = 0; i < count; i++) await tryRun(exec, logger, t.iptables, ['-w', '-t', j.table, '-D', j.from, '-m', 'comment', '--comment', j.comment, '-j', j.to]);
       }
-      // KUBE-SERVICES / KUBE-MARK-MASQ / KUBE-POSTROUTING may still be used by iptables mode: delete one chain per restore so one failure does not block the rest.
       for (const [table, chains] of [['nat', N.NAT_CHAINS], ['filter', N.FILTER_CHAINS]] as const) {
         const present = chains.filter((c) => saved.includes(`\n:${c} `));
         if (present.length === 0) continue;
@@ -321,9 +368,44 @@ export async function cleanupIPVS(logger: Logger, exec: Exec = defaultExec, find
       }
     }
   }
-  if (find('ipset')) for (const s of N.allSetNames()) await tryRun(exec, logger, 'ipset', ['destroy', s]);
+  if (find('ipset')) {
+    const ours = new Set(N.allSetNames());
+    let present: string[] = [...ours];
+    try {
+      present = (await exec('ipset', ['list', '-n'], { timeoutMs: TOOL_TIMEOUT_MS })).stdout.split('\n').map((l) => l.trim()).filter((l) => ours.has(l));
+    } catch {
+      // cannot list: try every name
+    }
+    if (present.length > 0 && !(await tryRun(exec, logger, 'ipset', ['restore'], present.map((s) => `destroy ${s}\n`).join(''))))
+      for (const s of present) await tryRun(exec, logger, 'ipset', ['destroy', s]);
+  }
   logger.info('ipvs mode cleanup done');
 }
+
+/** IPVS connection timeouts (config ipvs.tcpTimeout, tcpFinTimeout, udpTimeout), ms; 0 leaves the kernel's value. */
+export interface IPVSTimeouts {
+  readonly tcpMs: number;
+  readonly tcpFinMs: number;
+  readonly udpMs: number;
+}
+
+/**
+ * `ipvsadm --set TCP TCPFIN UDP` arguments (whole seconds, truncated as upstream does; ipvsadm
+ * leaves a 0 unchanged), or undefined when every timeout is 0: upstream touches the kernel only
+ * when one is set. Throws RangeError naming the field for a negative or non-finite value.
+ */
+export function ipvsTimeoutArgs(t: IPVSTimeouts): string[] | undefined {
+  for (const [k, v] of Object.entries(t)) if (!Number.isFinite(v) || v < 0) throw new RangeError(`ipvs timeout ${k} must be >= 0 ms, got ${String(v)}`);
+  if (t.tcpMs <= 0 && t.tcpFinMs <= 0 && t.udpMs <= 0) return undefined;
+  const s = (ms: number): string => String(Math.floor(ms / 1000));
+  return ['--set', s(t.tcpMs), s(t.tcpFinMs), s(t.udpMs)];
+}
+
+/**
+ * The timeout fields create() reads from the options when present. FamilyOptions does not carry
+ * them yet; once it does (same names), `--ipvs-tcp-timeout` and friends take effect.
+ */
+type WithTimeouts = FamilyOptions & { readonly ipvsTcpTimeoutMs?: number; readonly ipvsTcpFinTimeoutMs?: number; readonly ipvsUdpTimeoutMs?: number };
 
 /** Kernel modules IPVS mode uses (loaded best effort; the probe below decides). */
 const MODULES = ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_sh', 'nf_conntrack'];
@@ -342,6 +424,14 @@ export const ipvsBackend: Backend = {
       await run('ipvsadm', ['-Ln'], { timeoutMs: 30_000 });
     } catch (err) {
       throw new Error(`ipvs mode is not usable: the kernel has no IPVS (CONFIG_IP_VS) or the module cannot be loaded: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const o: WithTimeouts = deps.options;
+    const timeouts = ipvsTimeoutArgs({ tcpMs: o.ipvsTcpTimeoutMs ?? 0, tcpFinMs: o.ipvsTcpFinTimeoutMs ?? 0, udpMs: o.ipvsUdpTimeoutMs ?? 0 });
+    if (timeouts) {
+      // As upstream: a failure here is logged, the mode still runs with the kernel's timeouts.
+      await run('ipvsadm', timeouts, { timeoutMs: 30_000 }).catch((err: unknown) => {
+        deps.logger.error({ args: timeouts, err: err instanceof Error ? err.message : String(err) }, 'cannot set ipvs timeouts');
+      });
     }
     const { backend, reason } = await detectBackend(defaultExec);
     const iptables = toolsFor(backend, deps.options.family);

@@ -1,0 +1,110 @@
+/**
+ * nftables mode end to end (root only): the real daemon runs in the lab's node namespace on a
+ * manifests folder, and real TCP/UDP connections check where they land and what source the backend
+ * saw. The mode-independent scenarios come from e2e/scenarios (the same list as iptables mode); the
+ * nftables-only behaviours (undefined port REJECT, unallocated service-CIDR DROP, our own table,
+ * --cleanup) are checked here. The machine's own namespace must not change.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { labSkipReason, type ConnResult, type LabProcess } from './lab/topology.js';
+import { prepareScenarioLab, SCENARIOS, type ScenarioContext } from './scenarios/index.js';
+
+const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
+
+function skipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root';
+  for (const tool of ['nft', 'conntrack', 'curl']) if (spawnSync(tool, ['--version']).error) return `${tool} is not installed`;
+  return labSkipReason();
+}
+
+/** `nft list tables` of the machine's own namespace: read-only, to prove we never touch it. */
+function rootTables(): string {
+  return spawnSync('nft', ['list', 'tables'], { encoding: 'utf8' }).stdout;
+}
+
+const errOf = (r: ConnResult): string | undefined => (r.ok ? undefined : r.error);
+
+describe('nftables mode in the lab', { skip: skipReason() }, () => {
+  let ctx: ScenarioContext;
+  let dispose: (() => Promise<void>) | undefined;
+  let daemon: LabProcess;
+  let tablesBefore: string;
+
+  before(async () => {
+    tablesBefore = rootTables();
+    assert.doesNotMatch(tablesBefore, /kube-proxy/, 'the root namespace already has a kube-proxy table');
+    ({ ctx, dispose } = await prepareScenarioLab({ localhostNodePorts: false }));
+    daemon = ctx.lab.spawnInNode(process.execPath, [
+      '--import',
+      'tsx',
+      DAEMON,
+      '--proxy-mode=nftables',
+      `--manifests=${ctx.dir}`,
+      '--hostname-override=node-1',
+      '--cluster-cidr=10.244.0.0/16',
+      '--healthz-bind-address=0.0.0.0:10256',
+      '--metrics-bind-address=127.0.0.1:10249',
+      '--iptables-min-sync-period=0s',
+      '-v=2',
+    ]);
+    ctx.diagnostics = () => `daemon:\n${daemon.tail(30)}`;
+    await daemon.waitForOutput(/nftables sync done/, 60_000);
+  });
+
+  after(async () => {
+    await dispose?.();
+    const t = rootTables();
+    assert.doesNotMatch(t, /kube-proxy/, 'a kube-proxy table appeared in the root namespace');
+    assert.equal(t, tablesBefore, 'the root namespace tables changed');
+  });
+
+  test('the table is ours: ip kube-proxy with its comment, in the node namespace; no iptables rules', async () => {
+    const r = await ctx.lab.exec('node', 'nft', ['list', 'tables']);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['table ip kube-proxy']);
+    const t = await ctx.lab.exec('node', 'nft', ['list', 'table', 'ip', 'kube-proxy']);
+    assert.match(t.stdout, /comment "rules for kube-proxy"/);
+  });
+
+  test('nftables only: a cluster IP on an undefined port is rejected', async () => {
+    const r = await ctx.lab.tcp('client', '172.30.0.10', 81, { timeoutMs: 1500 });
+    assert.equal(errOf(r), 'refused');
+  });
+
+  test('nftables only: an unallocated address in the service CIDR is dropped', async () => {
+    const r = await ctx.lab.tcp('client', '172.30.0.99', 80, { timeoutMs: 800 });
+    assert.equal(errOf(r), 'timeout');
+  });
+
+  for (const s of SCENARIOS) {
+    test(s.name, () => s.run(ctx));
+  }
+
+  test('a partial sync removes a deleted service: its elements go, its cluster IP then drops', async () => {
+    ctx.write('gone.yaml', [
+      { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'gone' }, spec: { clusterIP: '172.30.0.40', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } },
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { namespace: 'default', name: 'gone-1', labels: { 'kubernetes.io/service-name': 'gone' } },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: [ctx.ip.b3], nodeName: 'node-1', conditions: { ready: true } }],
+        ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      },
+    ]);
+    await ctx.until('gone reachable', async () => (await ctx.lab.tcpMany('client', '172.30.0.40', 80, 3)).ok === 3);
+    ctx.write('gone.yaml', []);
+    await ctx.until('gone dropped as an unallocated service-CIDR address', async () => errOf(await ctx.lab.tcp('client', '172.30.0.40', 80, { timeoutMs: 500 })) === 'timeout');
+    const set = await ctx.lab.exec('node', 'nft', ['list', 'set', 'ip', 'kube-proxy', 'cluster-ips']);
+    assert.doesNotMatch(set.stdout, /172\.30\.0\.40\b/);
+  });
+
+  test('--cleanup deletes the table', async () => {
+    daemon.signal('SIGTERM');
+    await ctx.lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=nftables'], { allowFail: true });
+    const r = await ctx.lab.exec('node', 'nft', ['list', 'tables']);
+    assert.doesNotMatch(r.stdout, /kube-proxy/);
+  });
+});

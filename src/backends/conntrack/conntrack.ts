@@ -1,0 +1,46 @@
+/**
+ * Runs the UDP conntrack cleanup planned by plan.ts with the `conntrack` tool (conntrack-tools):
+ * one `conntrack -L` to list UDP flows, then one `conntrack -D` per stale (destination, endpoint).
+ */
+import type { Logger } from '../../observability/logger.js';
+import type { DesiredState } from '../../proxy/types.js';
+import type { RunOptions, RunResult } from '../../exec/run.js';
+import { cleanupRequired, filterArgs, parseConntrackList, planConntrackCleanup } from './plan.js';
+
+export interface ConntrackDeps {
+  readonly exec: (command: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+  readonly logger: Logger;
+  /** The conntrack binary; default `conntrack`. */
+  readonly command?: string;
+}
+
+export interface CleanupResult {
+  /** False when no cleanup was required after this sync (nothing was run). */
+  readonly attempted: boolean;
+  /** Entries reported deleted by conntrack. */
+  readonly flows: number;
+  readonly durationMs: number;
+}
+
+const DELETED_RE = /(\d+) flow entries have been deleted/;
+
+/**
+ * After a successful sync: when upstream would (a change touched a UDP service), lists the UDP flows
+ * of the state's family and deletes the stale ones. `conntrack -D` exits 1 when nothing matched,
+ * which is not an error. Throws ExecError when the tool is missing or fails otherwise.
+ */
+export async function cleanupStaleUDP(state: DesiredState, deps: ConntrackDeps): Promise<CleanupResult> {
+  if (!cleanupRequired(state)) return { attempted: false, flows: 0, durationMs: 0 };
+  const started = performance.now();
+  const cmd = deps.command ?? 'conntrack';
+  const fam = state.family === 'IPv6' ? 'ipv6' : 'ipv4';
+  const list = await deps.exec(cmd, ['-L', '-f', fam, '-p', 'udp'], { okCodes: [0, 1], timeoutMs: 60_000 });
+  const plan = planConntrackCleanup(state, parseConntrackList(list.stdout));
+  let flows = 0;
+  for (const f of plan.deletions) {
+    const r = await deps.exec(cmd, ['-D', '-f', fam, ...filterArgs(f)], { okCodes: [0, 1], timeoutMs: 60_000 });
+    flows += Number(DELETED_RE.exec(r.stderr)?.[1] ?? 0);
+  }
+  if (plan.deletions.length > 0) deps.logger.info({ filters: plan.deletions.length, flows }, 'deleted stale UDP conntrack entries');
+  return { attempted: true, flows, durationMs: performance.now() - started };
+}

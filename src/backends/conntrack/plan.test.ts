@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeNode, makeService, makeSlice } from '../../../test/fixtures/objects.js';
+import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
+import type { DesiredState } from '../../proxy/types.js';
+import { cleanupRequired, filterArgs, parseConntrackList, planConntrackCleanup, type UdpFlow } from './plan.js';
+
+const NODE = 'node-1';
+
+function stateOf(objs: Parameters<typeof desiredStatesFromObjects>[0], conntrack?: Partial<DesiredState['conntrack']>): DesiredState {
+  const [s] = desiredStatesFromObjects(objs, { families: ['IPv4'], nodeName: NODE });
+  return { ...s!, conntrack: { ...s!.conntrack, ...conntrack } };
+}
+
+const udpDNS = makeService('ns', 'dns', {
+  type: 'NodePort',
+  clusterIP: '172.30.0.10',
+  externalIPs: ['192.0.2.5'],
+  ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }],
+});
+const dnsSlice = (ips: string[], extra: Parameters<typeof makeSlice>[3][number][] = []) =>
+  makeSlice('ns', 'dns', 'dns-1', [...ips.map((ip) => ({ ip, nodeName: NODE })), ...extra], [{ name: 'dns', port: 5353, protocol: 'UDP' }]);
+
+const flow = (origDst: string, origDport: number, replySrc: string, origSport = 40000): UdpFlow => ({ origSrc: '10.244.0.10', origDst, origSport, origDport, replySrc });
+
+test('parseConntrackList reads the original and reply tuples, skipping other lines', () => {
+  const text = [
+    'udp      17 29 src=10.244.0.10 dst=172.30.0.10 sport=40001 dport=53 [UNREPLIED] src=10.244.0.11 dst=10.244.0.10 sport=5353 dport=40001 mark=0 use=1',
+    'tcp      6 117 TIME_WAIT src=1.1.1.1 dst=2.2.2.2 sport=1 dport=2 src=2.2.2.2 dst=1.1.1.1 sport=2 dport=1 [ASSURED] mark=0 use=1',
+    'conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.',
+    '',
+  ].join('\n');
+  assert.deepEqual(parseConntrackList(text), [
+    { origSrc: '10.244.0.10', origDst: '172.30.0.10', origSport: 40001, origDport: 53, replySrc: '10.244.0.11' },
+  ]);
+});
+
+test('nothing is planned when no UDP service changed (upstream skips the reconciler)', () => {
+  const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])], { udpServicePorts: new Set(), deletedUDPClusterIPs: new Set() });
+  assert.equal(cleanupRequired(s), false);
+  assert.deepEqual(planConntrackCleanup(s, [flow('172.30.0.10', 53, '10.244.0.99')]), { required: false, deletions: [] });
+});
+
+test('flows to a service IP or nodePort whose reply source is not a serving endpoint are deleted', () => {
+  const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])]);
+  assert.ok(cleanupRequired(s), 'the first build marks every UDP service as changed');
+  const plan = planConntrackCleanup(s, [
+    flow('172.30.0.10', 53, '10.244.0.11'), // current endpoint: kept
+    flow('172.30.0.10', 53, '10.244.0.12'), // removed endpoint
+    flow('172.30.0.10', 53, '172.30.0.10'), // created while the service had no endpoints (not DNATed)
+    flow('192.0.2.5', 53, '10.244.0.12'), // external IP
+    flow('10.100.0.2', 30053, '10.244.0.12'), // nodePort
+    flow('172.30.0.10', 54, '10.244.0.12'), // another port: not ours
+    flow('172.30.0.99', 53, '10.244.0.12'), // another IP: not ours
+  ]);
+  assert.deepEqual(plan.deletions, [
+    { origDst: '10.100.0.2', origDport: 30053, replySrc: '10.244.0.12' },
+    { origDst: '172.30.0.10', origDport: 53, replySrc: '10.244.0.12' },
+    { origDst: '172.30.0.10', origDport: 53, replySrc: '172.30.0.10' },
+    { origDst: '192.0.2.5', origDport: 53, replySrc: '10.244.0.12' },
+  ]);
+  assert.deepEqual(filterArgs(plan.deletions[0]!), ['-p', 'udp', '--orig-dst', '10.100.0.2', '--dport', '30053', '--reply-src', '10.244.0.12']);
+});
+
+test('serving terminating endpoints are valid targets; a service without serving endpoints is left alone', () => {
+  const term = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice([], [{ ip: '10.244.0.13', ready: false, serving: true, terminating: true, nodeName: NODE }])]);
+  assert.deepEqual(planConntrackCleanup(term, [flow('172.30.0.10', 53, '10.244.0.13'), flow('172.30.0.10', 53, '10.244.0.12')]).deletions, [
+    { origDst: '172.30.0.10', origDport: 53, replySrc: '10.244.0.12' },
+  ]);
+  const none = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice([], [{ ip: '10.244.0.14', ready: false, serving: false, terminating: true, nodeName: NODE }])]);
+  assert.deepEqual(planConntrackCleanup(none, [flow('172.30.0.10', 53, '10.244.0.12')]).deletions, []);
+});
+
+test('deleted UDP cluster IPs are cleared by destination, unless the IP is still used by a UDP port', () => {
+  const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])], { deletedUDPClusterIPs: new Set(['172.30.0.50', '172.30.0.10']) });
+  assert.deepEqual(planConntrackCleanup(s, []).deletions, [{ origDst: '172.30.0.50' }]);
+  assert.deepEqual(filterArgs({ origDst: '172.30.0.50' }), ['-p', 'udp', '--orig-dst', '172.30.0.50']);
+});

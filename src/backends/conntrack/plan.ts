@@ -1,0 +1,113 @@
+/**
+ * The pure half of UDP conntrack cleanup (reference §8, upstream pkg/proxy/conntrack/cleanup.go):
+ * given the desired state and the UDP flows in the conntrack table, which entries to delete.
+ * Shared by every kernel mode (iptables, nftables, ipvs); conntrack.ts runs the tool.
+ */
+import type { DesiredState } from '../../proxy/types.js';
+
+/** One UDP conntrack entry, as `conntrack -L -p udp` prints it. */
+export interface UdpFlow {
+  readonly origSrc: string;
+  readonly origDst: string;
+  readonly origSport: number;
+  readonly origDport: number;
+  /** Who answers: the DNATed endpoint, or the service IP itself when the packet was not DNATed. */
+  readonly replySrc: string;
+}
+
+/** Delete UDP entries matching all the given fields (`conntrack -D -p udp ...`). */
+export interface FlowFilter {
+  readonly origDst?: string;
+  readonly origDport?: number;
+  readonly replySrc?: string;
+}
+
+export interface ConntrackPlan {
+  /** Whether upstream would run the cleanup at all after this sync. */
+  readonly required: boolean;
+  /** Filters to delete, deduplicated, in a stable order. */
+  readonly deletions: readonly FlowFilter[];
+}
+
+/** Whether a sync must reconcile UDP conntrack: a change touched a service that has or had a UDP port. */
+export function cleanupRequired(state: DesiredState): boolean {
+  return state.conntrack.udpServicePorts.size > 0 || state.conntrack.deletedUDPClusterIPs.size > 0;
+}
+
+/** `conntrack -D` arguments for a filter (family given by the caller as `-f ipv4|ipv6`). */
+export function filterArgs(f: FlowFilter): string[] {
+  const args = ['-p', 'udp'];
+  if (f.origDst !== undefined) args.push('--orig-dst', f.origDst);
+  if (f.origDport !== undefined) args.push('--dport', String(f.origDport));
+  if (f.replySrc !== undefined) args.push('--reply-src', f.replySrc);
+  return args;
+}
+
+const FIELD_RE = /(src|dst|sport|dport)=(\S+)/g;
+
+/**
+ * Parses `conntrack -L -p udp` output (one entry per line: the original tuple's src/dst/sport/dport,
+ * then the reply tuple's). Lines without both tuples are skipped.
+ */
+export function parseConntrackList(text: string): UdpFlow[] {
+  const flows: UdpFlow[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('udp')) continue;
+    const vals: Record<string, string[]> = { src: [], dst: [], sport: [], dport: [] };
+    for (const m of line.matchAll(FIELD_RE)) vals[m[1]!]!.push(m[2]!);
+    const [origSrc, replySrc] = vals.src!;
+    const [origDst] = vals.dst!;
+    const [sport] = vals.sport!;
+    const [dport] = vals.dport!;
+    if (origSrc === undefined || replySrc === undefined || origDst === undefined || sport === undefined || dport === undefined) continue;
+    flows.push({ origSrc, origDst, origSport: Number(sport), origDport: Number(dport), replySrc });
+  }
+  return flows;
+}
+
+/**
+ * What to delete after a successful sync:
+ * - `conntrack -D -p udp --orig-dst IP` for every UDP cluster IP of a deleted service port;
+ * - for every UDP service port with at least one serving endpoint (Ready, or Serving and
+ *   Terminating): each flow to one of its service IPs on its port, or to its nodePort, whose reply
+ *   source is not one of those endpoints (a removed endpoint, or the service IP itself when the flow
+ *   was created while the service had no endpoints). Such flows are grouped by (orig dst, dport,
+ *   reply src). Services without serving endpoints are left alone (nothing valid to move to).
+ * Returns required=false (and nothing to delete) when upstream would not run the cleanup.
+ */
+export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlow[]): ConntrackPlan {
+  if (!cleanupRequired(state)) return { required: false, deletions: [] };
+  const out = new Map<string, FlowFilter>();
+  const add = (f: FlowFilter): void => {
+    out.set(`${f.origDst ?? ''}|${f.origDport ?? ''}|${f.replySrc ?? ''}`, f);
+  };
+  const liveClusterIPs = new Set<string>();
+  for (const sp of state.services.values()) if (sp.info.protocol === 'UDP') liveClusterIPs.add(sp.info.clusterIP);
+  for (const ip of state.conntrack.deletedUDPClusterIPs) {
+    // Another UDP port of the same service may still use the IP; its flows are reconciled below instead.
+    if (!liveClusterIPs.has(ip)) add({ origDst: ip });
+  }
+
+  // (service IP, port) and nodePort -> serving endpoint IPs.
+  const byIPPort = new Map<string, ReadonlySet<string>>();
+  const byNodePort = new Map<number, ReadonlySet<string>>();
+  for (const sp of state.services.values()) {
+    if (sp.info.protocol !== 'UDP') continue;
+    const serving = new Set<string>();
+    for (const ep of sp.endpoints) if (ep.ready || (ep.serving && ep.terminating)) serving.add(ep.ip);
+    if (serving.size === 0) continue;
+    for (const ip of [sp.info.clusterIP, ...sp.info.externalIPs, ...sp.info.loadBalancerVIPs]) byIPPort.set(`${ip}|${sp.info.port}`, serving);
+    if (sp.info.nodePort !== 0) byNodePort.set(sp.info.nodePort, serving);
+  }
+  for (const f of flows) {
+    const serving = byIPPort.get(`${f.origDst}|${f.origDport}`);
+    if (serving && !serving.has(f.replySrc)) {
+      add({ origDst: f.origDst, origDport: f.origDport, replySrc: f.replySrc });
+      continue;
+    }
+    const np = byNodePort.get(f.origDport);
+    if (!serving && np && !np.has(f.replySrc)) add({ origDst: f.origDst, origDport: f.origDport, replySrc: f.replySrc });
+  }
+  const deletions = [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, f]) => f);
+  return { required: true, deletions };
+}

@@ -1,0 +1,33 @@
+/**
+ * Registration of iptables mode: render (pure, renderForDisplay), create (detects legacy vs nft and
+ * starts an IPTablesProxier for one family) and cleanup (both backends, both families).
+ */
+import type { Backend, Proxier } from '../backend.js';
+import { renderForDisplay } from './render-display.js';
+import { cleanupIPTables } from './cleanup.js';
+import { IPTablesProxier } from './proxier.js';
+import { assertToolsPresent, defaultExec, detectBackend, toolsFor } from './tools.js';
+
+export const iptablesBackend: Backend = {
+  mode: 'iptables',
+  render: (states, options) => renderForDisplay(states, options),
+  create: async (deps): Promise<Proxier> => {
+    const { backend, reason } = await detectBackend(defaultExec);
+    const tools = toolsFor(backend, deps.options.family);
+    assertToolsPresent(tools);
+    deps.logger.info({ backend, reason, restore: tools.restore }, 'using iptables backend');
+    const p = new IPTablesProxier({
+      logger: deps.logger,
+      options: deps.options,
+      tools,
+      ...(deps.onNeedFullSync ? { onNeedFullSync: deps.onNeedFullSync } : {}),
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      ...(deps.syncPeriodMs !== undefined ? { canaryPeriodMs: deps.syncPeriodMs } : {}),
+    });
+    await p.start();
+    return p;
+  },
+  cleanup: async (logger) => {
+    if (!(await cleanupIPTables(logger))) throw new Error('iptables cleanup did not complete; see the errors above');
+  },
+};

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hasJump, parseSave, reconcileKnown, splitTable } from './chain-diff.js';
+
+const DOC = [
+  '*nat',
+  ':KUBE-SERVICES - [0:0]',
+  ':KUBE-SVC-A - [0:0]',
+  ':KUBE-SEP-OLD - [0:0]',
+  '-A KUBE-SERVICES -m comment --comment "ns/a:p cluster IP" -j KUBE-SVC-A',
+  '-A KUBE-SVC-A -j KUBE-SEP-NEW',
+  '-X KUBE-SEP-OLD',
+  'COMMIT',
+  '',
+].join('\n');
+
+test('splitTable groups rules by chain and keeps -X lines', () => {
+  const t = splitTable(DOC);
+  assert.deepEqual(t.chains, ['KUBE-SERVICES', 'KUBE-SVC-A', 'KUBE-SEP-OLD']);
+  assert.deepEqual(t.rules.get('KUBE-SVC-A'), ['-A KUBE-SVC-A -j KUBE-SEP-NEW']);
+  assert.deepEqual(t.rules.get('KUBE-SEP-OLD'), []);
+  assert.deepEqual(t.deletes, ['KUBE-SEP-OLD']);
+  assert.throws(() => splitTable('*nat\n-F KUBE-X\nCOMMIT\n'), /unexpected line "-F KUBE-X"/);
+});
+
+test('reconcileKnown forgets chains the kernel lost or whose rule count differs', () => {
+  const known = new Map([
+    ['KUBE-SVC-A', 'r1\nr2'],
+    ['KUBE-SVC-B', 'r1'],
+    ['KUBE-SVC-C', ''],
+  ]);
+  const saved = parseSave('*nat\n:KUBE-SVC-A - [0:0]\n:KUBE-SVC-C - [0:0]\n-A KUBE-SVC-A x\n-A KUBE-SVC-A y\nCOMMIT\n');
+  assert.equal(reconcileKnown(known, saved), 1);
+  assert.deepEqual([...known.keys()], ['KUBE-SVC-A', 'KUBE-SVC-C']);
+  known.set('KUBE-SVC-A', 'only one');
+  assert.equal(reconcileKnown(known, saved), 1);
+  assert.deepEqual([...known.keys()], ['KUBE-SVC-C']);
+});
+
+test('hasJump recognises iptables-save output of a jump, with its comment', () => {
+  const save = [
+    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A INPUT -j KUBE-FIREWALL',
+    '-A OUTPUT -m comment --comment "something else" -j KUBE-SERVICES',
+  ].join('\n');
+  assert.equal(hasJump(save, 'PREROUTING', 'KUBE-SERVICES', 'kubernetes service portals'), true);
+  assert.equal(hasJump(save, 'OUTPUT', 'KUBE-SERVICES', 'kubernetes service portals'), false);
+  assert.equal(hasJump(save, 'INPUT', 'KUBE-FIREWALL', ''), true);
+  assert.equal(hasJump(save, 'FORWARD', 'KUBE-FIREWALL', ''), false);
+});

@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeNode, makeService, makeSlice } from '../../../test/fixtures/objects.js';
+import { familyOptions } from '../../../test/golden/iptables/scenarios.js';
+import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
+import { createMemoryLogger } from '../../observability/logger.js';
+import type { DesiredState } from '../../proxy/types.js';
+import { toolsFor, type Exec } from '../iptables/tools.js';
+import { IPVSProxier } from './proxier.js';
+
+const NODE = 'node-1';
+const udpDNS = makeService('ns', 'dns', { clusterIP: '172.30.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] });
+const dnsSlice = makeSlice('ns', 'dns', 'dns-1', [{ ip: '10.244.0.11', nodeName: NODE }], [{ name: 'dns', port: 5353, protocol: 'UDP' }]);
+
+function stateOf(udpChanged: boolean): DesiredState {
+  const [s] = desiredStatesFromObjects([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice], { families: ['IPv4'], nodeName: NODE });
+  return { ...s!, conntrack: { udpServicePorts: new Set(udpChanged ? [...s!.services.keys()] : []), deletedUDPClusterIPs: new Set() } };
+}
+
+/** A kernel that starts empty and accepts everything; records each command line. */
+function fakeExec(failConntrack = false): { exec: Exec; calls: string[] } {
+  const calls: string[] = [];
+  const exec: Exec = (cmd, args) => {
+    calls.push(`${cmd} ${args.join(' ')}`);
+    if (cmd === 'conntrack' && failConntrack) return Promise.reject(new Error('conntrack: not found'));
+    const stdout = cmd === 'conntrack' && args[0] === '-L' ? 'udp      17 29 src=10.244.0.10 dst=172.30.0.10 sport=40001 dport=53 [UNREPLIED] src=172.30.0.10 dst=10.244.0.10 sport=53 dport=40001 mark=0 use=1\n' : '';
+    return Promise.resolve({ code: cmd === 'ip' && args.includes('show') ? 1 : 0, stdout, stderr: '', durationMs: 1 });
+  };
+  return { exec, calls };
+}
+
+function proxier(exec: Exec, conntrackCleanup?: boolean): { p: IPVSProxier; logs: ReturnType<typeof createMemoryLogger> } {
+  const logs = createMemoryLogger();
+  const p = new IPVSProxier({
+    logger: logs,
+    options: familyOptions('IPv4'),
+    exec,
+    iptables: toolsFor('legacy', 'IPv4'),
+    writeSysctl: () => undefined,
+    graceful: { checkIntervalMs: 3_600_000, timeoutMs: 3_600_000 },
+    ...(conntrackCleanup !== undefined ? { conntrackCleanup } : {}),
+  });
+  return { p, logs };
+}
+
+test('after a sync that touched a UDP service, stale UDP conntrack entries are listed and deleted (after the kernel is programmed)', async () => {
+  const { exec, calls } = fakeExec();
+  const { p } = proxier(exec);
+  await p.sync(stateOf(true), true);
+  await p.close();
+  const list = calls.findIndex((c) => c.startsWith('conntrack -L'));
+  assert.ok(list > calls.findIndex((c) => c.startsWith('ipvsadm -R')), calls.join('\n'));
+  // The flow to the cluster IP was answered by the VIP itself (not DNATed): it must go.
+  assert.ok(calls.some((c) => c.startsWith('conntrack -D -f ipv4 -p udp') && c.includes('172.30.0.10')), calls.join('\n'));
+  assert.ok(p.last!.phases.conntrack !== undefined);
+});
+
+test('no conntrack work when no UDP service changed, or when disabled', async () => {
+  for (const [udpChanged, enabled] of [[false, true], [true, false]] as const) {
+    const { exec, calls } = fakeExec();
+    const { p } = proxier(exec, enabled);
+    await p.sync(stateOf(udpChanged), true);
+    await p.close();
+    assert.equal(calls.filter((c) => c.startsWith('conntrack')).length, 0, calls.join('\n'));
+  }
+});
+
+test('a conntrack failure is logged and does not fail the sync', async () => {
+  const { exec } = fakeExec(true);
+  const { p, logs } = proxier(exec);
+  await p.sync(stateOf(true), true);
+  await p.close();
+  assert.ok(logs.entries.some((e) => e.msg === 'conntrack cleanup failed'), JSON.stringify(logs.entries));
+});
