@@ -218,10 +218,17 @@ function metricsHooks(metrics: ProxyMetrics, health: ProxyHealthServer, serviceH
         metrics.iptablesRulesLastSync.set({ ...labels, table }, c.written);
       }
       health.updated(r.family);
-      serviceHealth.syncServices(r.state.healthCheckNodePorts).catch((err: unknown) => {
-        logger.error({ err: String(err) }, 'service health check servers');
-      });
-      serviceHealth.syncEndpoints(r.state.localReadyEndpoints);
+      // Counts apply to services the server knows, so set them once the listeners are in place.
+      // Copy first: the state's maps are live and change with the next build.
+      const counts = new Map(r.state.localReadyEndpoints);
+      serviceHealth.syncServices(new Map(r.state.healthCheckNodePorts)).then(
+        () => {
+          serviceHealth.syncEndpoints(counts);
+        },
+        (err: unknown) => {
+          logger.error({ err: String(err) }, 'service health check servers');
+        },
+      );
     },
     failed: (family, full, err) => {
       logger.error({ family, full, err: err instanceof Error ? err.message : String(err) }, 'sync failed');
