@@ -83,6 +83,9 @@ export function resolveFamilyOptions(config: ProxyConfig, family: IPFamily, fact
     ipvsScheduler: config.ipvs.scheduler || 'rr',
     ipvsStrictARP: config.ipvs.strictARP,
     ipvsExcludeCIDRs: config.ipvs.excludeCIDRs,
+    ipvsTcpTimeoutMs: config.ipvs.tcpTimeoutMs,
+    ipvsTcpFinTimeoutMs: config.ipvs.tcpFinTimeoutMs,
+    ipvsUdpTimeoutMs: config.ipvs.udpTimeoutMs,
     udpIdleTimeoutMs: config.udpIdleTimeoutMs,
   };
 }

@@ -33,6 +33,10 @@ export interface FamilyOptions {
   readonly ipvsScheduler: string;
   readonly ipvsStrictARP: boolean;
   readonly ipvsExcludeCIDRs: readonly string[];
+  /** IPVS connection timeouts (ms; 0 leaves the kernel's value). */
+  readonly ipvsTcpTimeoutMs?: number;
+  readonly ipvsTcpFinTimeoutMs?: number;
+  readonly ipvsUdpTimeoutMs?: number;
   /** Userspace mode: UDP session idle timeout, ms. */
   readonly udpIdleTimeoutMs: number;
 }
