@@ -41,7 +41,10 @@ export class ExecError extends Error {
         : code === 'KP_ERR_EXEC_TIMEOUT'
           ? 'timed out'
           : `exit code ${exitCode}`;
-    const err = stderr.trim().split('\n').slice(0, 8).join(' | ');
+    // The message quotes the start of stderr only (ipvsadm -R can print hundreds of kB); the whole
+    // text stays on the error's stderr field.
+    let err = stderr.trim().split('\n').slice(0, 8).join(' | ');
+    if (err.length > 2000) err = `${err.slice(0, 2000)}... (${stderr.length} bytes of stderr)`;
     super(`${command} ${args.join(' ')}: ${why}${err ? `: ${err}` : ''}`);
     this.name = 'ExecError';
     this.code = code;
