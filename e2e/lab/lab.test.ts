@@ -157,6 +157,9 @@ COMMIT
 `;
     await lab.exec('node', 'ip6tables-nft-restore', ['-w'], { input: rules });
     try {
+      // First contact with each backend over IPv6 waits on neighbour discovery; resolve it before
+      // counting so one slow first exchange cannot turn into a counted timeout.
+      for (const b of [b1, b2]) await lab.tcp('a', b, 8080, { timeoutMs: 5000 });
       const t = await lab.tcpMany('a', VIP6, 80, 100);
       assert.equal(t.ok, 100, JSON.stringify(t.errors));
       assert.ok((t.backends['b1'] ?? 0) > 0 && (t.backends['b2'] ?? 0) > 0, JSON.stringify(t.backends));
