@@ -292,13 +292,17 @@ function makeJump(s: JumpSpec): JumpRule {
 /** The jump rules of reference §2.2 (upstream iptablesJumpChains + iptablesKubeletJumpChains), in ensure order. */
 export const JUMP_RULES: readonly JumpRule[] = JUMP_SPECS.map(makeJump);
 
-interface LocalMatch {
+export interface LocalMatch {
   readonly ifLocal: string;
   readonly ifNotLocal: string;
 }
 
-/** The detector's match text (reference §2.7); undefined is upstream's no-op detector. */
-function localMatch(opts: FamilyOptions): LocalMatch | undefined {
+/**
+ * The detector's iptables match text (reference §2.7); undefined is upstream's no-op detector.
+ * Shared with the IPVS renderer, whose iptables rules use the same detector. Throws a RangeError
+ * naming the field for an interface name that is not safe in a rule.
+ */
+export function localMatch(opts: FamilyOptions): LocalMatch | undefined {
   const d = opts.localDetector;
   switch (d.kind) {
     case 'none':

@@ -9,7 +9,7 @@ import { canonicalIP, cidrContains, ipFamily, joinHostPort, parseCIDR } from '..
 import type { IPFamily, Protocol } from '../../model/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState, Endpoint, ServicePortState } from '../../proxy/types.js';
-import { masqueradeMark } from '../iptables/render.js';
+import { localMatch, masqueradeMark } from '../iptables/render.js';
 import * as N from './names.js';
 
 /** One real server (an endpoint) of a virtual server; always masqueraded (-m). */
@@ -254,7 +254,7 @@ export function buildIPVSLayout(state: DesiredState, opts: FamilyOptions): IPVSL
   }
   if (nonEmpty(N.CLUSTER_IP)) {
     const base = `-A ${N.KUBE_SERVICES} -m comment --comment ${comment(N.CLUSTER_IP)} -m set --match-set ${setName(N.CLUSTER_IP)}`;
-    const notLocal = ifNotLocal(opts);
+    const notLocal = localMatch(opts)?.ifNotLocal;
     if (opts.masqueradeAll) nat.push(`${base} dst,dst -j ${N.KUBE_MARK_MASQ}`);
     else if (notLocal) nat.push(`${base} dst,dst ${notLocal} -j ${N.KUBE_MARK_MASQ}`);
     // Without a detector, masquerade node-originated traffic whose source is a VIP (bound to kube-ipvs0).
@@ -334,25 +334,6 @@ const SET_RULES: readonly { set: string; table: 'nat' | 'filter'; from: string; 
   { set: N.LOAD_BALANCER_SOURCE_CIDR, table: 'filter', from: N.KUBE_SOURCE_RANGES_FIREWALL, to: 'RETURN', match: 'dst,dst,src' },
   { set: N.LOAD_BALANCER_SOURCE_IP, table: 'filter', from: N.KUBE_SOURCE_RANGES_FIREWALL, to: 'RETURN', match: 'dst,dst,src' },
 ];
-
-const SAFE_IFACE = /^[A-Za-z0-9_.-]{1,15}$/;
-
-/** The detector's "not local" match, or undefined (no detector / unsafe interface name). */
-function ifNotLocal(opts: FamilyOptions): string | undefined {
-  const d = opts.localDetector;
-  switch (d.kind) {
-    case 'none':
-      return undefined;
-    case 'cidr': {
-      const c = d.cidrs.map((x) => parseCIDR(x)).find((x) => x?.family === opts.family);
-      return c ? `! -s ${c.text}` : undefined;
-    }
-    case 'bridge':
-      return SAFE_IFACE.test(d.iface) ? `! -i ${d.iface}` : undefined;
-    case 'prefix':
-      return SAFE_IFACE.test(d.prefix) ? `! -i ${d.prefix}+` : undefined;
-  }
-}
 
 /** Numeric-ish order for IPs (stable, family-aware enough for display). */
 function compareIP(a: string, b: string): number {
