@@ -44,28 +44,10 @@ export function mergeSlices(
       for (const ep of slice.endpoints) {
         const addr = ep.addresses[0];
         if (addr === undefined || familyOfValid(addr) !== family) continue;
-        const c = ep.conditions;
-        const ready = c.ready ?? true;
         const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
         const endpoint = v6 ? `[${addr}]:${sp.port}` : `${addr}:${sp.port}`;
         if (!isLocal && set.has(endpoint)) continue;
-        const zh = ep.hints?.forZones;
-        const nh = ep.hints?.forNodes;
-        // One fixed object shape (no spreads): cheap to build at 10^5 endpoints.
-        const info: Endpoint = {
-          ip: addr,
-          port: sp.port,
-          endpoint,
-          isLocal,
-          ready,
-          serving: c.serving ?? ready,
-          terminating: c.terminating ?? false,
-          zoneHints: zh && zh.length > 0 ? new Set(zh) : undefined,
-          nodeHints: nh && nh.length > 0 ? new Set(nh) : undefined,
-          nodeName: ep.nodeName ?? '',
-          zone: ep.zone ?? '',
-        };
-        set.set(endpoint, info);
+        set.set(endpoint, makeEndpoint(addr, sp.port, endpoint, isLocal, ep));
       }
     }
   }
