@@ -7,6 +7,7 @@ import { validateEndpointSlice, validateNode, validateService } from '../../src/
 import type { EndpointSlice } from '../../src/model/types.js';
 import type { DesiredState } from '../../src/proxy/types.js';
 import type { FamilyOptions } from '../../src/proxy/options.js';
+import { familyOptions } from '../../test/fixtures/options.js';
 
 /** The node the workload's local endpoints sit on. */
 export const BENCH_NODE = 'node-0';
@@ -94,17 +95,5 @@ export function makeWorkload(n: number, m: number): Workload {
 
 /** FamilyOptions as the daemon resolves them with --cluster-cidr=10.244.0.0/16 and defaults. */
 export function benchOptions(): FamilyOptions {
-  return {
-    family: 'IPv4',
-    masqueradeBit: 14,
-    masqueradeAll: false,
-    localhostNodePorts: true,
-    localDetector: { kind: 'cidr', cidrs: ['10.244.0.0/16'] },
-    nodePortAddresses: { matchAll: true, ips: [], cidrs: [] },
-    randomFully: true,
-    ipvsScheduler: 'rr',
-    ipvsStrictARP: false,
-    ipvsExcludeCIDRs: [],
-    udpIdleTimeoutMs: 250,
-  };
+  return familyOptions({ localhostNodePorts: true, localDetector: { kind: 'cidr', cidrs: ['10.244.0.0/16'] } });
 }

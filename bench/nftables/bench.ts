@@ -21,6 +21,7 @@ import { desiredStatesFromObjects } from '../../src/proxy/state-from-objects.js'
 import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
 import { NFTablesProxier } from '../../src/backends/nftables/proxier.js';
 import { renderIPTables } from '../../src/backends/iptables/render.js';
+import { familyOptions } from '../../test/fixtures/options.js';
 
 const argv = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SIZES = (argv.get('sizes') ?? '1000,5000,10000,30000').split(',').map(Number);
@@ -32,19 +33,7 @@ const NODE = 'node-1';
 const CLIENT = fileURLToPath(new URL('./connect-client.mjs', import.meta.url));
 const PROBE_IP = '172.31.255.1';
 
-const opts: FamilyOptions = {
-  family: 'IPv4',
-  masqueradeBit: 14,
-  masqueradeAll: false,
-  localhostNodePorts: false,
-  localDetector: { kind: 'cidr', cidrs: ['10.244.0.0/16'] },
-  nodePortAddresses: { matchAll: true, ips: [], cidrs: [] },
-  randomFully: true,
-  ipvsScheduler: 'rr',
-  ipvsStrictARP: false,
-  ipvsExcludeCIDRs: [],
-  udpIdleTimeoutMs: 250,
-};
+const opts: FamilyOptions = familyOptions({ localDetector: { kind: 'cidr', cidrs: ['10.244.0.0/16'] } });
 
 const ip4 = (n: number) => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 

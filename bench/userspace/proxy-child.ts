@@ -9,6 +9,7 @@ import { desiredStatesFromObjects } from '../../src/proxy/state-from-objects.js'
 import { createLogger } from '../../src/observability/logger.js';
 import type { FamilyOptions } from '../../src/proxy/options.js';
 import { UserspaceProxier } from '../../src/backends/userspace/relay.js';
+import { familyOptions } from '../../test/fixtures/options.js';
 
 interface Args {
   httpPorts: number[];
@@ -21,19 +22,7 @@ interface Args {
 }
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
 
-const OPTS: FamilyOptions = {
-  family: 'IPv4',
-  masqueradeBit: 14,
-  masqueradeAll: false,
-  localhostNodePorts: false,
-  localDetector: { kind: 'none' },
-  nodePortAddresses: { matchAll: true, ips: [], cidrs: [] },
-  randomFully: false,
-  ipvsScheduler: 'rr',
-  ipvsStrictARP: false,
-  ipvsExcludeCIDRs: [],
-  udpIdleTimeoutMs: 250,
-};
+const OPTS: FamilyOptions = familyOptions({ randomFully: false });
 
 async function runRelay(): Promise<void> {
   const objects = [

@@ -6,20 +6,9 @@ import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { KubeObject } from '../../model/types.js';
 import { PORTAL_JUMPS, jumpRuleText, planPortals, portalSocketId, renderPortalRules, renderPortalSection, type Portal } from './portal-render.js';
+import { familyOptions } from '../../../test/fixtures/options.js';
 
-const OPTS: FamilyOptions = {
-  family: 'IPv4',
-  masqueradeBit: 14,
-  masqueradeAll: false,
-  localhostNodePorts: true,
-  localDetector: { kind: 'none' },
-  nodePortAddresses: { matchAll: true, ips: [], cidrs: [] },
-  randomFully: false,
-  ipvsScheduler: 'rr',
-  ipvsStrictARP: false,
-  ipvsExcludeCIDRs: [],
-  udpIdleTimeoutMs: 250,
-};
+const OPTS: FamilyOptions = familyOptions({ localhostNodePorts: true, randomFully: false });
 
 function state(objects: KubeObject[]) {
   return desiredStatesFromObjects([makeNode('node-a', ['192.168.1.10']), ...objects], { families: ['IPv4'], nodeName: 'node-a' })[0]!;

@@ -13,20 +13,9 @@ import { createMemoryLogger } from '../../observability/logger.js';
 import { UserspaceProxier, createUserspaceBackend, userspaceBackend, userspaceOptionsFromConfig, type UserspaceRelayOptions } from './relay.js';
 import type { PortalProbe } from './portal.js';
 import type { Exec } from '../iptables/tools.js';
+import { familyOptions } from '../../../test/fixtures/options.js';
 
-const OPTS: FamilyOptions = {
-  family: 'IPv4',
-  masqueradeBit: 14,
-  masqueradeAll: false,
-  localhostNodePorts: false,
-  localDetector: { kind: 'none' },
-  nodePortAddresses: { matchAll: true, ips: [], cidrs: [] },
-  randomFully: false,
-  ipvsScheduler: 'rr',
-  ipvsStrictARP: false,
-  ipvsExcludeCIDRs: [],
-  udpIdleTimeoutMs: 250,
-};
+const OPTS: FamilyOptions = familyOptions({ randomFully: false });
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {

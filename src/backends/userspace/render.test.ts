@@ -5,20 +5,9 @@ import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { KubeObject } from '../../model/types.js';
 import { nodePortListenAddresses, planListeners, renderUserspace } from './render.js';
+import { familyOptions } from '../../../test/fixtures/options.js';
 
-const OPTS: FamilyOptions = {
-  family: 'IPv4',
-  masqueradeBit: 14,
-  masqueradeAll: false,
-  localhostNodePorts: false,
-  localDetector: { kind: 'none' },
-  nodePortAddresses: { matchAll: true, ips: [], cidrs: [] },
-  randomFully: false,
-  ipvsScheduler: 'rr',
-  ipvsStrictARP: false,
-  ipvsExcludeCIDRs: [],
-  udpIdleTimeoutMs: 250,
-};
+const OPTS: FamilyOptions = familyOptions({ randomFully: false });
 
 function state(objects: KubeObject[]) {
   return desiredStatesFromObjects([makeNode('node-a', ['192.168.1.10']), ...objects], { families: ['IPv4'], nodeName: 'node-a' })[0]!;

@@ -6,25 +6,17 @@ import type { FamilyOptions } from '../../../src/proxy/options.js';
 import type { DesiredState } from '../../../src/proxy/types.js';
 import { desiredStatesFromObjects } from '../../../src/proxy/state-from-objects.js';
 import { makeNode, makeService, makeSlice } from '../../fixtures/objects.js';
+import { familyOptions as baseFamilyOptions } from '../../fixtures/options.js';
 
 export const NODE = 'node-1';
 
 /** nftables-mode FamilyOptions: upstream defaults (mark bit 14, no localhost NodePorts, nodePortAddresses unset). */
 export function familyOptions(family: IPFamily, over: Partial<FamilyOptions> = {}): FamilyOptions {
-  return {
+  return baseFamilyOptions({
     family,
-    masqueradeBit: 14,
-    masqueradeAll: false,
-    localhostNodePorts: false,
     localDetector: { kind: 'cidr', cidrs: [family === 'IPv4' ? '10.0.0.0/8' : 'fd00:10::/64'] },
-    nodePortAddresses: { matchAll: true, ips: [], cidrs: [] },
-    randomFully: true,
-    ipvsScheduler: 'rr',
-    ipvsStrictARP: false,
-    ipvsExcludeCIDRs: [],
-    udpIdleTimeoutMs: 250,
     ...over,
-  };
+  });
 }
 
 /** Desired states of `objects` for node NODE. */
