@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labSkipReason, type LabProcess } from './lab/topology.js';
-import { prepareScenarioLab, SCENARIOS, type ScenarioContext } from './scenarios/index.js';
+import { prepareScenarioLab, SCENARIOS, type ScenarioContext, svc, slice } from './scenarios/index.js';
 
 const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
 const BACKENDS = ['legacy', 'nft'] as const;
@@ -122,17 +122,7 @@ for (const backend of BACKENDS) {
     }
 
     test('a deleted service loses its chains in a partial sync; the metrics count the rules', async () => {
-      ctx.write('gone.yaml', [
-        { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'gone' }, spec: { clusterIP: '172.30.0.40', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } },
-        {
-          apiVersion: 'discovery.k8s.io/v1',
-          kind: 'EndpointSlice',
-          metadata: { namespace: 'default', name: 'gone-1', labels: { 'kubernetes.io/service-name': 'gone' } },
-          addressType: 'IPv4',
-          endpoints: [{ addresses: [ctx.ip.b3], nodeName: 'node-1', conditions: { ready: true } }],
-          ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-        },
-      ]);
+      ctx.write('gone.yaml', [svc('gone', { clusterIP: '172.30.0.40' }), slice('gone', [{ ip: ctx.ip.b3 }])]);
       const chainsOf = (text: string): string[] => (/-A KUBE-SERVICES .*default\/gone:http cluster IP.* -j (KUBE-SVC-\w+)/.exec(text) ?? []).slice(1);
       const svcChain = await ctx.until('gone programmed', async () => chainsOf(await save('nat'))[0]);
       assert.ok(only3(await ctx.lab.tcpMany('client', '172.30.0.40', 80, 5)));

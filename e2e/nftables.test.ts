@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labSkipReason, type ConnResult, type LabProcess } from './lab/topology.js';
-import { prepareScenarioLab, SCENARIOS, type ScenarioContext } from './scenarios/index.js';
+import { prepareScenarioLab, SCENARIOS, type ScenarioContext, svc, slice } from './scenarios/index.js';
 
 const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
 
@@ -83,17 +83,7 @@ describe('nftables mode in the lab', { skip: skipReason() }, () => {
   }
 
   test('a partial sync removes a deleted service: its elements go, its cluster IP then drops', async () => {
-    ctx.write('gone.yaml', [
-      { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name: 'gone' }, spec: { clusterIP: '172.30.0.40', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } },
-      {
-        apiVersion: 'discovery.k8s.io/v1',
-        kind: 'EndpointSlice',
-        metadata: { namespace: 'default', name: 'gone-1', labels: { 'kubernetes.io/service-name': 'gone' } },
-        addressType: 'IPv4',
-        endpoints: [{ addresses: [ctx.ip.b3], nodeName: 'node-1', conditions: { ready: true } }],
-        ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-      },
-    ]);
+    ctx.write('gone.yaml', [svc('gone', { clusterIP: '172.30.0.40' }), slice('gone', [{ ip: ctx.ip.b3 }])]);
     await ctx.until('gone reachable', async () => (await ctx.lab.tcpMany('client', '172.30.0.40', 80, 3)).ok === 3);
     ctx.write('gone.yaml', []);
     await ctx.until('gone dropped as an unallocated service-CIDR address', async () => errOf(await ctx.lab.tcp('client', '172.30.0.40', 80, { timeoutMs: 500 })) === 'timeout');

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLab, labSkipReason, type Lab, type LabProcess, type Tally } from './lab/topology.js';
+import { pollUntil } from './lab/poll.js';
 
 const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
 const NODE = 'node-1';
@@ -42,16 +43,8 @@ function rootRules(): string {
 
 let tail: (() => string) | undefined;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    last = v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})${tail ? `\ndaemon:\n${tail()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
+function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  return pollUntil(what, fn, { timeoutMs, diagnostics: () => (tail ? `daemon:\n${tail()}` : '') });
 }
 
 type Obj = Record<string, unknown>;

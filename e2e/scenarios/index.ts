@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, type Lab, type Tally } from '../lab/topology.js';
+import { pollUntil } from '../lab/poll.js';
 
 /** The daemon's --hostname-override. */
 export const NODE_NAME = 'node-1';
@@ -163,17 +164,8 @@ export async function prepareScenarioLab(traits: ModeTraits): Promise<{ ctx: Sce
         ]);
       },
       diagnostics: () => '',
-      until: async function <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-        const end = Date.now() + timeoutMs;
-        let last: unknown;
-        for (;;) {
-          const v = await fn();
-          if (v !== undefined && v !== false) return v;
-          last = v;
-          if (Date.now() > end) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})\n${ctx.diagnostics()}`);
-          await new Promise((r) => setTimeout(r, 150));
-        }
-      },
+      until: <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> =>
+        pollUntil(what, fn, { timeoutMs, diagnostics: () => ctx.diagnostics() }),
     };
     write('base.yaml', baseManifests(lab));
     ctx.setWebEndpoints([ip.b1, ip.b2]);
