@@ -205,14 +205,8 @@ function metricsHooks(metrics: ProxyMetrics, health: ProxyHealthServer, serviceH
       for (const t of r.state.lastChangeTriggerTimes) {
         if (r.at >= t) metrics.networkProgrammingDuration.observe(labels, (r.at - t) / 1000);
       }
-      let internal = 0;
-      let external = 0;
-      for (const sp of r.state.services.values()) {
-        if (sp.info.internalPolicyLocal && sp.localEndpoints.length === 0) internal++;
-        if (sp.info.externalPolicyLocal && sp.localEndpoints.length === 0) external++;
-      }
-      metrics.noLocalEndpointsTotal.set({ ...labels, traffic_policy: 'internal' }, internal);
-      metrics.noLocalEndpointsTotal.set({ ...labels, traffic_policy: 'external' }, external);
+      metrics.noLocalEndpointsTotal.set({ ...labels, traffic_policy: 'internal' }, r.state.noLocalEndpoints.internal);
+      metrics.noLocalEndpointsTotal.set({ ...labels, traffic_policy: 'external' }, r.state.noLocalEndpoints.external);
       for (const [table, c] of Object.entries(r.outcome.ruleCounts ?? {})) {
         metrics.iptablesRulesTotal.set({ ...labels, table }, c.total);
         metrics.iptablesRulesLastSync.set({ ...labels, table }, c.written);

@@ -299,3 +299,36 @@ test('slice merge: one slice listing the same ip:port twice yields one endpoint 
   assert.deepEqual(eps(sp.endpoints), ['10.0.0.1:80', '10.0.0.2:80']);
   assert.equal(sp.endpoints[1]!.isLocal, true);
 });
+
+test('tracker: no-local-endpoints counts follow changes and equal a full recount', () => {
+  const t = new StateTracker({ families: ['IPv4'], nodeName: NODE });
+  for (const kind of ['Service', 'EndpointSlice'] as const) t.onEvent({ type: 'synced', kind });
+  const recount = (s: DesiredState) => {
+    let internal = 0;
+    let external = 0;
+    for (const sp of s.services.values()) {
+      if (sp.localEndpoints.length === 0 && sp.info.internalPolicyLocal) internal++;
+      if (sp.localEndpoints.length === 0 && sp.info.externalPolicyLocal) external++;
+    }
+    return { internal, external };
+  };
+  const np = makeService('ns1', 'np', { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'p80', port: 80, nodePort: 30080 }] });
+  const il = makeService('ns1', 'il', { clusterIP: '172.30.0.9', internalTrafficPolicy: 'Local' });
+  const steps: (() => void)[] = [
+    () => t.onEvent({ type: 'add', object: np }),
+    () => t.onEvent({ type: 'add', object: il }),
+    () => t.onEvent({ type: 'add', object: makeSlice('ns1', 'np', 'a', [{ ip: '10.0.0.1', nodeName: 'other' }]) }),
+    () => t.onEvent({ type: 'add', object: makeSlice('ns1', 'il', 'b', [{ ip: '10.0.0.2', nodeName: NODE }]) }),
+    () => t.onEvent({ type: 'delete', object: il }),
+    () => t.onEvent({ type: 'delete', object: np }),
+  ];
+  const seen: { internal: number; external: number }[] = [];
+  for (const step of steps) {
+    step();
+    const s = t.build('IPv4');
+    assert.deepEqual(s.noLocalEndpoints, recount(s));
+    seen.push(s.noLocalEndpoints);
+    t.commit(s);
+  }
+  assert.deepEqual(seen.map((c) => `${c.internal}/${c.external}`), ['0/1', '1/1', '1/1', '0/1', '0/1', '0/0']);
+});

@@ -35,6 +35,15 @@ function sameEntry(a: ServiceEntry | undefined, b: ServiceEntry | undefined): bo
   return fingerprint(a) === fingerprint(b);
 }
 
+/** Adds (sign +1) or removes (-1) one service's ports from the no-local-endpoints counts. */
+function addNoLocal(counts: { internal: number; external: number }, e: ServiceEntry | undefined, sign: 1 | -1): void {
+  for (const p of e?.ports ?? []) {
+    if (p.localEndpoints.length !== 0) continue;
+    if (p.info.internalPolicyLocal) counts.internal += sign;
+    if (p.info.externalPolicyLocal) counts.external += sign;
+  }
+}
+
 /** Binary search for the insertion point of `k` in sorted `arr`. */
 function lowerBound(arr: readonly string[], k: string): number {
   let lo = 0;
@@ -58,6 +67,8 @@ interface FamilyCache {
   sortedKeys: readonly string[];
   /** Live: "ns/name" -> healthCheckNodePort, and local ready counts for those services. */
   hcnp: Map<string, number>;
+  /** Live counts of service ports with a Local policy and no local endpoints. */
+  noLocal: { internal: number; external: number };
   localReady: Map<string, number>;
   /** "ns/name" -> generation of its latest change. */
   dirty: Map<string, number>;
@@ -117,6 +128,7 @@ export class StateTracker {
         ports: new Map(),
         sortedKeys: [],
         hcnp: new Map(),
+        noLocal: { internal: 0, external: 0 },
         localReady: new Map(),
         dirty: new Map(),
         committedTopology: '',
@@ -335,6 +347,8 @@ export class StateTracker {
         }
         if (next) cache.applied.set(nsn, next);
         else cache.applied.delete(nsn);
+        addNoLocal(cache.noLocal, applied, -1);
+        addNoLocal(cache.noLocal, next, 1);
         if (next?.healthCheckNodePort) {
           cache.hcnp.set(nsn, next.healthCheckNodePort);
           cache.localReady.set(nsn, next.localReady);
@@ -385,6 +399,7 @@ export class StateTracker {
       changedServices,
       healthCheckNodePorts: cache.hcnp,
       localReadyEndpoints: cache.localReady,
+      noLocalEndpoints: { ...cache.noLocal },
       serviceCIDRs: [...new Set(serviceCIDRs)],
       conntrack: { udpServicePorts, deletedUDPClusterIPs },
       lastChangeTriggerTimes,

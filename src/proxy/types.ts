@@ -98,6 +98,11 @@ export interface DesiredState {
   readonly healthCheckNodePorts: ReadonlyMap<string, number>;
   /** "ns/name" -> unique local Ready endpoint IPs (for the service health servers). */
   readonly localReadyEndpoints: ReadonlyMap<string, number>;
+  /**
+   * Service ports with a Local policy and no local endpoints, per policy (upstream's
+   * sync_proxy_rules_no_local_endpoints_total gauges). Kept incrementally by the tracker.
+   */
+  readonly noLocalEndpoints: { readonly internal: number; readonly external: number };
   /** ServiceCIDR ranges of this family (nftables drops unallocated cluster IPs in them). */
   readonly serviceCIDRs: readonly string[];
   readonly conntrack: ConntrackWork;
