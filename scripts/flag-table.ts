@@ -14,7 +14,7 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'write-config-to': ['supported', 'writes v1alpha1 and exits'],
   cleanup: ['supported', 'removes the rules of every mode, then exits'],
   'init-only': ['accepted, no effect', 'there is no separate privileged init step'],
-  kubeconfig: ['supported', 'token, tokenFile, client certificates, exec plugins (via client-node)'],
+  kubeconfig: ['supported', 'token, tokenFile and client certificates are tested; exec plugins go through client-node, untested'],
   master: ['supported', ''],
   'kube-api-content-type': ['accepted, no effect', 'we always request JSON (read-only, small objects)'],
   'kube-api-qps': ['supported', ''],
