@@ -155,8 +155,12 @@ for (const backend of BACKENDS) {
       assert.equal((await ctx.lab.tcpMany('client', '172.30.0.10', 80, 10)).ok, 10, 'traffic still flows with no daemon');
       let running = true;
       const failures: string[] = [];
+      const t0 = Date.now();
       const traffic = (async () => {
-        for (let i = 0; running && i < 1000; i++) for (const r of (await ctx.lab.tcpMany('client', '172.30.0.10', 80, 5)).results) if (!r.ok) failures.push(r.error);
+        for (let i = 0; running && i < 1000; i++) {
+          const at = Date.now() - t0;
+          for (const r of (await ctx.lab.tcpMany('client', '172.30.0.10', 80, 5)).results) if (!r.ok) failures.push(`batch at +${at} ms: ${JSON.stringify(r)}`);
+        }
       })();
       try {
         daemon = startDaemon();
@@ -165,7 +169,8 @@ for (const backend of BACKENDS) {
         running = false;
         await traffic;
       }
-      assert.deepEqual(failures, [], 'no connection failed while the new daemon took over');
+      const synced = Date.now() - t0;
+      assert.deepEqual(failures, [], `no connection failed while the new daemon took over (first sync at +${synced} ms)\n${ctx.diagnostics()}`);
       assert.equal(chains(await save('nat')), before);
       const nat = await save('nat');
       assert.equal(nat.split('\n').filter((l) => /^-A PREROUTING .*-j KUBE-SERVICES$/.test(l)).length, 1, 'the jump is not duplicated');

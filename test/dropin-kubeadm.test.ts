@@ -1,7 +1,7 @@
 /**
  * kubeadm's command line and files against the fake API server, without root: the config file is
  * kubeadm's, and only --proxy-mode=state and a loopback healthz address are added (mode "" means
- * iptables, which needs a network namespace; e2e/dropin-kubeadm.test.ts runs the exact argv there).
+ * iptables, which needs a network namespace; e2e/dropin-kubeadm.test.ts runs the exact argv there, as root).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -13,6 +13,10 @@ export type ConnResult =
       /** 'refused' | 'timeout' | 'reset' | 'no-reply' | 'host-unreachable' | 'net-unreachable' | another errno code */
       readonly error: string;
       readonly localPort?: number;
+      /** For a TCP timeout: whether the handshake completed ('reply': the path worked, no answer came) or not ('connect'). */
+      readonly stage?: 'connect' | 'reply';
+      /** For a timeout: how late the agent's timer fired (ms); large values mean the agent was not scheduled. */
+      readonly lateMs?: number;
     };
 
 /** What a request to the agent may carry. */
