@@ -210,7 +210,7 @@ export const SCENARIOS: readonly Scenario[] = [
       assert.equal(pod.ok, 10, JSON.stringify(pod.errors));
       const node = await lab.tcpMany('node', lab.node.ip, 30080, 10);
       assert.equal(node.ok, 10, JSON.stringify(node.errors));
-      const lo = await lab.tcpMany('node', '127.0.0.1', 30080, 5, { timeoutMs: 1000 });
+      const lo = await lab.tcpMany('node', '127.0.0.1', 30080, 5);
       if (traits.localhostNodePorts) assert.equal(lo.ok, 5, `localhost NodePort: ${JSON.stringify(lo.errors)}`);
       else assert.equal(lo.ok, 0, 'localhost NodePorts must not work in this mode');
     },
