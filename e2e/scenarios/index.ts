@@ -363,4 +363,30 @@ export const SCENARIOS: readonly Scenario[] = [
       ctx.setWebEndpoints([ip.b1, ip.b2]);
     },
   },
+  {
+    name: 'UDP: a one-way flow pinned to an endpoint is cut when the service scales to zero, and moves when it scales back (kubernetes#139628)',
+    run: async (ctx) => {
+      const { lab, ip } = ctx;
+      const sourcePort = 40002;
+      ctx.setWebEndpoints([ip.b1]);
+      // The flow keeps its conntrack entry alive, as a statsd sender would.
+      await ctx.until('the UDP flow on b1', async () => {
+        const r = await lab.udp('client', '172.30.0.10', 53, { sourcePort, timeoutMs: 500 });
+        return r.ok && r.reply.startsWith('b1 ');
+      });
+      ctx.setWebEndpoints([]);
+      // b1 is still alive and answering: only the conntrack cleanup can stop the flow reaching it.
+      const cut = await ctx.until('the flow no longer reaches b1 (REJECT for a service without endpoints)', async () => {
+        const r = await lab.udp('client', '172.30.0.10', 53, { sourcePort, timeoutMs: 500 });
+        return r.ok ? undefined : r;
+      });
+      assert.equal(cut.ok ? 'ok' : cut.error, 'refused', 'the next packet meets the no-endpoints REJECT');
+      ctx.setWebEndpoints([ip.b2]);
+      await ctx.until('the same flow reaches b2', async () => {
+        const r = await lab.udp('client', '172.30.0.10', 53, { sourcePort, timeoutMs: 500 });
+        return r.ok && r.reply.startsWith('b2 ');
+      });
+      ctx.setWebEndpoints([ip.b1, ip.b2]);
+    },
+  },
 ];

@@ -259,6 +259,21 @@ test('tracker: conntrack work lists UDP ports of changed services and deleted UD
   const s = t.build('IPv4');
   assert.deepEqual([...s.conntrack.udpServicePorts], ['kube-system/dns:dns/UDP']);
   assert.deepEqual([...s.conntrack.deletedUDPClusterIPs], ['172.30.0.10']);
+  assert.deepEqual([...(s.conntrack.goneUDPFrontends?.ipPorts ?? [])], ['172.30.0.10|53']);
+});
+
+test('tracker: conntrack work names the UDP frontends a changed port lost (external IP, nodePort), not the ones it kept', () => {
+  const t = new StateTracker({ families: ['IPv4'], nodeName: NODE });
+  for (const kind of ['Service', 'EndpointSlice'] as const) t.onEvent({ type: 'synced', kind });
+  const spec = (externalIPs: string[], nodePort: number) => ({ type: 'NodePort' as const, clusterIP: '172.30.0.10', externalIPs, ports: [{ name: 'dns', port: 53, protocol: 'UDP' as const, nodePort }] });
+  const v1 = makeService('kube-system', 'dns', spec(['192.0.2.1', '192.0.2.2'], 30053));
+  t.onEvent({ type: 'add', object: v1 });
+  t.commit(t.build('IPv4'));
+  t.onEvent({ type: 'update', old: v1, object: makeService('kube-system', 'dns', spec(['192.0.2.2'], 30054)) });
+  const s = t.build('IPv4');
+  assert.deepEqual([...(s.conntrack.goneUDPFrontends?.ipPorts ?? [])], ['192.0.2.1|53']);
+  assert.deepEqual([...(s.conntrack.goneUDPFrontends?.nodePorts ?? [])], [30053]);
+  assert.deepEqual([...s.conntrack.deletedUDPClusterIPs], [], 'the port still exists');
 });
 
 test('tracker: a zone change recomputes every service (topology change)', () => {

@@ -14,7 +14,7 @@ import type { SourceEvent } from '../sources/source.js';
 import { mergeSlices } from './endpoints.js';
 import { serviceToServicePorts } from './service-port.js';
 import { categorizeEndpoints } from './topology.js';
-import type { DesiredState, Endpoint, ServicePortState } from './types.js';
+import type { DesiredState, Endpoint, ServicePortInfo, ServicePortState } from './types.js';
 
 /** What one service contributes to one family's state. */
 interface ServiceEntry {
@@ -326,6 +326,8 @@ export class StateTracker {
     const changedServices = new Set<string>();
     const udpServicePorts = new Set<string>();
     const deletedUDPClusterIPs = new Set<string>();
+    const goneIPPorts = new Set<string>();
+    const goneNodePorts = new Set<number>();
     const lastChangeTriggerTimes: number[] = [];
     const added: string[] = [];
     const removed: string[] = [];
@@ -364,7 +366,9 @@ export class StateTracker {
       for (const p of prev?.ports ?? []) {
         if (p.info.protocol === 'UDP') {
           udpServicePorts.add(p.key);
-          if (!next?.ports.some((q) => q.key === p.key)) deletedUDPClusterIPs.add(p.info.clusterIP);
+          const now = next?.ports.find((q) => q.key === p.key);
+          if (!now) deletedUDPClusterIPs.add(p.info.clusterIP);
+          goneUDPFrontends(p.info, now?.info, goneIPPorts, goneNodePorts);
         }
       }
       for (const p of next?.ports ?? []) if (p.info.protocol === 'UDP') udpServicePorts.add(p.key);
@@ -401,7 +405,7 @@ export class StateTracker {
       localReadyEndpoints: cache.localReady,
       noLocalEndpoints: { ...cache.noLocal },
       serviceCIDRs: [...new Set(serviceCIDRs)],
-      conntrack: { udpServicePorts, deletedUDPClusterIPs },
+      conntrack: { udpServicePorts, deletedUDPClusterIPs, goneUDPFrontends: { ipPorts: goneIPPorts, nodePorts: goneNodePorts } },
       lastChangeTriggerTimes,
       nodePodCIDRs: (this.node?.podCIDRs ?? []).filter((c) => parseCIDR(c)?.family === family),
     };
@@ -432,4 +436,12 @@ export class StateTracker {
       for (const nsn of set) if (!caches.some((c) => c.dirty.has(nsn))) set.delete(nsn);
     }
   }
+}
+
+/** Adds the frontends ("ip|port", nodePort) of UDP port `prev` that `next` (same key, or none) no longer has. */
+function goneUDPFrontends(prev: ServicePortInfo, next: ServicePortInfo | undefined, ipPorts: Set<string>, nodePorts: Set<number>): void {
+  const frontends = (i: ServicePortInfo): string[] => [i.clusterIP, ...i.externalIPs, ...i.loadBalancerVIPs].map((ip) => `${ip}|${i.port}`);
+  const still = new Set(next ? frontends(next) : []);
+  for (const f of frontends(prev)) if (!still.has(f)) ipPorts.add(f);
+  if (prev.nodePort !== 0 && prev.nodePort !== next?.nodePort) nodePorts.add(prev.nodePort);
 }

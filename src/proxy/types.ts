@@ -79,6 +79,12 @@ export interface ConntrackWork {
   readonly udpServicePorts: ReadonlySet<string>;
   /** UDP cluster IPs of deleted services (old-style cleanup: conntrack -D --orig-dst). */
   readonly deletedUDPClusterIPs: ReadonlySet<string>;
+  /**
+   * UDP frontends a changed or deleted service port no longer has ("ip|port" of cluster, external and
+   * load-balancer IPs, and nodePorts): their flows are DNATed to endpoints nothing routes to any more.
+   * Absent means none.
+   */
+  readonly goneUDPFrontends?: { readonly ipPorts: ReadonlySet<string>; readonly nodePorts: ReadonlySet<number> };
 }
 
 /** Everything a backend needs to program one IP family; built by the core for every sync. */

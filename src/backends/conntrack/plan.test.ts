@@ -62,13 +62,37 @@ test('flows to a service IP or nodePort whose reply source is not a serving endp
   assert.deepEqual(filterArgs(plan.deletions[0]!), ['-p', 'udp', '--orig-dst', '10.100.0.2', '--dport', '30053', '--reply-src', '10.244.0.12']);
 });
 
-test('serving terminating endpoints are valid targets; a service without serving endpoints is left alone', () => {
+test('serving terminating endpoints are valid targets; a service without serving endpoints loses every flow (kubernetes#139628)', () => {
   const term = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice([], [{ ip: '10.244.0.13', ready: false, serving: true, terminating: true, nodeName: NODE }])]);
   assert.deepEqual(planConntrackCleanup(term, [flow('172.30.0.10', 53, '10.244.0.13'), flow('172.30.0.10', 53, '10.244.0.12')]).deletions, [
     { origDst: '172.30.0.10', origDport: 53, replySrc: '10.244.0.12' },
   ]);
   const none = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice([], [{ ip: '10.244.0.14', ready: false, serving: false, terminating: true, nodeName: NODE }])]);
-  assert.deepEqual(planConntrackCleanup(none, [flow('172.30.0.10', 53, '10.244.0.12')]).deletions, []);
+  assert.deepEqual(
+    planConntrackCleanup(none, [flow('172.30.0.10', 53, '10.244.0.12'), flow('10.100.0.2', 30053, '10.244.0.12'), flow('172.30.0.10', 54, '10.244.0.12')]).deletions,
+    [
+      { origDst: '10.100.0.2', origDport: 30053, replySrc: '10.244.0.12' },
+      { origDst: '172.30.0.10', origDport: 53, replySrc: '10.244.0.12' },
+    ],
+    'flows DNATed to the removed endpoint go, so the next packet meets the REJECT; other ports stay',
+  );
+});
+
+test('frontends a port no longer has lose their flows unless a live UDP port uses them (kubernetes#141371)', () => {
+  const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])], {
+    goneUDPFrontends: { ipPorts: new Set(['192.0.2.77|53', '172.30.0.10|53']), nodePorts: new Set([30099, 30053]) },
+  });
+  const plan = planConntrackCleanup(s, [
+    flow('192.0.2.77', 53, '10.244.0.11'), // a removed external IP, even to a live endpoint
+    flow('10.100.0.2', 30099, '10.244.0.11'), // a nodePort the service no longer has
+    flow('172.30.0.10', 53, '10.244.0.11'), // reused by the live port: its endpoint is valid, kept
+    flow('10.100.0.2', 30053, '10.244.0.11'), // live nodePort, valid endpoint: kept
+    flow('192.0.2.77', 54, '10.244.0.11'), // another port of that IP: not ours
+  ]);
+  assert.deepEqual(plan.deletions, [
+    { origDst: '10.100.0.2', origDport: 30099, replySrc: '10.244.0.11' },
+    { origDst: '192.0.2.77', origDport: 53, replySrc: '10.244.0.11' },
+  ]);
 });
 
 test('deleted UDP cluster IPs are cleared by destination, unless the IP is still used by a UDP port', () => {

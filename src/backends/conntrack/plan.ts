@@ -68,11 +68,14 @@ export function parseConntrackList(text: string): UdpFlow[] {
 /**
  * What to delete after a successful sync:
  * - `conntrack -D -p udp --orig-dst IP` for every UDP cluster IP of a deleted service port;
- * - for every UDP service port with at least one serving endpoint (Ready, or Serving and
- *   Terminating): each flow to one of its service IPs on its port, or to its nodePort, whose reply
- *   source is not one of those endpoints (a removed endpoint, or the service IP itself when the flow
- *   was created while the service had no endpoints). Such flows are grouped by (orig dst, dport,
- *   reply src). Services without serving endpoints are left alone (nothing valid to move to).
+ * - for every UDP service port: each flow to one of its service IPs on its port, or to its nodePort,
+ *   whose reply source is not one of its serving endpoints (Ready, or Serving and Terminating): a
+ *   removed endpoint, or the service IP itself when the flow was created while the service had no
+ *   endpoints. A port without serving endpoints loses all its flows, so its REJECT applies to the
+ *   next packet (upstream fixed the same gap in kubernetes#139629);
+ * - every flow to a frontend a port no longer has (`goneUDPFrontends`: a deleted service's IPs and
+ *   nodePort, a removed external IP) unless a live UDP port uses it now (kubernetes#141371).
+ * Deletions are grouped by (orig dst, dport, reply src).
  * Returns required=false (and nothing to delete) when upstream would not run the cleanup.
  */
 export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlow[]): ConntrackPlan {
@@ -95,10 +98,17 @@ export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlo
     if (sp.info.protocol !== 'UDP') continue;
     const serving = new Set<string>();
     for (const ep of sp.endpoints) if (ep.ready || (ep.serving && ep.terminating)) serving.add(ep.ip);
-    if (serving.size === 0) continue;
+    // No serving endpoint: the empty set still applies. A flow DNATed to a removed endpoint would
+    // otherwise bypass the no-endpoints REJECT forever while a one-way sender keeps it alive
+    // (kubernetes#139628).
     for (const ip of [sp.info.clusterIP, ...sp.info.externalIPs, ...sp.info.loadBalancerVIPs]) byIPPort.set(`${ip}|${sp.info.port}`, serving);
     if (sp.info.nodePort !== 0) byNodePort.set(sp.info.nodePort, serving);
   }
+  // Frontends a service port no longer has (deleted service, removed external IP, changed nodePort):
+  // every flow to them is stale, unless a live UDP service port now uses the same frontend.
+  const none: ReadonlySet<string> = new Set();
+  for (const k of state.conntrack.goneUDPFrontends?.ipPorts ?? []) if (!byIPPort.has(k)) byIPPort.set(k, none);
+  for (const np of state.conntrack.goneUDPFrontends?.nodePorts ?? []) if (!byNodePort.has(np)) byNodePort.set(np, none);
   for (const f of flows) {
     const serving = byIPPort.get(`${f.origDst}|${f.origDport}`);
     if (serving && !serving.has(f.replySrc)) {
