@@ -11,12 +11,14 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labSkipReason, type ConnResult, type LabProcess } from './lab/topology.js';
 import { prepareScenarioLab, SCENARIOS, type ScenarioContext, svc, slice } from './scenarios/index.js';
+import { endpointObjectNames } from '../src/backends/nftables/names.js';
 
 const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
-  for (const tool of ['nft', 'conntrack', 'curl']) if (spawnSync(tool, ['--version']).error) return `${tool} is not installed`;
+  for (const tool of ['nft', 'conntrack', 'curl'])
+    if (spawnSync(tool, ['--version']).error) return `${tool} is not installed`;
   return labSkipReason();
 }
 
@@ -33,11 +35,8 @@ describe('nftables mode in the lab', { skip: skipReason() }, () => {
   let daemon: LabProcess;
   let tablesBefore: string;
 
-  before(async () => {
-    tablesBefore = rootTables();
-    assert.doesNotMatch(tablesBefore, /kube-proxy/, 'the root namespace already has a kube-proxy table');
-    ({ ctx, dispose } = await prepareScenarioLab({ localhostNodePorts: false }));
-    daemon = ctx.lab.spawnInNode(process.execPath, [
+  const startDaemon = (): LabProcess => {
+    const d = ctx.lab.spawnInNode(process.execPath, [
       '--import',
       'tsx',
       DAEMON,
@@ -50,7 +49,31 @@ describe('nftables mode in the lab', { skip: skipReason() }, () => {
       '--iptables-min-sync-period=0s',
       '-v=2',
     ]);
-    ctx.diagnostics = () => `daemon:\n${daemon.tail(30)}`;
+    ctx.diagnostics = () => `daemon:\n${d.tail(30)}`;
+    return d;
+  };
+  const stopDaemon = async (d: LabProcess): Promise<void> => {
+    d.signal('SIGTERM');
+    // Lab processes are unref'd: hold the event loop open while waiting for the exit.
+    const hold = setTimeout(() => undefined, 20_000);
+    try {
+      await d.exited;
+    } finally {
+      clearTimeout(hold);
+    }
+  };
+  /** The fields of the daemon's log lines with message `msg` (pino JSON lines on stderr). */
+  const logLines = (d: LabProcess, msg: string): Record<string, unknown>[] =>
+    d.stderr
+      .split('\n')
+      .filter((l) => l.includes(`"msg":"${msg}"`))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  before(async () => {
+    tablesBefore = rootTables();
+    assert.doesNotMatch(tablesBefore, /kube-proxy/, 'the root namespace already has a kube-proxy table');
+    ({ ctx, dispose } = await prepareScenarioLab({ localhostNodePorts: false }));
+    daemon = startDaemon();
     await daemon.waitForOutput(/nftables sync done/, 60_000);
   });
 
@@ -82,18 +105,77 @@ describe('nftables mode in the lab', { skip: skipReason() }, () => {
     test(s.name, () => s.run(ctx));
   }
 
+  test('ClientIP affinity survives a daemon restart: the full sync keeps the affinity sets and the clients they hold', async () => {
+    const pods = ['b1', 'b2', 'b3'] as const;
+    const setOf = (pod: (typeof pods)[number]) =>
+      endpointObjectNames(
+        { namespace: 'default', name: 'sticky', port: 'http', protocol: 'TCP' },
+        ctx.ip[pod],
+        8080,
+      ).affinitySet;
+    const client = new RegExp(`[{ ,]${ctx.ip.client.replaceAll('.', '\\.')}[ ,}]`);
+    const holdsClient = async (pod: (typeof pods)[number]) =>
+      client.test(
+        (await ctx.lab.exec('node', 'nft', ['list', 'set', 'ip', 'kube-proxy', setOf(pod)])).stdout,
+      );
+
+    const first = await ctx.lab.tcpMany('client', '172.30.0.19', 80, 20);
+    assert.equal(first.ok, 20, JSON.stringify(first.errors));
+    const landed = Object.keys(first.backends);
+    assert.equal(landed.length, 1, JSON.stringify(first.backends));
+    const chosen = landed[0] as (typeof pods)[number];
+    assert.ok(pods.includes(chosen), chosen);
+    for (const p of pods)
+      assert.equal(await holdsClient(p), p === chosen, `affinity set of ${p} before the restart`);
+
+    await stopDaemon(daemon);
+    daemon = startDaemon();
+    await daemon.waitForOutput(/nftables sync done/, 60_000);
+    const [sync] = logLines(daemon, 'nftables sync done');
+    // The restarted daemon's first sync is a full one, over the table it read back.
+    assert.equal(sync?.full, true, JSON.stringify(sync));
+    assert.equal(sync?.replaced, 'read', JSON.stringify(sync));
+    assert.ok(Number(sync?.kept) >= 3, JSON.stringify(sync));
+
+    // Before any new packet: the kernel still remembers the client, in the same endpoint's set only.
+    for (const p of pods)
+      assert.equal(
+        await holdsClient(p),
+        p === chosen,
+        `affinity set of ${p} after the restart's full sync\n${ctx.diagnostics()}`,
+      );
+    const again = await ctx.lab.tcpMany('client', '172.30.0.19', 80, 20);
+    assert.equal(again.ok, 20, JSON.stringify(again.errors));
+    assert.deepEqual(
+      Object.keys(again.backends),
+      [chosen],
+      `the client still lands on ${chosen}: ${JSON.stringify(again.backends)}`,
+    );
+  });
+
   test('a partial sync removes a deleted service: its elements go, its cluster IP then drops', async () => {
     ctx.write('gone.yaml', [svc('gone', { clusterIP: '172.30.0.40' }), slice('gone', [{ ip: ctx.ip.b3 }])]);
-    await ctx.until('gone reachable', async () => (await ctx.lab.tcpMany('client', '172.30.0.40', 80, 3)).ok === 3);
+    await ctx.until(
+      'gone reachable',
+      async () => (await ctx.lab.tcpMany('client', '172.30.0.40', 80, 3)).ok === 3,
+    );
     ctx.write('gone.yaml', []);
-    await ctx.until('gone dropped as an unallocated service-CIDR address', async () => errOf(await ctx.lab.tcp('client', '172.30.0.40', 80, { timeoutMs: 500 })) === 'timeout');
+    await ctx.until(
+      'gone dropped as an unallocated service-CIDR address',
+      async () => errOf(await ctx.lab.tcp('client', '172.30.0.40', 80, { timeoutMs: 500 })) === 'timeout',
+    );
     const set = await ctx.lab.exec('node', 'nft', ['list', 'set', 'ip', 'kube-proxy', 'cluster-ips']);
     assert.doesNotMatch(set.stdout, /172\.30\.0\.40\b/);
   });
 
   test('--cleanup deletes the table', async () => {
     daemon.signal('SIGTERM');
-    await ctx.lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=nftables'], { allowFail: true });
+    await ctx.lab.exec(
+      'node',
+      process.execPath,
+      ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=nftables'],
+      { allowFail: true },
+    );
     const r = await ctx.lab.exec('node', 'nft', ['list', 'tables']);
     assert.doesNotMatch(r.stdout, /kube-proxy/);
   });

@@ -1,11 +1,15 @@
 /**
  * A small model of what the kernel does with the statements our scripts use, with the kernel's
  * reference checks (a chain must exist before a rule, element or jump names it; a chain with rules
- * or still referenced cannot be deleted; a set referenced by a rule cannot be deleted). Test-only.
+ * or still referenced cannot be deleted; a set referenced by a rule cannot be deleted), and of the
+ * proxier's read-back listing (listTable). Stricter than the kernel where our
+ * scripts must not rely on the kernel's leniency: the kernel deletes a chain's rules with the chain,
+ * and a newer kernel updates a set's timeout on `add set` with another definition (elements keep
+ * their old timeout); the model refuses both. Test-only.
  */
 export interface TableModel {
   chains: Map<string, string[]>;
-  sets: Map<string, { spec: string; elements: Map<string, string> }>;
+  sets: Map<string, { kind: 'set' | 'map'; spec: string; elements: Map<string, string> }>;
 }
 
 const HEAD = /^(add|delete|flush) (table|chain|rule|set|map|element) (ip6?) kube-proxy(?: (\S+))?(?: (.*))?$/;
@@ -25,7 +29,9 @@ function splitItems(body: string): string[] {
 export function applyScript(m: TableModel | undefined, script: string): TableModel {
   let t: TableModel | undefined = m && {
     chains: new Map([...m.chains].map(([k, v]) => [k, [...v]])),
-    sets: new Map([...m.sets].map(([k, v]) => [k, { spec: v.spec, elements: new Map(v.elements) }])),
+    sets: new Map(
+      [...m.sets].map(([k, v]) => [k, { kind: v.kind, spec: v.spec, elements: new Map(v.elements) }]),
+    ),
   };
   const need = (): TableModel => {
     if (!t) throw new Error('no table');
@@ -38,7 +44,10 @@ export function applyScript(m: TableModel | undefined, script: string): TableMod
     const [, verb, obj, , name, rest] = h;
     if (obj === 'table') {
       if (verb === 'add') t ??= { chains: new Map(), sets: new Map() };
-      else if (verb === 'delete') t = undefined;
+      else if (verb === 'delete') {
+        if (!t) throw new Error('delete of missing table');
+        t = undefined;
+      } else throw new Error(`unsupported: ${line}`);
       continue;
     }
     const tm = need();
@@ -52,8 +61,12 @@ export function applyScript(m: TableModel | undefined, script: string): TableMod
         const c = tm.chains.get(name!);
         if (!c) throw new Error(`delete of missing chain ${name}`);
         if (c.length) throw new Error(`delete of non-empty chain ${name}`);
-        for (const [cn, rules] of tm.chains) if (rules.some((r) => refs(r).chains.includes(name!))) throw new Error(`chain ${name} still jumped to from ${cn}`);
-        for (const [sn, s] of tm.sets) for (const v of s.elements.values()) if (refs(v).chains.includes(name!)) throw new Error(`chain ${name} still in ${sn}`);
+        for (const [cn, rules] of tm.chains)
+          if (rules.some((r) => refs(r).chains.includes(name!)))
+            throw new Error(`chain ${name} still jumped to from ${cn}`);
+        for (const [sn, s] of tm.sets)
+          for (const v of s.elements.values())
+            if (refs(v).chains.includes(name!)) throw new Error(`chain ${name} still in ${sn}`);
         tm.chains.delete(name!);
       }
     } else if (obj === 'rule') {
@@ -64,11 +77,18 @@ export function applyScript(m: TableModel | undefined, script: string): TableMod
       for (const x of r.sets) if (!tm.sets.has(x)) throw new Error(`rule uses missing set ${x}`);
       c.push(rest!);
     } else if (obj === 'set' || obj === 'map') {
+      const have = tm.sets.get(name!);
       if (verb === 'add') {
-        if (!tm.sets.has(name!)) tm.sets.set(name!, { spec: rest!, elements: new Map() });
-      } else {
-        if (!tm.sets.has(name!)) throw new Error(`delete of missing set ${name}`);
-        for (const [cn, rules] of tm.chains) if (rules.some((r) => refs(r).sets.includes(name!))) throw new Error(`set ${name} still used by ${cn}`);
+        if (!have) tm.sets.set(name!, { kind: obj, spec: rest!, elements: new Map() });
+        else if (have.kind !== obj || have.spec !== rest)
+          throw new Error(`add ${obj} ${name}: exists with another definition`);
+      } else if (verb === 'flush') throw new Error(`unsupported: ${line}`);
+      else {
+        if (!have) throw new Error(`delete of missing set ${name}`);
+        if (have.kind !== obj) throw new Error(`delete ${obj} ${name}: it is a ${have.kind}`);
+        for (const [cn, rules] of tm.chains)
+          if (rules.some((r) => refs(r).sets.includes(name!)))
+            throw new Error(`set ${name} still used by ${cn}`);
         tm.sets.delete(name!);
       }
     } else {
@@ -78,7 +98,8 @@ export function applyScript(m: TableModel | undefined, script: string): TableMod
         const [k, v = ''] = it.split(' : ');
         if (verb === 'add') {
           if (s.elements.has(k!)) throw new Error(`element ${k} exists in ${name}`);
-          for (const x of refs(v).chains) if (!tm.chains.has(x)) throw new Error(`element jumps to missing chain ${x}`);
+          for (const x of refs(v).chains)
+            if (!tm.chains.has(x)) throw new Error(`element jumps to missing chain ${x}`);
           s.elements.set(k!, v);
         } else {
           if (!s.elements.delete(k!)) throw new Error(`delete of missing element ${k} in ${name}`);
@@ -88,4 +109,45 @@ export function applyScript(m: TableModel | undefined, script: string): TableMod
   }
   if (!t) throw new Error('script left no table');
   return t;
+}
+
+/** nft's way of printing a duration given in seconds ("5m", "3h", "6m40s", "1d"). */
+function nftDuration(seconds: number): string {
+  const parts: [number, string][] = [
+    [Math.floor(seconds / 86400), 'd'],
+    [Math.floor(seconds / 3600) % 24, 'h'],
+    [Math.floor(seconds / 60) % 60, 'm'],
+    [seconds % 60, 's'],
+  ];
+  const text = parts
+    .filter(([n]) => n > 0)
+    .map(([n, u]) => `${n}${u}`)
+    .join('');
+  return text === '' ? '0s' : text;
+}
+
+/**
+ * What the proxier's read-back (`nft -t -f -` with listScript: list sets, maps, chains) prints for
+ * the model, in nft's layout: one block per list, no elements (terse), chains without their rules;
+ * set properties one per line, durations in nft's form, `size 65535` added to dynamic sets as nft
+ * does. Throws like nft when there is no table.
+ */
+export function listTable(m: TableModel | undefined, family: 'ip' | 'ip6'): string {
+  if (!m) throw new Error(`Error: No such file or directory\nlist sets table ${family} kube-proxy`);
+  const block = (lines: string[]) => [`table ${family} kube-proxy {`, ...lines, '}'];
+  const setLines = (kind: 'set' | 'map') =>
+    [...m.sets].flatMap(([name, s]) => {
+      if (s.kind !== kind) return [];
+      const props = s.spec
+        .replace(/^\{ | \}$/g, '')
+        .split(';')
+        .map((p) => p.trim())
+        .filter((p) => p !== '')
+        .map((p) => p.replace(/^timeout (\d+)s$/, (_, n: string) => `timeout ${nftDuration(Number(n))}`));
+      const dynamic = props.some((p) => /^flags .*\bdynamic\b/.test(p));
+      if (dynamic && !props.some((p) => p.startsWith('size '))) props.splice(1, 0, 'size 65535');
+      return [`\t${kind} ${name} {`, ...props.map((p) => `\t\t${p}`), '\t}'];
+    });
+  const chainLines = [...m.chains.keys()].flatMap((name) => [`\tchain ${name} {`, '\t}']);
+  return [...block(setLines('set')), ...block(setLines('map')), ...block(chainLines)].join('\n') + '\n';
 }

@@ -1,14 +1,25 @@
 /**
  * nftables mode: applies the layout (render-layout.ts) with ONE `nft -f -` transaction per sync.
- * Full syncs replace the whole table atomically; partial syncs send only the difference from the
- * layout this proxier last programmed, which it keeps in memory (no `nft list` on the sync path).
+ * Full syncs replace the whole table atomically, keeping the ClientIP-affinity sets that are still
+ * wanted (a terse `nft` listing first tells which objects exist); partial syncs send only the
+ * difference from the layout this proxier last programmed, which it keeps in memory (no `nft list`
+ * on the partial path).
  */
 import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import type { DesiredState, ServicePortState } from '../../proxy/types.js';
 import { run, which, ExecError } from '../../exec/run.js';
-import { layoutBase, serviceFragment, TABLE_NAME, type NftChain, type NftLayout, type NftSet, type ServiceFragment } from './render-layout.js';
-import { createScript, diffScript, fullScript, type DiffStats } from './render-script.js';
+import {
+  layoutBase,
+  serviceFragment,
+  TABLE_NAME,
+  type NftChain,
+  type NftLayout,
+  type NftSet,
+  type ServiceFragment,
+} from './render-layout.js';
+import { createScript, diffScript, replaceScript, type DiffStats } from './render-script.js';
+import { listScript, parseTableListing, type ExistingTable } from './render-existing.js';
 import { renderNFTables } from './render.js';
 import { SlotAllocator } from './slots.js';
 import { cleanupStaleUDP } from '../conntrack/conntrack.js';
@@ -26,6 +37,15 @@ export function nftRunner(nft = 'nft'): NftRunner {
   };
 }
 
+/** Lists the sets, maps and chains of our table of one family (render-existing.ts listScript); rejects when it is missing. */
+export type NftLister = (family: 'ip' | 'ip6') => Promise<string>;
+
+/** The default lister: `nft -t -f -` with listScript(family) through exec/run. Read-only. */
+export function nftLister(nft = 'nft'): NftLister {
+  return async (family) =>
+    (await run(nft, ['-t', '-f', '-'], { input: listScript(family), timeoutMs: NFT_TIMEOUT_MS })).stdout;
+}
+
 /** What the last sync sent (for tests, logs and the benchmark). */
 export interface LastSync {
   readonly full: boolean;
@@ -33,6 +53,9 @@ export interface LastSync {
   /** Service ports whose fragment was rebuilt. */
   readonly rebuilt: number;
   readonly stats?: DiffStats;
+  /** Full syncs: how the old table was replaced ('read' keeps wanted affinity sets, 'whole' deletes it) and the sets kept. */
+  readonly replaced?: 'read' | 'whole';
+  readonly kept?: number;
 }
 
 /**
@@ -110,7 +133,11 @@ function apply(prog: Programmed, frag: ServiceFragment, delta: 1 | -1, t: Touche
 
 /** The before/after layouts of only the touched objects: diffScript of these is the transaction. */
 function touchedLayouts(family: 'ip' | 'ip6', prog: Programmed, t: Touched): [NftLayout, NftLayout] {
-  const mk = (): { chains: Map<string, NftChain>; sets: Map<string, NftSet>; elements: Map<string, Map<string, string>> } => ({
+  const mk = (): {
+    chains: Map<string, NftChain>;
+    sets: Map<string, NftSet>;
+    elements: Map<string, Map<string, string>>;
+  } => ({
     chains: new Map(),
     sets: new Map(),
     elements: new Map(),
@@ -161,7 +188,8 @@ function lowerBound(keys: readonly string[], prefix: string): number {
 function keysOfService(keys: readonly string[], svc: string): string[] {
   const out: string[] = [];
   for (const prefix of [`${svc}:`, `${svc}/`])
-    for (let i = lowerBound(keys, prefix); i < keys.length && keys[i]!.startsWith(prefix); i++) out.push(keys[i]!);
+    for (let i = lowerBound(keys, prefix); i < keys.length && keys[i]!.startsWith(prefix); i++)
+      out.push(keys[i]!);
   return out;
 }
 
@@ -191,13 +219,43 @@ export class NFTablesProxier implements Proxier {
 
   /**
    * `apply` runs one transaction (default `nft -f -`); `conntrackCleanup` runs the UDP conntrack
-   * reconciler after each successful sync (reference §8; off in unit tests and benchmarks).
+   * reconciler after each successful sync (reference §8; off in unit tests and benchmarks); `list`
+   * reads our table back before a full sync so that it can keep the affinity sets' elements (without
+   * it, or when the table is missing or not understood, a full sync deletes the table whole).
    */
   constructor(
     private readonly deps: BackendDeps,
     private readonly apply: NftRunner = nftRunner(),
     private readonly conntrackCleanup = false,
+    private readonly list?: NftLister,
   ) {}
+
+  /** Our table as it is now, or undefined when there is none or it cannot be read or understood. */
+  private async readExisting(family: 'ip' | 'ip6'): Promise<ExistingTable | undefined> {
+    if (!this.list) return undefined;
+    let text: string;
+    try {
+      text = await this.list(family);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      // A missing table (first start after boot, after --cleanup) is the normal case.
+      if (/No such file or directory/.test(msg))
+        this.deps.logger.debug({ family }, 'no nftables table yet: the full sync creates it');
+      else
+        this.deps.logger.warn(
+          { family, err: msg },
+          'could not list the nftables table: the full sync replaces it whole',
+        );
+      return undefined;
+    }
+    const r = parseTableListing(text, family);
+    if (r.ok) return r.table;
+    this.deps.logger.warn(
+      { family, reason: r.reason },
+      'nftables table not understood: the full sync replaces it whole',
+    );
+    return undefined;
+  }
 
   async sync(state: DesiredState, full: boolean): Promise<SyncOutcome> {
     if (state.family !== this.deps.options.family)
@@ -209,10 +267,23 @@ export class NFTablesProxier implements Proxier {
     this.programmed = undefined;
     const sameBase = prev?.baseKey === baseKey;
     const isFull = full || !sameBase;
-    const next: Programmed = prev && !isFull ? prev : { baseKey, frags: new Map(), chains: new Map(), sets: new Map(), elems: new Map(), refs: new Map() };
+    const next: Programmed =
+      prev && !isFull
+        ? prev
+        : {
+            baseKey,
+            frags: new Map(),
+            chains: new Map(),
+            sets: new Map(),
+            elems: new Map(),
+            refs: new Map(),
+          };
     const touched = isFull ? undefined : new Touched();
     // A partial sync updates the fragment map in place: no per-sync copy of a 30k-entry map.
-    const frags = !isFull && prev ? prev.frags : new Map<string, { readonly sp: ServicePortState; readonly frag: ServiceFragment }>();
+    const frags =
+      !isFull && prev
+        ? prev.frags
+        : new Map<string, { readonly sp: ServicePortState; readonly frag: ServiceFragment }>();
     let rebuilt = 0;
     if (isFull) {
       this.slots.begin();
@@ -258,20 +329,29 @@ export class NFTablesProxier implements Proxier {
           }
           const frag = serviceFragment(sp, ctx, this.slots);
           rebuilt++;
-          for (const [owner] of old?.frag.slotOwners ?? []) if (!frag.slotOwners.some(([o]) => o === owner)) this.slots.release(owner);
+          for (const [owner] of old?.frag.slotOwners ?? [])
+            if (!frag.slotOwners.some(([o]) => o === owner)) this.slots.release(owner);
           apply(next, frag, 1, touched);
           this.logSkipped(frag);
           frags.set(key, { sp, frag });
         }
-        this.serviceKeys?.set(svc, [...keys].filter((k) => frags.has(k)));
+        this.serviceKeys?.set(
+          svc,
+          [...keys].filter((k) => frags.has(k)),
+        );
       }
       this.slots.commit();
     }
 
     let script: string;
     let stats: DiffStats | undefined;
-    if (isFull) script = fullScript(programmedLayout(base, next));
-    else {
+    let replaced: { replaced: 'read' | 'whole'; kept: number } | undefined;
+    if (isFull) {
+      const existing = await this.readExisting(base.family);
+      const r = replaceScript(programmedLayout(base, next), existing);
+      script = r.script;
+      replaced = { replaced: existing ? 'read' : 'whole', kept: r.kept.length };
+    } else {
       const [before, after] = touchedLayouts(base.family, next, touched!);
       ({ script, stats } = diffScript(before, after));
     }
@@ -287,14 +367,20 @@ export class NFTablesProxier implements Proxier {
       }
     }
     this.programmed = { ...next, baseKey, frags };
-    this.last = { full: isFull, bytes: script.length, rebuilt, ...(stats ? { stats } : {}) };
-    this.deps.logger.debug({ family: state.family, full: isFull, bytes: script.length, rebuilt, ...stats }, 'nftables sync done');
+    this.last = { full: isFull, bytes: script.length, rebuilt, ...(stats ? { stats } : {}), ...replaced };
+    this.deps.logger.debug(
+      { family: state.family, full: isFull, bytes: script.length, rebuilt, ...stats, ...replaced },
+      'nftables sync done',
+    );
     if (this.conntrackCleanup) {
       try {
         await cleanupStaleUDP(state, { exec: run, logger: this.deps.logger });
       } catch (err) {
         // As upstream: stale UDP flows are a degraded state, not a failed sync.
-        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'conntrack cleanup failed');
+        this.deps.logger.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'conntrack cleanup failed',
+        );
       }
     }
     let elements = 0;
@@ -310,7 +396,10 @@ export class NFTablesProxier implements Proxier {
   /** serviceName -> keys of the fragments programmed for it; rebuilt by a full sync, kept up to date by partial ones. */
   private serviceKeys: Map<string, string[]> | undefined;
 
-  private keysByService(frags: ReadonlyMap<string, { readonly sp: ServicePortState }>, svc: string): readonly string[] {
+  private keysByService(
+    frags: ReadonlyMap<string, { readonly sp: ServicePortState }>,
+    svc: string,
+  ): readonly string[] {
     if (!this.serviceKeys) {
       this.serviceKeys = new Map();
       for (const [key, f] of frags) {
@@ -328,7 +417,10 @@ export class NFTablesProxier implements Proxier {
     const key = `${s.service} ${s.field} ${s.value}`;
     if (this.skippedLogged.has(key)) return;
     this.skippedLogged.add(key);
-    this.deps.logger.error({ service: s.service, field: s.field, value: s.value }, 'service port skipped: field cannot be rendered safely');
+    this.deps.logger.error(
+      { service: s.service, field: s.field, value: s.value },
+      'service port skipped: field cannot be rendered safely',
+    );
   }
 
   close(): Promise<void> {
@@ -352,7 +444,10 @@ function deleteTableScript(family: 'ip' | 'ip6'): string {
 
 function findNft(): string {
   const nft = which('nft');
-  if (!nft) throw new Error('nftables mode needs the `nft` binary (Debian: apt-get install nftables), which is not on PATH');
+  if (!nft)
+    throw new Error(
+      'nftables mode needs the `nft` binary (Debian: apt-get install nftables), which is not on PATH',
+    );
   return nft;
 }
 
@@ -370,7 +465,10 @@ export async function cleanupNFTables(logger: Logger): Promise<void> {
       await run(nft, ['-f', '-'], { input: deleteTableScript(family), timeoutMs: NFT_TIMEOUT_MS });
       logger.info({ table: `${family} ${TABLE_NAME}` }, 'deleted nftables table');
     } catch (err) {
-      logger.warn({ table: `${family} ${TABLE_NAME}`, err: err instanceof ExecError ? err.message : String(err) }, 'could not delete nftables table');
+      logger.warn(
+        { table: `${family} ${TABLE_NAME}`, err: err instanceof ExecError ? err.message : String(err) },
+        'could not delete nftables table',
+      );
     }
   }
 }
@@ -384,11 +482,16 @@ export const nftablesBackend: Backend = {
     try {
       await run(nft, ['-c', '-f', '-'], { input: PROBE, timeoutMs: 10_000 });
     } catch (err) {
-      throw new Error(`nftables mode is not usable on this system (nft >= 1.0.1 and kernel >= 5.13 needed): ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(
+        `nftables mode is not usable on this system (nft >= 1.0.1 and kernel >= 5.13 needed): ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     const conntrack = which('conntrack') !== undefined;
-    if (!conntrack) deps.logger.warn('the `conntrack` tool is not on PATH: stale UDP flows will not be cleaned after endpoint changes');
-    return new NFTablesProxier(deps, nftRunner(nft), conntrack);
+    if (!conntrack)
+      deps.logger.warn(
+        'the `conntrack` tool is not on PATH: stale UDP flows will not be cleaned after endpoint changes',
+      );
+    return new NFTablesProxier(deps, nftRunner(nft), conntrack, nftLister(nft));
   },
   cleanup: (logger) => cleanupNFTables(logger),
 };

@@ -1,13 +1,20 @@
 /**
- * nft script text for a layout: the full form (replace the whole table atomically) and the
- * incremental form (only what changed since the layout the kernel last accepted). Pure.
+ * nft script text for a layout: the full form (replace the whole table atomically, keeping the
+ * affinity sets' remembered clients when the table could be read back) and the incremental form
+ * (only what changed since the layout the kernel last accepted). Pure.
  */
 import { TABLE_COMMENT, TABLE_NAME, type NftChain, type NftLayout, type NftSet } from './render-layout.js';
+import { keptSets, type ExistingTable } from './render-existing.js';
 
 /** Elements per `add element` statement: keeps statements short without one statement per element. */
 export const ELEMENTS_PER_STATEMENT = 64;
 
-function elementStatements(verb: 'add' | 'delete', head: string, items: readonly string[], out: string[]): void {
+function elementStatements(
+  verb: 'add' | 'delete',
+  head: string,
+  items: readonly string[],
+  out: string[],
+): void {
   for (let i = 0; i < items.length; i += ELEMENTS_PER_STATEMENT)
     out.push(`${verb} element ${head} { ${items.slice(i, i + ELEMENTS_PER_STATEMENT).join(', ')} }`);
 }
@@ -25,19 +32,43 @@ function setDecl(head: string, s: NftSet): string {
 }
 
 /**
- * The whole table in one transaction: `add table` (so the delete cannot fail on a missing table),
- * `delete table`, then everything re-created. Atomic: packets see the old table or the new one.
- * Other tables are never named.
+ * The whole table in one transaction. Atomic: packets see the old table or the new one. Other
+ * tables are never named.
+ *
+ * Without `existing` (the table is missing or could not be read back): `add table` (so the delete
+ * cannot fail on a missing table), `delete table`, then everything re-created.
+ *
+ * With `existing` (our table as listed just before): every existing chain is flushed (no rule then
+ * references a chain or a set), every existing set and map is deleted except the kept ones (their
+ * verdict elements were the only other references to chains), every existing chain is deleted, and
+ * the layout is created as in a fresh table. The kept sets are the kernel-filled affinity sets the
+ * layout still wants with the same definition ({@link keptSets}): their `add set` is a no-op and
+ * their elements (the clients the kernel remembered) stay. The result is the same table as a fresh
+ * load, plus those elements.
  */
-export function fullScript(layout: NftLayout): string {
+export function fullScript(layout: NftLayout, existing?: ExistingTable): string {
+  return replaceScript(layout, existing).script;
+}
+
+/** {@link fullScript}, and the names of the sets it keeps. */
+export function replaceScript(
+  layout: NftLayout,
+  existing?: ExistingTable,
+): { script: string; kept: readonly string[] } {
   const head = `${layout.family} ${TABLE_NAME}`;
-  const out: string[] = [
-    `add table ${head} { comment "${TABLE_COMMENT}" ; }`,
-    `delete table ${head}`,
-    `add table ${head} { comment "${TABLE_COMMENT}" ; }`,
-  ];
+  const out: string[] = [`add table ${head} { comment "${TABLE_COMMENT}" ; }`];
+  let kept: readonly string[] = [];
+  if (!existing) out.push(`delete table ${head}`, `add table ${head} { comment "${TABLE_COMMENT}" ; }`);
+  else {
+    if (existing.family !== layout.family) throw new RangeError('nftables full script: families differ');
+    const keep = keptSets(existing, layout);
+    kept = [...keep];
+    for (const c of existing.chains) out.push(`flush chain ${head} ${c}`);
+    for (const s of existing.sets) if (!keep.has(s.name)) out.push(`delete ${s.kind} ${head} ${s.name}`);
+    for (const c of existing.chains) out.push(`delete chain ${head} ${c}`);
+  }
   appendBody(layout, head, out);
-  return out.join('\n') + '\n';
+  return { script: out.join('\n') + '\n', kept };
 }
 
 /** The table as it would be created in an empty namespace (what `render` prints). */
@@ -51,10 +82,16 @@ export function createScript(layout: NftLayout): string {
 function appendBody(layout: NftLayout, head: string, out: string[]): void {
   for (const c of layout.chains.values()) out.push(chainDecl(head, c));
   for (const s of layout.sets.values()) out.push(setDecl(head, s));
-  for (const c of layout.chains.values()) for (const r of c.rules) out.push(`add rule ${head} ${c.name} ${r}`);
+  for (const c of layout.chains.values())
+    for (const r of c.rules) out.push(`add rule ${head} ${c.name} ${r}`);
   for (const [set, elems] of layout.elements) {
     if (elems.size === 0) continue;
-    elementStatements('add', `${head} ${set}`, [...elems].map(([k, v]) => item(k, v)), out);
+    elementStatements(
+      'add',
+      `${head} ${set}`,
+      [...elems].map(([k, v]) => item(k, v)),
+      out,
+    );
   }
 }
 
@@ -84,7 +121,15 @@ function sameRules(a: readonly string[], b: readonly string[]): boolean {
 export function diffScript(prev: NftLayout, next: NftLayout): { script: string; stats: DiffStats } {
   if (prev.family !== next.family) throw new RangeError('nftables diff: families differ');
   const head = `${next.family} ${TABLE_NAME}`;
-  const stats: DiffStats = { chainsAdded: 0, chainsRewritten: 0, chainsDeleted: 0, setsAdded: 0, setsDeleted: 0, elementsAdded: 0, elementsDeleted: 0 };
+  const stats: DiffStats = {
+    chainsAdded: 0,
+    chainsRewritten: 0,
+    chainsDeleted: 0,
+    setsAdded: 0,
+    setsDeleted: 0,
+    elementsAdded: 0,
+    elementsDeleted: 0,
+  };
 
   const changedSets = new Set<string>();
   const removedSets: NftSet[] = [];
@@ -101,7 +146,8 @@ export function diffScript(prev: NftLayout, next: NftLayout): { script: string; 
   for (const [name, s] of next.sets) if (!prev.sets.has(name)) addedSets.push(s);
 
   const refersToChangedSet = (rules: readonly string[]) =>
-    changedSets.size > 0 && rules.some((r) => [...changedSets].some((s) => r.includes(`@${s} `) || r.endsWith(`@${s}`)));
+    changedSets.size > 0 &&
+    rules.some((r) => [...changedSets].some((s) => r.includes(`@${s} `) || r.endsWith(`@${s}`)));
 
   const newChains: NftChain[] = [];
   const rewritten: NftChain[] = [];
@@ -136,7 +182,8 @@ export function diffScript(prev: NftLayout, next: NftLayout): { script: string; 
     stats.elementsDeleted += del.length;
     stats.elementsAdded += add.length;
   }
-  for (const c of [...rewritten, ...newChains]) for (const r of c.rules) out.push(`add rule ${head} ${c.name} ${r}`);
+  for (const c of [...rewritten, ...newChains])
+    for (const r of c.rules) out.push(`add rule ${head} ${c.name} ${r}`);
   for (const name of removedChains) out.push(`delete chain ${head} ${name}`);
 
   stats.chainsAdded = newChains.length;
