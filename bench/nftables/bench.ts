@@ -20,6 +20,7 @@ import type { DesiredState, Endpoint, ServicePortState } from '../../src/proxy/t
 import { desiredStatesFromObjects } from '../../src/proxy/state-from-objects.js';
 import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
 import { NFTablesProxier } from '../../src/backends/nftables/proxier.js';
+import { listScript } from '../../src/backends/nftables/render-existing.js';
 import { renderIPTables } from '../../src/backends/iptables/render.js';
 import { familyOptions } from '../../test/fixtures/options.js';
 
@@ -178,9 +179,15 @@ async function syncRow(n: number, skipUpstream: string | undefined, skipPerServi
   const state = stateFor(n, '10.244.0.11');
   const lab = await createLab({ pods: [] });
   try {
-    const proxier = new NFTablesProxier({ logger: createMemoryLogger(), options: opts }, async (script) => {
-      await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], { input: script, timeoutMs: 300_000 });
-    });
+    // The daemon's full-sync path: read our table back (nft -t), then one transaction.
+    const proxier = new NFTablesProxier(
+      { logger: createMemoryLogger(), options: opts },
+      async (script) => {
+        await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], { input: script, timeoutMs: 300_000 });
+      },
+      false,
+      async (family) => (await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-t', '-f', '-'], { input: listScript(family), timeoutMs: 300_000 })).stdout,
+    );
     let t0 = performance.now();
     await proxier.sync(state, true);
     const full = ms(t0);
