@@ -162,9 +162,10 @@ for (const backend of BACKENDS) {
           for (const r of (await ctx.lab.tcpMany('client', '172.30.0.10', 80, 5)).results) if (!r.ok) failures.push(`batch at +${at} ms: ${JSON.stringify(r)}`);
         }
       })();
+      let firstSync: Record<string, unknown> = {};
       try {
         daemon = startDaemon();
-        await daemon.waitForOutput(/iptables sync/, 60_000);
+        firstSync = JSON.parse((await daemon.waitForOutput(/^\{.*"msg":"iptables sync".*\}$/m, 60_000))[0]) as Record<string, unknown>;
       } finally {
         running = false;
         await traffic;
@@ -172,6 +173,10 @@ for (const backend of BACKENDS) {
       const synced = Date.now() - t0;
       assert.deepEqual(failures, [], `no connection failed while the new daemon took over (first sync at +${synced} ms)\n${ctx.diagnostics()}`);
       assert.equal(chains(await save('nat')), before);
+      // The chains already hold exactly our rules: the first sync adopts them and rewrites none.
+      assert.equal(firstSync.full, true);
+      assert.ok(Number(firstSync.chainsAdopted) > 10, `adopted: ${JSON.stringify(firstSync)}`);
+      assert.equal(firstSync.chainsWritten, 0, `rewritten after the restart: ${JSON.stringify(firstSync)}`);
       const nat = await save('nat');
       assert.equal(nat.split('\n').filter((l) => /^-A PREROUTING .*-j KUBE-SERVICES$/.test(l)).length, 1, 'the jump is not duplicated');
     });

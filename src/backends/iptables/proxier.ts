@@ -21,9 +21,9 @@
  *   takes ~150-220 ms there.
  * - iptables-legacy replaces a whole table per restore, so splitting only multiplies the cost: legacy
  *   gets one restore per sync (the diff still keeps partial syncs small).
- * Nothing is flushed at startup: after a restart the chains are rewritten once (we cannot trust
- * contents we did not write; iptables-save normalises rules, so its text cannot be compared), then
- * steady-state syncs are diffs again.
+ * Nothing is flushed at startup. After a restart the first full sync adopts every chain whose
+ * iptables-save text is exactly what our rules print as (save-normalize.ts reproduces iptables-save's
+ * normalisation, checked against the real tools for every golden rule) and rewrites only the rest.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +37,8 @@ import { endpointChainName, isServiceChainName, servicePortChainHash } from './h
 import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, natChainsFromSave, renderIPTables, type IPTablesTable } from './render.js';
 import { chainContent, hasJump, parseSave, reconcileKnown, splitTable, type KnownChains, type SplitTable } from './chain-diff.js';
 import { defaultExec, type Exec, type IPTablesTools } from './tools.js';
+import { sameChain, savedRulesByChain } from './save-normalize.js';
+import type { IPFamily } from '../../model/types.js';
 
 /** Dispatch chains whose rule order does not matter (each rule matches its own service's tuple), so they can be edited in place. */
 const EDITABLE_CHAINS = new Set(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES', 'KUBE-PROXY-FIREWALL']);
@@ -85,6 +87,8 @@ export interface SyncStats {
   readonly chainsUnchanged: number;
   readonly chainsEdited: number;
   readonly chainsDeleted: number;
+  /** Full syncs: chains we had no record of that already held exactly our rules (kept, not rewritten). */
+  readonly chainsAdopted: number;
   readonly renderMs: number;
   readonly restoreMs: number;
   readonly saveMs: number;
@@ -196,6 +200,10 @@ export class IPTablesProxier implements Proxier {
     const r0 = performance.now();
     const rendered = (!full && this.renderIncremental(state)) || this.renderWhole(state, full);
     const { natT, filterT } = rendered;
+    // After a restart (or a chain we forgot) the kernel may already hold exactly our rules: adopt
+    // those chains instead of rewriting them (save-normalize.ts predicts iptables-save's text).
+    const adopted = full ? this.adopt('filter', filterT, filterSave, state.family) + this.adopt('nat', natT, natSave, state.family) : 0;
+    if (adopted > 0) this.log.info({ chains: adopted }, 'chains already hold our rules; kept without rewriting');
     const restores = this.buildRestores(filterT, natT);
     const renderMs = performance.now() - r0;
 
@@ -253,6 +261,7 @@ export class IPTablesProxier implements Proxier {
       chainsUnchanged: this.statUnchanged,
       chainsEdited: this.statEdited,
       chainsDeleted: natT.deletes.length,
+      chainsAdopted: adopted,
       renderMs,
       restoreMs,
       saveMs,
@@ -356,6 +365,27 @@ export class IPTablesProxier implements Proxier {
     const [filterT, natBase] = merged as [SplitTable, SplitTable];
     const natT: SplitTable = { ...natBase, deletes };
     return { natT, filterT, attribution, totals: this.ruleTotals };
+  }
+
+  /**
+   * Records as written every chain of `doc` we have no record of whose rules in `saveText` are
+   * exactly what we would write. Returns how many were adopted.
+   */
+  private adopt(table: IPTablesTable, doc: SplitTable, saveText: string, family: IPFamily): number {
+    const known = this.tables[table].known;
+    let saved: Map<string, string[]> | undefined;
+    let n = 0;
+    for (const c of doc.chains) {
+      if (known.has(c)) continue;
+      saved ??= savedRulesByChain(saveText);
+      const have = saved.get(c);
+      const want = doc.rules.get(c) ?? [];
+      if (have === undefined || !sameChain(want, have, family)) continue;
+      known.set(c, chainContent(want));
+      if (table === 'nat') this.natChains.add(c);
+      n++;
+    }
+    return n;
   }
 
   /** Which nat service chains belong to which service, for `services` (all when undefined). */
