@@ -69,14 +69,15 @@ async function worker(n: number, backend: IPTablesBackendKind): Promise<void> {
   const initialStats = p.stats();
   w.commit(w.initial);
   const fullMs = initialMs === null ? null : await timed(() => p.sync(w.initial, true));
-  // A restarted proxy knows nothing of what is in the kernel: its first full sync rewrites every chain.
+  // A restarted proxy has no record of what is in the kernel: its first full sync compares the
+  // iptables-save text with what its rules print as and adopts the chains that match.
   const restarted = mk();
   const restartFullMs = initialMs === null ? null : await timed(() => restarted.sync(w.initial, true));
   if (process.env.BENCH_DEBUG) console.error('initial', JSON.stringify(initialStats), '\nrestart', JSON.stringify(restarted.stats()));
   let partial1Ms: number | null = null;
   let partial10Ms: number | null = null;
   if (initialMs !== null) {
-    // A fresh proxier after the restart sync above would rewrite; keep using `p` after one full sync.
+    // Keep using `p` (one more full sync first) for the partial syncs.
     await p.sync(w.initial, true);
     const s1 = w.change(1);
     partial1Ms = await timed(() => p.sync(s1, false));
