@@ -1,9 +1,12 @@
 /**
- * IPVS mode executor. Each sync renders the layout (render.ts), diffs it against what the kernel
- * holds (read with `ipvsadm -Sn`, `ipset save`, `ip addr` on full syncs, then kept in memory) and
- * applies only the difference in batches: `ipset -exist restore`, `iptables-restore --noflush`
- * (only when the constant rules changed), `ipvsadm -R`, `ip -batch`. Removed TCP real servers are
- * drained (weight 0) and deleted once their connections reach 0 or a timeout passes.
+ * IPVS mode executor. A full sync renders the whole layout (render.ts), reads what the kernel holds
+ * (`ipvsadm -Sn`, `ipset save`, `ip addr`) and diffs the two; a partial sync rebuilds only the
+ * service ports of the changed services (incremental.ts keeps the layout by service port, with
+ * shared set entries and addresses reference counted) and diffs only what they touched against the
+ * kernel state kept in memory, so its cost follows the change, not the cluster. Either way only the
+ * difference is applied, in batches: `ipset -exist restore`, `iptables-restore --noflush` (only when
+ * the constant rules changed), `ipvsadm -R`, `ip -batch`. Removed TCP real servers are drained
+ * (weight 0) and deleted once their connections reach 0 or a timeout passes.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
@@ -13,8 +16,29 @@ import type { DesiredState } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import { run, which } from '../../exec/run.js';
 import { defaultExec, detectBackend, toolsFor, type Exec, type IPTablesTools } from '../iptables/tools.js';
-import { assertScheduler, buildIPVSLayout, renderIPVSText, vsArgs, type IPVSLayout } from './render.js';
-import { emptyKernelState, parseDeviceAddresses, parseIPSetSave, parseIPVSConnections, parseIPVSSave, planSync, rsId, type DrainingRS, type KernelState, type SyncPlan } from './diff.js';
+import {
+  assembleIPVSLayout,
+  assertScheduler,
+  ipvsContext,
+  renderIPVSTables,
+  renderIPVSText,
+  vsArgs,
+  type IPVSLayout,
+} from './render.js';
+import {
+  emptyKernelState,
+  parseDeviceAddresses,
+  parseIPSetSave,
+  parseIPVSConnections,
+  parseIPVSSave,
+  planPartial,
+  planSync,
+  rsId,
+  type DrainingRS,
+  type KernelState,
+  type SyncPlan,
+} from './diff.js';
+import { contextKey, IPVSProgram } from './incremental.js';
 import * as N from './names.js';
 import { cleanupStaleUDP } from '../conntrack/conntrack.js';
 
@@ -34,10 +58,14 @@ export function gracefulFromEnv(env: NodeJS.ProcessEnv = process.env): GracefulO
     const v = env[name];
     if (v === undefined || v === '') return dflt;
     const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer (ms), got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new RangeError(`${name} must be a positive integer (ms), got ${JSON.stringify(v)}`);
     return n;
   };
-  return { checkIntervalMs: num('KUBE_PROXY_IPVS_GRACEFUL_CHECK_MS', 60_000), timeoutMs: num('KUBE_PROXY_IPVS_GRACEFUL_TIMEOUT_MS', 900_000) };
+  return {
+    checkIntervalMs: num('KUBE_PROXY_IPVS_GRACEFUL_CHECK_MS', 60_000),
+    timeoutMs: num('KUBE_PROXY_IPVS_GRACEFUL_TIMEOUT_MS', 900_000),
+  };
 }
 
 export interface IPVSProxierDeps extends BackendDeps {
@@ -55,6 +83,8 @@ export interface IPVSProxierDeps extends BackendDeps {
 /** What the last sync did (tests, logs, the benchmark). */
 export interface IPVSLastSync {
   readonly full: boolean;
+  /** Service ports whose fragment was built (the rest were reused). */
+  readonly rebuilt: number;
   readonly stats: SyncPlan['stats'];
   readonly iptablesWritten: boolean;
   /** Wall time per phase, ms. */
@@ -74,7 +104,10 @@ export async function readKernelState(exec: Exec, family: IPFamily): Promise<Ker
   const ours = new Set(N.IPSETS.map((s) => N.familySetName(s.name, family)));
   const sets = await exec('ipset', ['save'], { timeoutMs: TOOL_TIMEOUT_MS });
   for (const [k, s] of parseIPSetSave(sets.stdout, ours)) st.sets.set(k, s);
-  const addr = await exec('ip', ['-o', 'addr', 'show', 'dev', N.DUMMY_DEVICE], { okCodes: [0, 1, 255], timeoutMs: 30_000 });
+  const addr = await exec('ip', ['-o', 'addr', 'show', 'dev', N.DUMMY_DEVICE], {
+    okCodes: [0, 1, 255],
+    timeoutMs: 30_000,
+  });
   st.device = addr.code === 0;
   for (const a of parseDeviceAddresses(addr.stdout)) if (a.includes(':') === v6) st.addresses.add(a);
   return st;
@@ -88,7 +121,10 @@ export class IPVSProxier implements Proxier {
   private readonly exec: Exec;
   private readonly graceful: GracefulOptions;
   private readonly now: () => number;
+  /** What the kernel holds, as of the last successful sync; undefined forces a full sync. */
   private kernel: KernelState | undefined;
+  /** The layout by service port; matches `kernel` while that is defined (kept otherwise to reuse fragments). */
+  private program: IPVSProgram | undefined;
   private lastTables: string | undefined;
   private readonly draining = new Map<string, { d: DrainingRS; since: number }>();
   private lock: Promise<unknown> = Promise.resolve();
@@ -119,7 +155,8 @@ export class IPVSProxier implements Proxier {
 
   private async doSync(state: DesiredState, full: boolean): Promise<SyncOutcome> {
     const opts = this.deps.options;
-    if (state.family !== opts.family) throw new RangeError(`ipvs proxier for ${opts.family} got a ${state.family} state`);
+    if (state.family !== opts.family)
+      throw new RangeError(`ipvs proxier for ${opts.family} got a ${state.family} state`);
     const phases: Record<string, number> = {};
     let t = performance.now();
     const lap = (name: string): void => {
@@ -127,67 +164,130 @@ export class IPVSProxier implements Proxier {
       phases[name] = n - t;
       t = n;
     };
-    const layout = buildIPVSLayout(state, opts);
-    lap('render');
-    this.logSkipped(layout);
-    const isFull = full || this.kernel === undefined;
+    const ctx = ipvsContext(state, opts);
+    const prev = this.program;
+    const isFull = full || this.kernel === undefined || prev === undefined || prev.ctxKey !== contextKey(ctx);
     let kernel = this.kernel;
-    if (isFull || !kernel) {
+    // Until every batch has landed the kernel's state (and the program's match with it) is unknown:
+    // the next sync is a full one that re-reads it.
+    this.kernel = undefined;
+    let program: IPVSProgram;
+    let layout: IPVSLayout | undefined;
+    let plan: SyncPlan;
+    let tables: string;
+    let rebuilt: number;
+    if (isFull || !kernel || !prev) {
+      // Full: render everything (keeping the fragments of unchanged service ports), read the kernel, diff everything.
+      ({ program, rebuilt } = IPVSProgram.full(state, ctx, prev));
+      this.program = program;
+      layout = assembleIPVSLayout(ctx, opts, program.fragments(state.sortedKeys));
+      tables = layout.nat + layout.filter;
+      lap('render');
+      this.logSkipped(layout.skipped);
       kernel = await readKernelState(this.exec, opts.family);
       lap('read');
       this.applySysctls(layout);
       await this.ensureJumps();
       lap('setup');
+      plan = planSync(kernel, layout, opts.ipvsExcludeCIDRs);
+      lap('diff');
+    } else {
+      // Partial: rebuild only the changed services' ports and diff only what they touched.
+      program = prev;
+      const update = program.update(state);
+      rebuilt = update.rebuilt.length;
+      for (const f of update.rebuilt) this.logSkipped(f.skipped);
+      const t2 = renderIPVSTables(ctx.family, opts, (set) => program.nonEmpty(set), program.noNodeAccess());
+      tables = t2.nat + t2.filter;
+      lap('render');
+      plan = planPartial(kernel, update.desired, opts.ipvsExcludeCIDRs);
+      lap('diff');
     }
-    const plan = planSync(kernel, layout, opts.ipvsExcludeCIDRs);
-    lap('diff');
-    // Until every batch has landed the kernel's state is unknown: the next sync re-reads it.
-    this.kernel = undefined;
-    const tables = layout.nat + layout.filter;
     const writeTables = isFull || tables !== this.lastTables;
     try {
-      if (plan.ipset) await this.exec('ipset', ['-exist', 'restore'], { input: plan.ipset, timeoutMs: TOOL_TIMEOUT_MS });
+      if (plan.ipset)
+        await this.exec('ipset', ['-exist', 'restore'], { input: plan.ipset, timeoutMs: TOOL_TIMEOUT_MS });
       lap('ipset');
       if (writeTables) {
         this.lastTables = undefined;
-        await this.exec(this.deps.iptables.restore, ['-w', '--noflush'], { input: tables, timeoutMs: TOOL_TIMEOUT_MS });
+        await this.exec(this.deps.iptables.restore, ['-w', '--noflush'], {
+          input: tables,
+          timeoutMs: TOOL_TIMEOUT_MS,
+        });
         this.lastTables = tables;
       }
       lap('iptables');
       if (plan.ipvs) await this.exec('ipvsadm', ['-R'], { input: plan.ipvs, timeoutMs: TOOL_TIMEOUT_MS });
       lap('ipvs');
-      if (plan.linkAdd) await this.exec('ip', ['-batch', '-'], { input: plan.linkAdd, timeoutMs: TOOL_TIMEOUT_MS });
-      if (plan.linkDel) await this.exec('ip', ['-batch', '-'], { input: plan.linkDel, timeoutMs: TOOL_TIMEOUT_MS });
+      if (plan.linkAdd)
+        await this.exec('ip', ['-batch', '-'], { input: plan.linkAdd, timeoutMs: TOOL_TIMEOUT_MS });
+      if (plan.linkDel)
+        await this.exec('ip', ['-batch', '-'], { input: plan.linkDel, timeoutMs: TOOL_TIMEOUT_MS });
       lap('link');
     } catch (err) {
       this.lastTables = undefined;
-      this.deps.logger.error({ err: err instanceof Error ? err.message : String(err), full: isFull }, 'ipvs sync failed; the next sync is a full one');
+      this.deps.logger.error(
+        { err: err instanceof Error ? err.message : String(err), full: layout !== undefined },
+        'ipvs sync failed; the next sync is a full one',
+      );
       throw err;
     }
     this.kernel = kernel;
+    this.program = program;
     if (this.deps.conntrackCleanup ?? true) {
       try {
         const deleted = await cleanupStaleUDP(state, { exec: this.exec, logger: this.deps.logger });
         if (deleted.attempted) {
-          this.deps.metrics?.conntrackReconcilerDeletedEntriesTotal.inc({ ip_family: state.family }, deleted.flows);
-          this.deps.metrics?.conntrackReconcilerSyncDuration.observe({ ip_family: state.family }, deleted.durationMs / 1000);
+          this.deps.metrics?.conntrackReconcilerDeletedEntriesTotal.inc(
+            { ip_family: state.family },
+            deleted.flows,
+          );
+          this.deps.metrics?.conntrackReconcilerSyncDuration.observe(
+            { ip_family: state.family },
+            deleted.durationMs / 1000,
+          );
         }
       } catch (err) {
         // As upstream: stale UDP flows are a degraded state, not a failed sync.
-        this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'conntrack cleanup failed');
+        this.deps.logger.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'conntrack cleanup failed',
+        );
       }
       lap('conntrack');
     }
     const since = this.now();
     for (const id of plan.revived) this.draining.delete(id);
     for (const d of plan.draining) this.draining.set(d.id, { d, since });
-    if (isFull) this.adoptDraining(kernel, layout, since);
+    if (layout) this.adoptDraining(kernel, layout, since);
     this.armTimer();
-    this.last = { full: isFull, stats: plan.stats, iptablesWritten: writeTables, phases };
-    this.deps.logger.debug({ family: state.family, full: isFull, ...plan.stats, iptables: writeTables, draining: this.draining.size }, 'ipvs sync done');
-    let reals = 0;
-    for (const vs of layout.virtualServers.values()) reals += vs.realServers.length;
-    return { ruleCounts: { [`${state.family} ipvs`]: { total: layout.virtualServers.size + reals, written: plan.stats.vsAdded + plan.stats.rsAdded + plan.stats.rsEdited } } };
+    this.last = {
+      full: layout !== undefined,
+      rebuilt,
+      stats: plan.stats,
+      iptablesWritten: writeTables,
+      phases,
+    };
+    this.deps.logger.debug(
+      {
+        family: state.family,
+        full: layout !== undefined,
+        rebuilt,
+        ...plan.stats,
+        iptables: writeTables,
+        draining: this.draining.size,
+      },
+      'ipvs sync done',
+    );
+    const total = program.vsCount + program.rsCount;
+    return {
+      ruleCounts: {
+        [`${state.family} ipvs`]: {
+          total,
+          written: plan.stats.vsAdded + plan.stats.rsAdded + plan.stats.rsEdited,
+        },
+      },
+    };
   }
 
   /** After a restart, weight-0 TCP real servers nobody wants are drains in progress: keep draining them. */
@@ -208,9 +308,16 @@ export class IPVSProxier implements Proxier {
     if (this.draining.size === 0 || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.locked(() => this.checkDraining()).catch((err: unknown) => {
-        this.deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'ipvs graceful termination check failed');
-      }).finally(() => { this.armTimer(); });
+      void this.locked(() => this.checkDraining())
+        .catch((err: unknown) => {
+          this.deps.logger.warn(
+            { err: err instanceof Error ? err.message : String(err) },
+            'ipvs graceful termination check failed',
+          );
+        })
+        .finally(() => {
+          this.armTimer();
+        });
     }, this.graceful.checkIntervalMs);
     this.timer.unref();
   }
@@ -221,7 +328,9 @@ export class IPVSProxier implements Proxier {
    */
   async checkDraining(): Promise<string[]> {
     if (this.draining.size === 0) return [];
-    const conns = parseIPVSConnections((await this.exec('ipvsadm', ['-Ln'], { timeoutMs: TOOL_TIMEOUT_MS })).stdout);
+    const conns = parseIPVSConnections(
+      (await this.exec('ipvsadm', ['-Ln'], { timeoutMs: TOOL_TIMEOUT_MS })).stdout,
+    );
     const now = this.now();
     const lines: string[] = [];
     const done: string[] = [];
@@ -235,13 +344,18 @@ export class IPVSProxier implements Proxier {
       lines.push(`-d ${vsArgs(d.vs)} -r ${id.slice(id.indexOf('/') + 1)}`);
       done.push(id);
     }
-    if (lines.length) await this.exec('ipvsadm', ['-R'], { input: lines.join('\n') + '\n', timeoutMs: TOOL_TIMEOUT_MS });
+    if (lines.length)
+      await this.exec('ipvsadm', ['-R'], { input: lines.join('\n') + '\n', timeoutMs: TOOL_TIMEOUT_MS });
     for (const id of done) {
       const e = this.draining.get(id);
       this.draining.delete(id);
       if (e) this.kernel?.vss.get(e.d.vs.key)?.reals.delete(id.slice(id.indexOf('/') + 1));
     }
-    if (lines.length) this.deps.logger.info({ deleted: lines.length, left: this.draining.size }, 'ipvs graceful termination: drained real servers deleted');
+    if (lines.length)
+      this.deps.logger.info(
+        { deleted: lines.length, left: this.draining.size },
+        'ipvs graceful termination: drained real servers deleted',
+      );
     return done;
   }
 
@@ -251,15 +365,22 @@ export class IPVSProxier implements Proxier {
       try {
         write(s.key, s.value);
       } catch (err) {
-        this.deps.logger.error({ sysctl: s.key, value: s.value, err: err instanceof Error ? err.message : String(err) }, 'cannot set sysctl');
+        this.deps.logger.error(
+          { sysctl: s.key, value: s.value, err: err instanceof Error ? err.message : String(err) },
+          'cannot set sysctl',
+        );
       }
     }
     if (!this.deps.writeSysctl && layout.family === 'IPv4') {
       try {
         if (readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() !== '1')
-          this.deps.logger.info('bridge-nf-call-iptables is not 1; pod-to-service traffic over a Linux bridge may not work');
+          this.deps.logger.info(
+            'bridge-nf-call-iptables is not 1; pod-to-service traffic over a Linux bridge may not work',
+          );
       } catch {
-        this.deps.logger.info('missing br_netfilter module or unset sysctl br-nf-call-iptables; proxy may not work as intended');
+        this.deps.logger.info(
+          'missing br_netfilter module or unset sysctl br-nf-call-iptables; proxy may not work as intended',
+        );
       }
     }
   }
@@ -268,22 +389,33 @@ export class IPVSProxier implements Proxier {
   private async ensureJumps(): Promise<void> {
     const ipt = this.deps.iptables.iptables;
     // The chains must exist before a rule can jump to them.
-    const decl = (table: string, chains: readonly string[]): string => `*${table}\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`;
+    const decl = (table: string, chains: readonly string[]): string =>
+      `*${table}\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`;
     if (this.lastTables === undefined)
-      await this.exec(this.deps.iptables.restore, ['-w', '--noflush'], { input: decl('nat', N.NAT_CHAINS) + decl('filter', N.FILTER_CHAINS), timeoutMs: TOOL_TIMEOUT_MS });
+      await this.exec(this.deps.iptables.restore, ['-w', '--noflush'], {
+        input: decl('nat', N.NAT_CHAINS) + decl('filter', N.FILTER_CHAINS),
+        timeoutMs: TOOL_TIMEOUT_MS,
+      });
     for (const j of N.JUMPS) {
       const args = ['-m', 'comment', '--comment', j.comment, '-j', j.to];
-      const c = await this.exec(ipt, ['-w', '-t', j.table, '-C', j.from, ...args], { okCodes: [0, 1], timeoutMs: 30_000 });
-      if (c.code !== 0) await this.exec(ipt, ['-w', '-t', j.table, '-I', j.from, '1', ...args], { timeoutMs: 30_000 });
+      const c = await this.exec(ipt, ['-w', '-t', j.table, '-C', j.from, ...args], {
+        okCodes: [0, 1],
+        timeoutMs: 30_000,
+      });
+      if (c.code !== 0)
+        await this.exec(ipt, ['-w', '-t', j.table, '-I', j.from, '1', ...args], { timeoutMs: 30_000 });
     }
   }
 
-  private logSkipped(layout: IPVSLayout): void {
-    for (const s of layout.skipped) {
+  private logSkipped(skipped: IPVSLayout['skipped']): void {
+    for (const s of skipped) {
       const key = `${s.service} ${s.field} ${s.value}`;
       if (this.skippedLogged.has(key)) continue;
       this.skippedLogged.add(key);
-      this.deps.logger.error({ service: s.service, field: s.field, value: s.value }, 'service address skipped: not of this family or invalid');
+      this.deps.logger.error(
+        { service: s.service, field: s.field, value: s.value },
+        'service address skipped: not of this family or invalid',
+      );
     }
   }
 
@@ -295,12 +427,21 @@ export class IPVSProxier implements Proxier {
 }
 
 /** Best effort: runs `cmd`, logs failures at debug, never throws. Returns whether it succeeded. */
-async function tryRun(exec: Exec, logger: Logger, cmd: string, args: readonly string[], input?: string): Promise<boolean> {
+async function tryRun(
+  exec: Exec,
+  logger: Logger,
+  cmd: string,
+  args: readonly string[],
+  input?: string,
+): Promise<boolean> {
   try {
     await exec(cmd, args, { timeoutMs: TOOL_TIMEOUT_MS, ...(input !== undefined ? { input } : {}) });
     return true;
   } catch (err) {
-    logger.debug({ cmd, args, err: err instanceof Error ? err.message : String(err) }, 'cleanup step failed (probably nothing to remove)');
+    logger.debug(
+      { cmd, args, err: err instanceof Error ? err.message : String(err) },
+      'cleanup step failed (probably nothing to remove)',
+    );
     return false;
   }
 }
@@ -313,7 +454,10 @@ async function tryRun(exec: Exec, logger: Logger, cmd: string, args: readonly st
 export function cleanupRestoreText(saved: string): string {
   const lines = saved.split('\n').map((l) => l.trim());
   let out = '';
-  for (const [table, chains] of [['nat', N.NAT_CHAINS], ['filter', N.FILTER_CHAINS]] as const) {
+  for (const [table, chains] of [
+    ['nat', N.NAT_CHAINS],
+    ['filter', N.FILTER_CHAINS],
+  ] as const) {
     // Only the part of the save that belongs to this table.
     const from = lines.indexOf(`*${table}`);
     if (from < 0) continue;
@@ -340,7 +484,11 @@ export function cleanupRestoreText(saved: string): string {
  * is still used by iptables mode's rules) it falls back to one step at a time so one failure does
  * not block the rest.
  */
-export async function cleanupIPVS(logger: Logger, exec: Exec = defaultExec, find: (c: string) => string | undefined = which): Promise<void> {
+export async function cleanupIPVS(
+  logger: Logger,
+  exec: Exec = defaultExec,
+  find: (c: string) => string | undefined = which,
+): Promise<void> {
   if (find('ipvsadm')) await tryRun(exec, logger, 'ipvsadm', ['-C']);
   if (find('ip')) await tryRun(exec, logger, 'ip', ['link', 'del', N.DUMMY_DEVICE]);
   for (const backend of ['legacy', 'nft'] as const) {
@@ -358,13 +506,36 @@ export async function cleanupIPVS(logger: Logger, exec: Exec = defaultExec, find
       for (const j of N.JUMPS) {
         const rule = `-A ${j.from} -m comment --comment "${j.comment}" -j ${j.to}`;
         const count = saved.split('\n').filter((l) => l.trim() === rule).length;
-        for (let i = 0; i < count; i++) await tryRun(exec, logger, t.iptables, ['-w', '-t', j.table, '-D', j.from, '-m', 'comment', '--comment', j.comment, '-j', j.to]);
+        for (let i = 0; i < count; i++)
+          await tryRun(exec, logger, t.iptables, [
+            '-w',
+            '-t',
+            j.table,
+            '-D',
+            j.from,
+            '-m',
+            'comment',
+            '--comment',
+            j.comment,
+            '-j',
+            j.to,
+          ]);
       }
-      for (const [table, chains] of [['nat', N.NAT_CHAINS], ['filter', N.FILTER_CHAINS]] as const) {
+      for (const [table, chains] of [
+        ['nat', N.NAT_CHAINS],
+        ['filter', N.FILTER_CHAINS],
+      ] as const) {
         const present = chains.filter((c) => saved.includes(`\n:${c} `));
         if (present.length === 0) continue;
-        await tryRun(exec, logger, t.restore, ['-w', '--noflush'], `*${table}\n${present.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`);
-        for (const c of present) await tryRun(exec, logger, t.restore, ['-w', '--noflush'], `*${table}\n-X ${c}\nCOMMIT\n`);
+        await tryRun(
+          exec,
+          logger,
+          t.restore,
+          ['-w', '--noflush'],
+          `*${table}\n${present.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`,
+        );
+        for (const c of present)
+          await tryRun(exec, logger, t.restore, ['-w', '--noflush'], `*${table}\n-X ${c}\nCOMMIT\n`);
       }
     }
   }
@@ -372,11 +543,17 @@ export async function cleanupIPVS(logger: Logger, exec: Exec = defaultExec, find
     const ours = new Set(N.allSetNames());
     let present: string[] = [...ours];
     try {
-      present = (await exec('ipset', ['list', '-n'], { timeoutMs: TOOL_TIMEOUT_MS })).stdout.split('\n').map((l) => l.trim()).filter((l) => ours.has(l));
+      present = (await exec('ipset', ['list', '-n'], { timeoutMs: TOOL_TIMEOUT_MS })).stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => ours.has(l));
     } catch {
       // cannot list: try every name
     }
-    if (present.length > 0 && !(await tryRun(exec, logger, 'ipset', ['restore'], present.map((s) => `destroy ${s}\n`).join(''))))
+    if (
+      present.length > 0 &&
+      !(await tryRun(exec, logger, 'ipset', ['restore'], present.map((s) => `destroy ${s}\n`).join('')))
+    )
       for (const s of present) await tryRun(exec, logger, 'ipset', ['destroy', s]);
   }
   logger.info('ipvs mode cleanup done');
@@ -395,7 +572,9 @@ export interface IPVSTimeouts {
  * when one is set. Throws RangeError naming the field for a negative or non-finite value.
  */
 export function ipvsTimeoutArgs(t: IPVSTimeouts): string[] | undefined {
-  for (const [k, v] of Object.entries(t)) if (!Number.isFinite(v) || v < 0) throw new RangeError(`ipvs timeout ${k} must be >= 0 ms, got ${String(v)}`);
+  for (const [k, v] of Object.entries(t))
+    if (!Number.isFinite(v) || v < 0)
+      throw new RangeError(`ipvs timeout ${k} must be >= 0 ms, got ${String(v)}`);
   if (t.tcpMs <= 0 && t.tcpFinMs <= 0 && t.udpMs <= 0) return undefined;
   const s = (ms: number): string => String(Math.floor(ms / 1000));
   return ['--set', s(t.tcpMs), s(t.tcpFinMs), s(t.udpMs)];
@@ -405,7 +584,11 @@ export function ipvsTimeoutArgs(t: IPVSTimeouts): string[] | undefined {
  * The timeout fields create() reads from the options when present. FamilyOptions does not carry
  * them yet; once it does (same names), `--ipvs-tcp-timeout` and friends take effect.
  */
-type WithTimeouts = FamilyOptions & { readonly ipvsTcpTimeoutMs?: number; readonly ipvsTcpFinTimeoutMs?: number; readonly ipvsUdpTimeoutMs?: number };
+type WithTimeouts = FamilyOptions & {
+  readonly ipvsTcpTimeoutMs?: number;
+  readonly ipvsTcpFinTimeoutMs?: number;
+  readonly ipvsUdpTimeoutMs?: number;
+};
 
 /** Kernel modules IPVS mode uses (loaded best effort; the probe below decides). */
 const MODULES = ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_sh', 'nf_conntrack'];
@@ -416,26 +599,41 @@ export const ipvsBackend: Backend = {
   render: (states, options) => renderIPVSText(states, options),
   create: async (deps) => {
     for (const tool of ['ipvsadm', 'ipset', 'ip'])
-      if (!which(tool)) throw new Error(`ipvs mode needs \`${tool}\` on PATH (Debian: apt-get install ipvsadm ipset iproute2)`);
+      if (!which(tool))
+        throw new Error(
+          `ipvs mode needs \`${tool}\` on PATH (Debian: apt-get install ipvsadm ipset iproute2)`,
+        );
     const scheduler = deps.options.ipvsScheduler || 'rr';
     assertScheduler(scheduler);
-    if (which('modprobe')) for (const m of [...MODULES, `ip_vs_${scheduler}`]) await run('modprobe', [m], { okCodes: [0, 1], timeoutMs: 30_000 }).catch(() => undefined);
+    if (which('modprobe'))
+      for (const m of [...MODULES, `ip_vs_${scheduler}`])
+        await run('modprobe', [m], { okCodes: [0, 1], timeoutMs: 30_000 }).catch(() => undefined);
     try {
       await run('ipvsadm', ['-Ln'], { timeoutMs: 30_000 });
     } catch (err) {
-      throw new Error(`ipvs mode is not usable: the kernel has no IPVS (CONFIG_IP_VS) or the module cannot be loaded: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(
+        `ipvs mode is not usable: the kernel has no IPVS (CONFIG_IP_VS) or the module cannot be loaded: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     const o: WithTimeouts = deps.options;
-    const timeouts = ipvsTimeoutArgs({ tcpMs: o.ipvsTcpTimeoutMs ?? 0, tcpFinMs: o.ipvsTcpFinTimeoutMs ?? 0, udpMs: o.ipvsUdpTimeoutMs ?? 0 });
+    const timeouts = ipvsTimeoutArgs({
+      tcpMs: o.ipvsTcpTimeoutMs ?? 0,
+      tcpFinMs: o.ipvsTcpFinTimeoutMs ?? 0,
+      udpMs: o.ipvsUdpTimeoutMs ?? 0,
+    });
     if (timeouts) {
       // As upstream: a failure here is logged, the mode still runs with the kernel's timeouts.
       await run('ipvsadm', timeouts, { timeoutMs: 30_000 }).catch((err: unknown) => {
-        deps.logger.error({ args: timeouts, err: err instanceof Error ? err.message : String(err) }, 'cannot set ipvs timeouts');
+        deps.logger.error(
+          { args: timeouts, err: err instanceof Error ? err.message : String(err) },
+          'cannot set ipvs timeouts',
+        );
       });
     }
     const { backend, reason } = await detectBackend(defaultExec);
     const iptables = toolsFor(backend, deps.options.family);
-    if (!which(iptables.restore)) throw new Error(`ipvs mode needs ${iptables.restore} on PATH (Debian: apt-get install iptables)`);
+    if (!which(iptables.restore))
+      throw new Error(`ipvs mode needs ${iptables.restore} on PATH (Debian: apt-get install iptables)`);
     deps.logger.info({ backend, reason, scheduler }, 'ipvs mode: using iptables backend');
     return new IPVSProxier({ ...deps, iptables, graceful: gracefulFromEnv() });
   },

@@ -2,8 +2,11 @@
  * The pure IPVS renderer: DesiredState + FamilyOptions -> the whole IPVS-mode layout of one family
  * (addresses on kube-ipvs0, virtual and real servers, ipset contents, the constant iptables rules
  * that match those sets, sysctls), laid out as upstream pkg/proxy/ipvs syncProxyRules builds it
- * (reference §4). No I/O, no clock, no logger. The executor diffs two layouts (or a layout and
- * what it read from the kernel); `render --proxy-mode ipvs` prints {@link renderIPVSText}.
+ * (reference §4). No I/O, no clock, no logger. The layout is the sum of one fragment per service
+ * port ({@link serviceFragment}) and the constant rules ({@link renderIPVSTables}), so the executor
+ * can keep fragments between syncs and rebuild only the changed ones (incremental.ts); full syncs
+ * diff the whole layout against what was read from the kernel. `render --proxy-mode ipvs` prints
+ * {@link renderIPVSText}.
  */
 import { canonicalIP, cidrContains, ipFamily, joinHostPort, parseCIDR } from '../../net/ip.js';
 import type { IPFamily, Protocol } from '../../model/types.js';
@@ -84,7 +87,9 @@ export function vsKey(protocol: Protocol, address: string, port: number): string
 /** Throws RangeError naming the value when `scheduler` is not one the kernel ships. */
 export function assertScheduler(scheduler: string): void {
   if (!(N.SCHEDULERS as readonly string[]).includes(scheduler))
-    throw new RangeError(`ipvs scheduler must be one of ${N.SCHEDULERS.join(', ')}; got ${JSON.stringify(scheduler)}`);
+    throw new RangeError(
+      `ipvs scheduler must be one of ${N.SCHEDULERS.join(', ')}; got ${JSON.stringify(scheduler)}`,
+    );
 }
 
 /** Canonical IP of `family`, or undefined (an address of the other family or garbage). */
@@ -103,7 +108,8 @@ function setNet(cidr: string, family: IPFamily): string | undefined {
 
 /** Upstream: use local endpoints when asked and there are some, otherwise the cluster endpoints (PR 97081). */
 function realServersFor(sp: ServicePortState, onlyLocal: boolean): RealServer[] {
-  const eps: readonly Endpoint[] = onlyLocal && sp.localEndpoints.length > 0 ? sp.localEndpoints : sp.clusterEndpoints;
+  const eps: readonly Endpoint[] =
+    onlyLocal && sp.localEndpoints.length > 0 ? sp.localEndpoints : sp.clusterEndpoints;
   const seen = new Set<string>();
   const out: RealServer[] = [];
   for (const e of [...eps].sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0))) {
@@ -114,135 +120,232 @@ function realServersFor(sp: ServicePortState, onlyLocal: boolean): RealServer[] 
   return out;
 }
 
-/** Builds the whole layout of one family. Pure and deterministic. Throws RangeError on a bad scheduler or mark bit. */
-export function buildIPVSLayout(state: DesiredState, opts: FamilyOptions): IPVSLayout {
+/** What every service port's fragment depends on besides the port itself: fixed per family until the node's addresses change. */
+export interface IPVSContext {
+  readonly family: IPFamily;
+  readonly scheduler: string;
+  /** Node IPs of this family, canonical. */
+  readonly nodeIPs: readonly string[];
+  /** Addresses NodePort virtual servers are created on (nodePortAddresses, or every node IP). */
+  readonly nodePortIPs: readonly string[];
+}
+
+/** The context of `state` under `opts`. Throws RangeError on a bad scheduler. */
+export function ipvsContext(
+  state: Pick<DesiredState, 'family' | 'nodeIPs'>,
+  opts: FamilyOptions,
+): IPVSContext {
   const family = state.family;
   const scheduler = opts.ipvsScheduler === '' ? 'rr' : opts.ipvsScheduler;
   assertScheduler(scheduler);
-  const mark = masqueradeMark(opts.masqueradeBit);
-  const members = new Map<string, Set<string>>(N.IPSETS.map((s) => [s.name, new Set<string>()]));
-  const add = (set: string, entry: string): void => {
-    members.get(set)!.add(entry);
-  };
-  const addresses = new Set<string>();
-  const vsList: VirtualServer[] = [];
-  const vsSeen = new Set<string>();
-  const skipped: SkippedServicePort[] = [];
-  const noNodeAccess: string[] = [];
   const nodeIPs = state.nodeIPs.map((ip) => famIP(ip, family)).filter((ip): ip is string => ip !== undefined);
   const nodePortIPs = (opts.nodePortAddresses.matchAll ? nodeIPs : opts.nodePortAddresses.ips)
     .map((ip) => famIP(ip, family))
     .filter((ip): ip is string => ip !== undefined);
+  return { family, scheduler, nodeIPs, nodePortIPs };
+}
 
-  const pushVS = (sp: ServicePortState, address: string, port: number, realServers: RealServer[]): void => {
-    const key = vsKey(sp.info.protocol, address, port);
-    // Two service ports claiming one (ip, proto, port): the first in sorted order wins, as a kernel VS is unique.
-    if (vsSeen.has(key)) return;
-    vsSeen.add(key);
-    vsList.push({
+/**
+ * What one service port contributes to the layout. Fragments add up: a virtual server claimed by
+ * several service ports goes to the first in sorted key order, set entries and addresses are a union
+ * (two service ports may share a VIP, a hairpin entry or a health check node port).
+ */
+export interface IPVSFragment {
+  /** Virtual servers this port claims, each key once (the first claim within the port wins). */
+  readonly vss: readonly VirtualServer[];
+  /** `[set, entry]` with the set's IPv4 name; every bound address is also a KUBE-IPVS-IPS entry. May repeat. */
+  readonly entries: readonly (readonly [string, string])[];
+  /** KUBE-IPVS-OUT-FILTER rules (LB VIPs whose source ranges exclude the node). */
+  readonly noNodeAccess: readonly string[];
+  readonly skipped: readonly SkippedServicePort[];
+}
+
+const NO_STRINGS: readonly string[] = [];
+const NO_SKIPS: readonly SkippedServicePort[] = [];
+
+/** One service port's fragment. Pure: a function of `sp` and `ctx` only. */
+export function serviceFragment(sp: ServicePortState, ctx: IPVSContext): IPVSFragment {
+  const family = ctx.family;
+  const info = sp.info;
+  const skipped: SkippedServicePort[] = [];
+  const cip = famIP(info.clusterIP, family);
+  if (!cip) {
+    skipped.push({ service: info.nameString, field: 'clusterIP', value: info.clusterIP });
+    return { vss: [], entries: [], noNodeAccess: NO_STRINGS, skipped };
+  }
+  const p = lower(info.protocol);
+  const entries: (readonly [string, string])[] = [];
+  const vss: VirtualServer[] = [];
+  let noNodeAccess: string[] | undefined;
+  const persistence = info.stickyMaxAgeSeconds > 0 ? info.stickyMaxAgeSeconds : 0;
+  const pushVS = (address: string, port: number, realServers: readonly RealServer[]): void => {
+    const key = vsKey(info.protocol, address, port);
+    // Two claims of one (ip, proto, port) within the port: the first wins, as a kernel VS is unique.
+    for (const v of vss) if (v.key === key) return;
+    vss.push({
       key,
-      protocol: sp.info.protocol,
+      protocol: info.protocol,
       address,
       port,
-      scheduler,
-      persistence: sp.info.stickyMaxAgeSeconds > 0 ? sp.info.stickyMaxAgeSeconds : 0,
+      scheduler: ctx.scheduler,
+      persistence,
       realServers,
-      service: sp.info.nameString,
+      service: info.nameString,
     });
   };
+  const ipPort = (ip: string): string => `${ip},${p}:${info.port}`;
+  // Hairpin: a local endpoint reaching its own service must be masqueraded.
+  for (const e of sp.endpoints) {
+    if (!e.isLocal) continue;
+    const ip = famIP(e.ip, family);
+    if (ip) entries.push([N.LOOP_BACK, `${ip},${p}:${e.port},${ip}`]);
+  }
+  const internal = realServersFor(sp, info.internalPolicyLocal);
+  const external =
+    info.externalPolicyLocal === info.internalPolicyLocal
+      ? internal
+      : realServersFor(sp, info.externalPolicyLocal);
 
-  for (const key of state.sortedKeys) {
-    const sp = state.services.get(key);
-    if (!sp) continue;
-    const info = sp.info;
-    const p = lower(info.protocol);
-    const cip = famIP(info.clusterIP, family);
-    if (!cip) {
-      skipped.push({ service: info.nameString, field: 'clusterIP', value: info.clusterIP });
+  entries.push([N.CLUSTER_IP, ipPort(cip)], [N.IPVS_IPS, cip]);
+  pushVS(cip, info.port, internal);
+
+  for (const raw of info.externalIPs) {
+    const ip = famIP(raw, family);
+    if (!ip) {
+      skipped.push({ service: info.nameString, field: 'externalIPs', value: raw });
       continue;
     }
-    const ipPort = (ip: string): string => `${ip},${p}:${info.port}`;
-    // Hairpin: a local endpoint reaching its own service must be masqueraded.
-    for (const e of sp.endpoints) {
-      if (!e.isLocal) continue;
-      const ip = famIP(e.ip, family);
-      if (ip) add(N.LOOP_BACK, `${ip},${p}:${e.port},${ip}`);
-    }
-    const internal = realServersFor(sp, info.internalPolicyLocal);
-    const external = realServersFor(sp, info.externalPolicyLocal);
-
-    add(N.CLUSTER_IP, ipPort(cip));
-    pushVS(sp, cip, info.port, internal);
-    addresses.add(cip);
-
-    for (const raw of info.externalIPs) {
-      const ip = famIP(raw, family);
-      if (!ip) {
-        skipped.push({ service: info.nameString, field: 'externalIPs', value: raw });
-        continue;
-      }
-      add(info.externalPolicyLocal ? N.EXTERNAL_IP_LOCAL : N.EXTERNAL_IP, ipPort(ip));
-      pushVS(sp, ip, info.port, external);
-      addresses.add(ip);
-    }
-
-    for (const raw of info.loadBalancerVIPs) {
-      const ip = famIP(raw, family);
-      if (!ip) {
-        skipped.push({ service: info.nameString, field: 'loadBalancerVIPs', value: raw });
-        continue;
-      }
-      add(N.LOAD_BALANCER, ipPort(ip));
-      if (info.externalPolicyLocal) add(N.LOAD_BALANCER_LOCAL, ipPort(ip));
-      if (info.loadBalancerSourceRanges.length > 0) {
-        add(N.LOAD_BALANCER_FW, ipPort(ip));
-        let allowFromNode = false;
-        for (const src of info.loadBalancerSourceRanges) {
-          const net = setNet(src, family);
-          if (!net) {
-            skipped.push({ service: info.nameString, field: 'loadBalancerSourceRanges', value: src });
-            continue;
-          }
-          add(N.LOAD_BALANCER_SOURCE_CIDR, `${ipPort(ip)},${net}`);
-          const c = parseCIDR(src);
-          if (c && nodeIPs.some((n) => cidrContains(c, n))) allowFromNode = true;
-        }
-        // Node-originated traffic to an LB VIP leaves with the VIP as source (it is bound to kube-ipvs0).
-        if (allowFromNode) add(N.LOAD_BALANCER_SOURCE_IP, `${ipPort(ip)},${ip}`);
-        else noNodeAccess.push(`-A ${N.KUBE_IPVS_OUT_FILTER} -s ${ip} -m ipvs --vaddr ${ip} --vproto ${p} --vport ${info.port} -j DROP`);
-      }
-      pushVS(sp, ip, info.port, external);
-      addresses.add(ip);
-    }
-
-    if (info.nodePort !== 0) {
-      if (info.protocol === 'SCTP') {
-        for (const ip of nodePortIPs) {
-          add(N.NODE_PORT_SCTP, `${ip},sctp:${info.nodePort}`);
-          if (info.externalPolicyLocal) add(N.NODE_PORT_LOCAL_SCTP, `${ip},sctp:${info.nodePort}`);
-        }
-      } else {
-        const [all, local] = info.protocol === 'TCP' ? [N.NODE_PORT_TCP, N.NODE_PORT_LOCAL_TCP] : [N.NODE_PORT_UDP, N.NODE_PORT_LOCAL_UDP];
-        add(all, String(info.nodePort));
-        if (info.externalPolicyLocal) add(local, String(info.nodePort));
-      }
-      for (const ip of nodePortIPs) pushVS(sp, ip, info.nodePort, external);
-    }
-    if (info.healthCheckNodePort !== 0) add(N.HEALTH_CHECK_NODE_PORT, String(info.healthCheckNodePort));
+    entries.push(
+      [info.externalPolicyLocal ? N.EXTERNAL_IP_LOCAL : N.EXTERNAL_IP, ipPort(ip)],
+      [N.IPVS_IPS, ip],
+    );
+    pushVS(ip, info.port, external);
   }
-  const sortedAddresses = [...addresses].sort(compareIP);
-  for (const a of sortedAddresses) add(N.IPVS_IPS, a);
 
+  for (const raw of info.loadBalancerVIPs) {
+    const ip = famIP(raw, family);
+    if (!ip) {
+      skipped.push({ service: info.nameString, field: 'loadBalancerVIPs', value: raw });
+      continue;
+    }
+    entries.push([N.LOAD_BALANCER, ipPort(ip)]);
+    if (info.externalPolicyLocal) entries.push([N.LOAD_BALANCER_LOCAL, ipPort(ip)]);
+    if (info.loadBalancerSourceRanges.length > 0) {
+      entries.push([N.LOAD_BALANCER_FW, ipPort(ip)]);
+      let allowFromNode = false;
+      for (const src of info.loadBalancerSourceRanges) {
+        const net = setNet(src, family);
+        if (!net) {
+          skipped.push({ service: info.nameString, field: 'loadBalancerSourceRanges', value: src });
+          continue;
+        }
+        entries.push([N.LOAD_BALANCER_SOURCE_CIDR, `${ipPort(ip)},${net}`]);
+        const c = parseCIDR(src);
+        if (c && ctx.nodeIPs.some((n) => cidrContains(c, n))) allowFromNode = true;
+      }
+      // Node-originated traffic to an LB VIP leaves with the VIP as source (it is bound to kube-ipvs0).
+      if (allowFromNode) entries.push([N.LOAD_BALANCER_SOURCE_IP, `${ipPort(ip)},${ip}`]);
+      else
+        (noNodeAccess ??= []).push(
+          `-A ${N.KUBE_IPVS_OUT_FILTER} -s ${ip} -m ipvs --vaddr ${ip} --vproto ${p} --vport ${info.port} -j DROP`,
+        );
+    }
+    entries.push([N.IPVS_IPS, ip]);
+    pushVS(ip, info.port, external);
+  }
+
+  if (info.nodePort !== 0) {
+    if (info.protocol === 'SCTP') {
+      for (const ip of ctx.nodePortIPs) {
+        entries.push([N.NODE_PORT_SCTP, `${ip},sctp:${info.nodePort}`]);
+        if (info.externalPolicyLocal) entries.push([N.NODE_PORT_LOCAL_SCTP, `${ip},sctp:${info.nodePort}`]);
+      }
+    } else {
+      const [all, local] =
+        info.protocol === 'TCP'
+          ? [N.NODE_PORT_TCP, N.NODE_PORT_LOCAL_TCP]
+          : [N.NODE_PORT_UDP, N.NODE_PORT_LOCAL_UDP];
+      entries.push([all, String(info.nodePort)]);
+      if (info.externalPolicyLocal) entries.push([local, String(info.nodePort)]);
+    }
+    for (const ip of ctx.nodePortIPs) pushVS(ip, info.nodePort, external);
+  }
+  if (info.healthCheckNodePort !== 0)
+    entries.push([N.HEALTH_CHECK_NODE_PORT, String(info.healthCheckNodePort)]);
+  return {
+    vss,
+    entries,
+    noNodeAccess: noNodeAccess ?? NO_STRINGS,
+    skipped: skipped.length ? skipped : NO_SKIPS,
+  };
+}
+
+/** Builds the whole layout of one family. Pure and deterministic. Throws RangeError on a bad scheduler or mark bit. */
+export function buildIPVSLayout(state: DesiredState, opts: FamilyOptions): IPVSLayout {
+  const ctx = ipvsContext(state, opts);
+  const frags: IPVSFragment[] = [];
+  for (const key of state.sortedKeys) {
+    const sp = state.services.get(key);
+    if (sp) frags.push(serviceFragment(sp, ctx));
+  }
+  return assembleIPVSLayout(ctx, opts, frags);
+}
+
+/**
+ * The layout the fragments add up to, given in sorted service-port key order (the order decides
+ * which port gets a virtual server two of them claim). Pure.
+ */
+export function assembleIPVSLayout(
+  ctx: IPVSContext,
+  opts: FamilyOptions,
+  frags: Iterable<IPVSFragment>,
+): IPVSLayout {
+  const family = ctx.family;
+  const members = new Map<string, Set<string>>(N.IPSETS.map((s) => [s.name, new Set<string>()]));
+  const claimed = new Map<string, VirtualServer>();
+  const skipped: SkippedServicePort[] = [];
+  const noNodeAccess: string[] = [];
+  for (const f of frags) {
+    for (const [set, entry] of f.entries) members.get(set)!.add(entry);
+    for (const vs of f.vss) if (!claimed.has(vs.key)) claimed.set(vs.key, vs);
+    if (f.noNodeAccess.length) noNodeAccess.push(...f.noNodeAccess);
+    if (f.skipped.length) skipped.push(...f.skipped);
+  }
   const sets: IPSetContent[] = N.IPSETS.map((info) => ({
     name: N.familySetName(info.name, family),
     info,
     entries: [...members.get(info.name)!].sort(),
   }));
-  const nonEmpty = (name: string): boolean => members.get(name)!.size > 0;
+  const { nat, filter } = renderIPVSTables(family, opts, (name) => members.get(name)!.size > 0, noNodeAccess);
+  const virtualServers = new Map<string, VirtualServer>();
+  for (const key of [...claimed.keys()].sort()) virtualServers.set(key, claimed.get(key)!);
+  return {
+    family,
+    addresses: [...members.get(N.IPVS_IPS)!].sort(compareIP),
+    virtualServers,
+    sets,
+    nat,
+    filter,
+    sysctls: ipvsSysctls(family, opts),
+    skipped,
+  };
+}
+
+/**
+ * The constant iptables rules of IPVS mode (upstream writeIptablesRules): `*nat` and `*filter`
+ * restore input. They depend on the options, on which sets are non-empty and on the LB VIPs the
+ * node may not reach (`noNodeAccess`, in sorted service-port order). Throws RangeError on a bad mark bit.
+ */
+export function renderIPVSTables(
+  family: IPFamily,
+  opts: FamilyOptions,
+  nonEmpty: (set: string) => boolean,
+  noNodeAccess: readonly string[],
+): { nat: string; filter: string } {
+  const mark = masqueradeMark(opts.masqueradeBit);
   const setName = (name: string): string => N.familySetName(name, family);
   const comment = (name: string): string => `"${N.IPSETS.find((s) => s.name === name)!.comment}"`;
 
-  // --- nat (upstream writeIptablesRules) ---
   const nat: string[] = ['*nat', ...N.NAT_CHAINS.map((c) => `:${c} - [0:0]`)];
   nat.push(`-A ${N.KUBE_SERVICES} -s ${family === 'IPv6' ? '::1/128' : '127.0.0.0/8'} -j RETURN`);
   const filter: string[] = ['*filter', ...N.FILTER_CHAINS.map((c) => `:${c} - [0:0]`)];
@@ -270,15 +373,22 @@ export function buildIPVSLayout(state: DesiredState, opts: FamilyOptions): IPVSL
     externalAccept(base);
   }
   if (nonEmpty(N.EXTERNAL_IP_LOCAL))
-    externalAccept(`-A ${N.KUBE_SERVICES} -m comment --comment ${comment(N.EXTERNAL_IP_LOCAL)} -m set --match-set ${setName(N.EXTERNAL_IP_LOCAL)} dst,dst`);
+    externalAccept(
+      `-A ${N.KUBE_SERVICES} -m comment --comment ${comment(N.EXTERNAL_IP_LOCAL)} -m set --match-set ${setName(N.EXTERNAL_IP_LOCAL)} dst,dst`,
+    );
   nat.push(`-A ${N.KUBE_SERVICES} -m addrtype --dst-type LOCAL -j ${N.KUBE_NODE_PORT}`);
   nat.push(`-A ${N.KUBE_LOAD_BALANCER} -j ${N.KUBE_MARK_MASQ}`);
   filter.push(`-A ${N.KUBE_SOURCE_RANGES_FIREWALL} -j DROP`);
   filter.push(...noNodeAccess);
   // IPVS traffic must not be dropped by later rules: accept it at the end of KUBE-SERVICES.
-  for (const s of [N.CLUSTER_IP, N.LOAD_BALANCER]) if (nonEmpty(s)) nat.push(`-A ${N.KUBE_SERVICES} -m set --match-set ${setName(s)} dst,dst -j ACCEPT`);
-  filter.push(`-A ${N.KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`);
-  filter.push(`-A ${N.KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+  for (const s of [N.CLUSTER_IP, N.LOAD_BALANCER])
+    if (nonEmpty(s)) nat.push(`-A ${N.KUBE_SERVICES} -m set --match-set ${setName(s)} dst,dst -j ACCEPT`);
+  filter.push(
+    `-A ${N.KUBE_FORWARD} -m comment --comment "kubernetes forwarding rules" -m mark --mark ${mark}/${mark} -j ACCEPT`,
+  );
+  filter.push(
+    `-A ${N.KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+  );
   filter.push(
     `-A ${N.KUBE_NODE_PORT} -m comment --comment ${comment(N.HEALTH_CHECK_NODE_PORT)} -m set --match-set ${setName(N.HEALTH_CHECK_NODE_PORT)} dst -j ACCEPT`,
   );
@@ -291,14 +401,22 @@ export function buildIPVSLayout(state: DesiredState, opts: FamilyOptions): IPVSL
     [N.HEALTH_CHECK_NODE_PORT, 'dst'],
   ] as const)
     filter.push(`-A ${N.KUBE_IPVS_FILTER} -m set --match-set ${setName(s)} ${m} -j RETURN`);
-  filter.push(`-A ${N.KUBE_IPVS_FILTER} -m conntrack --ctstate NEW -m set --match-set ${setName(N.IPVS_IPS)} dst -j REJECT`);
+  filter.push(
+    `-A ${N.KUBE_IPVS_FILTER} -m conntrack --ctstate NEW -m set --match-set ${setName(N.IPVS_IPS)} dst -j REJECT`,
+  );
   nat.push(`-A ${N.KUBE_POSTROUTING} -m mark ! --mark ${mark}/${mark} -j RETURN`);
   nat.push(`-A ${N.KUBE_POSTROUTING} -j MARK --xor-mark ${mark}`);
-  nat.push(`-A ${N.KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${opts.randomFully ? ' --random-fully' : ''}`);
+  nat.push(
+    `-A ${N.KUBE_POSTROUTING} -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE${opts.randomFully ? ' --random-fully' : ''}`,
+  );
   nat.push(`-A ${N.KUBE_MARK_MASQ} -j MARK --or-mark ${mark}`);
   nat.push('COMMIT');
   filter.push('COMMIT');
+  return { nat: nat.join('\n') + '\n', filter: filter.join('\n') + '\n' };
+}
 
+/** The sysctls IPVS mode sets for `family`. */
+export function ipvsSysctls(family: IPFamily, opts: FamilyOptions): Sysctl[] {
   const sysctls: Sysctl[] = [];
   if (family === 'IPv4') {
     sysctls.push({ key: 'net.ipv4.vs.conntrack', value: '1' });
@@ -313,26 +431,90 @@ export function buildIPVSLayout(state: DesiredState, opts: FamilyOptions): IPVSL
     // The vs.* sysctls live under net.ipv4 for both families; the IPv4 proxier sets them.
     sysctls.push({ key: 'net.ipv6.conf.all.forwarding', value: '1' });
   }
-
-  const virtualServers = new Map<string, VirtualServer>();
-  for (const vs of vsList.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) virtualServers.set(vs.key, vs);
-  return { family, addresses: sortedAddresses, virtualServers, sets, nat: nat.join('\n') + '\n', filter: filter.join('\n') + '\n', sysctls, skipped };
+  return sysctls;
 }
 
 /** Upstream ipsetWithIptablesChain: a set matched in `from`, jumping to `to`, when the set is non-empty. */
-const SET_RULES: readonly { set: string; table: 'nat' | 'filter'; from: string; to: string; match: string; proto?: string }[] = [
+const SET_RULES: readonly {
+  set: string;
+  table: 'nat' | 'filter';
+  from: string;
+  to: string;
+  match: string;
+  proto?: string;
+}[] = [
   { set: N.LOOP_BACK, table: 'nat', from: N.KUBE_POSTROUTING, to: 'MASQUERADE', match: 'dst,dst,src' },
   { set: N.LOAD_BALANCER, table: 'nat', from: N.KUBE_SERVICES, to: N.KUBE_LOAD_BALANCER, match: 'dst,dst' },
   { set: N.LOAD_BALANCER_LOCAL, table: 'nat', from: N.KUBE_LOAD_BALANCER, to: 'RETURN', match: 'dst,dst' },
-  { set: N.NODE_PORT_LOCAL_TCP, table: 'nat', from: N.KUBE_NODE_PORT, to: 'RETURN', match: 'dst', proto: 'tcp' },
-  { set: N.NODE_PORT_TCP, table: 'nat', from: N.KUBE_NODE_PORT, to: N.KUBE_MARK_MASQ, match: 'dst', proto: 'tcp' },
-  { set: N.NODE_PORT_LOCAL_UDP, table: 'nat', from: N.KUBE_NODE_PORT, to: 'RETURN', match: 'dst', proto: 'udp' },
-  { set: N.NODE_PORT_UDP, table: 'nat', from: N.KUBE_NODE_PORT, to: N.KUBE_MARK_MASQ, match: 'dst', proto: 'udp' },
-  { set: N.NODE_PORT_LOCAL_SCTP, table: 'nat', from: N.KUBE_NODE_PORT, to: 'RETURN', match: 'dst,dst', proto: 'sctp' },
-  { set: N.NODE_PORT_SCTP, table: 'nat', from: N.KUBE_NODE_PORT, to: N.KUBE_MARK_MASQ, match: 'dst,dst', proto: 'sctp' },
-  { set: N.LOAD_BALANCER_FW, table: 'filter', from: N.KUBE_PROXY_FIREWALL, to: N.KUBE_SOURCE_RANGES_FIREWALL, match: 'dst,dst' },
-  { set: N.LOAD_BALANCER_SOURCE_CIDR, table: 'filter', from: N.KUBE_SOURCE_RANGES_FIREWALL, to: 'RETURN', match: 'dst,dst,src' },
-  { set: N.LOAD_BALANCER_SOURCE_IP, table: 'filter', from: N.KUBE_SOURCE_RANGES_FIREWALL, to: 'RETURN', match: 'dst,dst,src' },
+  {
+    set: N.NODE_PORT_LOCAL_TCP,
+    table: 'nat',
+    from: N.KUBE_NODE_PORT,
+    to: 'RETURN',
+    match: 'dst',
+    proto: 'tcp',
+  },
+  {
+    set: N.NODE_PORT_TCP,
+    table: 'nat',
+    from: N.KUBE_NODE_PORT,
+    to: N.KUBE_MARK_MASQ,
+    match: 'dst',
+    proto: 'tcp',
+  },
+  {
+    set: N.NODE_PORT_LOCAL_UDP,
+    table: 'nat',
+    from: N.KUBE_NODE_PORT,
+    to: 'RETURN',
+    match: 'dst',
+    proto: 'udp',
+  },
+  {
+    set: N.NODE_PORT_UDP,
+    table: 'nat',
+    from: N.KUBE_NODE_PORT,
+    to: N.KUBE_MARK_MASQ,
+    match: 'dst',
+    proto: 'udp',
+  },
+  {
+    set: N.NODE_PORT_LOCAL_SCTP,
+    table: 'nat',
+    from: N.KUBE_NODE_PORT,
+    to: 'RETURN',
+    match: 'dst,dst',
+    proto: 'sctp',
+  },
+  {
+    set: N.NODE_PORT_SCTP,
+    table: 'nat',
+    from: N.KUBE_NODE_PORT,
+    to: N.KUBE_MARK_MASQ,
+    match: 'dst,dst',
+    proto: 'sctp',
+  },
+  {
+    set: N.LOAD_BALANCER_FW,
+    table: 'filter',
+    from: N.KUBE_PROXY_FIREWALL,
+    to: N.KUBE_SOURCE_RANGES_FIREWALL,
+    match: 'dst,dst',
+  },
+  {
+    set: N.LOAD_BALANCER_SOURCE_CIDR,
+    table: 'filter',
+    from: N.KUBE_SOURCE_RANGES_FIREWALL,
+    to: 'RETURN',
+    match: 'dst,dst,src',
+  },
+  {
+    set: N.LOAD_BALANCER_SOURCE_IP,
+    table: 'filter',
+    from: N.KUBE_SOURCE_RANGES_FIREWALL,
+    to: 'RETURN',
+    match: 'dst,dst,src',
+  },
 ];
 
 /** Numeric-ish order for IPs (stable, family-aware enough for display). */
@@ -365,7 +547,11 @@ export function vsLine(vs: VirtualServer, edit = false): string {
 }
 
 /** `-a` / `-e` line adding or editing a masqueraded real server. */
-export function rsLine(vs: Pick<VirtualServer, 'protocol' | 'address' | 'port'>, rs: RealServer, edit = false): string {
+export function rsLine(
+  vs: Pick<VirtualServer, 'protocol' | 'address' | 'port'>,
+  rs: RealServer,
+  edit = false,
+): string {
   return `${edit ? '-e' : '-a'} ${vsArgs(vs)} -r ${joinHostPort(rs.ip, rs.port)} -m -w ${rs.weight}`;
 }
 
@@ -398,7 +584,12 @@ export function ipsetRestoreText(layout: IPVSLayout): string {
 /** `ip -batch` input creating kube-ipvs0 and binding every address. */
 export function linkBatchText(layout: IPVSLayout): string {
   const bits = layout.family === 'IPv6' ? 128 : 32;
-  return [`link add ${N.DUMMY_DEVICE} type dummy`, ...layout.addresses.map((a) => `address add ${a}/${bits} dev ${N.DUMMY_DEVICE}`)].join('\n') + '\n';
+  return (
+    [
+      `link add ${N.DUMMY_DEVICE} type dummy`,
+      ...layout.addresses.map((a) => `address add ${a}/${bits} dev ${N.DUMMY_DEVICE}`),
+    ].join('\n') + '\n'
+  );
 }
 
 /**
@@ -408,7 +599,8 @@ export function linkBatchText(layout: IPVSLayout): string {
  */
 export function renderIPVSFamily(layout: IPVSLayout): string {
   let text = `# family: ${layout.family.toLowerCase()}\n`;
-  for (const s of layout.skipped) text += `# skipped: ${JSON.stringify(s.service)}: ${s.field} ${JSON.stringify(s.value)}\n`;
+  for (const s of layout.skipped)
+    text += `# skipped: ${JSON.stringify(s.service)}: ${s.field} ${JSON.stringify(s.value)}\n`;
   text += '# link\n' + linkBatchText(layout);
   text += '# sysctl\n' + layout.sysctls.map((s) => `${s.key} = ${s.value}\n`).join('');
   text += '# ipset\n' + ipsetRestoreText(layout);
