@@ -2,7 +2,22 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const impure = ['node:fs', 'node:fs/promises', 'node:child_process', 'node:net', 'node:dgram', 'node:http', 'node:https', 'node:os', 'fs', 'child_process', 'net', 'dgram', 'http', 'os'];
+const impure = [
+  'node:fs',
+  'node:fs/promises',
+  'node:child_process',
+  'node:net',
+  'node:dgram',
+  'node:http',
+  'node:https',
+  'node:os',
+  'fs',
+  'child_process',
+  'net',
+  'dgram',
+  'http',
+  'os',
+];
 // Type-only imports are allowed: they vanish at compile time and carry no I/O.
 const pureRestriction = {
   'no-restricted-imports': 'off',
@@ -11,7 +26,11 @@ const pureRestriction = {
     {
       paths: impure.map((name) => ({ name, message: 'pure module: no I/O (DESIGN.md §2)' })),
       patterns: [
-        { group: ['**/k8s/**', '**/exec/**', '**/sources/**', '**/observability/**', '**/app/**'], message: 'pure module: no I/O layers (DESIGN.md §2)', allowTypeImports: true },
+        {
+          group: ['**/k8s/**', '**/exec/**', '**/sources/**', '**/observability/**', '**/app/**'],
+          message: 'pure module: no I/O layers (DESIGN.md §2)',
+          allowTypeImports: true,
+        },
       ],
     },
   ],
@@ -24,7 +43,10 @@ export default tseslint.config(
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
-      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
       '@typescript-eslint/no-unnecessary-condition': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
     },

@@ -123,13 +123,17 @@ for (const backend of BACKENDS) {
 
     test('a deleted service loses its chains in a partial sync; the metrics count the rules', async () => {
       ctx.write('gone.yaml', [svc('gone', { clusterIP: '172.30.0.40' }), slice('gone', [{ ip: ctx.ip.b3 }])]);
-      const chainsOf = (text: string): string[] => (/-A KUBE-SERVICES .*default\/gone:http cluster IP.* -j (KUBE-SVC-\w+)/.exec(text) ?? []).slice(1);
+      const chainsOf = (text: string): string[] =>
+        (/-A KUBE-SERVICES .*default\/gone:http cluster IP.* -j (KUBE-SVC-\w+)/.exec(text) ?? []).slice(1);
       const svcChain = await ctx.until('gone programmed', async () => chainsOf(await save('nat'))[0]);
       assert.ok(only3(await ctx.lab.tcpMany('client', '172.30.0.40', 80, 5)));
       ctx.write('gone.yaml', []);
       await ctx.until('gone chains deleted', async () => !(await save('nat')).includes(svcChain));
       const metrics = await ctx.lab.exec('node', 'curl', ['-s', '-m', '2', 'http://127.0.0.1:10249/metrics']);
-      assert.match(metrics.stdout, /kubeproxy_sync_proxy_rules_iptables_total\{[^}]*table="nat"[^}]*\} [1-9]/);
+      assert.match(
+        metrics.stdout,
+        /kubeproxy_sync_proxy_rules_iptables_total\{[^}]*table="nat"[^}]*\} [1-9]/,
+      );
     });
 
     test('flushed tables are noticed through the mangle canary and reprogrammed by a full sync', async () => {
@@ -141,49 +145,78 @@ for (const backend of BACKENDS) {
       const down = await ctx.lab.tcp('client', '172.30.0.10', 80, { timeoutMs: 800 });
       assert.equal(down.ok, false, 'the flush took the service down');
       // --iptables-sync-period=3s: the canary is polled every 3 s.
-      await ctx.until('service back after the canary resync', async () => (await ctx.lab.tcpMany('client', '172.30.0.10', 80, 5)).ok === 5, 30_000);
+      await ctx.until(
+        'service back after the canary resync',
+        async () => (await ctx.lab.tcpMany('client', '172.30.0.10', 80, 5)).ok === 5,
+        30_000,
+      );
       const nat = await save('nat');
       assert.match(nat, /^-A PREROUTING .*-j KUBE-SERVICES$/m);
       assert.match(await save('mangle'), /^:KUBE-PROXY-CANARY /m);
     });
 
     test('rules survive the daemon exiting; a restarted daemon takes them over without flushing', async () => {
-      const chains = (text: string): string => text.split('\n').filter((l) => l.startsWith(':KUBE-')).sort().join('\n');
+      const chains = (text: string): string =>
+        text
+          .split('\n')
+          .filter((l) => l.startsWith(':KUBE-'))
+          .sort()
+          .join('\n');
       const before = chains(await save('nat'));
       await stopDaemon(daemon);
       assert.equal(chains(await save('nat')), before, 'the chains stay after exit');
-      assert.equal((await ctx.lab.tcpMany('client', '172.30.0.10', 80, 10)).ok, 10, 'traffic still flows with no daemon');
+      assert.equal(
+        (await ctx.lab.tcpMany('client', '172.30.0.10', 80, 10)).ok,
+        10,
+        'traffic still flows with no daemon',
+      );
       let running = true;
       const failures: string[] = [];
       const t0 = Date.now();
       const traffic = (async () => {
         for (let i = 0; running && i < 1000; i++) {
           const at = Date.now() - t0;
-          for (const r of (await ctx.lab.tcpMany('client', '172.30.0.10', 80, 5)).results) if (!r.ok) failures.push(`batch at +${at} ms: ${JSON.stringify(r)}`);
+          for (const r of (await ctx.lab.tcpMany('client', '172.30.0.10', 80, 5)).results)
+            if (!r.ok) failures.push(`batch at +${at} ms: ${JSON.stringify(r)}`);
         }
       })();
       let firstSync: Record<string, unknown> = {};
       try {
         daemon = startDaemon();
-        firstSync = JSON.parse((await daemon.waitForOutput(/^\{.*"msg":"iptables sync".*\}$/m, 60_000))[0]) as Record<string, unknown>;
+        firstSync = JSON.parse(
+          (await daemon.waitForOutput(/^\{.*"msg":"iptables sync".*\}$/m, 60_000))[0],
+        ) as Record<string, unknown>;
       } finally {
         running = false;
         await traffic;
       }
       const synced = Date.now() - t0;
-      assert.deepEqual(failures, [], `no connection failed while the new daemon took over (first sync at +${synced} ms)\n${ctx.diagnostics()}`);
+      assert.deepEqual(
+        failures,
+        [],
+        `no connection failed while the new daemon took over (first sync at +${synced} ms)\n${ctx.diagnostics()}`,
+      );
       assert.equal(chains(await save('nat')), before);
       // The chains already hold exactly our rules: the first sync adopts them and rewrites none.
       assert.equal(firstSync.full, true);
       assert.ok(Number(firstSync.chainsAdopted) > 10, `adopted: ${JSON.stringify(firstSync)}`);
       assert.equal(firstSync.chainsWritten, 0, `rewritten after the restart: ${JSON.stringify(firstSync)}`);
       const nat = await save('nat');
-      assert.equal(nat.split('\n').filter((l) => /^-A PREROUTING .*-j KUBE-SERVICES$/.test(l)).length, 1, 'the jump is not duplicated');
+      assert.equal(
+        nat.split('\n').filter((l) => /^-A PREROUTING .*-j KUBE-SERVICES$/.test(l)).length,
+        1,
+        'the jump is not duplicated',
+      );
     });
 
     test('--cleanup removes every chain and jump of this mode (the kubelet KUBE-FIREWALL stays)', async () => {
       await stopDaemon(daemon);
-      await ctx.lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=iptables'], { allowFail: true });
+      await ctx.lab.exec(
+        'node',
+        process.execPath,
+        ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=iptables'],
+        { allowFail: true },
+      );
       for (const table of ['nat', 'filter', 'mangle']) {
         const text = await save(table);
         const left = text.split('\n').filter((l) => /KUBE-/.test(l) && !/KUBE-FIREWALL/.test(l));

@@ -34,10 +34,12 @@ function vmUnavailable(): string | undefined {
     ['ipvsadm', 'ipvsadm'],
     ['ipset', 'ipset'],
   ].filter(([c]) => !has(c!));
-  if (missing.length) return `IPVS VM unavailable: missing ${missing.map(([c, p]) => `${c} (apt-get install ${p})`).join(', ')}`;
+  if (missing.length)
+    return `IPVS VM unavailable: missing ${missing.map(([c, p]) => `${c} (apt-get install ${p})`).join(', ')}`;
   if (!existsSync(`${CACHE}/initramfs.cpio.gz`) || !existsSync(`${CACHE}/vmlinuz`)) {
     const b = spawnSync(BUILDER, { encoding: 'utf8', timeout: 600_000 });
-    if (b.status !== 0) return `IPVS VM unavailable: building the kernel cache in ${CACHE} failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`;
+    if (b.status !== 0)
+      return `IPVS VM unavailable: building the kernel cache in ${CACHE} failed: ${(b.stderr || b.stdout).trim().split('\n').slice(-3).join(' | ')}`;
   }
   return undefined;
 }
@@ -60,7 +62,13 @@ export function parseTap(tap: string): Scenario[] {
     const detail: string[] = [];
     for (let j = i + 1; j < lines.length && /^ {6}/.test(lines[j]!); j++) detail.push(lines[j]!.slice(6));
     const d = /^duration_ms: ([\d.]+)/m.exec(detail.join('\n'));
-    out.push({ name: m[2]!, ok: m[1] === 'ok', skip: m[3] !== undefined, detail: detail.join('\n'), durationMs: d ? Number(d[1]) : undefined });
+    out.push({
+      name: m[2]!,
+      ok: m[1] === 'ok',
+      skip: m[3] !== undefined,
+      detail: detail.join('\n'),
+      durationMs: d ? Number(d[1]) : undefined,
+    });
   }
   return out;
 }
@@ -77,7 +85,12 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
       cwd: ROOT,
       encoding: 'utf8',
       // 2 GiB: the lab runs a dozen node processes on a tmpfs overlay.
-      env: { ...process.env, VM_ACCEL: process.env.VM_ACCEL ?? 'tcg', VM_TIMEOUT: process.env.VM_TIMEOUT ?? '900', VM_MEM: process.env.VM_MEM ?? '2048' },
+      env: {
+        ...process.env,
+        VM_ACCEL: process.env.VM_ACCEL ?? 'tcg',
+        VM_TIMEOUT: process.env.VM_TIMEOUT ?? '900',
+        VM_MEM: process.env.VM_MEM ?? '2048',
+      },
       timeout: 1_000_000,
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -88,11 +101,16 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
 
   test('the VM booted and ran the suite', (t) => {
     // Where the minutes went: the runner's boot/total line, the suite's marks, each scenario's time.
-    for (const l of output.split('\n')) if (/^\[vm\]|\[timing\]/.test(l.replace(/^# /, ''))) t.diagnostic(l.replace(/^# /, ''));
-    for (const s of scenarios) t.diagnostic(`${s.ok ? 'ok' : 'FAILED'} ${((s.durationMs ?? 0) / 1000).toFixed(1)} s  ${s.name}`);
+    for (const l of output.split('\n'))
+      if (/^\[vm\]|\[timing\]/.test(l.replace(/^# /, ''))) t.diagnostic(l.replace(/^# /, ''));
+    for (const s of scenarios)
+      t.diagnostic(`${s.ok ? 'ok' : 'FAILED'} ${((s.durationMs ?? 0) / 1000).toFixed(1)} s  ${s.name}`);
     assert.notEqual(code, 124, `VM timed out:\n${output.slice(-3000)}`);
     assert.notEqual(code, 125, `VM failed to boot:\n${output.slice(-3000)}`);
-    assert.ok(scenarios.length >= 10, `expected the in-VM scenarios, got ${scenarios.length}:\n${output.slice(-3000)}`);
+    assert.ok(
+      scenarios.length >= 10,
+      `expected the in-VM scenarios, got ${scenarios.length}:\n${output.slice(-3000)}`,
+    );
   });
 
   // One host test per in-VM scenario, so CI shows which ones pass.
@@ -122,6 +140,10 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
 
   test('no other in-VM scenario failed', () => {
     const bad = scenarios.filter((s) => !s.ok);
-    assert.deepEqual(bad.map((s) => s.name), [], bad.map((s) => `${s.name}:\n${s.detail}`).join('\n\n'));
+    assert.deepEqual(
+      bad.map((s) => s.name),
+      [],
+      bad.map((s) => `${s.name}:\n${s.detail}`).join('\n\n'),
+    );
   });
 });

@@ -63,7 +63,11 @@ const slice = (svcName: string, ips: string[], ports: Obj[] = PORTS): Obj => ({
   kind: 'EndpointSlice',
   metadata: { namespace: 'default', name: `${svcName}-1`, labels: { 'kubernetes.io/service-name': svcName } },
   addressType: 'IPv4',
-  endpoints: ips.map((ip) => ({ addresses: [ip], nodeName: NODE, conditions: { ready: true, serving: true, terminating: false } })),
+  endpoints: ips.map((ip) => ({
+    addresses: [ip],
+    nodeName: NODE,
+    conditions: { ready: true, serving: true, terminating: false },
+  })),
   ports,
 });
 const yaml = (objs: Obj[]) => objs.map((o) => JSON.stringify(o)).join('\n---\n') + '\n';
@@ -86,7 +90,11 @@ describe('userspace mode with portals in the lab', { skip: skipReason() }, () =>
 
   before(async () => {
     rootBefore = rootRules();
-    assert.doesNotMatch(rootBefore, /KUBE-PORTALS|KUBE-NODEPORT-(CONTAINER|HOST|NON-LOCAL)/, 'the root namespace already has userspace portal chains');
+    assert.doesNotMatch(
+      rootBefore,
+      /KUBE-PORTALS|KUBE-NODEPORT-(CONTAINER|HOST|NON-LOCAL)/,
+      'the root namespace already has userspace portal chains',
+    );
     lab = await createLab({ pods: ['client', 'b1', 'b2', 'b3', 'idle'] });
     ip = { b1: lab.pod('b1').ip, b2: lab.pod('b2').ip, b3: lab.pod('b3').ip, idle: lab.pod('idle').ip };
     for (const b of ['b1', 'b2', 'b3']) await lab.startBackend(b, { tcpPorts: [8080], udpPorts: [5353] });
@@ -99,8 +107,18 @@ describe('userspace mode with portals in the lab', { skip: skipReason() }, () =>
         spec: { podCIDRs: ['10.244.0.0/24'] },
         status: { addresses: [{ type: 'InternalIP', address: lab.node.ip }] },
       },
-      svc('web', { clusterIP: '172.30.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
-      svc('np', { type: 'NodePort', clusterIP: '172.30.0.11', ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }] }),
+      svc('web', {
+        clusterIP: '172.30.0.10',
+        ports: [
+          { name: 'http', port: 80, protocol: 'TCP' },
+          { name: 'dns', port: 53, protocol: 'UDP' },
+        ],
+      }),
+      svc('np', {
+        type: 'NodePort',
+        clusterIP: '172.30.0.11',
+        ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }],
+      }),
       slice('np', [ip.b1, ip.b2], [PORTS[0]!]),
       svc('dead', { clusterIP: '172.30.0.12' }),
       slice('dead', [ip.idle, ip.b2], [PORTS[0]!]),
@@ -134,7 +152,11 @@ describe('userspace mode with portals in the lab', { skip: skipReason() }, () =>
     await lab?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
     const now = rootRules();
-    assert.doesNotMatch(now, /KUBE-PORTALS|KUBE-NODEPORT-(CONTAINER|HOST|NON-LOCAL)/, 'portal chains appeared in the root namespace');
+    assert.doesNotMatch(
+      now,
+      /KUBE-PORTALS|KUBE-NODEPORT-(CONTAINER|HOST|NON-LOCAL)/,
+      'portal chains appeared in the root namespace',
+    );
     assert.equal(now, rootBefore, 'the root namespace nat/filter rules changed');
   });
 
@@ -144,8 +166,16 @@ describe('userspace mode with portals in the lab', { skip: skipReason() }, () =>
     assert.match(nat, /-A PREROUTING .*-j KUBE-PORTALS-CONTAINER/);
     assert.match(nat, /-A OUTPUT .*-j KUBE-PORTALS-HOST/);
     assert.match(nat, /-A PREROUTING .*--dst-type LOCAL .*-j KUBE-NODEPORT-CONTAINER/);
-    assert.match(nat, /-A KUBE-PORTALS-CONTAINER -d 172\.30\.0\.10\/32 -p tcp .*--dport 80 .*-j REDIRECT --to-ports \d+/);
-    assert.match(nat, new RegExp(`-A KUBE-PORTALS-HOST -d 172\\.30\\.0\\.10/32 -p udp .*--dport 53 .*-j DNAT --to-destination ${lab.node.ip.replaceAll('.', '\\.')}:\\d+`));
+    assert.match(
+      nat,
+      /-A KUBE-PORTALS-CONTAINER -d 172\.30\.0\.10\/32 -p tcp .*--dport 80 .*-j REDIRECT --to-ports \d+/,
+    );
+    assert.match(
+      nat,
+      new RegExp(
+        `-A KUBE-PORTALS-HOST -d 172\\.30\\.0\\.10/32 -p udp .*--dport 53 .*-j DNAT --to-destination ${lab.node.ip.replaceAll('.', '\\.')}:\\d+`,
+      ),
+    );
     const filter = (await lab.exec('node', SAVE, ['-t', 'filter'])).stdout;
     assert.match(filter, /-A INPUT .*-j KUBE-NODEPORT-NON-LOCAL/);
   });
@@ -178,7 +208,8 @@ describe('userspace mode with portals in the lab', { skip: skipReason() }, () =>
     // sees a reset after connecting (upstream userspace closed the socket the same way).
     const t = await lab.tcpMany('client', '172.30.0.20', 80, 3, { timeoutMs: 1500 });
     assert.equal(t.ok, 0);
-    for (const r of t.results) assert.ok(!r.ok && (r.error === 'reset' || r.error === 'refused'), JSON.stringify(r));
+    for (const r of t.results)
+      assert.ok(!r.ok && (r.error === 'reset' || r.error === 'refused'), JSON.stringify(r));
   });
 
   test('NodePort from the external client', async () => {
@@ -226,10 +257,23 @@ describe('userspace mode with portals in the lab', { skip: skipReason() }, () =>
     ].join('\n');
     await lab.exec('node', `iptables-${BACKEND}-restore`, ['-w', '--noflush'], { input: leftover });
     assert.match(await natRules(), /KUBE-PORTALS-CONTAINER/);
-    const r = await lab.exec('node', 'env', [`KUBE_PROXY_IPTABLES_BACKEND=${BACKEND}`, process.execPath, '--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=userspace'], {
-      allowFail: true,
-      timeoutMs: 60_000,
-    });
+    const r = await lab.exec(
+      'node',
+      'env',
+      [
+        `KUBE_PROXY_IPTABLES_BACKEND=${BACKEND}`,
+        process.execPath,
+        '--import',
+        'tsx',
+        DAEMON,
+        '--cleanup',
+        '--proxy-mode=userspace',
+      ],
+      {
+        allowFail: true,
+        timeoutMs: 60_000,
+      },
+    );
     assert.equal(r.code, 0, `--cleanup failed: ${r.stderr}`);
     assert.doesNotMatch(await natRules(), /KUBE-PORTALS|KUBE-NODEPORT-/);
   });

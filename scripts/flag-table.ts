@@ -14,7 +14,10 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'write-config-to': ['supported', 'writes v1alpha1 and exits'],
   cleanup: ['supported', 'removes the rules of every mode, then exits'],
   'init-only': ['accepted, no effect', 'there is no separate privileged init step'],
-  kubeconfig: ['supported', 'token, tokenFile and client certificates are tested; exec plugins go through client-node, untested'],
+  kubeconfig: [
+    'supported',
+    'token, tokenFile and client certificates are tested; exec plugins go through client-node, untested',
+  ],
   master: ['supported', ''],
   'kube-api-content-type': ['accepted, no effect', 'we always request JSON (read-only, small objects)'],
   'kube-api-qps': ['supported', ''],
@@ -28,7 +31,10 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'metrics-port': ['supported', 'deprecated upstream; warns'],
   profiling: ['accepted, no effect', 'no /debug/pprof (use node --inspect)'],
   'show-hidden-metrics-for-version': ['accepted, no effect', 'no hidden metrics exist yet'],
-  'proxy-mode': ['supported', 'iptables (default), nftables, ipvs, userspace; kernelspace is Windows-only and rejected'],
+  'proxy-mode': [
+    'supported',
+    'iptables (default), nftables, ipvs, userspace; kernelspace is Windows-only and rejected',
+  ],
   'feature-gates': ['accepted, no effect', 'every GA behaviour is always on'],
   'iptables-masquerade-bit': ['supported', ''],
   'masquerade-all': ['supported', 'iptables and nftables'],

@@ -37,7 +37,11 @@ if (selected.length === 0) {
 }
 // e2e tests share network namespaces and ports: run them one file at a time.
 const conc = tier === 'unit' ? [] : ['--test-concurrency=1'];
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...conc, ...extra.filter((a) => a.startsWith('-')), ...selected], {
-  stdio: 'inherit',
-});
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', ...conc, ...extra.filter((a) => a.startsWith('-')), ...selected],
+  {
+    stdio: 'inherit',
+  },
+);
 process.exit(r.status ?? 1);

@@ -11,6 +11,8 @@ echo "== type check"
 npx tsc -p tsconfig.json --noEmit
 echo "== lint"
 npx eslint . --max-warnings=0
+echo "== format (prettier; fix with: npm run format)"
+npm run -s format:check
 echo "== build"
 npm run -s build
 

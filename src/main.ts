@@ -30,7 +30,9 @@ export async function main(argv: readonly string[]): Promise<void> {
         process.stdout.write(helpText());
         return;
       case 'version':
-        process.stdout.write(`kube-proxy-ts v${VERSION} (behaves as Kubernetes kube-proxy ${KUBERNETES_COMPAT})\n`);
+        process.stdout.write(
+          `kube-proxy-ts v${VERSION} (behaves as Kubernetes kube-proxy ${KUBERNETES_COMPAT})\n`,
+        );
         return;
       case 'write-config':
         writeFileSync(cmd.writeConfigTo, renderConfigFile(cmd.config));

@@ -11,13 +11,21 @@ if (process.env.KPT_API_SOURCE_EXIT_CHILD === '1') {
   const { startFakeApiServer } = await import('./fake-apiserver.js');
   const api = await startFakeApiServer({ bookmarkIntervalMs: 50 });
   api.create('nodes', { metadata: { name: 'n1' } });
-  const client = new ApiClient({ settings: await loadConnectionSettings({ kubeconfig: '', master: api.url }) });
+  const client = new ApiClient({
+    settings: await loadConnectionSettings({ kubeconfig: '', master: api.url }),
+  });
   const source = createApiSource({
     connection: client,
     scope: { nodeName: 'n1', serviceCIDRs: true },
     logger: createMemoryLogger(),
     configSyncPeriodMs: 20,
-    timing: { backoffInitialMs: 5, backoffMaxMs: 20, idleTimeoutMs: 200, minWatchTimeoutSeconds: 1, shortWatchMs: 10 },
+    timing: {
+      backoffInitialMs: 5,
+      backoffMaxMs: 20,
+      idleTimeoutMs: 200,
+      minWatchTimeoutSeconds: 1,
+      shortWatchMs: 10,
+    },
   });
   let events = 0;
   await source.start(() => {

@@ -11,7 +11,13 @@ import { PROXY_LABEL_SELECTOR } from '../src/model/filters.js';
 import { DEFAULT_RESOURCES, startFakeApiServer } from './fake-apiserver.js';
 import type { FakeApiServer } from './fake-apiserver.js';
 
-const FAST = { backoffInitialMs: 5, backoffMaxMs: 40, idleTimeoutMs: 400, minWatchTimeoutSeconds: 1, shortWatchMs: 20 };
+const FAST = {
+  backoffInitialMs: 5,
+  backoffMaxMs: 40,
+  idleTimeoutMs: 400,
+  minWatchTimeoutSeconds: 1,
+  shortWatchMs: 20,
+};
 const NODE = 'node-a';
 
 type Obj = Record<string, unknown>;
@@ -19,12 +25,21 @@ type Obj = Record<string, unknown>;
 function svc(name: string, ip: string, labels: Record<string, string> = {}, port = 80): Obj {
   return {
     metadata: { name, namespace: 'default', labels },
-    spec: { type: 'ClusterIP', clusterIP: ip, clusterIPs: [ip], ports: [{ name: 'http', port, protocol: 'TCP' }] },
+    spec: {
+      type: 'ClusterIP',
+      clusterIP: ip,
+      clusterIPs: [ip],
+      ports: [{ name: 'http', port, protocol: 'TCP' }],
+    },
   };
 }
 function slice(name: string, service: string, ip: string, extraLabels: Record<string, string> = {}): Obj {
   return {
-    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': service, ...extraLabels } },
+    metadata: {
+      name,
+      namespace: 'default',
+      labels: { 'kubernetes.io/service-name': service, ...extraLabels },
+    },
     addressType: 'IPv4',
     endpoints: [{ addresses: [ip], conditions: { ready: true }, nodeName: NODE }],
     ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
@@ -58,8 +73,12 @@ class Mirror {
         this.state.set(k, ev.object);
       } else if (ev.type === 'update') {
         if (!cur) this.violations.push(`update of absent ${k}`);
-        else if (cur.meta.resourceVersion !== ev.old.meta.resourceVersion) this.violations.push(`update of ${k}: old rv ${ev.old.meta.resourceVersion} != held ${cur.meta.resourceVersion}`);
-        if (ev.old.meta.resourceVersion === ev.object.meta.resourceVersion) this.violations.push(`duplicate update of ${k} at rv ${ev.object.meta.resourceVersion}`);
+        else if (cur.meta.resourceVersion !== ev.old.meta.resourceVersion)
+          this.violations.push(
+            `update of ${k}: old rv ${ev.old.meta.resourceVersion} != held ${cur.meta.resourceVersion}`,
+          );
+        if (ev.old.meta.resourceVersion === ev.object.meta.resourceVersion)
+          this.violations.push(`duplicate update of ${k} at rv ${ev.object.meta.resourceVersion}`);
         this.state.set(k, ev.object);
       } else {
         if (!cur) this.violations.push(`delete of absent ${k}`);
@@ -83,7 +102,9 @@ class Mirror {
     }
   }
   versions(): Record<string, string> {
-    return Object.fromEntries([...this.state].map(([k, o]): [string, string] => [k, o.meta.resourceVersion]).sort());
+    return Object.fromEntries(
+      [...this.state].map(([k, o]): [string, string] => [k, o.meta.resourceVersion]).sort(),
+    );
   }
 }
 
@@ -91,16 +112,30 @@ function key(o: KubeObject): string {
   return `${o.kind}/${o.meta.namespace}/${o.meta.name}`;
 }
 
-const KIND_OF: Record<string, Kind> = { services: 'Service', endpointslices: 'EndpointSlice', nodes: 'Node', servicecidrs: 'ServiceCIDR' };
+const KIND_OF: Record<string, Kind> = {
+  services: 'Service',
+  endpointslices: 'EndpointSlice',
+  nodes: 'Node',
+  servicecidrs: 'ServiceCIDR',
+};
 
 /** What the consumer must end up holding: the server's objects filtered as kube-proxy selects them. */
 function expected(api: FakeApiServer, withCIDRs: boolean): Record<string, string> {
   const out: [string, string][] = [];
   for (const res of ['services', 'endpointslices', 'nodes', ...(withCIDRs ? ['servicecidrs'] : [])]) {
     for (const o of api.list(res)) {
-      const md = o.metadata as { name: string; namespace?: string; resourceVersion: string; labels?: Record<string, string> };
+      const md = o.metadata as {
+        name: string;
+        namespace?: string;
+        resourceVersion: string;
+        labels?: Record<string, string>;
+      };
       const labels = md.labels ?? {};
-      if ((res === 'services' || res === 'endpointslices') && ('service.kubernetes.io/service-proxy-name' in labels || 'service.kubernetes.io/headless' in labels)) continue;
+      if (
+        (res === 'services' || res === 'endpointslices') &&
+        ('service.kubernetes.io/service-proxy-name' in labels || 'service.kubernetes.io/headless' in labels)
+      )
+        continue;
       if (res === 'nodes' && md.name !== NODE) continue;
       out.push([`${KIND_OF[res]!}/${md.namespace ?? ''}/${md.name}`, md.resourceVersion]);
     }
@@ -117,7 +152,10 @@ interface Rig {
   stop(): Promise<void>;
 }
 
-async function rig(api: FakeApiServer, opts: { serviceCIDRs?: boolean; pageSize?: number; seed?: number } = {}): Promise<Rig> {
+async function rig(
+  api: FakeApiServer,
+  opts: { serviceCIDRs?: boolean; pageSize?: number; seed?: number } = {},
+): Promise<Rig> {
   const settings = await loadConnectionSettings({ kubeconfig: '', master: api.url });
   const client = new ApiClient({ settings, qps: 0 });
   const logger = createMemoryLogger();
@@ -169,7 +207,8 @@ describe('api source', () => {
 
   test('initial list delivers everything (paged), then synced once per kind', async () => {
     for (let i = 0; i < 5; i++) api.create('services', svc(`s${i}`, `10.96.0.${i + 10}`));
-    for (let i = 0; i < 5; i++) api.create('endpointslices', slice(`s${i}-abc`, `s${i}`, `10.244.0.${i + 10}`));
+    for (let i = 0; i < 5; i++)
+      api.create('endpointslices', slice(`s${i}-abc`, `s${i}`, `10.244.0.${i + 10}`));
     api.create('nodes', node(NODE));
     api.create('nodes', node('node-b'));
     api.create('servicecidrs', { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/16'] } });
@@ -183,12 +222,18 @@ describe('api source', () => {
       for (const kind of r.mirror.synced) {
         const syncedAt = r.mirror.events.findIndex((e) => e.type === 'synced' && e.kind === kind);
         const adds = r.mirror.events.filter((e) => e.type === 'add' && e.object.kind === kind).length;
-        const addsBefore = r.mirror.events.slice(0, syncedAt).filter((e) => e.type === 'add' && e.object.kind === kind).length;
+        const addsBefore = r.mirror.events
+          .slice(0, syncedAt)
+          .filter((e) => e.type === 'add' && e.object.kind === kind).length;
         assert.equal(addsBefore, adds, `${kind}: all adds before synced`);
       }
       assert.ok(!r.mirror.state.has('Node//node-b'), 'other nodes are not delivered');
       // Five services with limit=2 need continue tokens.
-      assert.ok(api.requests.some((q) => q.path === '/api/v1/services' && q.query.get('continue') && q.query.get('limit') === '2'));
+      assert.ok(
+        api.requests.some(
+          (q) => q.path === '/api/v1/services' && q.query.get('continue') && q.query.get('limit') === '2',
+        ),
+      );
       assert.deepEqual(r.mirror.violations, []);
     } finally {
       await r.stop();
@@ -214,9 +259,16 @@ describe('api source', () => {
         assert.equal(w.query.get('allowWatchBookmarks'), 'true');
         assert.match(w.query.get('resourceVersion') ?? '', /^[1-9][0-9]*$/);
         const t = Number(w.query.get('timeoutSeconds'));
-        assert.ok(t >= FAST.minWatchTimeoutSeconds && t <= 2 * FAST.minWatchTimeoutSeconds, `timeoutSeconds ${t}`);
+        assert.ok(
+          t >= FAST.minWatchTimeoutSeconds && t <= 2 * FAST.minWatchTimeoutSeconds,
+          `timeoutSeconds ${t}`,
+        );
       }
-      assert.equal(mine.some((q) => q.path.includes('servicecidrs')), false, 'no ServiceCIDR watch unless asked');
+      assert.equal(
+        mine.some((q) => q.path.includes('servicecidrs')),
+        false,
+        'no ServiceCIDR watch unless asked',
+      );
     } finally {
       await r.stop();
     }
@@ -229,7 +281,12 @@ describe('api source', () => {
       api.create('services', svc('w1', '10.96.1.1'));
       await r.mirror.until(() => r.mirror.state.has('Service/default/w1'), 'w1 added');
       api.update('services', svc('w1', '10.96.1.1', {}, 81));
-      await r.mirror.until(() => (r.mirror.state.get('Service/default/w1') as { ports?: { port: number }[] } | undefined)?.ports?.[0]?.port === 81, 'w1 updated');
+      await r.mirror.until(
+        () =>
+          (r.mirror.state.get('Service/default/w1') as { ports?: { port: number }[] } | undefined)?.ports?.[0]
+            ?.port === 81,
+        'w1 updated',
+      );
       api.update('services', svc('w1', '10.96.1.1', { 'service.kubernetes.io/headless': '' }, 81));
       await r.mirror.until(() => !r.mirror.state.has('Service/default/w1'), 'w1 leaves the selection');
       api.update('services', svc('w1', '10.96.1.1', {}, 82));
@@ -238,7 +295,10 @@ describe('api source', () => {
       await r.mirror.until(() => !r.mirror.state.has('Service/default/w1'), 'w1 deleted');
       api.create('nodes', node(`${NODE}-other`));
       api.update('nodes', node(NODE, 'z2'));
-      await r.mirror.until(() => r.mirror.state.get(`Node//${NODE}`)?.meta.labels['topology.kubernetes.io/zone'] === 'z2', 'node updated');
+      await r.mirror.until(
+        () => r.mirror.state.get(`Node//${NODE}`)?.meta.labels['topology.kubernetes.io/zone'] === 'z2',
+        'node updated',
+      );
       assert.deepEqual(r.mirror.versions(), expected(api, false));
       assert.deepEqual(r.mirror.violations, []);
     } finally {
@@ -254,7 +314,8 @@ describe('api source', () => {
       await r.source.waitForSync();
       assert.ok(r.mirror.state.has('Service/default/good'));
       assert.ok(!r.mirror.state.has('Service/default/bad'));
-      const logged = (): typeof r.logger.entries => r.logger.entries.filter((e) => e.level === 'error' && e.obj.name === 'bad');
+      const logged = (): typeof r.logger.entries =>
+        r.logger.entries.filter((e) => e.level === 'error' && e.obj.name === 'bad');
       assert.equal(logged().length, 1);
       assert.equal(logged()[0]!.obj.namespace, 'default');
       assert.equal(logged()[0]!.obj.field, 'spec.clusterIP');
@@ -263,7 +324,10 @@ describe('api source', () => {
       api.compact();
       api.expireWatches();
       api.create('services', svc('after-relist', '10.96.2.3'));
-      await r.mirror.until(() => r.mirror.state.has('Service/default/after-relist'), 'flow continues after relist');
+      await r.mirror.until(
+        () => r.mirror.state.has('Service/default/after-relist'),
+        'flow continues after relist',
+      );
       assert.equal(logged().length, 1);
       // A bad update keeps the last good version in force.
       const goodBefore = r.mirror.state.get('Service/default/good')!;
@@ -304,7 +368,10 @@ describe('api source', () => {
       api.stallWatches();
       api.create('services', svc('during-stall', '10.96.3.1'));
       await r.mirror.until(() => r.mirror.state.has('Service/default/during-stall'), 'event after stall');
-      assert.ok(r.logger.entries.some((e) => /idle timeout|no data/.test(String(e.obj.err))), 'watchdog fired');
+      assert.ok(
+        r.logger.entries.some((e) => /idle timeout|no data/.test(String(e.obj.err))),
+        'watchdog fired',
+      );
       assert.deepEqual(r.mirror.violations, []);
     } finally {
       await r.stop();
@@ -327,7 +394,12 @@ test('ServiceCIDRs fall back to networking.k8s.io/v1beta1 when v1 is not served'
   const api = await startFakeApiServer({
     resources: {
       ...DEFAULT_RESOURCES,
-      servicecidrs: { kind: 'ServiceCIDR', apiVersion: 'networking.k8s.io/v1beta1', path: '/apis/networking.k8s.io/v1beta1/servicecidrs', namespaced: false },
+      servicecidrs: {
+        kind: 'ServiceCIDR',
+        apiVersion: 'networking.k8s.io/v1beta1',
+        path: '/apis/networking.k8s.io/v1beta1/servicecidrs',
+        namespaced: false,
+      },
     },
   });
   api.create('servicecidrs', { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/12'] } });
@@ -336,7 +408,10 @@ test('ServiceCIDRs fall back to networking.k8s.io/v1beta1 when v1 is not served'
   try {
     assert.equal(await r.source.waitForSync(), true);
     assert.ok(r.mirror.state.has('ServiceCIDR//kubernetes'));
-    assert.ok(api.requests.some((q) => q.path === '/apis/networking.k8s.io/v1/servicecidrs'), 'v1 tried first');
+    assert.ok(
+      api.requests.some((q) => q.path === '/apis/networking.k8s.io/v1/servicecidrs'),
+      'v1 tried first',
+    );
     assert.ok(r.logger.entries.some((e) => e.msg.includes('another API version')));
   } finally {
     await r.stop();
@@ -361,7 +436,8 @@ describe('api source under faults', () => {
           const name = `c${i}`;
           const roll = rnd();
           if (roll < 0.55) {
-            const labels: Record<string, string> = rnd() < 0.15 ? { 'service.kubernetes.io/service-proxy-name': 'other' } : {};
+            const labels: Record<string, string> =
+              rnd() < 0.15 ? { 'service.kubernetes.io/service-proxy-name': 'other' } : {};
             api.apply('services', svc(name, `10.96.5.${i + 1}`, labels, 80 + Math.floor(rnd() * 100)));
             api.apply('endpointslices', slice(`${name}-x`, name, `10.244.5.${Math.floor(rnd() * 250) + 1}`));
           } else if (roll < 0.7) {
@@ -370,7 +446,8 @@ describe('api source under faults', () => {
           } else if (roll < 0.75) {
             api.apply('nodes', node(pick([NODE, 'node-z']), pick(['z1', 'z2', 'z3'])));
           } else if (roll < 0.78) {
-            if (!api.delete('servicecidrs', '', 'extra')) api.create('servicecidrs', { metadata: { name: 'extra' }, spec: { cidrs: ['10.100.0.0/16'] } });
+            if (!api.delete('servicecidrs', '', 'extra'))
+              api.create('servicecidrs', { metadata: { name: 'extra' }, spec: { cidrs: ['10.100.0.0/16'] } });
           } else {
             const f = pick(['drop', 'fail', 'expire', 'compact', 'stall', 'stallNext', 'bookmark'] as const);
             faults.push(f);
@@ -386,12 +463,17 @@ describe('api source under faults', () => {
           }
           if (rnd() < 0.3) await tick(Math.floor(rnd() * 30));
         }
-        await r.mirror.until(() => JSON.stringify(r.mirror.versions()) === JSON.stringify(expected(api, true)), 'convergence');
+        await r.mirror.until(
+          () => JSON.stringify(r.mirror.versions()) === JSON.stringify(expected(api, true)),
+          'convergence',
+        );
         assert.deepEqual(r.mirror.versions(), expected(api, true));
         assert.deepEqual(r.mirror.violations, [], `faults: ${faults.join(',')}`);
         assert.ok(faults.length > 0);
         // For the record in the test output: how hard the run was.
-        console.log(`faults: ${faults.join(',')}; lists: ${api.requests.filter((q) => !q.watch).length}, watches: ${api.requests.filter((q) => q.watch).length}`);
+        console.log(
+          `faults: ${faults.join(',')}; lists: ${api.requests.filter((q) => !q.watch).length}, watches: ${api.requests.filter((q) => q.watch).length}`,
+        );
       } finally {
         await r.stop();
         await api.close();

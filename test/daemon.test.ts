@@ -26,7 +26,11 @@ function freePort(): Promise<number> {
   });
 }
 
-async function until<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, tries = 200): Promise<T> {
+async function until<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  tries = 200,
+): Promise<T> {
   for (let i = 0; i < tries; i++) {
     const v = await fn();
     if (v !== undefined && v !== false) return v;
@@ -81,13 +85,20 @@ test('daemon on the manifests source serves /healthz and /metrics and follows fi
       join(dir, 'added.yaml'),
       'apiVersion: v1\nkind: Service\nmetadata: {name: added, namespace: default}\nspec: {clusterIP: 10.96.0.99, ports: [{name: http, port: 80}]}\n',
     );
-    await until(() => synced().some((e) => e.obj.servicePorts === firstPorts + 1 && e.obj.full === false), 'a partial sync with the new service');
+    await until(
+      () => synced().some((e) => e.obj.servicePorts === firstPorts + 1 && e.obj.full === false),
+      'a partial sync with the new service',
+    );
     const metrics2 = await (await fetch(`http://127.0.0.1:${mp}/metrics`)).text();
     assert.ok((metricValue(metrics2, 'kubeproxy_sync_proxy_rules_service_changes_total') ?? 0) >= 1);
 
     // A broken file is reported once and loses nothing.
     writeFileSync(join(dir, 'added.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: added\n');
-    await until(() => logger.entries.some((e) => e.level === 'error' && /added\.yaml/.test(e.msg + JSON.stringify(e.obj))), 'the parse error');
+    await until(
+      () =>
+        logger.entries.some((e) => e.level === 'error' && /added\.yaml/.test(e.msg + JSON.stringify(e.obj))),
+      'the parse error',
+    );
     rmSync(join(dir, 'added.yaml'));
     await until(() => synced().at(-1)?.obj.servicePorts === firstPorts, 'the service removed again');
   } finally {

@@ -12,9 +12,13 @@ import { join } from 'node:path';
 test('demo: round robin, affinity, UDP, and a live manifest edit', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kpt-demo-'));
   cpSync('examples', dir, { recursive: true });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/demo/demo.ts', `--manifests=${dir}`, '--rounds=8', '--interval-ms=700'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/demo/demo.ts', `--manifests=${dir}`, '--rounds=8', '--interval-ms=700'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -22,7 +26,10 @@ test('demo: round robin, affinity, UDP, and a live manifest edit', { timeout: 60
   try {
     for (let i = 0; i < 200 && !out.includes('round 1'); i++) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 300));
-    assert.match(out, /web +127\.0\.0\.1:30080 +round robin +-> backend-18081 x3, backend-18082 x3, backend-18083 x3/);
+    assert.match(
+      out,
+      /web +127\.0\.0\.1:30080 +round robin +-> backend-18081 x3, backend-18082 x3, backend-18083 x3/,
+    );
     assert.match(out, /sticky +127\.0\.0\.1:30081 +ClientIP sticky +-> backend-1808\d x6\n/);
     assert.match(out, /echo +127\.0\.0\.1:30053 +udp +-> udp-backend-18084 got "hello"/);
 
@@ -36,7 +43,11 @@ test('demo: round robin, affinity, UDP, and a live manifest edit', { timeout: 60
     renameSync(join(dir, '.demo.yaml.tmp'), file);
     const code = await exited;
     assert.equal(code, 0, out);
-    assert.match(out, /web +127\.0\.0\.1:30080 +round robin +-> backend-18081 x(4|5), backend-18082 x(4|5)\n/, out);
+    assert.match(
+      out,
+      /web +127\.0\.0\.1:30080 +round robin +-> backend-18081 x(4|5), backend-18082 x(4|5)\n/,
+      out,
+    );
   } finally {
     child.kill('SIGINT');
     await exited;

@@ -27,9 +27,19 @@ export interface ResourceInfo {
 /** The resources served by default (add more with the `resources` option). */
 export const DEFAULT_RESOURCES: Readonly<Record<string, ResourceInfo>> = {
   services: { kind: 'Service', apiVersion: 'v1', path: '/api/v1/services', namespaced: true },
-  endpointslices: { kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', path: '/apis/discovery.k8s.io/v1/endpointslices', namespaced: true },
+  endpointslices: {
+    kind: 'EndpointSlice',
+    apiVersion: 'discovery.k8s.io/v1',
+    path: '/apis/discovery.k8s.io/v1/endpointslices',
+    namespaced: true,
+  },
   nodes: { kind: 'Node', apiVersion: 'v1', path: '/api/v1/nodes', namespaced: false },
-  servicecidrs: { kind: 'ServiceCIDR', apiVersion: 'networking.k8s.io/v1', path: '/apis/networking.k8s.io/v1/servicecidrs', namespaced: false },
+  servicecidrs: {
+    kind: 'ServiceCIDR',
+    apiVersion: 'networking.k8s.io/v1',
+    path: '/apis/networking.k8s.io/v1/servicecidrs',
+    namespaced: false,
+  },
 };
 
 export interface RecordedRequest {
@@ -202,7 +212,9 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       return structuredClone(c);
     },
     apply(resource, obj) {
-      return store(resource).has(keyOf(resource, obj)) ? api.update(resource, obj) : api.create(resource, obj);
+      return store(resource).has(keyOf(resource, obj))
+        ? api.update(resource, obj)
+        : api.create(resource, obj);
     },
     delete(resource, namespace, name) {
       const s = store(resource);
@@ -235,7 +247,11 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     },
     expireWatches() {
       for (const w of [...watchers]) {
-        if (!w.stalled) writeLine(w.res, { type: 'ERROR', object: status(410, 'Expired', 'The resourceVersion for the provided watch is too old.') });
+        if (!w.stalled)
+          writeLine(w.res, {
+            type: 'ERROR',
+            object: status(410, 'Expired', 'The resourceVersion for the provided watch is too old.'),
+          });
         closeWatcher(w);
         w.res.end();
       }
@@ -274,7 +290,10 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
   function sendBookmark(w: Watcher): void {
     if (!w.bookmarks || w.stalled) return;
     const i = info(w.resource);
-    writeLine(w.res, { type: 'BOOKMARK', object: { kind: i.kind, apiVersion: i.apiVersion, metadata: { resourceVersion: String(rv) } } });
+    writeLine(w.res, {
+      type: 'BOOKMARK',
+      object: { kind: i.kind, apiVersion: i.apiVersion, metadata: { resourceVersion: String(rv) } },
+    });
   }
 
   function sendEntry(w: Watcher, e: HistoryEntry): void {
@@ -291,9 +310,12 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     if (type) writeLine(w.res, { type, object: e.object });
   }
 
-  const bookmarkTimer = setInterval(() => {
-    api.bookmark();
-  }, options.bookmarkIntervalMs && options.bookmarkIntervalMs > 0 ? options.bookmarkIntervalMs : 2 ** 30);
+  const bookmarkTimer = setInterval(
+    () => {
+      api.bookmark();
+    },
+    options.bookmarkIntervalMs && options.bookmarkIntervalMs > 0 ? options.bookmarkIntervalMs : 2 ** 30,
+  );
   bookmarkTimer.unref();
 
   const server = http.createServer((req, res) => {
@@ -302,7 +324,13 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const u = new URL(req.url ?? '/', 'http://x');
-    const r: RecordedRequest = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, watch: u.searchParams.get('watch') === 'true' || u.searchParams.get('watch') === '1', headers: req.headers };
+    const r: RecordedRequest = {
+      method: req.method ?? 'GET',
+      path: u.pathname,
+      query: u.searchParams,
+      watch: u.searchParams.get('watch') === 'true' || u.searchParams.get('watch') === '1',
+      headers: req.headers,
+    };
     requests.push(r);
     const fi = failures.findIndex((f) => !f.filter || f.filter(r));
     if (fi >= 0) {
@@ -347,7 +375,8 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       sendStatus(res, 400, 'BadRequest', (e as Error).message);
       return;
     }
-    if (route.namespace !== undefined) field = [...field, { key: 'metadata.namespace', op: '=', value: route.namespace }];
+    if (route.namespace !== undefined)
+      field = [...field, { key: 'metadata.namespace', op: '=', value: route.namespace }];
     if (route.name !== undefined) {
       const o = api.get(route.resource, route.namespace ?? '', route.name);
       if (!o) sendStatus(res, 404, 'NotFound', `${route.resource} "${route.name}" not found`);
@@ -369,7 +398,9 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
         // /api/v1/namespaces/{ns}/services[/{name}]
         const base = p.slice(0, p.lastIndexOf('/'));
         const plural = p.slice(p.lastIndexOf('/') + 1);
-        const m = new RegExp(`^${escapeRe(base)}/namespaces/([^/]+)/${escapeRe(plural)}(?:/([^/]+))?$`).exec(pathname);
+        const m = new RegExp(`^${escapeRe(base)}/namespaces/([^/]+)/${escapeRe(plural)}(?:/([^/]+))?$`).exec(
+          pathname,
+        );
         if (m) return { resource: name, namespace: m[1]!, ...(m[2] ? { name: m[2] } : {}) };
       }
     }
@@ -380,7 +411,13 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     return selects(w.label, labelsOf(o)) && selects(w.field, fieldsOf(o));
   }
 
-  function serveList(resource: string, q: URLSearchParams, label: Selector, field: Selector, res: ServerResponse): void {
+  function serveList(
+    resource: string,
+    q: URLSearchParams,
+    label: Selector,
+    field: Selector,
+    res: ServerResponse,
+  ): void {
     const i = info(resource);
     const limit = Number(q.get('limit') ?? '0');
     const cont = q.get('continue') ?? '';
@@ -388,7 +425,12 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     if (cont !== '') {
       const s = snapshots.get(cont);
       if (!s || s.rv < compactedRV) {
-        sendStatus(res, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.');
+        sendStatus(
+          res,
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        );
         return;
       }
       snapshots.delete(cont);
@@ -416,7 +458,13 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     sendJSON(res, 200, { kind: `${i.kind}List`, apiVersion: i.apiVersion, metadata, items: page });
   }
 
-  function startWatch(resource: string, q: URLSearchParams, label: Selector, field: Selector, res: ServerResponse): void {
+  function startWatch(
+    resource: string,
+    q: URLSearchParams,
+    label: Selector,
+    field: Selector,
+    res: ServerResponse,
+  ): void {
     const rvParam = q.get('resourceVersion') ?? '';
     const from = rvParam === '' || rvParam === '0' ? undefined : Number(rvParam);
     if (from !== undefined && (!Number.isInteger(from) || from < 0)) {
@@ -428,17 +476,32 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       sendStatus(res, 410, 'Expired', `too old resource version: ${from} (${compactedRV})`);
       return;
     }
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Transfer-Encoding': 'chunked',
+      'Cache-Control': 'no-cache, private',
+    });
     res.flushHeaders();
     if (tooOld) {
-      writeLine(res, { type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${from} (${compactedRV})`) });
+      writeLine(res, {
+        type: 'ERROR',
+        object: status(410, 'Expired', `too old resource version: ${from} (${compactedRV})`),
+      });
       res.end();
       return;
     }
-    const w: Watcher = { resource, res, label, field, bookmarks: q.get('allowWatchBookmarks') === 'true', stalled: false };
+    const w: Watcher = {
+      resource,
+      res,
+      label,
+      field,
+      bookmarks: q.get('allowWatchBookmarks') === 'true',
+      stalled: false,
+    };
     if (from === undefined) {
       // "Start at most recent" / "any": synthetic ADDED events for the current state first.
-      for (const o of sortedItems(store(resource))) if (matches(w, o)) writeLine(res, { type: 'ADDED', object: o });
+      for (const o of sortedItems(store(resource)))
+        if (matches(w, o)) writeLine(res, { type: 'ADDED', object: o });
     } else {
       for (const e of history) if (e.resource === resource && e.rv > from) sendEntry(w, e);
     }
@@ -481,7 +544,9 @@ function sendStatus(res: ServerResponse, code: number, reason: string, message: 
 
 function sendJSON(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
+  res
+    .writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) })
+    .end(text);
 }
 
 function writeLine(res: ServerResponse, ev: unknown): void {

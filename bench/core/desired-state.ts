@@ -10,7 +10,10 @@ import { validateEndpointSlice, validateService } from '../../src/model/validate
 import type { EndpointSlice, Service } from '../../src/model/types.js';
 
 const M = 5;
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const Ns = sizes.length ? sizes : [1000, 10000, 30000];
 
 function ip(base: number, i: number): string {
@@ -27,7 +30,11 @@ function service(i: number): Service {
 function slice(i: number, gen: number): EndpointSlice {
   return validateEndpointSlice({
     kind: 'EndpointSlice',
-    metadata: { namespace: `ns${i % 50}`, name: `svc-${i}-abc`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    metadata: {
+      namespace: `ns${i % 50}`,
+      name: `svc-${i}-abc`,
+      labels: { 'kubernetes.io/service-name': `svc-${i}` },
+    },
     addressType: 'IPv4',
     endpoints: Array.from({ length: M }, (_, k) => ({
       addresses: [ip(0x0af40000, i * M + k + gen)],
@@ -89,7 +96,8 @@ for (const N of Ns) {
       const s = t.build('IPv4');
       t.commit(s);
       times.push(performance.now() - a);
-      if (s.changedServices.size !== k) throw new Error(`expected ${k} changed, got ${s.changedServices.size}`);
+      if (s.changedServices.size !== k)
+        throw new Error(`expected ${k} changed, got ${s.changedServices.size}`);
     }
     return median(times);
   };
@@ -99,6 +107,8 @@ for (const N of Ns) {
     `| ${N} x ${M} | ${full.toFixed(1)} ms (cpu ${fullC.toFixed(1)} ms) | ${one.toFixed(3)} ms | ${ten.toFixed(3)} ms | ${((rss - rssBefore) / 1048576).toFixed(0)} MB | ${(rss / 1048576).toFixed(0)} MB |`,
   );
 }
-console.log('| services x endpoints | full build (median of 5) | 1 changed (median of 21) | 10 changed (median of 21) | RSS growth | RSS total |');
+console.log(
+  '| services x endpoints | full build (median of 5) | 1 changed (median of 21) | 10 changed (median of 21) | RSS growth | RSS total |',
+);
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const r of rows) console.log(r);

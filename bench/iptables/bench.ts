@@ -51,11 +51,20 @@ async function worker(n: number, backend: IPTablesBackendKind): Promise<void> {
   const timeoutExec = async (cmd: string, args: readonly string[], o?: RunOptions): Promise<RunResult> => {
     const r = await run(cmd, args, { ...o, timeoutMs: TIMEOUT_S * 1000 });
     const input = o?.input ?? '';
-    if (process.env.BENCH_DEBUG && input.length < 5000) console.error(`${cmd} ${args.join(' ')} ${r.durationMs.toFixed(0)} ms\n${input}`);
+    if (process.env.BENCH_DEBUG && input.length < 5000)
+      console.error(`${cmd} ${args.join(' ')} ${r.durationMs.toFixed(0)} ms\n${input}`);
     return r;
   };
   const mk = (): IPTablesProxier =>
-    new IPTablesProxier({ logger: createMemoryLogger(), options: opts, tools, exec: timeoutExec, canaryPeriodMs: 0, conntrackCleanup: false, ...(process.env.BENCH_CHUNK ? { maxChainsPerRestore: Number(process.env.BENCH_CHUNK) } : {}) });
+    new IPTablesProxier({
+      logger: createMemoryLogger(),
+      options: opts,
+      tools,
+      exec: timeoutExec,
+      canaryPeriodMs: 0,
+      conntrackCleanup: false,
+      ...(process.env.BENCH_CHUNK ? { maxChainsPerRestore: Number(process.env.BENCH_CHUNK) } : {}),
+    });
 
   // Render alone, warm (second run), as the daemon's steady state sees it.
   renderIPTables(w.initial, opts, { full: true });
@@ -73,7 +82,8 @@ async function worker(n: number, backend: IPTablesBackendKind): Promise<void> {
   // iptables-save text with what its rules print as and adopts the chains that match.
   const restarted = mk();
   const restartFullMs = initialMs === null ? null : await timed(() => restarted.sync(w.initial, true));
-  if (process.env.BENCH_DEBUG) console.error('initial', JSON.stringify(initialStats), '\nrestart', JSON.stringify(restarted.stats()));
+  if (process.env.BENCH_DEBUG)
+    console.error('initial', JSON.stringify(initialStats), '\nrestart', JSON.stringify(restarted.stats()));
   let partial1Ms: number | null = null;
   let partial10Ms: number | null = null;
   if (initialMs !== null) {
@@ -93,7 +103,14 @@ async function worker(n: number, backend: IPTablesBackendKind): Promise<void> {
       : 'n/a';
   // Upstream-shaped: every chain declared in one --noflush restore, over the existing ruleset.
   const up = renderIPTables(w.initial, opts, { full: true });
-  const upstreamMs = process.env.BENCH_SKIP_UPSTREAM ? -1 : await timed(() => run(tools.restore, ['-w', '--noflush', '--counters'], { input: up.restore, timeoutMs: TIMEOUT_S * 1000 }));
+  const upstreamMs = process.env.BENCH_SKIP_UPSTREAM
+    ? -1
+    : await timed(() =>
+        run(tools.restore, ['-w', '--noflush', '--counters'], {
+          input: up.restore,
+          timeoutMs: TIMEOUT_S * 1000,
+        }),
+      );
   await p.close();
   const res: WorkerResult = {
     n,
@@ -119,7 +136,10 @@ function fmt(ms: number | null): string {
 }
 
 function main(): void {
-  const sizes = process.argv.slice(2).map(Number).filter((x) => x > 0);
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((x) => x > 0);
   const Ns = sizes.length ? sizes : [1000, 5000, 10000, 30000];
   const self = fileURLToPath(import.meta.url);
   const ipt = (cmd: string): string => {
@@ -129,7 +149,9 @@ function main(): void {
       return `${cmd}: not found`;
     }
   };
-  console.log(`machine: nproc=${execFileSync('nproc', { encoding: 'utf8' }).trim()}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, ${ipt('iptables-legacy')}, ${ipt('iptables-nft')}, node ${process.version}`);
+  console.log(
+    `machine: nproc=${execFileSync('nproc', { encoding: 'utf8' }).trim()}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, ${ipt('iptables-legacy')}, ${ipt('iptables-nft')}, node ${process.version}`,
+  );
   console.log('');
   console.log(
     '| services × endpoints | backend | rules / nat chains | render | initial full sync (empty ns) | full sync (steady) | full sync after restart | partial, 1 svc changed | partial, 10 svcs changed | upstream-shaped full --noflush | our compute / iptables time (initial full sync) |',
@@ -140,15 +162,21 @@ function main(): void {
       const ns = `kpt-${process.pid}-bench-${backend}${n}`.slice(0, 30);
       execFileSync('ip', ['netns', 'add', ns]);
       try {
-        const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, '--worker', String(n), backend], {
-          encoding: 'utf8',
-          timeout: (TIMEOUT_S * 8 + 120) * 1000,
-          maxBuffer: 64 * 1024 * 1024,
-        });
+        const r = spawnSync(
+          'ip',
+          ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, '--worker', String(n), backend],
+          {
+            encoding: 'utf8',
+            timeout: (TIMEOUT_S * 8 + 120) * 1000,
+            maxBuffer: 64 * 1024 * 1024,
+          },
+        );
         if (process.env.BENCH_DEBUG) console.error(r.stderr);
         const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
         if (!line) {
-          console.log(`| ${n} × ${M} | ${backend} | worker failed: ${(r.error?.message ?? r.stderr).split('\n').slice(0, 3).join(' ')} |`);
+          console.log(
+            `| ${n} × ${M} | ${backend} | worker failed: ${(r.error?.message ?? r.stderr).split('\n').slice(0, 3).join(' ')} |`,
+          );
           continue;
         }
         const x = JSON.parse(line.slice(7)) as WorkerResult;
@@ -162,5 +190,6 @@ function main(): void {
   }
 }
 
-if (process.argv[2] === '--worker') await worker(Number(process.argv[3]), process.argv[4] as IPTablesBackendKind);
+if (process.argv[2] === '--worker')
+  await worker(Number(process.argv[3]), process.argv[4] as IPTablesBackendKind);
 else main();

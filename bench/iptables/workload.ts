@@ -20,7 +20,11 @@ function ip(base: number, i: number): string {
 function slice(i: number, m: number, gen: number): EndpointSlice {
   return validateEndpointSlice({
     kind: 'EndpointSlice',
-    metadata: { namespace: `ns${i % 50}`, name: `svc-${i}-abc`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    metadata: {
+      namespace: `ns${i % 50}`,
+      name: `svc-${i}-abc`,
+      labels: { 'kubernetes.io/service-name': `svc-${i}` },
+    },
     addressType: 'IPv4',
     endpoints: Array.from({ length: m }, (_, k) => ({
       addresses: [ip(0x0a000000, (i * m + k + gen * 7) % 0xffffff)],
@@ -61,7 +65,14 @@ export function makeWorkload(n: number, m: number): Workload {
       spec: {
         type: nodePort !== undefined && i < 3 * 2768 ? 'NodePort' : 'ClusterIP',
         clusterIP: ip(0xac100000, i + 10),
-        ports: [{ name: 'http', port: 80, protocol: 'TCP', ...(nodePort !== undefined && i < 3 * 2768 ? { nodePort } : {}) }],
+        ports: [
+          {
+            name: 'http',
+            port: 80,
+            protocol: 'TCP',
+            ...(nodePort !== undefined && i < 3 * 2768 ? { nodePort } : {}),
+          },
+        ],
       },
     });
     t.onEvent({ type: 'add', object: svc });
@@ -95,5 +106,8 @@ export function makeWorkload(n: number, m: number): Workload {
 
 /** FamilyOptions as the daemon resolves them with --cluster-cidr=10.244.0.0/16 and defaults. */
 export function benchOptions(): FamilyOptions {
-  return familyOptions({ localhostNodePorts: true, localDetector: { kind: 'cidr', cidrs: ['10.244.0.0/16'] } });
+  return familyOptions({
+    localhostNodePorts: true,
+    localDetector: { kind: 'cidr', cidrs: ['10.244.0.0/16'] },
+  });
 }

@@ -45,11 +45,26 @@ function stateFor(n: number, probeIP: string): DesiredState {
     const name = `svc-${String(i).padStart(6, '0')}`;
     objs.push(makeService('bench', name, { clusterIP: ip4((172 << 24) | (16 << 16) | (i + 1)) }));
     const base = (10 << 24) | (128 << 16) | (i * EPS);
-    objs.push(makeSlice('bench', name, `${name}-a`, Array.from({ length: EPS }, (_, k) => ({ ip: ip4(base + k), nodeName: 'node-2' }))));
+    objs.push(
+      makeSlice(
+        'bench',
+        name,
+        `${name}-a`,
+        Array.from({ length: EPS }, (_, k) => ({ ip: ip4(base + k), nodeName: 'node-2' })),
+      ),
+    );
   }
   objs.push(makeService('zz-probe', 'probe', { clusterIP: PROBE_IP }));
   for (let k = 0; k < EPS; k++)
-    objs.push(makeSlice('zz-probe', 'probe', `probe-${k}`, [{ ip: probeIP, nodeName: NODE }], [{ name: 'p80', port: 8080 + k, protocol: 'TCP' }]));
+    objs.push(
+      makeSlice(
+        'zz-probe',
+        'probe',
+        `probe-${k}`,
+        [{ ip: probeIP, nodeName: NODE }],
+        [{ name: 'p80', port: 8080 + k, protocol: 'TCP' }],
+      ),
+    );
   return desiredStatesFromObjects(objs, { families: ['IPv4'], nodeName: NODE })[0]!;
 }
 
@@ -63,9 +78,17 @@ function changedAt(s: DesiredState, from: number, k: number, round: number): Des
   const names = new Set<string>();
   for (const key of s.sortedKeys.slice(from, from + k)) {
     const sp = services.get(key)!;
-    const moved: Endpoint = { ...sp.endpoints[0]!, ip: `10.${200 + round}.${names.size >> 8}.${names.size & 255}` };
+    const moved: Endpoint = {
+      ...sp.endpoints[0]!,
+      ip: `10.${200 + round}.${names.size >> 8}.${names.size & 255}`,
+    };
     const eps = [{ ...moved, endpoint: `${moved.ip}:${moved.port}` }, ...sp.endpoints.slice(1)];
-    const next: ServicePortState = { ...sp, endpoints: eps, clusterEndpoints: eps, allReachableEndpoints: eps };
+    const next: ServicePortState = {
+      ...sp,
+      endpoints: eps,
+      clusterEndpoints: eps,
+      allReachableEndpoints: eps,
+    };
     services.set(key, next);
     names.add(sp.info.serviceName);
   }
@@ -100,11 +123,19 @@ function upstreamShaped(s: DesiredState): string {
     out.push(`add chain ${T} ${svc}`);
     const eps = sp.clusterEndpoints.map((e, j) => {
       const c = `endpoint-${i}-${j}-${e.ip}`;
-      out.push(`add chain ${T} ${c}`, `add rule ${T} ${c} ip saddr ${e.ip} jump mark-for-masquerade`, `add rule ${T} ${c} meta l4proto tcp dnat to ${e.ip}:${e.port}`);
+      out.push(
+        `add chain ${T} ${c}`,
+        `add rule ${T} ${c} ip saddr ${e.ip} jump mark-for-masquerade`,
+        `add rule ${T} ${c} meta l4proto tcp dnat to ${e.ip}:${e.port}`,
+      );
       return c;
     });
-    out.push(`add rule ${T} ${svc} ip daddr ${sp.info.clusterIP} ip saddr != 10.244.0.0/16 jump mark-for-masquerade`);
-    out.push(`add rule ${T} ${svc} numgen random mod ${eps.length} vmap { ${eps.map((c, j) => `${j} : goto ${c}`).join(' , ')} }`);
+    out.push(
+      `add rule ${T} ${svc} ip daddr ${sp.info.clusterIP} ip saddr != 10.244.0.0/16 jump mark-for-masquerade`,
+    );
+    out.push(
+      `add rule ${T} ${svc} numgen random mod ${eps.length} vmap { ${eps.map((c, j) => `${j} : goto ${c}`).join(' , ')} }`,
+    );
     out.push(`add element ${T} service-ips { ${sp.info.clusterIP} . tcp . ${sp.info.port} : goto ${svc} }`);
   }
   return out.join('\n') + '\n';
@@ -135,27 +166,39 @@ function perServiceChainShaped(s: DesiredState): string {
     const svc = `service-${i++}-${sp.info.serviceName}`;
     const n = sp.clusterEndpoints.length;
     out.push(`add chain ${T} ${svc}`);
-    out.push(`add rule ${T} ${svc} ip daddr ${sp.info.clusterIP} ip saddr != 10.244.0.0/16 jump mark-for-masquerade`);
-    out.push(`add rule ${T} ${svc} meta l4proto tcp dnat ip to numgen random mod ${n} offset ${base} map @endpoint-targets-tcp`);
+    out.push(
+      `add rule ${T} ${svc} ip daddr ${sp.info.clusterIP} ip saddr != 10.244.0.0/16 jump mark-for-masquerade`,
+    );
+    out.push(
+      `add rule ${T} ${svc} meta l4proto tcp dnat ip to numgen random mod ${n} offset ${base} map @endpoint-targets-tcp`,
+    );
     out.push(`add element ${T} service-ips { ${sp.info.clusterIP} . tcp . ${sp.info.port} : goto ${svc} }`);
-    out.push(`add element ${T} endpoint-targets-tcp { ${sp.clusterEndpoints.map((e, j) => `${base + j} : ${e.ip} . ${e.port}`).join(', ')} }`);
+    out.push(
+      `add element ${T} endpoint-targets-tcp { ${sp.clusterEndpoints.map((e, j) => `${base + j} : ${e.ip} . ${e.port}`).join(', ')} }`,
+    );
     base += 8;
   }
   return out.join('\n') + '\n';
 }
 
 const ms = (t0: number) => performance.now() - t0;
-const fmt = (v: number | string) => (typeof v === 'string' ? v : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`);
+const fmt = (v: number | string) =>
+  typeof v === 'string' ? v : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${v.toFixed(0)} ms`;
 
 /** Deletes our table if it is there (a timed-out load leaves none). */
 async function dropTable(lab: Lab): Promise<void> {
-  await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], { input: 'add table ip kube-proxy\ndelete table ip kube-proxy\n' });
+  await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], {
+    input: 'add table ip kube-proxy\ndelete table ip kube-proxy\n',
+  });
 }
 
 async function timeNft(lab: Lab, script: string, timeoutS: number): Promise<number | string> {
   const t0 = performance.now();
   try {
-    await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], { input: script, timeoutMs: timeoutS * 1000 });
+    await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], {
+      input: script,
+      timeoutMs: timeoutS * 1000,
+    });
     return ms(t0);
   } catch (e) {
     if (e instanceof ExecError && e.code === 'KP_ERR_EXEC_TIMEOUT') return `> ${timeoutS} s`;
@@ -175,7 +218,11 @@ interface Row {
   perService: number | string;
 }
 
-async function syncRow(n: number, skipUpstream: string | undefined, skipPerService: string | undefined): Promise<Row> {
+async function syncRow(
+  n: number,
+  skipUpstream: string | undefined,
+  skipPerService: string | undefined,
+): Promise<Row> {
   const state = stateFor(n, '10.244.0.11');
   const lab = await createLab({ pods: [] });
   try {
@@ -183,10 +230,19 @@ async function syncRow(n: number, skipUpstream: string | undefined, skipPerServi
     const proxier = new NFTablesProxier(
       { logger: createMemoryLogger(), options: opts },
       async (script) => {
-        await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], { input: script, timeoutMs: 300_000 });
+        await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], {
+          input: script,
+          timeoutMs: 300_000,
+        });
       },
       false,
-      async (family) => (await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-t', '-f', '-'], { input: listScript(family), timeoutMs: 300_000 })).stdout,
+      async (family) =>
+        (
+          await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-t', '-f', '-'], {
+            input: listScript(family),
+            timeoutMs: 300_000,
+          })
+        ).stdout,
     );
     let t0 = performance.now();
     await proxier.sync(state, true);
@@ -212,7 +268,8 @@ async function syncRow(n: number, skipUpstream: string | undefined, skipPerServi
     await proxier.sync(s10, true);
     const resync = ms(t0);
     await dropTable(lab);
-    const perService = skipPerService ?? (await timeNft(lab, perServiceChainShaped(state), UPSTREAM_TIMEOUT_S));
+    const perService =
+      skipPerService ?? (await timeNft(lab, perServiceChainShaped(state), UPSTREAM_TIMEOUT_S));
     await dropTable(lab);
     const upstream = skipUpstream ?? (await timeNft(lab, upstreamShaped(state), UPSTREAM_TIMEOUT_S));
     return { n, full, one, ten, resync, bytesFull, bytesOne, upstream, perService };
@@ -239,23 +296,55 @@ async function latencyRow(mode: 'nftables' | 'iptables', n: number): Promise<Lat
     const t0 = performance.now();
     if (mode === 'nftables') {
       const p = new NFTablesProxier({ logger: createMemoryLogger(), options: opts }, async (script) => {
-        await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], { input: script, timeoutMs: 300_000 });
+        await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], {
+          input: script,
+          timeoutMs: 300_000,
+        });
       });
       await p.sync(state, true);
     } else {
       const plan = renderIPTables(state, { ...opts, localhostNodePorts: false }, { full: true });
-      await run('ip', ['netns', 'exec', lab.node.ns, 'iptables-legacy-restore', '--noflush'], { input: plan.restore, timeoutMs: 600_000 });
+      await run('ip', ['netns', 'exec', lab.node.ns, 'iptables-legacy-restore', '--noflush'], {
+        input: plan.restore,
+        timeoutMs: 600_000,
+      });
       for (const j of plan.jumps) {
         // Targets the restore does not declare (KUBE-FIREWALL) are created empty, as the executor does.
-        await run('ip', ['netns', 'exec', lab.node.ns, 'iptables-legacy', '-w', '-t', j.table, '-N', j.target], { okCodes: [0, 1] });
-        await run('ip', ['netns', 'exec', lab.node.ns, 'iptables-legacy', '-w', '-t', j.table, '-I', j.chain, '1', ...j.args]);
+        await run(
+          'ip',
+          ['netns', 'exec', lab.node.ns, 'iptables-legacy', '-w', '-t', j.table, '-N', j.target],
+          { okCodes: [0, 1] },
+        );
+        await run('ip', [
+          'netns',
+          'exec',
+          lab.node.ns,
+          'iptables-legacy',
+          '-w',
+          '-t',
+          j.table,
+          '-I',
+          j.chain,
+          '1',
+          ...j.args,
+        ]);
       }
     }
     const load = ms(t0);
     // Warm up (ARP, code paths), then measure.
     await run('ip', ['netns', 'exec', lab.pod('client').ns, process.execPath, CLIENT, PROBE_IP, '80', '50']);
-    const r = await run('ip', ['netns', 'exec', lab.pod('client').ns, process.execPath, CLIENT, PROBE_IP, '80', String(CONNECTS)], { timeoutMs: 600_000 });
-    const j = JSON.parse(r.stdout) as { ok: number; failed: number; seconds: number; p50Ms: number; p99Ms: number };
+    const r = await run(
+      'ip',
+      ['netns', 'exec', lab.pod('client').ns, process.execPath, CLIENT, PROBE_IP, '80', String(CONNECTS)],
+      { timeoutMs: 600_000 },
+    );
+    const j = JSON.parse(r.stdout) as {
+      ok: number;
+      failed: number;
+      seconds: number;
+      p50Ms: number;
+      p99Ms: number;
+    };
     return { mode, n, load, connPerS: j.ok / j.seconds, p50: j.p50Ms, p99: j.p99Ms, failed: j.failed };
   } finally {
     await lab.destroy();
@@ -290,7 +379,8 @@ async function main(): Promise<void> {
     // The upstream shape is quadratic in the kernel and cannot be interrupted once the kernel holds
     // the batch: after a timeout, larger sizes are not attempted.
     const nextN = SIZES[SIZES.indexOf(n) + 1];
-    if (typeof row.upstream === 'string') upstreamTooSlow = `> ${UPSTREAM_TIMEOUT_S} s (not run: ${row.n} already timed out)`;
+    if (typeof row.upstream === 'string')
+      upstreamTooSlow = `> ${UPSTREAM_TIMEOUT_S} s (not run: ${row.n} already timed out)`;
     else if (nextN !== undefined && row.upstream * (nextN / n) ** 2 > UPSTREAM_TIMEOUT_S * 1000)
       upstreamTooSlow = `> ${UPSTREAM_TIMEOUT_S} s (not run: projected ${fmt(row.upstream * (nextN / n) ** 2)} from ${fmt(row.upstream)} at ${n}, the load being quadratic)`;
     if (typeof row.perService === 'string') perServiceTooSlow = `> ${UPSTREAM_TIMEOUT_S} s (not run)`;
@@ -307,18 +397,36 @@ async function main(): Promise<void> {
 
   const lines: string[] = [];
   lines.push(`### nftables mode sync times (${EPS} endpoints per service; ClusterIP services)`, '');
-  lines.push('| services | full sync (empty ns) | 1 changed service (median of 5) | 10 changed services | full re-sync (over itself) | script size full / 1 change | candidate B: chain per service, shared slot map | upstream-shaped nft -f (empty ns) | speed-up vs upstream-shaped |');
+  lines.push(
+    '| services | full sync (empty ns) | 1 changed service (median of 5) | 10 changed services | full re-sync (over itself) | script size full / 1 change | candidate B: chain per service, shared slot map | upstream-shaped nft -f (empty ns) | speed-up vs upstream-shaped |',
+  );
   lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    const speed = typeof r.upstream === 'number' ? `${(r.upstream / r.full).toFixed(0)}x` : `> ${((UPSTREAM_TIMEOUT_S * 1000) / r.full).toFixed(0)}x`;
-    lines.push(`| ${r.n} | ${fmt(r.full)} | ${fmt(r.one)} | ${fmt(r.ten)} | ${fmt(r.resync)} | ${(r.bytesFull / 1e6).toFixed(1)} MB / ${r.bytesOne} B | ${fmt(r.perService)} | ${fmt(r.upstream)} | ${speed} |`);
+    const speed =
+      typeof r.upstream === 'number'
+        ? `${(r.upstream / r.full).toFixed(0)}x`
+        : `> ${((UPSTREAM_TIMEOUT_S * 1000) / r.full).toFixed(0)}x`;
+    lines.push(
+      `| ${r.n} | ${fmt(r.full)} | ${fmt(r.one)} | ${fmt(r.ten)} | ${fmt(r.resync)} | ${(r.bytesFull / 1e6).toFixed(1)} MB / ${r.bytesOne} B | ${fmt(r.perService)} | ${fmt(r.upstream)} | ${speed} |`,
+    );
   }
-  lines.push('', `### First packet: ${CONNECTS} sequential new TCP connections from a pod to a ClusterIP (probe service sorted last)`, '');
+  lines.push(
+    '',
+    `### First packet: ${CONNECTS} sequential new TCP connections from a pod to a ClusterIP (probe service sorted last)`,
+    '',
+  );
   lines.push('| mode | services | rules load | connections/s | connect p50 | connect p99 | failed |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|');
-  for (const l of lats) lines.push(`| ${l.mode} | ${l.n} | ${fmt(l.load)} | ${l.connPerS.toFixed(0)} | ${l.p50.toFixed(3)} ms | ${l.p99.toFixed(3)} ms | ${l.failed} |`);
+  for (const l of lats)
+    lines.push(
+      `| ${l.mode} | ${l.n} | ${fmt(l.load)} | ${l.connPerS.toFixed(0)} | ${l.p50.toFixed(3)} ms | ${l.p99.toFixed(3)} ms | ${l.failed} |`,
+    );
   const nftL = lats.filter((l) => l.mode === 'nftables');
-  if (nftL.length === 2) lines.push('', `nftables p50 ratio ${nftL[1]!.n} / ${nftL[0]!.n} services: ${(nftL[1]!.p50 / nftL[0]!.p50).toFixed(2)}x`);
+  if (nftL.length === 2)
+    lines.push(
+      '',
+      `nftables p50 ratio ${nftL[1]!.n} / ${nftL[0]!.n} services: ${(nftL[1]!.p50 / nftL[0]!.p50).toFixed(2)}x`,
+    );
   lines.push('', 'Machine:', facts());
   process.stdout.write(lines.join('\n') + '\n');
 }

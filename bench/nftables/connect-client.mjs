@@ -36,4 +36,6 @@ for (let i = 0; i < n; i++) await one();
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 times.sort((a, b) => a - b);
 const q = (p) => times[Math.min(times.length - 1, Math.floor(p * times.length))] ?? NaN;
-process.stdout.write(JSON.stringify({ ok: times.length, failed, seconds, p50Ms: q(0.5), p99Ms: q(0.99) }) + '\n');
+process.stdout.write(
+  JSON.stringify({ ok: times.length, failed, seconds, p50Ms: q(0.5), p99Ms: q(0.99) }) + '\n',
+);

@@ -41,7 +41,11 @@ function cpuTicks(pids: readonly number[]): number {
   return t;
 }
 
-function startChild(cmd: string, args: string[], readyLine: RegExp | undefined): Promise<{ child: ChildProcess; line: string }> {
+function startChild(
+  cmd: string,
+  args: string[],
+  readyLine: RegExp | undefined,
+): Promise<{ child: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
@@ -70,7 +74,9 @@ async function waitListening(host: string, port: number): Promise<void> {
         c.destroy();
         r(true);
       });
-      c.on('error', () => { r(false); });
+      c.on('error', () => {
+        r(false);
+      });
     });
     if (ok) return;
     await new Promise((r) => setTimeout(r, 50));
@@ -80,9 +86,14 @@ async function waitListening(host: string, port: number): Promise<void> {
 
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) { r(); return; }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      r();
+      return;
+    }
     child.removeAllListeners('exit');
-    child.once('exit', () => { r(); });
+    child.once('exit', () => {
+      r();
+    });
     child.kill('SIGTERM');
   });
 }
@@ -102,7 +113,14 @@ function toMs(v: string): number {
 
 function wrk(url: string, close: boolean): Promise<WrkResult> {
   return new Promise((resolve) => {
-    const args = ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), url];
+    const args = [
+      '-t1',
+      `-c${CONNECTIONS}`,
+      `-d${SECONDS}s`,
+      '--latency',
+      ...(close ? ['-H', 'Connection: close'] : []),
+      url,
+    ];
     const w = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     w.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -111,7 +129,11 @@ function wrk(url: string, close: boolean): Promise<WrkResult> {
       const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
       const sock = /Socket errors: (.*)/.exec(out)?.[1] ?? '';
       const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
-      resolve({ rps, p99ms: p99, errors: [sock, non2xx ? `non-2xx ${non2xx}` : ''].filter(Boolean).join('; ') });
+      resolve({
+        rps,
+        p99ms: p99,
+        errors: [sock, non2xx ? `non-2xx ${non2xx}` : ''].filter(Boolean).join('; '),
+      });
     });
   });
 }
@@ -140,7 +162,13 @@ interface Row {
   cpu: { keepAlive: number; perConn: number; bulk: number } | undefined;
 }
 
-async function measure(name: string, host: string, port: number, bulkPort: number, pids: readonly number[]): Promise<Row> {
+async function measure(
+  name: string,
+  host: string,
+  port: number,
+  bulkPort: number,
+  pids: readonly number[],
+): Promise<Row> {
   await waitListening(host, port);
   const url = `http://${host}:${port}/`;
   const cpu = { keepAlive: 0, perConn: 0, bulk: 0 };
@@ -183,7 +211,19 @@ async function main(): Promise<void> {
   } else {
     backendName = 'minimal node responder';
   }
-  const bulkSrc = (await startChild('node', ['--import', 'tsx', join(here, 'backend-child.ts'), ...(haveHaproxy ? ['29101', '29102', '29103'] : HTTP_PORTS.map(String)), String(BULK_PORT)], /ready/)).child;
+  const bulkSrc = (
+    await startChild(
+      'node',
+      [
+        '--import',
+        'tsx',
+        join(here, 'backend-child.ts'),
+        ...(haveHaproxy ? ['29101', '29102', '29103'] : HTTP_PORTS.map(String)),
+        String(BULK_PORT),
+      ],
+      /ready/,
+    )
+  ).child;
   backend ??= bulkSrc;
   for (const p of HTTP_PORTS) await waitListening('127.0.0.1', p);
 
@@ -191,12 +231,27 @@ async function main(): Promise<void> {
 
   const relayVariants: { name: string; address: string; opts: Record<string, unknown> }[] = [
     { name: 'kube-proxy-ts userspace (1 process)', address: '127.0.0.50', opts: {} },
-    { name: 'kube-proxy-ts userspace, highWaterMark 256 KiB', address: '127.0.0.51', opts: { highWaterMark: 256 * 1024 } },
+    {
+      name: 'kube-proxy-ts userspace, highWaterMark 256 KiB',
+      address: '127.0.0.51',
+      opts: { highWaterMark: 256 * 1024 },
+    },
     { name: 'kube-proxy-ts userspace, 2 cluster workers', address: '127.0.0.52', opts: { workers: 2 } },
   ];
   for (const v of relayVariants) {
-    const args = { httpPorts: HTTP_PORTS, bulkPort: BULK_PORT, address: v.address, port: FRONT_PORT, bulkPortFront: FRONT_BULK, ...v.opts };
-    const { child, line } = await startChild('node', ['--import', 'tsx', join(here, 'proxy-child.ts'), JSON.stringify(args)], /ready( \d+)+/);
+    const args = {
+      httpPorts: HTTP_PORTS,
+      bulkPort: BULK_PORT,
+      address: v.address,
+      port: FRONT_PORT,
+      bulkPortFront: FRONT_BULK,
+      ...v.opts,
+    };
+    const { child, line } = await startChild(
+      'node',
+      ['--import', 'tsx', join(here, 'proxy-child.ts'), JSON.stringify(args)],
+      /ready( \d+)+/,
+    );
     const pids = line.split(' ').slice(1).map(Number);
     if (!pids.includes(child.pid!)) pids.push(child.pid!);
     rows.push(await measure(v.name, v.address, FRONT_PORT, FRONT_BULK, pids));
@@ -212,19 +267,37 @@ async function main(): Promise<void> {
           `frontend bulk\n  mode tcp\n  bind ${address}:${FRONT_BULK}\n  default_backend bulk\n\nbackend bulk\n  mode tcp\n  server s0 127.0.0.1:${BULK_PORT}\n`,
       );
       const { child } = await startChild('haproxy', ['-db', '-f', cfg], undefined);
-      rows.push(await measure(`HAProxy ${haproxyVersion()} TCP mode roundrobin, ${threads} thread${threads > 1 ? 's' : ''}`, address, FRONT_PORT, FRONT_BULK, [child.pid!]));
+      rows.push(
+        await measure(
+          `HAProxy ${haproxyVersion()} TCP mode roundrobin, ${threads} thread${threads > 1 ? 's' : ''}`,
+          address,
+          FRONT_PORT,
+          FRONT_BULK,
+          [child.pid!],
+        ),
+      );
       await stop(child);
     }
   }
 
-  const fmt = (n: number | undefined, d = 0): string => (n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d));
-  const cpuPct = (s: number | undefined): string => (s === undefined ? '-' : `${fmt(s, 2)} s (${fmt((s / SECONDS) * 100)}%)`);
+  const fmt = (n: number | undefined, d = 0): string =>
+    n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(d);
+  const cpuPct = (s: number | undefined): string =>
+    s === undefined ? '-' : `${fmt(s, 2)} s (${fmt((s / SECONDS) * 100)}%)`;
   const out: string[] = [];
-  out.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Linux ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}, Node ${process.version}`);
-  out.push(`Load: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s (keep-alive; and with "Connection: close" = one TCP connection per request); bulk = one TCP stream read for ${SECONDS} s. Backend: ${backendName}; bulk source: node.`);
-  out.push('All processes (load generator, proxy, backend) share the same cores: compare rows, not absolute capacity.');
+  out.push(
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, Linux ${readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim()}, Node ${process.version}`,
+  );
+  out.push(
+    `Load: wrk -t1 -c${CONNECTIONS} -d${SECONDS}s (keep-alive; and with "Connection: close" = one TCP connection per request); bulk = one TCP stream read for ${SECONDS} s. Backend: ${backendName}; bulk source: node.`,
+  );
+  out.push(
+    'All processes (load generator, proxy, backend) share the same cores: compare rows, not absolute capacity.',
+  );
   out.push('');
-  out.push('| path | req/s keep-alive | p99 ms | req/s new conn | p99 ms | bulk MB/s | proxy CPU keep-alive | proxy CPU new conn | proxy CPU bulk | errors |');
+  out.push(
+    '| path | req/s keep-alive | p99 ms | req/s new conn | p99 ms | bulk MB/s | proxy CPU keep-alive | proxy CPU new conn | proxy CPU bulk | errors |',
+  );
   out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     const errs = [r.keepAlive?.errors, r.perConn?.errors].filter(Boolean).join(' / ');

@@ -27,13 +27,36 @@ const OPTS: FamilyOptions = familyOptions({ randomFully: false });
 async function runRelay(): Promise<void> {
   const objects = [
     makeNode('bench', ['127.0.0.2']),
-    makeService('bench', 'http', { clusterIP: args.address, ports: [{ name: 'p', port: args.port, protocol: 'TCP' }] }),
-    ...args.httpPorts.map((port, i) => makeSlice('bench', 'http', `http-${i}`, [{ ip: '127.0.0.1', nodeName: 'bench' }], [{ name: 'p', port, protocol: 'TCP' }])),
-    makeService('bench', 'bulk', { clusterIP: args.address, ports: [{ name: 'p', port: args.bulkPortFront, protocol: 'TCP' }] }),
-    makeSlice('bench', 'bulk', 'bulk-0', [{ ip: '127.0.0.1', nodeName: 'bench' }], [{ name: 'p', port: args.bulkPort, protocol: 'TCP' }]),
+    makeService('bench', 'http', {
+      clusterIP: args.address,
+      ports: [{ name: 'p', port: args.port, protocol: 'TCP' }],
+    }),
+    ...args.httpPorts.map((port, i) =>
+      makeSlice(
+        'bench',
+        'http',
+        `http-${i}`,
+        [{ ip: '127.0.0.1', nodeName: 'bench' }],
+        [{ name: 'p', port, protocol: 'TCP' }],
+      ),
+    ),
+    makeService('bench', 'bulk', {
+      clusterIP: args.address,
+      ports: [{ name: 'p', port: args.bulkPortFront, protocol: 'TCP' }],
+    }),
+    makeSlice(
+      'bench',
+      'bulk',
+      'bulk-0',
+      [{ ip: '127.0.0.1', nodeName: 'bench' }],
+      [{ name: 'p', port: args.bulkPort, protocol: 'TCP' }],
+    ),
   ];
   const state = desiredStatesFromObjects(objects, { families: ['IPv4'], nodeName: 'bench' })[0]!;
-  const p = new UserspaceProxier({ logger: createLogger(0, process.stderr), options: OPTS }, args.highWaterMark ? { highWaterMark: args.highWaterMark } : {});
+  const p = new UserspaceProxier(
+    { logger: createLogger(0, process.stderr), options: OPTS },
+    args.highWaterMark ? { highWaterMark: args.highWaterMark } : {},
+  );
   await p.sync(state);
 }
 

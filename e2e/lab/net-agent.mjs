@@ -55,7 +55,13 @@ function tcpOnce(ip, port, timeoutMs, sourcePort) {
         return;
       }
       // stage: whether the handshake completed (the path worked; the reply did not come) or not.
-      finish({ ok: false, error: 'timeout', localPort: sock.localPort, stage: connected ? 'reply' : 'connect', lateMs });
+      finish({
+        ok: false,
+        error: 'timeout',
+        localPort: sock.localPort,
+        stage: connected ? 'reply' : 'connect',
+        lateMs,
+      });
     };
     let timer = setTimeout(() => onTimeout(false), timeoutMs);
     sock.on('connect', () => (connected = true));

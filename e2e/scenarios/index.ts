@@ -81,14 +81,17 @@ export const slice = (svcName: string, eps: readonly Ep[], ports: Obj[] = HTTP_P
 });
 
 /** Manifests as JSON documents separated by `---` (valid YAML). */
-export const toYaml = (objs: readonly Obj[]): string => objs.map((o) => JSON.stringify(o)).join('\n---\n') + '\n';
+export const toYaml = (objs: readonly Obj[]): string =>
+  objs.map((o) => JSON.stringify(o)).join('\n---\n') + '\n';
 
 const lb = (ip: string): Obj => ({ loadBalancer: { ingress: [{ ip }] } });
 
 /** The base cluster: every service the scenarios use except `web`'s endpoints. */
 export function baseManifests(lab: Lab): Obj[] {
   const ip = { b1: lab.pod('b1').ip, b2: lab.pod('b2').ip, b3: lab.pod('b3').ip };
-  const tcp = (nodePort?: number): Obj[] => [{ name: 'http', port: 80, protocol: 'TCP', ...(nodePort ? { nodePort } : {}) }];
+  const tcp = (nodePort?: number): Obj[] => [
+    { name: 'http', port: 80, protocol: 'TCP', ...(nodePort ? { nodePort } : {}) },
+  ];
   return [
     {
       apiVersion: 'v1',
@@ -97,21 +100,70 @@ export function baseManifests(lab: Lab): Obj[] {
       spec: { podCIDRs: ['10.244.0.0/24'] },
       status: { addresses: [{ type: 'InternalIP', address: lab.node.ip }] },
     },
-    { apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'kubernetes' }, spec: { cidrs: ['172.30.0.0/16'] } },
-    svc('web', { clusterIP: '172.30.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'ServiceCIDR',
+      metadata: { name: 'kubernetes' },
+      spec: { cidrs: ['172.30.0.0/16'] },
+    },
+    svc('web', {
+      clusterIP: '172.30.0.10',
+      ports: [
+        { name: 'http', port: 80, protocol: 'TCP' },
+        { name: 'dns', port: 53, protocol: 'UDP' },
+      ],
+    }),
     svc('np', { type: 'NodePort', clusterIP: '172.30.0.11', ports: tcp(30080) }),
     slice('np', [{ ip: ip.b1 }, { ip: ip.b2 }]),
     svc('lb', { type: 'LoadBalancer', clusterIP: '172.30.0.12', ports: tcp(30081) }, lb('192.0.2.10')),
     slice('lb', [{ ip: ip.b1 }]),
-    svc('lbok', { type: 'LoadBalancer', clusterIP: '172.30.0.13', loadBalancerSourceRanges: [`${lab.ext.ip}/32`], ports: tcp(30082) }, lb('192.0.2.11')),
+    svc(
+      'lbok',
+      {
+        type: 'LoadBalancer',
+        clusterIP: '172.30.0.13',
+        loadBalancerSourceRanges: [`${lab.ext.ip}/32`],
+        ports: tcp(30082),
+      },
+      lb('192.0.2.11'),
+    ),
     slice('lbok', [{ ip: ip.b1 }]),
-    svc('lbno', { type: 'LoadBalancer', clusterIP: '172.30.0.14', loadBalancerSourceRanges: ['198.51.100.0/24'], ports: tcp(30083) }, lb('192.0.2.12')),
+    svc(
+      'lbno',
+      {
+        type: 'LoadBalancer',
+        clusterIP: '172.30.0.14',
+        loadBalancerSourceRanges: ['198.51.100.0/24'],
+        ports: tcp(30083),
+      },
+      lb('192.0.2.12'),
+    ),
     slice('lbno', [{ ip: ip.b1 }]),
     svc('eip', { clusterIP: '172.30.0.15', externalIPs: ['192.0.2.20'] }),
     slice('eip', [{ ip: ip.b2 }]),
-    svc('etpl', { type: 'LoadBalancer', clusterIP: '172.30.0.16', externalTrafficPolicy: 'Local', healthCheckNodePort: 30300, ports: tcp(30084) }, lb('192.0.2.13')),
+    svc(
+      'etpl',
+      {
+        type: 'LoadBalancer',
+        clusterIP: '172.30.0.16',
+        externalTrafficPolicy: 'Local',
+        healthCheckNodePort: 30300,
+        ports: tcp(30084),
+      },
+      lb('192.0.2.13'),
+    ),
     slice('etpl', [{ ip: ip.b1 }, { ip: ip.b3, node: REMOTE_NODE }]),
-    svc('etpr', { type: 'LoadBalancer', clusterIP: '172.30.0.17', externalTrafficPolicy: 'Local', healthCheckNodePort: 30301, ports: tcp(30085) }, lb('192.0.2.14')),
+    svc(
+      'etpr',
+      {
+        type: 'LoadBalancer',
+        clusterIP: '172.30.0.17',
+        externalTrafficPolicy: 'Local',
+        healthCheckNodePort: 30301,
+        ports: tcp(30085),
+      },
+      lb('192.0.2.14'),
+    ),
     slice('etpr', [{ ip: ip.b3, node: REMOTE_NODE }]),
     svc('itpl', { clusterIP: '172.30.0.18', internalTrafficPolicy: 'Local' }),
     slice('itpl', [{ ip: ip.b1 }, { ip: ip.b3, node: REMOTE_NODE }]),
@@ -131,7 +183,9 @@ export function baseManifests(lab: Lab): Obj[] {
  * folder with the base cluster and `web` on b1+b2. The caller starts its daemon on `ctx.dir` and
  * must call the returned `dispose` (also on failure).
  */
-export async function prepareScenarioLab(traits: ModeTraits): Promise<{ ctx: ScenarioContext; dispose: () => Promise<void> }> {
+export async function prepareScenarioLab(
+  traits: ModeTraits,
+): Promise<{ ctx: ScenarioContext; dispose: () => Promise<void> }> {
   const lab = await createLab({ pods: ['client', 'b1', 'b2', 'b3'] });
   const dir = mkdtempSync(join(tmpdir(), 'kpt-manifests-'));
   const dispose = async (): Promise<void> => {
@@ -140,7 +194,12 @@ export async function prepareScenarioLab(traits: ModeTraits): Promise<{ ctx: Sce
   };
   try {
     for (const b of ['b1', 'b2', 'b3']) await lab.startBackend(b, { tcpPorts: [8080], udpPorts: [5353] });
-    const ip = { client: lab.pod('client').ip, b1: lab.pod('b1').ip, b2: lab.pod('b2').ip, b3: lab.pod('b3').ip };
+    const ip = {
+      client: lab.pod('client').ip,
+      b1: lab.pod('b1').ip,
+      b2: lab.pod('b2').ip,
+      b3: lab.pod('b3').ip,
+    };
     const write = (file: string, objs: readonly Obj[]): void => {
       // Write-then-rename would be atomic, but the source must cope with partial writes anyway; keep it simple.
       writeFileSync(join(dir, file), toYaml(objs));
@@ -185,7 +244,12 @@ const esc = (s: string): string => s.replaceAll('.', '\\.');
 
 /** HTTP status of GET http://ip:port/ from `from` (curl), or '' when there was no answer. */
 async function httpCode(ctx: ScenarioContext, from: string, ip: string, port: number): Promise<string> {
-  const r = await ctx.lab.exec(from, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '2', `http://${ip}:${port}/`], { allowFail: true });
+  const r = await ctx.lab.exec(
+    from,
+    'curl',
+    ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '2', `http://${ip}:${port}/`],
+    { allowFail: true },
+  );
   return r.stdout.trim();
 }
 
@@ -205,13 +269,18 @@ export const SCENARIOS: readonly Scenario[] = [
     run: async ({ lab, traits }) => {
       const ext = await lab.tcpMany('ext', lab.node.ip, 30080, 20);
       assert.equal(ext.ok, 20, JSON.stringify(ext.errors));
-      assert.deepEqual(Object.keys(ext.clients), [lab.node.bridgeIp], 'external NodePort traffic is masqueraded');
+      assert.deepEqual(
+        Object.keys(ext.clients),
+        [lab.node.bridgeIp],
+        'external NodePort traffic is masqueraded',
+      );
       const pod = await lab.tcpMany('client', lab.node.ip, 30080, 10);
       assert.equal(pod.ok, 10, JSON.stringify(pod.errors));
       const node = await lab.tcpMany('node', lab.node.ip, 30080, 10);
       assert.equal(node.ok, 10, JSON.stringify(node.errors));
       const lo = await lab.tcpMany('node', '127.0.0.1', 30080, 5);
-      if (traits.localhostNodePorts) assert.equal(lo.ok, 5, `localhost NodePort: ${JSON.stringify(lo.errors)}`);
+      if (traits.localhostNodePorts)
+        assert.equal(lo.ok, 5, `localhost NodePort: ${JSON.stringify(lo.errors)}`);
       else assert.equal(lo.ok, 0, 'localhost NodePorts must not work in this mode');
     },
   },
@@ -243,11 +312,17 @@ export const SCENARIOS: readonly Scenario[] = [
       assert.deepEqual(Object.keys(np.clients), [lab.ext.ip], 'NodePort source IP preserved');
       const p = await lab.tcpMany('client', '192.0.2.13', 80, 40);
       assert.equal(p.ok, 40);
-      assert.ok((p.backends.b3 ?? 0) > 0, `pods short-circuit to all endpoints: ${JSON.stringify(p.backends)}`);
+      assert.ok(
+        (p.backends.b3 ?? 0) > 0,
+        `pods short-circuit to all endpoints: ${JSON.stringify(p.backends)}`,
+      );
       // The counts of the very first sync may reach the health servers before they listen: any later
       // sync refreshes them, so add an unrelated service to cause one.
       ctx.write('nudge.yaml', [svc('nudge', { clusterIP: '172.30.0.30' })]);
-      await ctx.until('health check node port 200', async () => (await httpCode(ctx, 'ext', lab.node.ip, 30300)) === '200');
+      await ctx.until(
+        'health check node port 200',
+        async () => (await httpCode(ctx, 'ext', lab.node.ip, 30300)) === '200',
+      );
       assert.equal(await httpCode(ctx, 'ext', lab.node.ip, 30301), '503');
     },
   },
@@ -292,7 +367,8 @@ export const SCENARIOS: readonly Scenario[] = [
       assert.ok((t.backends.b1 ?? 0) > 0);
       for (const r of t.results) {
         if (!r.ok) continue;
-        if (r.reply.startsWith('b1 ')) assert.match(r.reply, new RegExp(`client=(${esc(lab.node.bridgeIp)}|${esc(lab.node.ip)}):`));
+        if (r.reply.startsWith('b1 '))
+          assert.match(r.reply, new RegExp(`client=(${esc(lab.node.bridgeIp)}|${esc(lab.node.ip)}):`));
         else assert.match(r.reply, new RegExp(`client=${esc(ip.b1)}:`));
       }
     },
@@ -319,7 +395,9 @@ export const SCENARIOS: readonly Scenario[] = [
       })();
       try {
         ctx.setWebEndpoints([ip.b1]);
-        await ctx.until('only b1', async () => only(await lab.tcpMany('client', '172.30.0.10', 80, 10), 'b1'));
+        await ctx.until('only b1', async () =>
+          only(await lab.tcpMany('client', '172.30.0.10', 80, 10), 'b1'),
+        );
         ctx.setWebEndpoints([ip.b1, ip.b2, ip.b3]);
         await ctx.until('three backends', async () => {
           const t = await lab.tcpMany('client', '172.30.0.10', 80, 40);
@@ -376,10 +454,13 @@ export const SCENARIOS: readonly Scenario[] = [
       });
       ctx.setWebEndpoints([]);
       // b1 is still alive and answering: only the conntrack cleanup can stop the flow reaching it.
-      const cut = await ctx.until('the flow no longer reaches b1 (REJECT for a service without endpoints)', async () => {
-        const r = await lab.udp('client', '172.30.0.10', 53, { sourcePort, timeoutMs: 500 });
-        return r.ok ? undefined : r;
-      });
+      const cut = await ctx.until(
+        'the flow no longer reaches b1 (REJECT for a service without endpoints)',
+        async () => {
+          const r = await lab.udp('client', '172.30.0.10', 53, { sourcePort, timeoutMs: 500 });
+          return r.ok ? undefined : r;
+        },
+      );
       assert.equal(cut.ok ? 'ok' : cut.error, 'refused', 'the next packet meets the no-endpoints REJECT');
       ctx.setWebEndpoints([ip.b2]);
       await ctx.until('the same flow reaches b2', async () => {

@@ -27,7 +27,11 @@ function skipReason(): string | undefined {
 let tail: (() => string) | undefined;
 
 function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  return pollUntil(what, fn, { timeoutMs, intervalMs: 300, diagnostics: () => (tail ? `daemon:\n${tail()}` : '') });
+  return pollUntil(what, fn, {
+    timeoutMs,
+    intervalMs: 300,
+    diagnostics: () => (tail ? `daemon:\n${tail()}` : ''),
+  });
 }
 
 type Obj = Record<string, unknown>;
@@ -38,12 +42,20 @@ const svc = (name: string, spec: Obj, status?: Obj): Obj => ({
   spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }], ...spec },
   ...(status ? { status } : {}),
 });
-const slice = (svcName: string, eps: { ip: string; node?: string }[], ports: Obj[] = [{ name: 'http', port: 8080, protocol: 'TCP' }]): Obj => ({
+const slice = (
+  svcName: string,
+  eps: { ip: string; node?: string }[],
+  ports: Obj[] = [{ name: 'http', port: 8080, protocol: 'TCP' }],
+): Obj => ({
   apiVersion: 'discovery.k8s.io/v1',
   kind: 'EndpointSlice',
   metadata: { namespace: 'default', name: `${svcName}-1`, labels: { 'kubernetes.io/service-name': svcName } },
   addressType: 'IPv4',
-  endpoints: eps.map((e) => ({ addresses: [e.ip], nodeName: e.node ?? NODE, conditions: { ready: true, serving: true, terminating: false } })),
+  endpoints: eps.map((e) => ({
+    addresses: [e.ip],
+    nodeName: e.node ?? NODE,
+    conditions: { ready: true, serving: true, terminating: false },
+  })),
   ports,
 });
 const yaml = (objs: Obj[]): string => objs.map((o) => JSON.stringify(o)).join('\n---\n') + '\n';
@@ -59,7 +71,9 @@ require('readline').createInterface({input:process.stdin}).on('line',l=>{if(l===
 
 /** Where the VM's minutes go: printed as TAP diagnostics, which the host wrapper shows. */
 const t0 = performance.now();
-const mark = (what: string): void => { console.log(`[timing] ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`); };
+const mark = (what: string): void => {
+  console.log(`[timing] ${what} at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+};
 
 /**
  * Opens three held connections to ip:port in turn: A, B, then (after B is reset) C. Prints
@@ -76,7 +90,9 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
   let daemon: LabProcess;
   let dir: string;
   let ip: Record<'b1' | 'b2' | 'b3', string>;
-  const write = (file: string, objs: Obj[]): void => { writeFileSync(join(dir, file), yaml(objs)); };
+  const write = (file: string, objs: Obj[]): void => {
+    writeFileSync(join(dir, file), yaml(objs));
+  };
   const gtPorts = [
     { name: 'http', port: 8080, protocol: 'TCP' },
     { name: 'hold', port: 9090, protocol: 'TCP' },
@@ -85,7 +101,21 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
 
   before(async () => {
     // The VM boots with nothing loaded: the lab needs the bridge, veth and br_netfilter; IPVS its schedulers.
-    for (const m of ['bridge', 'br_netfilter', 'veth', 'dummy', 'nf_conntrack', 'ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_lc', 'ip_vs_sh', 'xt_physdev', 'xt_set', 'xt_ipvs'])
+    for (const m of [
+      'bridge',
+      'br_netfilter',
+      'veth',
+      'dummy',
+      'nf_conntrack',
+      'ip_vs',
+      'ip_vs_rr',
+      'ip_vs_wrr',
+      'ip_vs_lc',
+      'ip_vs_sh',
+      'xt_physdev',
+      'xt_set',
+      'xt_ipvs',
+    ])
       spawnSync('modprobe', [m], { stdio: 'ignore' });
     mark('modules loaded');
     lab = await createLab({ pods: ['client', 'b1', 'b2', 'b3'] });
@@ -98,21 +128,65 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     mark('backends started');
     dir = mkdtempSync(join(tmpdir(), 'kpt-ipvs-manifests-'));
     write('base.yaml', [
-      { apiVersion: 'v1', kind: 'Node', metadata: { name: NODE }, spec: { podCIDRs: ['10.244.0.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: lab.node.ip }] } },
+      {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: NODE },
+        spec: { podCIDRs: ['10.244.0.0/24'] },
+        status: { addresses: [{ type: 'InternalIP', address: lab.node.ip }] },
+      },
       svc('rr', { clusterIP: '172.30.0.10' }),
       slice('rr', [{ ip: ip.b1 }, { ip: ip.b2 }]),
-      svc('np', { type: 'NodePort', clusterIP: '172.30.0.11', ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }] }),
+      svc('np', {
+        type: 'NodePort',
+        clusterIP: '172.30.0.11',
+        ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }],
+      }),
       slice('np', [{ ip: ip.b1 }, { ip: ip.b2 }]),
-      svc('lbok', { type: 'LoadBalancer', clusterIP: '172.30.0.13', loadBalancerSourceRanges: [`${lab.ext.ip}/32`], ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30082 }] }, { loadBalancer: { ingress: [{ ip: '192.0.2.11' }] } }),
+      svc(
+        'lbok',
+        {
+          type: 'LoadBalancer',
+          clusterIP: '172.30.0.13',
+          loadBalancerSourceRanges: [`${lab.ext.ip}/32`],
+          ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30082 }],
+        },
+        { loadBalancer: { ingress: [{ ip: '192.0.2.11' }] } },
+      ),
       slice('lbok', [{ ip: ip.b1 }]),
-      svc('lbno', { type: 'LoadBalancer', clusterIP: '172.30.0.14', loadBalancerSourceRanges: ['198.51.100.0/24'], ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30083 }] }, { loadBalancer: { ingress: [{ ip: '192.0.2.12' }] } }),
+      svc(
+        'lbno',
+        {
+          type: 'LoadBalancer',
+          clusterIP: '172.30.0.14',
+          loadBalancerSourceRanges: ['198.51.100.0/24'],
+          ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30083 }],
+        },
+        { loadBalancer: { ingress: [{ ip: '192.0.2.12' }] } },
+      ),
       slice('lbno', [{ ip: ip.b1 }]),
-      svc('etpl', { type: 'LoadBalancer', clusterIP: '172.30.0.16', externalTrafficPolicy: 'Local', healthCheckNodePort: 30300, ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30084 }] }, { loadBalancer: { ingress: [{ ip: '192.0.2.13' }] } }),
+      svc(
+        'etpl',
+        {
+          type: 'LoadBalancer',
+          clusterIP: '172.30.0.16',
+          externalTrafficPolicy: 'Local',
+          healthCheckNodePort: 30300,
+          ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30084 }],
+        },
+        { loadBalancer: { ingress: [{ ip: '192.0.2.13' }] } },
+      ),
       slice('etpl', [{ ip: ip.b1 }, { ip: ip.b3, node: 'node-2' }]),
       svc('sticky', { clusterIP: '172.30.0.19', sessionAffinity: 'ClientIP' }),
       slice('sticky', [{ ip: ip.b1 }, { ip: ip.b2 }, { ip: ip.b3 }]),
       svc('empty', { clusterIP: '172.30.0.20' }),
-      svc('gt', { clusterIP: '172.30.0.22', ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'hold', port: 90, protocol: 'TCP' }] }),
+      svc('gt', {
+        clusterIP: '172.30.0.22',
+        ports: [
+          { name: 'http', port: 80, protocol: 'TCP' },
+          { name: 'hold', port: 90, protocol: 'TCP' },
+        ],
+      }),
     ]);
     write('gt-slice.yaml', [slice('gt', [{ ip: ip.b1 }, { ip: ip.b2 }], gtPorts)]);
     await startDaemon('rr');
@@ -123,8 +197,25 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
   const startDaemon = async (scheduler: string): Promise<void> => {
     daemon = lab.spawnInNode(
       process.execPath,
-      ['--import', 'tsx', DAEMON, '--proxy-mode=ipvs', `--ipvs-scheduler=${scheduler}`, `--manifests=${dir}`, `--hostname-override=${NODE}`, '--cluster-cidr=10.244.0.0/16', '--healthz-bind-address=0.0.0.0:10256', '--metrics-bind-address=127.0.0.1:10249', '--ipvs-min-sync-period=0s', '-v=4'],
-      { ...process.env, KUBE_PROXY_IPVS_GRACEFUL_CHECK_MS: '1000', KUBE_PROXY_IPVS_GRACEFUL_TIMEOUT_MS: '60000' },
+      [
+        '--import',
+        'tsx',
+        DAEMON,
+        '--proxy-mode=ipvs',
+        `--ipvs-scheduler=${scheduler}`,
+        `--manifests=${dir}`,
+        `--hostname-override=${NODE}`,
+        '--cluster-cidr=10.244.0.0/16',
+        '--healthz-bind-address=0.0.0.0:10256',
+        '--metrics-bind-address=127.0.0.1:10249',
+        '--ipvs-min-sync-period=0s',
+        '-v=4',
+      ],
+      {
+        ...process.env,
+        KUBE_PROXY_IPVS_GRACEFUL_CHECK_MS: '1000',
+        KUBE_PROXY_IPVS_GRACEFUL_TIMEOUT_MS: '60000',
+      },
     );
     tail = () => daemon.tail(40);
     await daemon.waitForOutput(/ipvs sync done/, 120_000);
@@ -140,7 +231,9 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
       const exit = daemon.exitInfo;
       if (!exit?.signal) throw err;
       const mem = /MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
-      mark(`daemon (${scheduler}) died with ${exit.signal} at startup (MemAvailable ${mem ?? '?'} kB); starting it once more`);
+      mark(
+        `daemon (${scheduler}) died with ${exit.signal} at startup (MemAvailable ${mem ?? '?'} kB); starting it once more`,
+      );
       await startDaemon(scheduler);
     }
   };
@@ -149,7 +242,9 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     await daemon.stop(10_000);
     await startDaemonRetry(scheduler);
     mark(`daemon restarted with ${scheduler}`);
-    await until(`virtual servers on ${scheduler}`, async () => new RegExp(`172\\.30\\.0\\.10:80 ${scheduler}\\b`).test(await ipvsList()));
+    await until(`virtual servers on ${scheduler}`, async () =>
+      new RegExp(`172\\.30\\.0\\.10:80 ${scheduler}\\b`).test(await ipvsList()),
+    );
   };
 
   after(async () => {
@@ -159,7 +254,8 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
 
   test('kernel state: kube-ipvs0 holds the VIPs, virtual servers are masqueraded, ipsets filled', async () => {
     const addr = (await lab.exec('node', 'ip', ['-o', 'addr', 'show', 'dev', 'kube-ipvs0'])).stdout;
-    for (const vip of ['172.30.0.10', '192.0.2.11', '192.0.2.13']) assert.match(addr, new RegExp(`inet ${vip.replaceAll('.', '\\.')}/32`));
+    for (const vip of ['172.30.0.10', '192.0.2.11', '192.0.2.13'])
+      assert.match(addr, new RegExp(`inet ${vip.replaceAll('.', '\\.')}/32`));
     const l = await ipvsList();
     assert.match(l, /TCP {2}172\.30\.0\.10:80 rr/);
     assert.match(l, /-> 10\.244\.0\.11:8080\s+Masq\s+1/);
@@ -218,7 +314,9 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
   test('hairpin: a pod reaching itself through its service is masqueraded (KUBE-LOOP-BACK)', async () => {
     const t = await lab.tcpMany('b1', '172.30.0.10', 80, 10);
     assert.equal(t.ok, 10, JSON.stringify(t.errors));
-    for (const r of t.results) if (r.ok && r.reply.startsWith('b1 ')) assert.match(r.reply, new RegExp(`client=${lab.node.bridgeIp.replaceAll('.', '\\.')}:`));
+    for (const r of t.results)
+      if (r.ok && r.reply.startsWith('b1 '))
+        assert.match(r.reply, new RegExp(`client=${lab.node.bridgeIp.replaceAll('.', '\\.')}:`));
   });
 
   test('graceful termination: open connection survives, new ones avoid the endpoint, then it is deleted', async () => {
@@ -238,7 +336,11 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     await holder.waitForOutput(new RegExp(`got ${pinned} ping`), 10_000);
     const t = await lab.tcpMany('client', '172.30.0.22', 80, 10);
     assert.equal(t.ok, 10);
-    assert.equal(t.backends[pinned], undefined, `new connections must avoid ${pinned}: ${JSON.stringify(t.backends)}`);
+    assert.equal(
+      t.backends[pinned],
+      undefined,
+      `new connections must avoid ${pinned}: ${JSON.stringify(t.backends)}`,
+    );
     // Still there while the connection lives (the drain checker runs every second).
     await new Promise((r) => setTimeout(r, 2500));
     assert.match(await ipvsList(), rsRe);
@@ -276,7 +378,10 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
   test('--cleanup removes virtual servers, kube-ipvs0, our ipsets and chains', async () => {
     await daemon.stop(10_000);
     mark('cleanup start');
-    await lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=ipvs'], { allowFail: true, timeoutMs: 180_000 });
+    await lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=ipvs'], {
+      allowFail: true,
+      timeoutMs: 180_000,
+    });
     mark('cleanup done');
     assert.doesNotMatch(await ipvsList(), /TCP/);
     const link = await lab.exec('node', 'ip', ['link', 'show', 'kube-ipvs0'], { allowFail: true });

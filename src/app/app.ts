@@ -36,7 +36,10 @@ export class AppError extends Error {
 /** The backend for the configured mode, or an AppError that lists what is built. */
 export function backendFor(config: ProxyConfig): Backend {
   // Userspace proxiers need config the registry's default lacks (balancer algorithm, proxy port range).
-  const b = config.mode === 'userspace' && getBackend('userspace') ? createUserspaceBackend(userspaceOptionsFromConfig(config)) : getBackend(config.mode);
+  const b =
+    config.mode === 'userspace' && getBackend('userspace')
+      ? createUserspaceBackend(userspaceOptionsFromConfig(config))
+      : getBackend(config.mode);
   if (!b) {
     throw new AppError(
       `proxy mode "${config.mode}" is not built into this version of kube-proxy-ts; available modes: ${registeredModes().join(', ')}`,
@@ -46,13 +49,19 @@ export function backendFor(config: ProxyConfig): Backend {
 }
 
 function syncPeriods(config: ProxyConfig): { syncPeriodMs: number; minSyncPeriodMs: number } {
-  if (config.mode === 'ipvs') return { syncPeriodMs: config.ipvs.syncPeriodMs, minSyncPeriodMs: config.ipvs.minSyncPeriodMs };
-  if (config.mode === 'nftables') return { syncPeriodMs: config.nftables.syncPeriodMs, minSyncPeriodMs: config.nftables.minSyncPeriodMs };
+  if (config.mode === 'ipvs')
+    return { syncPeriodMs: config.ipvs.syncPeriodMs, minSyncPeriodMs: config.ipvs.minSyncPeriodMs };
+  if (config.mode === 'nftables')
+    return { syncPeriodMs: config.nftables.syncPeriodMs, minSyncPeriodMs: config.nftables.minSyncPeriodMs };
   return { syncPeriodMs: config.iptables.syncPeriodMs, minSyncPeriodMs: config.iptables.minSyncPeriodMs };
 }
 
 /** Creates the configured source (manifests when --manifests is set, else the API server). */
-export async function createSource(config: ProxyConfig, scope: SourceScope, logger: Logger): Promise<{ source: Source; close: () => void }> {
+export async function createSource(
+  config: ProxyConfig,
+  scope: SourceScope,
+  logger: Logger,
+): Promise<{ source: Source; close: () => void }> {
   if (config.manifests !== '') {
     const source = createManifestSource({
       dir: config.manifests,
@@ -63,10 +72,22 @@ export async function createSource(config: ProxyConfig, scope: SourceScope, logg
     });
     return { source, close: () => {} };
   }
-  const settings = await loadConnectionSettings({ kubeconfig: config.clientConnection.kubeconfig, master: config.master });
+  const settings = await loadConnectionSettings({
+    kubeconfig: config.clientConnection.kubeconfig,
+    master: config.master,
+  });
   logger.info({ server: settings.server.href, origin: settings.origin }, 'connecting to the API server');
-  const client = new ApiClient({ settings, qps: config.clientConnection.qps, burst: config.clientConnection.burst });
-  const source = createApiSource({ connection: client, scope, logger, configSyncPeriodMs: config.configSyncPeriodMs });
+  const client = new ApiClient({
+    settings,
+    qps: config.clientConnection.qps,
+    burst: config.clientConnection.burst,
+  });
+  const source = createApiSource({
+    connection: client,
+    scope,
+    logger,
+    configSyncPeriodMs: config.configSyncPeriodMs,
+  });
   return {
     source,
     close: () => {
@@ -125,7 +146,8 @@ function collectUntilSynced(
 export function detectFamilies(tracker: StateTracker): IPFamily[] {
   const node = tracker.currentNode();
   const v4 = tracker.nodeIPs('IPv4')[0];
-  const primary: IPFamily = v4 && v4 !== '127.0.0.1' ? 'IPv4' : tracker.nodeIPs('IPv6')[0] !== '::1' ? 'IPv6' : 'IPv4';
+  const primary: IPFamily =
+    v4 && v4 !== '127.0.0.1' ? 'IPv4' : tracker.nodeIPs('IPv6')[0] !== '::1' ? 'IPv6' : 'IPv4';
   const fams = new Set<IPFamily>([primary]);
   for (const a of node?.addresses ?? []) {
     if ((a.type === 'InternalIP' || a.type === 'ExternalIP') && a.address) fams.add(familyOfValid(a.address));
@@ -133,7 +155,12 @@ export function detectFamilies(tracker: StateTracker): IPFamily[] {
   return (['IPv4', 'IPv6'] as const).filter((f) => fams.has(f));
 }
 
-function familyOptions(config: ProxyConfig, tracker: StateTracker, family: IPFamily, interfaceAddresses: readonly string[]): FamilyOptions {
+function familyOptions(
+  config: ProxyConfig,
+  tracker: StateTracker,
+  family: IPFamily,
+  interfaceAddresses: readonly string[],
+): FamilyOptions {
   return resolveFamilyOptions(config, family, {
     interfaceAddresses,
     nodeIPs: tracker.nodeIPs(family),
@@ -149,7 +176,10 @@ export async function runRender(cmd: CommandLine, logger: Logger, write: (s: str
   const nodeName = resolveNodeName(config, osHostname());
   const scope: SourceScope = { nodeName, serviceCIDRs: config.mode === 'nftables' };
   const { source, close } = await createSource(config, scope, logger);
-  const { ready } = collectUntilSynced(source, scope.serviceCIDRs ? [...BASE_KINDS, 'ServiceCIDR'] : BASE_KINDS);
+  const { ready } = collectUntilSynced(
+    source,
+    scope.serviceCIDRs ? [...BASE_KINDS, 'ServiceCIDR'] : BASE_KINDS,
+  );
   const events = await ready;
   await source.stop();
   close();
@@ -178,7 +208,12 @@ export async function runCleanup(logger: Logger): Promise<boolean> {
   return ok;
 }
 
-function metricsHooks(metrics: ProxyMetrics, health: ProxyHealthServer, serviceHealth: ServiceHealthServer, logger: Logger): SyncHooks {
+function metricsHooks(
+  metrics: ProxyMetrics,
+  health: ProxyHealthServer,
+  serviceHealth: ServiceHealthServer,
+  logger: Logger,
+): SyncHooks {
   return {
     started: (families) => {
       for (const f of families) health.updated(f);
@@ -200,13 +235,22 @@ function metricsHooks(metrics: ProxyMetrics, health: ProxyHealthServer, serviceH
       const labels = { ip_family: r.family };
       const secs = r.durationMs / 1000;
       metrics.syncProxyRulesDuration.observe(labels, secs);
-      (r.full ? metrics.syncFullProxyRulesDuration : metrics.syncPartialProxyRulesDuration).observe(labels, secs);
+      (r.full ? metrics.syncFullProxyRulesDuration : metrics.syncPartialProxyRulesDuration).observe(
+        labels,
+        secs,
+      );
       metrics.syncProxyRulesLastTimestamp.set(labels, r.at / 1000);
       for (const t of r.state.lastChangeTriggerTimes) {
         if (r.at >= t) metrics.networkProgrammingDuration.observe(labels, (r.at - t) / 1000);
       }
-      metrics.noLocalEndpointsTotal.set({ ...labels, traffic_policy: 'internal' }, r.state.noLocalEndpoints.internal);
-      metrics.noLocalEndpointsTotal.set({ ...labels, traffic_policy: 'external' }, r.state.noLocalEndpoints.external);
+      metrics.noLocalEndpointsTotal.set(
+        { ...labels, traffic_policy: 'internal' },
+        r.state.noLocalEndpoints.internal,
+      );
+      metrics.noLocalEndpointsTotal.set(
+        { ...labels, traffic_policy: 'external' },
+        r.state.noLocalEndpoints.external,
+      );
       for (const [table, c] of Object.entries(r.outcome.ruleCounts ?? {})) {
         metrics.iptablesRulesTotal.set({ ...labels, table }, c.total);
         metrics.iptablesRulesLastSync.set({ ...labels, table }, c.written);
@@ -242,12 +286,19 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
   const backend = backendFor(config);
   const nodeName = resolveNodeName(config, osHostname());
   const { syncPeriodMs, minSyncPeriodMs } = syncPeriods(config);
-  logger.info({ mode: config.mode, nodeName, source: config.manifests ? `manifests ${config.manifests}` : 'api' }, 'starting kube-proxy-ts');
+  logger.info(
+    { mode: config.mode, nodeName, source: config.manifests ? `manifests ${config.manifests}` : 'api' },
+    'starting kube-proxy-ts',
+  );
 
   applyLinuxSetup(config, logger);
   const metrics = createMetrics({ mode: config.mode });
   const health = new ProxyHealthServer({ healthTimeoutMs: 2 * syncPeriodMs, metrics, logger });
-  const metricsServer = createMetricsServer(metrics.registry, { proxyMode: config.mode, configz: config, logger });
+  const metricsServer = createMetricsServer(metrics.registry, {
+    proxyMode: config.mode,
+    configz: config,
+    logger,
+  });
   const closers: (() => Promise<void> | void)[] = [];
   const listen = async (what: string, addr: string, fn: (a: string) => Promise<unknown>): Promise<void> => {
     if (addr === '') return;
@@ -289,9 +340,16 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
     const probe = new StateTracker({ families: ['IPv4', 'IPv6'], nodeName, bindAddress: config.bindAddress });
     for (const ev of events) probe.onEvent(ev);
     const families = detectFamilies(probe);
-    const tracker = new StateTracker({ families, nodeName, bindAddress: config.bindAddress, waitForNode: true });
+    const tracker = new StateTracker({
+      families,
+      nodeName,
+      bindAddress: config.bindAddress,
+      waitForNode: true,
+    });
     const interfaceAddresses = readInterfaceAddresses();
-    const optionsByFamily = new Map(families.map((f) => [f, familyOptions(config, probe, f, interfaceAddresses)] as const));
+    const optionsByFamily = new Map(
+      families.map((f) => [f, familyOptions(config, probe, f, interfaceAddresses)] as const),
+    );
     for (const f of families) {
       proxiers.set(
         f,
@@ -305,8 +363,15 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
       );
     }
     const npa = [...optionsByFamily.values()];
-    const hcAddresses = npa.some((o) => o.nodePortAddresses.matchAll) ? [] : npa.flatMap((o) => o.nodePortAddresses.ips);
-    serviceHealth = new ServiceHealthServer({ addresses: hcAddresses, proxyHealthy: () => health.health().healthy, logger, nodeName });
+    const hcAddresses = npa.some((o) => o.nodePortAddresses.matchAll)
+      ? []
+      : npa.flatMap((o) => o.nodePortAddresses.ips);
+    serviceHealth = new ServiceHealthServer({
+      addresses: hcAddresses,
+      proxyHealthy: () => health.health().healthy,
+      logger,
+      nodeName,
+    });
     const hooks = metricsHooks(metrics, health, serviceHealth, logger);
     const userSynced = hooks.synced;
     let first = true;
@@ -328,7 +393,10 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
         const cidrs = JSON.stringify(node?.podCIDRs ?? []);
         if (config.detectLocalMode === 'NodeCIDR' && cidrs !== lastPodCIDRs) {
           // Upstream exits so that the proxier restarts with the new detector; we rebuild nothing live.
-          logger.error({ old: lastPodCIDRs, new: cidrs }, 'the node pod CIDRs changed with detect-local-mode=NodeCIDR; restart kube-proxy to apply');
+          logger.error(
+            { old: lastPodCIDRs, new: cidrs },
+            'the node pod CIDRs changed with detect-local-mode=NodeCIDR; restart kube-proxy to apply',
+          );
           lastPodCIDRs = cidrs;
         }
         if (tracker.topologyChanged(families[0]!)) l.forceFullSync();

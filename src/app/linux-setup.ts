@@ -25,7 +25,10 @@ export function applyLinuxSetup(config: ProxyConfig, logger: Logger): void {
       writeFileSync(file, String(w.value));
       logger.info({ sysctl: w.path.replaceAll('/', '.'), from: cur, to: w.value }, 'set sysctl');
     } catch (err) {
-      logger.warn({ sysctl: w.path.replaceAll('/', '.'), value: w.value, err: String(err) }, 'cannot set sysctl');
+      logger.warn(
+        { sysctl: w.path.replaceAll('/', '.'), value: w.value, err: String(err) },
+        'cannot set sysctl',
+      );
     }
   }
 }

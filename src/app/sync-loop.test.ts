@@ -29,7 +29,13 @@ async function settle(loop: SyncLoop) {
 test('nothing is programmed until services and slices have synced; then one full sync', async () => {
   const tracker = new StateTracker({ families: ['IPv4'], nodeName: 'n' });
   const { p, calls } = recordingProxier();
-  const loop = new SyncLoop(tracker, new Map([['IPv4', p]]), { minSyncPeriodMs: 0, syncPeriodMs: 50 }, {}, createMemoryLogger());
+  const loop = new SyncLoop(
+    tracker,
+    new Map([['IPv4', p]]),
+    { minSyncPeriodMs: 0, syncPeriodMs: 50 },
+    {},
+    createMemoryLogger(),
+  );
   loop.start();
   loop.handleEvent({ type: 'add', object: makeService('ns', 'a') });
   loop.handleEvent({ type: 'synced', kind: 'Service' });
@@ -48,7 +54,13 @@ test('a failed sync is retried as a full sync that still carries the change', as
   const tracker = new StateTracker({ families: ['IPv4'], nodeName: 'n' });
   const { p, calls } = recordingProxier(0);
   const failed: boolean[] = [];
-  const loop = new SyncLoop(tracker, new Map([['IPv4', p]]), { minSyncPeriodMs: 0, syncPeriodMs: 20 }, { failed: (_f, full) => failed.push(full) }, createMemoryLogger());
+  const loop = new SyncLoop(
+    tracker,
+    new Map([['IPv4', p]]),
+    { minSyncPeriodMs: 0, syncPeriodMs: 20 },
+    { failed: (_f, full) => failed.push(full) },
+    createMemoryLogger(),
+  );
   loop.start();
   loop.handleEvent({ type: 'synced', kind: 'Service' });
   loop.handleEvent({ type: 'synced', kind: 'EndpointSlice' });

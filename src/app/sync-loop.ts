@@ -69,7 +69,10 @@ export class SyncLoop {
       maxIntervalMs: Math.max(opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS, opts.minSyncPeriodMs),
       timers: this.timers,
       onError: (err) => {
-        this.logger.error({ err: String(err), retryInMs: opts.syncPeriodMs }, 'sync failed; retrying with a full sync');
+        this.logger.error(
+          { err: String(err), retryInMs: opts.syncPeriodMs },
+          'sync failed; retrying with a full sync',
+        );
       },
     });
   }
@@ -118,7 +121,10 @@ export class SyncLoop {
   private maybeInitialized(): void {
     if (this.initialized || !this.tracker.isInitialized()) return;
     this.initialized = true;
-    this.logger.info({ families: this.families }, 'services and endpoint slices synced; programming the data plane');
+    this.logger.info(
+      { families: this.families },
+      'services and endpoint slices synced; programming the data plane',
+    );
     this.requestSync();
   }
 
@@ -131,7 +137,8 @@ export class SyncLoop {
       const full =
         this.needFull.get(family) === true ||
         this.tracker.topologyChanged(family) ||
-        start - (this.lastFull.get(family) ?? -Infinity) > (this.opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS);
+        start - (this.lastFull.get(family) ?? -Infinity) >
+          (this.opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS);
       const state = this.tracker.build(family);
       try {
         const outcome = await proxier.sync(state, full);
@@ -148,6 +155,7 @@ export class SyncLoop {
       }
     }
     this.hooks.pending?.(this.tracker.pendingCounts());
-    if (firstErr !== undefined) throw firstErr instanceof Error ? firstErr : new Error('sync failed', { cause: firstErr });
+    if (firstErr !== undefined)
+      throw firstErr instanceof Error ? firstErr : new Error('sync failed', { cause: firstErr });
   }
 }

@@ -66,7 +66,13 @@ function ask(port: number): Promise<string> {
     });
     c.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      resolve(e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'ECONNRESET' ? 'reset (no endpoints)' : (e.code ?? 'error'));
+      resolve(
+        e.code === 'ECONNREFUSED'
+          ? 'refused'
+          : e.code === 'ECONNRESET'
+            ? 'reset (no endpoints)'
+            : (e.code ?? 'error'),
+      );
     });
   });
 }
@@ -90,7 +96,10 @@ function askUdp(port: number): Promise<string> {
 function tally(replies: string[]): string {
   const m = new Map<string, number>();
   for (const r of replies) m.set(r, (m.get(r) ?? 0) + 1);
-  return [...m].sort().map(([k, n]) => `${k} x${n}`).join(', ');
+  return [...m]
+    .sort()
+    .map(([k, n]) => `${k} x${n}`)
+    .join(', ');
 }
 
 /** Turns the daemon's JSON log lines into short readable ones (info and above). */
@@ -120,7 +129,9 @@ async function main(): Promise<void> {
   console.log('kube-proxy-ts demo: userspace mode on the manifests in', manifests);
   const servers = await Promise.all(TCP_BACKENDS.map(startTcpBackend));
   const udp = await startUdpBackend(UDP_BACKEND);
-  console.log(`  demo backends: tcp ${TCP_BACKENDS.map((p) => `${NODE_IP}:${p}`).join(' ')}, udp ${NODE_IP}:${UDP_BACKEND}`);
+  console.log(
+    `  demo backends: tcp ${TCP_BACKENDS.map((p) => `${NODE_IP}:${p}`).join(' ')}, udp ${NODE_IP}:${UDP_BACKEND}`,
+  );
 
   const cmd = parseCommandLine([
     '--proxy-mode=userspace',
@@ -147,7 +158,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0));
   await daemon.firstSync;
   console.log('\nhealth: http://127.0.0.1:10256/healthz   metrics: http://127.0.0.1:10249/metrics');
-  console.log(`edit ${manifests}/demo.yaml (say, delete the web-18083 EndpointSlice) and watch the spread change; Ctrl-C stops.\n`);
+  console.log(
+    `edit ${manifests}/demo.yaml (say, delete the web-18083 EndpointSlice) and watch the spread change; Ctrl-C stops.\n`,
+  );
 
   for (let round = 1; rounds === 0 || round <= rounds; round++) {
     const web: string[] = [];

@@ -23,8 +23,14 @@ test('okCodes accepts other exit codes', async () => {
 });
 
 test('a missing command is KP_ERR_EXEC_NOT_FOUND; a slow one times out', async () => {
-  await assert.rejects(run('no-such-command-kpt', []), (e: unknown) => e instanceof ExecError && e.code === 'KP_ERR_EXEC_NOT_FOUND');
-  await assert.rejects(run('sleep', ['5'], { timeoutMs: 100 }), (e: unknown) => e instanceof ExecError && e.code === 'KP_ERR_EXEC_TIMEOUT');
+  await assert.rejects(
+    run('no-such-command-kpt', []),
+    (e: unknown) => e instanceof ExecError && e.code === 'KP_ERR_EXEC_NOT_FOUND',
+  );
+  await assert.rejects(
+    run('sleep', ['5'], { timeoutMs: 100 }),
+    (e: unknown) => e instanceof ExecError && e.code === 'KP_ERR_EXEC_TIMEOUT',
+  );
 });
 
 test('which finds sh and not a missing command', () => {

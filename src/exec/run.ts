@@ -67,7 +67,15 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(new ExecError(e.code === 'ENOENT' ? 'KP_ERR_EXEC_NOT_FOUND' : 'KP_ERR_EXEC_FAILED', command, args, null, e.message));
+      reject(
+        new ExecError(
+          e.code === 'ENOENT' ? 'KP_ERR_EXEC_NOT_FOUND' : 'KP_ERR_EXEC_FAILED',
+          command,
+          args,
+          null,
+          e.message,
+        ),
+      );
     });
     child.stdin.on('error', () => {
       /* the process may exit before reading all input; its exit code tells */

@@ -48,7 +48,10 @@ test('--master that is not a URL names the flag and the value', async () => {
     assert.match(e.message, /not a url/);
     return true;
   });
-  await assert.rejects(loadConnectionSettings({ kubeconfig: '', master: 'ftp://x' }), /scheme must be http or https/);
+  await assert.rejects(
+    loadConnectionSettings({ kubeconfig: '', master: 'ftp://x' }),
+    /scheme must be http or https/,
+  );
 });
 
 test('kubeconfig: server, CA and bearer token; --master overrides the server', async () => {
@@ -72,16 +75,21 @@ test('kubeconfig with an http:// server still yields its credentials', async () 
     writeFileSync(p, kubeconfig('http://127.0.0.1:8080', '    username: admin\n    password: secret'));
     const s = await loadConnectionSettings({ kubeconfig: p, master: '' });
     assert.equal(s.server.protocol, 'http:');
-    assert.deepEqual(await s.authHeaders(), { Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}` });
+    assert.deepEqual(await s.authHeaders(), {
+      Authorization: `Basic ${Buffer.from('admin:secret').toString('base64')}`,
+    });
   });
 });
 
 test('missing kubeconfig file: error names the flag and path', async () => {
-  await assert.rejects(loadConnectionSettings({ kubeconfig: '/nonexistent/kc', master: '' }), (e: unknown) => {
-    assert.ok(e instanceof ConnectionConfigError);
-    assert.match(e.message, /--kubeconfig "\/nonexistent\/kc"/);
-    return true;
-  });
+  await assert.rejects(
+    loadConnectionSettings({ kubeconfig: '/nonexistent/kc', master: '' }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConnectionConfigError);
+      assert.match(e.message, /--kubeconfig "\/nonexistent\/kc"/);
+      return true;
+    },
+  );
 });
 
 test('in-cluster: service host/port from env, token and CA from the service-account files', async () => {
@@ -103,7 +111,10 @@ test('in-cluster: service host/port from env, token and CA from the service-acco
 });
 
 test('no flags and not in a pod: a clear error', async () => {
-  await assert.rejects(loadConnectionSettings({ kubeconfig: '', master: '' }, {}), /neither --kubeconfig nor --master/);
+  await assert.rejects(
+    loadConnectionSettings({ kubeconfig: '', master: '' }, {}),
+    /neither --kubeconfig nor --master/,
+  );
 });
 
 test('token bucket: burst first, then refills at qps; qps <= 0 never waits', async () => {

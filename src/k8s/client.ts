@@ -62,7 +62,12 @@ export async function loadConnectionSettings(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ConnectionSettings> {
   if (flags.kubeconfig === '' && flags.master !== '') {
-    return { server: parseServer(flags.master, '--master'), rejectUnauthorized: true, authHeaders: () => Promise.resolve({}), origin: 'master' };
+    return {
+      server: parseServer(flags.master, '--master'),
+      rejectUnauthorized: true,
+      authHeaders: () => Promise.resolve({}),
+      origin: 'master',
+    };
   }
   // Loaded lazily: the package costs ~0.4 s to import, which --master-only runs and tests never need.
   const { KubeConfig } = await import('@kubernetes/client-node');
@@ -90,7 +95,10 @@ export async function loadConnectionSettings(
     try {
       kc.loadFromFile(flags.kubeconfig);
     } catch (e) {
-      throw new ConnectionConfigError(`--kubeconfig ${JSON.stringify(flags.kubeconfig)}: cannot load: ${errorText(e)}`, { cause: e });
+      throw new ConnectionConfigError(
+        `--kubeconfig ${JSON.stringify(flags.kubeconfig)}: cannot load: ${errorText(e)}`,
+        { cause: e },
+      );
     }
     origin = `kubeconfig ${flags.kubeconfig}`;
     tokenFile = kubeconfigTokenFile(flags.kubeconfig, kc.getCurrentUser()?.name);
@@ -98,7 +106,9 @@ export async function loadConnectionSettings(
   const cluster = kc.getCurrentCluster();
   const serverText = flags.master !== '' ? flags.master : (cluster?.server ?? '');
   if (serverText === '') {
-    throw new ConnectionConfigError(`--kubeconfig ${JSON.stringify(flags.kubeconfig)}: the current context has no cluster server`);
+    throw new ConnectionConfigError(
+      `--kubeconfig ${JSON.stringify(flags.kubeconfig)}: the current context has no cluster server`,
+    );
   }
   const server = parseServer(serverText, flags.master !== '' ? '--master' : 'kubeconfig cluster.server');
 
@@ -108,7 +118,9 @@ export async function loadConnectionSettings(
   if (server.protocol === 'http:' && cluster) {
     authKc = new KubeConfig();
     authKc.loadFromOptions({
-      clusters: kc.getClusters().map((c) => (c.name === cluster.name ? { ...c, server: server.href, skipTLSVerify: true } : c)),
+      clusters: kc
+        .getClusters()
+        .map((c) => (c.name === cluster.name ? { ...c, server: server.href, skipTLSVerify: true } : c)),
       contexts: kc.getContexts(),
       users: kc.getUsers(),
       currentContext: kc.getCurrentContext(),
@@ -131,13 +143,17 @@ export async function loadConnectionSettings(
       if (typeof v === 'string' || typeof v === 'number') h[k] = String(v);
       else if (Array.isArray(v)) h[k] = v.join(', ');
     }
-    if (typeof o.auth === 'string' && o.auth !== '') h.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
+    if (typeof o.auth === 'string' && o.auth !== '')
+      h.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
     if (h.Authorization === undefined && tokenFile !== undefined) {
       // kubeadm's kubeconfig names the service-account token by file; it rotates, so read it each time.
       try {
         h.Authorization = `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`;
       } catch (e) {
-        throw new ConnectionConfigError(`${origin}: users[].user.tokenFile ${JSON.stringify(tokenFile)}: ${errorText(e)}`, { cause: e });
+        throw new ConnectionConfigError(
+          `${origin}: users[].user.tokenFile ${JSON.stringify(tokenFile)}: ${errorText(e)}`,
+          { cause: e },
+        );
       }
     }
     return h;
@@ -148,7 +164,9 @@ export async function loadConnectionSettings(
     ...(Buffer.isBuffer(first.cert) ? { cert: first.cert } : {}),
     ...(Buffer.isBuffer(first.key) ? { key: first.key } : {}),
     rejectUnauthorized: first.rejectUnauthorized !== false,
-    ...(typeof first.servername === 'string' && first.servername !== '' ? { servername: first.servername } : {}),
+    ...(typeof first.servername === 'string' && first.servername !== ''
+      ? { servername: first.servername }
+      : {}),
     authHeaders,
     origin,
   };
@@ -313,7 +331,11 @@ export class ApiClient {
   }
 
   /** GETs `path?query` and returns the parsed JSON body. Throws ApiStatusError / ApiTransportError / the abort reason. */
-  async getJSON(path: string, query: Readonly<Record<string, string>>, ro: RequestOptions = {}): Promise<unknown> {
+  async getJSON(
+    path: string,
+    query: Readonly<Record<string, string>>,
+    ro: RequestOptions = {},
+  ): Promise<unknown> {
     const { res, idle } = await this.open(path, query, ro);
     const chunks: Buffer[] = [];
     try {
@@ -418,7 +440,8 @@ export class ApiClient {
         }
         readStatus(res).then(
           (st) => {
-            const reason = typeof st?.reason === 'string' ? st.reason : http.STATUS_CODES[code] ?? 'Unknown';
+            const reason =
+              typeof st?.reason === 'string' ? st.reason : (http.STATUS_CODES[code] ?? 'Unknown');
             const msg = typeof st?.message === 'string' ? st.message : `HTTP ${code}`;
             reject(new ApiStatusError(code, reason, `GET ${path}: ${code} ${reason}: ${msg}`, st));
           },
@@ -434,7 +457,10 @@ export class ApiClient {
   private transportError(e: unknown, signal: AbortSignal | undefined, what: string, idle: boolean): Error {
     if (signal?.aborted) return signal.reason instanceof Error ? signal.reason : new Error('aborted');
     if (e instanceof ApiTransportError) return e;
-    if (idle) return new ApiTransportError(`${what}: no data for the idle timeout (half-open connection?)`, true, { cause: e });
+    if (idle)
+      return new ApiTransportError(`${what}: no data for the idle timeout (half-open connection?)`, true, {
+        cause: e,
+      });
     return new ApiTransportError(`${what}: ${errorText(e)}`, false, { cause: e });
   }
 }
@@ -446,9 +472,16 @@ function parseWatchLine(line: string, path: string): WatchEvent {
   } catch {
     throw new ApiTransportError(`watch ${path}: event is not JSON (${line.slice(0, 80)})`);
   }
-  if (typeof v !== 'object' || v === null) throw new ApiTransportError(`watch ${path}: event is not an object`);
+  if (typeof v !== 'object' || v === null)
+    throw new ApiTransportError(`watch ${path}: event is not an object`);
   const { type, object } = v as { type?: unknown; object?: unknown };
-  if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED' && type !== 'BOOKMARK' && type !== 'ERROR') {
+  if (
+    type !== 'ADDED' &&
+    type !== 'MODIFIED' &&
+    type !== 'DELETED' &&
+    type !== 'BOOKMARK' &&
+    type !== 'ERROR'
+  ) {
     throw new ApiTransportError(`watch ${path}: unknown event type (value: ${JSON.stringify(type)})`);
   }
   if (typeof object !== 'object' || object === null || Array.isArray(object)) {
@@ -462,7 +495,9 @@ async function readStatus(res: IncomingMessage): Promise<Record<string, unknown>
   for await (const c of res) chunks.push(c as Buffer);
   try {
     const v = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -472,7 +507,10 @@ async function readStatus(res: IncomingMessage): Promise<Record<string, unknown>
  * The current user's `tokenFile` from a kubeconfig (client-node ignores that field; kubeadm's
  * kube-proxy kubeconfig uses it). Relative paths are relative to the kubeconfig's folder.
  */
-export function kubeconfigTokenFile(kubeconfigPath: string, userName: string | undefined): string | undefined {
+export function kubeconfigTokenFile(
+  kubeconfigPath: string,
+  userName: string | undefined,
+): string | undefined {
   if (userName === undefined) return undefined;
   let doc: unknown;
   try {

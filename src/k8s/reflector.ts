@@ -177,7 +177,12 @@ export class Reflector {
           needList = true;
           continue;
         }
-        if (phase === 'list' && e instanceof ApiStatusError && e.statusCode === 404 && this.paths.length > 1) {
+        if (
+          phase === 'list' &&
+          e instanceof ApiStatusError &&
+          e.statusCode === 404 &&
+          this.paths.length > 1
+        ) {
           const from = this.path;
           this.pathIndex = (this.pathIndex + 1) % this.paths.length;
           this.log.warn({ from, to: this.path }, 'collection not served, trying another API version');
@@ -260,7 +265,10 @@ export class Reflector {
     this.store.set(key, { object: obj });
     if (!prev) this.emit({ type: 'add', object: obj });
     // Same resourceVersion means the same object: a relist must not repeat what was delivered.
-    else if (prev.object.meta.resourceVersion !== obj.meta.resourceVersion || prev.object.meta.uid !== obj.meta.uid) {
+    else if (
+      prev.object.meta.resourceVersion !== obj.meta.resourceVersion ||
+      prev.object.meta.uid !== obj.meta.uid
+    ) {
       this.emit({ type: 'update', old: prev.object, object: obj });
     }
   }

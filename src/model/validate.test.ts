@@ -1,9 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ValidationError, isIANASvcName, validateEndpointSlice, validateObject, validateService } from './validate.js';
+import {
+  ValidationError,
+  isIANASvcName,
+  validateEndpointSlice,
+  validateObject,
+  validateService,
+} from './validate.js';
 
-const svc = (spec: Record<string, unknown>, metadata: Record<string, unknown> = { namespace: 'ns', name: 'svc' }) => ({
+const svc = (
+  spec: Record<string, unknown>,
+  metadata: Record<string, unknown> = { namespace: 'ns', name: 'svc' },
+) => ({
   apiVersion: 'v1',
   kind: 'Service',
   metadata,
@@ -33,7 +42,10 @@ test('defaults: ClusterIP, TCP, Cluster policies, 10800s affinity timeout', () =
 });
 
 test('errors name the object, the field and the value', () => {
-  const e = expectInvalid(() => validateService(svc({ ports: [{ port: 70000 }] })), /^spec\.ports\[0\]\.port$/);
+  const e = expectInvalid(
+    () => validateService(svc({ ports: [{ port: 70000 }] })),
+    /^spec\.ports\[0\]\.port$/,
+  );
   assert.equal(e.namespace, 'ns');
   assert.equal(e.objectName, 'svc');
   assert.equal(e.value, 70000);
@@ -47,25 +59,57 @@ test('injection attempts are refused wherever a string reaches a rule script', (
   expectInvalid(() => validateService(svc({ ports: [{ name: bad, port: 80 }] })), /spec\.ports\[0\]\.name/);
   expectInvalid(() => validateService(svc({ clusterIP: bad })), /spec\.clusterIP/);
   expectInvalid(() => validateService(svc({ externalIPs: ['1.2.3.4 -j DROP'] })), /spec\.externalIPs\[0\]/);
-  expectInvalid(() => validateService(svc({ loadBalancerSourceRanges: ['10.0.0.0/8 -j ACCEPT'] })), /loadBalancerSourceRanges/);
   expectInvalid(
-    () => validateEndpointSlice({ kind: 'EndpointSlice', metadata: { namespace: 'ns', name: 's' }, addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1;x'] }] }),
+    () => validateService(svc({ loadBalancerSourceRanges: ['10.0.0.0/8 -j ACCEPT'] })),
+    /loadBalancerSourceRanges/,
+  );
+  expectInvalid(
+    () =>
+      validateEndpointSlice({
+        kind: 'EndpointSlice',
+        metadata: { namespace: 'ns', name: 's' },
+        addressType: 'IPv4',
+        endpoints: [{ addresses: ['10.0.0.1;x'] }],
+      }),
     /endpoints\[0\]\.addresses\[0\]/,
   );
   expectInvalid(
-    () => validateEndpointSlice({ kind: 'EndpointSlice', metadata: { namespace: 'ns', name: 's' }, addressType: 'IPv4', ports: [{ name: 'a b', port: 1 }] }),
+    () =>
+      validateEndpointSlice({
+        kind: 'EndpointSlice',
+        metadata: { namespace: 'ns', name: 's' },
+        addressType: 'IPv4',
+        ports: [{ name: 'a b', port: 1 }],
+      }),
     /ports\[0\]\.name/,
   );
 });
 
 test('multi-port services need unique names; one unnamed port is fine', () => {
-  expectInvalid(() => validateService(svc({ ports: [{ port: 80 }, { port: 81 }] })), /spec\.ports\[0\]\.name/);
-  expectInvalid(() => validateService(svc({ ports: [{ name: 'a', port: 80 }, { name: 'a', port: 81 }] })), /spec\.ports\[1\]\.name/);
+  expectInvalid(
+    () => validateService(svc({ ports: [{ port: 80 }, { port: 81 }] })),
+    /spec\.ports\[0\]\.name/,
+  );
+  expectInvalid(
+    () =>
+      validateService(
+        svc({
+          ports: [
+            { name: 'a', port: 80 },
+            { name: 'a', port: 81 },
+          ],
+        }),
+      ),
+    /spec\.ports\[1\]\.name/,
+  );
   assert.equal(validateService(svc({ ports: [{ port: 80 }] })).ports[0]!.name, '');
 });
 
 test('LB source ranges keep their padding (trimmed at use) but must trim to a CIDR', () => {
-  assert.deepEqual(validateService(svc({ loadBalancerSourceRanges: [' 10.0.0.0/8 '] })).loadBalancerSourceRanges, [' 10.0.0.0/8 ']);
+  assert.deepEqual(
+    validateService(svc({ loadBalancerSourceRanges: [' 10.0.0.0/8 '] })).loadBalancerSourceRanges,
+    [' 10.0.0.0/8 '],
+  );
 });
 
 test('endpoint addresses are parsed sloppily (leading zeros) and normalised', () => {
@@ -75,7 +119,10 @@ test('endpoint addresses are parsed sloppily (leading zeros) and normalised', ()
     addressType: 'IPv4',
     endpoints: [{ addresses: ['010.000.000.001'] }, { addresses: ['FD00::0001'] }],
   });
-  assert.deepEqual(s.endpoints.map((e) => e.addresses[0]), ['10.0.0.1', 'fd00::1']);
+  assert.deepEqual(
+    s.endpoints.map((e) => e.addresses[0]),
+    ['10.0.0.1', 'fd00::1'],
+  );
   assert.equal(s.endpoints[0]!.conditions.ready, undefined, 'nil ready stays nil (read as true later)');
 });
 
@@ -94,15 +141,20 @@ test('property: any name accepted as an IANA_SVC_NAME has only [-a-z0-9]', () =>
 
 test('property: validated services never carry a quote, space or newline in a rule-bound field', () => {
   fc.assert(
-    fc.property(fc.string({ maxLength: 30 }), fc.string({ maxLength: 30 }), fc.string({ maxLength: 30 }), (name, ns, port) => {
-      let s;
-      try {
-        s = validateService(svc({ ports: [{ name: port, port: 80 }] }, { namespace: ns, name }));
-      } catch (e) {
-        assert.ok(e instanceof ValidationError);
-        return;
-      }
-      for (const v of [s.meta.name, s.meta.namespace, s.ports[0]!.name]) assert.doesNotMatch(v, /["'\s\\]/);
-    }),
+    fc.property(
+      fc.string({ maxLength: 30 }),
+      fc.string({ maxLength: 30 }),
+      fc.string({ maxLength: 30 }),
+      (name, ns, port) => {
+        let s;
+        try {
+          s = validateService(svc({ ports: [{ name: port, port: 80 }] }, { namespace: ns, name }));
+        } catch (e) {
+          assert.ok(e instanceof ValidationError);
+          return;
+        }
+        for (const v of [s.meta.name, s.meta.namespace, s.ports[0]!.name]) assert.doesNotMatch(v, /["'\s\\]/);
+      },
+    ),
   );
 });

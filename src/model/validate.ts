@@ -68,7 +68,14 @@ export function isDNS1123Subdomain(s: string): boolean {
 }
 /** IANA_SVC_NAME: the rule for Service port names. */
 export function isIANASvcName(s: string): boolean {
-  return s.length <= 15 && /^[-a-z0-9]+$/.test(s) && /[a-z]/.test(s) && !s.includes('--') && !s.startsWith('-') && !s.endsWith('-');
+  return (
+    s.length <= 15 &&
+    /^[-a-z0-9]+$/.test(s) &&
+    /[a-z]/.test(s) &&
+    !s.includes('--') &&
+    !s.startsWith('-') &&
+    !s.endsWith('-')
+  );
 }
 export function isLabelValue(s: string): boolean {
   return s.length <= 63 && LABEL_VALUE.test(s);
@@ -132,15 +139,26 @@ class Reader {
   }
 }
 
-function readMeta(kind: string, raw: Rec, namespaced: boolean, nameRule: (s: string) => boolean, ruleName: string): { r: Reader; meta: ObjectMeta } {
+function readMeta(
+  kind: string,
+  raw: Rec,
+  namespaced: boolean,
+  nameRule: (s: string) => boolean,
+  ruleName: string,
+): { r: Reader; meta: ObjectMeta } {
   const md = isRec(raw.metadata) ? raw.metadata : {};
   const name = typeof md.name === 'string' ? md.name : '';
-  const namespace = namespaced ? (typeof md.namespace === 'string' && md.namespace !== '' ? md.namespace : 'default') : '';
+  const namespace = namespaced
+    ? typeof md.namespace === 'string' && md.namespace !== ''
+      ? md.namespace
+      : 'default'
+    : '';
   const r = new Reader(kind, namespace, name);
   if (!isRec(raw.metadata)) r.fail('metadata', raw.metadata, 'required');
   if (!name) r.fail('metadata.name', md.name, 'required');
   if (!nameRule(name)) r.fail('metadata.name', name, `must be a valid ${ruleName}`);
-  if (namespaced && !isDNS1123Label(namespace)) r.fail('metadata.namespace', namespace, 'must be a valid DNS-1123 label');
+  if (namespaced && !isDNS1123Label(namespace))
+    r.fail('metadata.namespace', namespace, 'must be a valid DNS-1123 label');
   const meta: ObjectMeta = {
     namespace,
     name,
@@ -162,15 +180,20 @@ export function validateService(raw: unknown): Service {
   const { r, meta } = readMeta('Service', raw, true, isDNS1035Label, 'DNS-1035 label');
   const spec = r.rec(raw.spec, 'spec');
   const status = r.rec(raw.status, 'status');
-  const type = r.enumOf<ServiceType>(spec.type, 'spec.type', ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'], 'ClusterIP');
+  const type = r.enumOf<ServiceType>(
+    spec.type,
+    'spec.type',
+    ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'],
+    'ClusterIP',
+  );
 
   const clusterIPRaw = r.str(spec.clusterIP, 'spec.clusterIP');
   let clusterIP = '';
   if (clusterIPRaw === 'None') clusterIP = 'None';
   else if (clusterIPRaw !== '') clusterIP = r.ip(clusterIPRaw, 'spec.clusterIP');
-  const clusterIPs = r.arr(spec.clusterIPs, 'spec.clusterIPs').map((v, i) =>
-    v === 'None' ? 'None' : r.ip(v, `spec.clusterIPs[${i}]`),
-  );
+  const clusterIPs = r
+    .arr(spec.clusterIPs, 'spec.clusterIPs')
+    .map((v, i) => (v === 'None' ? 'None' : r.ip(v, `spec.clusterIPs[${i}]`)));
   if (clusterIPs.length > 2) r.fail('spec.clusterIPs', spec.clusterIPs, 'at most two entries');
   if (clusterIPs.length > 0 && clusterIP !== '' && clusterIPs[0] !== clusterIP) {
     r.fail('spec.clusterIPs[0]', spec.clusterIPs, 'must match spec.clusterIP');
@@ -183,7 +206,8 @@ export function validateService(raw: unknown): Service {
     const pr = r.rec(p, f, false);
     const name = r.str(pr.name, `${f}.name`);
     if (name !== '' && !isIANASvcName(name)) r.fail(`${f}.name`, name, 'must be a valid IANA_SVC_NAME');
-    if (name === '' && portsRaw.length > 1) r.fail(`${f}.name`, name, 'required when a Service has more than one port');
+    if (name === '' && portsRaw.length > 1)
+      r.fail(`${f}.name`, name, 'required when a Service has more than one port');
     const protocol = r.enumOf<Protocol>(pr.protocol, `${f}.protocol`, PROTOCOLS, 'TCP');
     const port = r.int(pr.port, `${f}.port`, 1, 65535);
     const nodePort = r.int(pr.nodePort, `${f}.nodePort`, 0, 65535, 0);
@@ -192,33 +216,68 @@ export function validateService(raw: unknown): Service {
     return { name, protocol, port, nodePort };
   });
 
-  const externalIPs = r.arr(spec.externalIPs, 'spec.externalIPs').map((v, i) => r.ip(v, `spec.externalIPs[${i}]`));
+  const externalIPs = r
+    .arr(spec.externalIPs, 'spec.externalIPs')
+    .map((v, i) => r.ip(v, `spec.externalIPs[${i}]`));
   const lb = r.rec(status.loadBalancer, 'status.loadBalancer');
-  const loadBalancerIngress: LoadBalancerIngress[] = r.arr(lb.ingress, 'status.loadBalancer.ingress').map((v, i) => {
-    const f = `status.loadBalancer.ingress[${i}]`;
-    const ing = r.rec(v, f, false);
-    const ipRaw = r.str(ing.ip, `${f}.ip`);
-    const ip = ipRaw === '' ? '' : r.ip(ipRaw, `${f}.ip`);
-    const hostname = r.str(ing.hostname, `${f}.hostname`);
-    if (hostname !== '' && !isDNS1123Subdomain(hostname)) r.fail(`${f}.hostname`, hostname, 'must be a valid DNS-1123 subdomain');
-    const ipMode = ing.ipMode === undefined || ing.ipMode === null ? undefined : r.enumOf(ing.ipMode, `${f}.ipMode`, ['VIP', 'Proxy'] as const, 'VIP');
-    return { ip, hostname, ...(ipMode ? { ipMode } : {}) };
-  });
-  const loadBalancerSourceRanges = r.arr(spec.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges').map((v, i) => {
-    const s = r.str(v, `spec.loadBalancerSourceRanges[${i}]`);
-    if (!parseCIDR(s.trim())) r.fail(`spec.loadBalancerSourceRanges[${i}]`, s, 'must be a valid CIDR');
-    return s;
-  });
-  const externalTrafficPolicy = r.enumOf(spec.externalTrafficPolicy, 'spec.externalTrafficPolicy', POLICIES, 'Cluster');
-  const internalTrafficPolicy = r.enumOf(spec.internalTrafficPolicy, 'spec.internalTrafficPolicy', POLICIES, 'Cluster');
-  const sessionAffinity = r.enumOf(spec.sessionAffinity, 'spec.sessionAffinity', ['None', 'ClientIP'] as const, 'None');
+  const loadBalancerIngress: LoadBalancerIngress[] = r
+    .arr(lb.ingress, 'status.loadBalancer.ingress')
+    .map((v, i) => {
+      const f = `status.loadBalancer.ingress[${i}]`;
+      const ing = r.rec(v, f, false);
+      const ipRaw = r.str(ing.ip, `${f}.ip`);
+      const ip = ipRaw === '' ? '' : r.ip(ipRaw, `${f}.ip`);
+      const hostname = r.str(ing.hostname, `${f}.hostname`);
+      if (hostname !== '' && !isDNS1123Subdomain(hostname))
+        r.fail(`${f}.hostname`, hostname, 'must be a valid DNS-1123 subdomain');
+      const ipMode =
+        ing.ipMode === undefined || ing.ipMode === null
+          ? undefined
+          : r.enumOf(ing.ipMode, `${f}.ipMode`, ['VIP', 'Proxy'] as const, 'VIP');
+      return { ip, hostname, ...(ipMode ? { ipMode } : {}) };
+    });
+  const loadBalancerSourceRanges = r
+    .arr(spec.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges')
+    .map((v, i) => {
+      const s = r.str(v, `spec.loadBalancerSourceRanges[${i}]`);
+      if (!parseCIDR(s.trim())) r.fail(`spec.loadBalancerSourceRanges[${i}]`, s, 'must be a valid CIDR');
+      return s;
+    });
+  const externalTrafficPolicy = r.enumOf(
+    spec.externalTrafficPolicy,
+    'spec.externalTrafficPolicy',
+    POLICIES,
+    'Cluster',
+  );
+  const internalTrafficPolicy = r.enumOf(
+    spec.internalTrafficPolicy,
+    'spec.internalTrafficPolicy',
+    POLICIES,
+    'Cluster',
+  );
+  const sessionAffinity = r.enumOf(
+    spec.sessionAffinity,
+    'spec.sessionAffinity',
+    ['None', 'ClientIP'] as const,
+    'None',
+  );
   const sac = r.rec(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig');
   const cip = r.rec(sac.clientIP, 'spec.sessionAffinityConfig.clientIP');
-  const sessionAffinityTimeoutSeconds = r.int(cip.timeoutSeconds, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', 1, 86400, DEFAULT_STICKY_SECONDS);
+  const sessionAffinityTimeoutSeconds = r.int(
+    cip.timeoutSeconds,
+    'spec.sessionAffinityConfig.clientIP.timeoutSeconds',
+    1,
+    86400,
+    DEFAULT_STICKY_SECONDS,
+  );
   const healthCheckNodePort = r.int(spec.healthCheckNodePort, 'spec.healthCheckNodePort', 0, 65535, 0);
   const trafficDistribution = r.optStr(spec.trafficDistribution, 'spec.trafficDistribution');
   const externalName = r.optStr(spec.externalName, 'spec.externalName');
-  if (type === 'ExternalName' && externalName !== undefined && !isDNS1123Subdomain(externalName.replace(/\.$/, ''))) {
+  if (
+    type === 'ExternalName' &&
+    externalName !== undefined &&
+    !isDNS1123Subdomain(externalName.replace(/\.$/, ''))
+  ) {
     r.fail('spec.externalName', externalName, 'must be a valid DNS-1123 subdomain');
   }
   return {
@@ -266,35 +325,57 @@ export function validateEndpointSlice(raw: unknown): EndpointSlice {
       ...optBool('terminating', r.bool(c.terminating, `${f}.conditions.terminating`)),
     };
     const nodeName = r.optStr(e.nodeName, `${f}.nodeName`);
-    if (nodeName !== undefined && !isDNS1123Subdomain(nodeName)) r.fail(`${f}.nodeName`, nodeName, 'must be a valid DNS-1123 subdomain');
+    if (nodeName !== undefined && !isDNS1123Subdomain(nodeName))
+      r.fail(`${f}.nodeName`, nodeName, 'must be a valid DNS-1123 subdomain');
     const zone = r.optStr(e.zone, `${f}.zone`);
     if (zone !== undefined && !isLabelValue(zone)) r.fail(`${f}.zone`, zone, 'must be a valid label value');
     let hints: SliceEndpoint['hints'];
     if (e.hints !== undefined && e.hints !== null) {
       const h = r.rec(e.hints, `${f}.hints`);
-      const forZones = h.forZones === undefined ? undefined : r.arr(h.forZones, `${f}.hints.forZones`).map((z, k) => {
-        const zn = r.str(r.rec(z, `${f}.hints.forZones[${k}]`).name, `${f}.hints.forZones[${k}].name`);
-        return isLabelValue(zn) ? zn : r.fail(`${f}.hints.forZones[${k}].name`, zn, 'must be a valid label value');
-      });
-      const forNodes = h.forNodes === undefined ? undefined : r.arr(h.forNodes, `${f}.hints.forNodes`).map((z, k) => {
-        const nn = r.str(r.rec(z, `${f}.hints.forNodes[${k}]`).name, `${f}.hints.forNodes[${k}].name`);
-        return isDNS1123Subdomain(nn) ? nn : r.fail(`${f}.hints.forNodes[${k}].name`, nn, 'must be a valid DNS-1123 subdomain');
-      });
+      const forZones =
+        h.forZones === undefined
+          ? undefined
+          : r.arr(h.forZones, `${f}.hints.forZones`).map((z, k) => {
+              const zn = r.str(r.rec(z, `${f}.hints.forZones[${k}]`).name, `${f}.hints.forZones[${k}].name`);
+              return isLabelValue(zn)
+                ? zn
+                : r.fail(`${f}.hints.forZones[${k}].name`, zn, 'must be a valid label value');
+            });
+      const forNodes =
+        h.forNodes === undefined
+          ? undefined
+          : r.arr(h.forNodes, `${f}.hints.forNodes`).map((z, k) => {
+              const nn = r.str(r.rec(z, `${f}.hints.forNodes[${k}]`).name, `${f}.hints.forNodes[${k}].name`);
+              return isDNS1123Subdomain(nn)
+                ? nn
+                : r.fail(`${f}.hints.forNodes[${k}].name`, nn, 'must be a valid DNS-1123 subdomain');
+            });
       hints = { ...(forZones ? { forZones } : {}), ...(forNodes ? { forNodes } : {}) };
     }
-    return { addresses: addrs, conditions, ...(nodeName ? { nodeName } : {}), ...(zone ? { zone } : {}), ...(hints ? { hints } : {}) };
+    return {
+      addresses: addrs,
+      conditions,
+      ...(nodeName ? { nodeName } : {}),
+      ...(zone ? { zone } : {}),
+      ...(hints ? { hints } : {}),
+    };
   });
   const ports: SlicePort[] = r.arr(raw.ports, 'ports').map((v, i) => {
     const f = `ports[${i}]`;
     const p = r.rec(v, f, false);
     const name = r.optStr(p.name, `${f}.name`);
-    if (name !== undefined && name !== '' && !isDNS1123Label(name)) r.fail(`${f}.name`, name, 'must be a valid DNS-1123 label');
-    const protocol = p.protocol === undefined || p.protocol === null ? 'TCP' : r.enumOf<Protocol>(p.protocol, `${f}.protocol`, PROTOCOLS, 'TCP');
+    if (name !== undefined && name !== '' && !isDNS1123Label(name))
+      r.fail(`${f}.name`, name, 'must be a valid DNS-1123 label');
+    const protocol =
+      p.protocol === undefined || p.protocol === null
+        ? 'TCP'
+        : r.enumOf<Protocol>(p.protocol, `${f}.protocol`, PROTOCOLS, 'TCP');
     const port = p.port === undefined || p.port === null ? undefined : r.int(p.port, `${f}.port`, 0, 65535);
     return { ...(name !== undefined ? { name } : {}), protocol, ...(port !== undefined ? { port } : {}) };
   });
   const svc = meta.labels['kubernetes.io/service-name'];
-  if (svc !== undefined && !isDNS1035Label(svc)) r.fail('metadata.labels[kubernetes.io/service-name]', svc, 'must be a valid Service name');
+  if (svc !== undefined && !isDNS1035Label(svc))
+    r.fail('metadata.labels[kubernetes.io/service-name]', svc, 'must be a valid Service name');
   return { kind: 'EndpointSlice', meta, addressType, endpoints, ports };
 }
 
@@ -312,7 +393,8 @@ export function validateNode(raw: unknown): Node {
     const a = r.rec(v, `status.addresses[${i}]`, false);
     const type = r.str(a.type, `status.addresses[${i}].type`);
     const addr = r.str(a.address, `status.addresses[${i}].address`);
-    if (type === 'InternalIP' || type === 'ExternalIP') return { type, address: r.ip(addr, `status.addresses[${i}].address`) };
+    if (type === 'InternalIP' || type === 'ExternalIP')
+      return { type, address: r.ip(addr, `status.addresses[${i}].address`) };
     return { type, address: addr };
   });
   const podCIDRsRaw = r.arr(spec.podCIDRs, 'spec.podCIDRs');
@@ -323,7 +405,11 @@ export function validateNode(raw: unknown): Node {
   const taints = r.arr(spec.taints, 'spec.taints').map((v, i) => {
     const t = r.rec(v, `spec.taints[${i}]`, false);
     const value = r.optStr(t.value, `spec.taints[${i}].value`);
-    return { key: r.str(t.key, `spec.taints[${i}].key`), effect: r.str(t.effect, `spec.taints[${i}].effect`), ...(value !== undefined ? { value } : {}) };
+    return {
+      key: r.str(t.key, `spec.taints[${i}].key`),
+      effect: r.str(t.effect, `spec.taints[${i}].effect`),
+      ...(value !== undefined ? { value } : {}),
+    };
   });
   return { kind: 'Node', meta, addresses, podCIDRs, taints };
 }
@@ -341,11 +427,16 @@ export function validateServiceCIDR(raw: unknown): ServiceCIDR {
 }
 
 /** The apiVersion/kind pairs kube-proxy consumes. */
-export const KNOWN_KINDS: Readonly<Record<string, { apiVersions: readonly string[]; validate: (raw: unknown) => KubeObject }>> = {
+export const KNOWN_KINDS: Readonly<
+  Record<string, { apiVersions: readonly string[]; validate: (raw: unknown) => KubeObject }>
+> = {
   Service: { apiVersions: ['v1'], validate: validateService },
   EndpointSlice: { apiVersions: ['discovery.k8s.io/v1'], validate: validateEndpointSlice },
   Node: { apiVersions: ['v1'], validate: validateNode },
-  ServiceCIDR: { apiVersions: ['networking.k8s.io/v1', 'networking.k8s.io/v1beta1'], validate: validateServiceCIDR },
+  ServiceCIDR: {
+    apiVersions: ['networking.k8s.io/v1', 'networking.k8s.io/v1beta1'],
+    validate: validateServiceCIDR,
+  },
 };
 
 /** Validates any supported object by its `kind`; throws ValidationError, or returns undefined for other kinds. */

@@ -70,7 +70,7 @@ export function ipv6ToGroups(ip: string): number[] {
 export function groupsToIPv6(g: readonly number[]): string {
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] === 0) {
       let j = i;
       while (j < 8 && g[j] === 0) j++;
@@ -156,7 +156,7 @@ export function cidrContains(cidr: CIDR, ip: string): boolean {
   if (f !== cidr.family) return false;
   if (f === 'IPv4') {
     const mask = cidr.prefix === 0 ? 0 : (0xffffffff << (32 - cidr.prefix)) >>> 0;
-    return ((ipv4ToNumber(ip) & mask) >>> 0) === ipv4ToNumber(cidr.ip);
+    return (ipv4ToNumber(ip) & mask) >>> 0 === ipv4ToNumber(cidr.ip);
   }
   const a = ipv6ToGroups(ip);
   const n = ipv6ToGroups(cidr.ip);

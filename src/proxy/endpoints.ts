@@ -31,11 +31,13 @@ export function mergeSlices(
   const list = Array.isArray(slices) ? (slices as EndpointSlice[]) : [...slices];
   if (list.length === 1) return mergeOne(namespace, serviceName, list[0]!, family, nodeName);
   const byPort = new Map<string, Map<string, Endpoint>>();
-  const sorted = list.length > 1 ? [...list].sort((a, b) => compareEndpointStrings(a.meta.name, b.meta.name)) : list;
+  const sorted =
+    list.length > 1 ? [...list].sort((a, b) => compareEndpointStrings(a.meta.name, b.meta.name)) : list;
   for (const slice of sorted) {
     if (slice.addressType !== family) continue;
     for (const sp of slice.ports) {
-      if (sp.name === undefined || sp.port === undefined || sp.port === 0 || sp.protocol === undefined) continue;
+      if (sp.name === undefined || sp.port === undefined || sp.port === 0 || sp.protocol === undefined)
+        continue;
       const spn: ServicePortName = { namespace, name: serviceName, port: sp.name, protocol: sp.protocol };
       const key = servicePortKey(spn);
       let set = byPort.get(key);
@@ -53,12 +55,21 @@ export function mergeSlices(
   }
   const out = new Map<string, Endpoint[]>();
   for (const [key, set] of byPort) {
-    out.set(key, [...set.values()].sort((a, b) => compareEndpointStrings(a.endpoint, b.endpoint)));
+    out.set(
+      key,
+      [...set.values()].sort((a, b) => compareEndpointStrings(a.endpoint, b.endpoint)),
+    );
   }
   return out;
 }
 
-function makeEndpoint(addr: string, port: number, endpoint: string, isLocal: boolean, ep: EndpointSlice['endpoints'][number]): Endpoint {
+function makeEndpoint(
+  addr: string,
+  port: number,
+  endpoint: string,
+  isLocal: boolean,
+  ep: EndpointSlice['endpoints'][number],
+): Endpoint {
   const c = ep.conditions;
   const ready = c.ready ?? true;
   const zh = ep.hints?.forZones;
@@ -80,12 +91,19 @@ function makeEndpoint(addr: string, port: number, endpoint: string, isLocal: boo
 }
 
 /** The common case, one slice per service: no cross-slice dedupe maps unless the slice repeats itself. */
-function mergeOne(namespace: string, serviceName: string, slice: EndpointSlice, family: IPFamily, nodeName: string): Map<string, Endpoint[]> {
+function mergeOne(
+  namespace: string,
+  serviceName: string,
+  slice: EndpointSlice,
+  family: IPFamily,
+  nodeName: string,
+): Map<string, Endpoint[]> {
   const out = new Map<string, Endpoint[]>();
   if (slice.addressType !== family) return out;
   const v6 = family === 'IPv6';
   for (const sp of slice.ports) {
-    if (sp.name === undefined || sp.port === undefined || sp.port === 0 || sp.protocol === undefined) continue;
+    if (sp.name === undefined || sp.port === undefined || sp.port === 0 || sp.protocol === undefined)
+      continue;
     const key = servicePortKey({ namespace, name: serviceName, port: sp.name, protocol: sp.protocol });
     const list: Endpoint[] = out.get(key) ?? [];
     const fresh = list.length === 0;
@@ -103,7 +121,10 @@ function mergeOne(namespace: string, serviceName: string, slice: EndpointSlice, 
     if (dup || !fresh) {
       const m = new Map<string, Endpoint>();
       for (const e of list) if (!m.has(e.endpoint) || e.isLocal) m.set(e.endpoint, e);
-      out.set(key, [...m.values()].sort((a, b) => compareEndpointStrings(a.endpoint, b.endpoint)));
+      out.set(
+        key,
+        [...m.values()].sort((a, b) => compareEndpointStrings(a.endpoint, b.endpoint)),
+      );
     } else out.set(key, list);
   }
   return out;

@@ -40,16 +40,28 @@ export function resolveNodePortAddresses(
     if (c && c.family === family) cidrs.push(c);
   }
   const matchAll = cidrs.length === 0 || cidrs.some((c) => c.prefix === 0);
-  const containsIPv4Loopback = family === 'IPv4' && (matchAll || cidrs.some((c) => cidrContains(c, '127.0.0.1')));
+  const containsIPv4Loopback =
+    family === 'IPv4' && (matchAll || cidrs.some((c) => cidrContains(c, '127.0.0.1')));
   const ips = matchAll
     ? []
-    : [...new Set(facts.interfaceAddresses.filter((ip) => familyOfValid(ip) === family && cidrs.some((c) => cidrContains(c, ip))))].sort();
+    : [
+        ...new Set(
+          facts.interfaceAddresses.filter(
+            (ip) => familyOfValid(ip) === family && cidrs.some((c) => cidrContains(c, ip)),
+          ),
+        ),
+      ].sort();
   return { matchAll, ips, cidrs: cidrs.map((c) => c.text), containsIPv4Loopback };
 }
 
 /** The local-traffic detector for one family (reference §2.7); none when its input is missing. */
-export function resolveLocalDetector(config: ProxyConfig, family: IPFamily, nodePodCIDRs: readonly string[]): LocalDetector {
-  const ofFamily = (list: readonly string[]) => list.filter((c) => parseCIDR(c)?.family === family).map((c) => parseCIDR(c)!.text);
+export function resolveLocalDetector(
+  config: ProxyConfig,
+  family: IPFamily,
+  nodePodCIDRs: readonly string[],
+): LocalDetector {
+  const ofFamily = (list: readonly string[]) =>
+    list.filter((c) => parseCIDR(c)?.family === family).map((c) => parseCIDR(c)!.text);
   switch (config.detectLocalMode) {
     case '':
     case 'ClusterCIDR': {
@@ -61,14 +73,22 @@ export function resolveLocalDetector(config: ProxyConfig, family: IPFamily, node
       return cidrs.length ? { kind: 'cidr', cidrs } : { kind: 'none' };
     }
     case 'BridgeInterface':
-      return config.detectLocal.bridgeInterface ? { kind: 'bridge', iface: config.detectLocal.bridgeInterface } : { kind: 'none' };
+      return config.detectLocal.bridgeInterface
+        ? { kind: 'bridge', iface: config.detectLocal.bridgeInterface }
+        : { kind: 'none' };
     case 'InterfaceNamePrefix':
-      return config.detectLocal.interfaceNamePrefix ? { kind: 'prefix', prefix: config.detectLocal.interfaceNamePrefix } : { kind: 'none' };
+      return config.detectLocal.interfaceNamePrefix
+        ? { kind: 'prefix', prefix: config.detectLocal.interfaceNamePrefix }
+        : { kind: 'none' };
   }
 }
 
 /** All rendering options of one family. */
-export function resolveFamilyOptions(config: ProxyConfig, family: IPFamily, facts: MachineFacts): FamilyOptions {
+export function resolveFamilyOptions(
+  config: ProxyConfig,
+  family: IPFamily,
+  facts: MachineFacts,
+): FamilyOptions {
   const nft = config.mode === 'nftables';
   const npa = resolveNodePortAddresses(config.nodePortAddresses, family, facts);
   const { containsIPv4Loopback, ...nodePortAddresses } = npa;
@@ -76,7 +96,8 @@ export function resolveFamilyOptions(config: ProxyConfig, family: IPFamily, fact
     family,
     masqueradeBit: nft ? config.nftables.masqueradeBit : config.iptables.masqueradeBit,
     masqueradeAll: nft ? config.nftables.masqueradeAll : config.iptables.masqueradeAll,
-    localhostNodePorts: !nft && family === 'IPv4' && config.iptables.localhostNodePorts && containsIPv4Loopback,
+    localhostNodePorts:
+      !nft && family === 'IPv4' && config.iptables.localhostNodePorts && containsIPv4Loopback,
     localDetector: resolveLocalDetector(config, family, facts.nodePodCIDRs),
     nodePortAddresses,
     randomFully: facts.randomFully,

@@ -27,5 +27,11 @@ test('zero values leave the kernel alone; liberal and UDP timeouts when set', ()
 });
 
 test('only kernel modes touch sysctls', () => {
-  assert.deepEqual((['iptables', 'nftables', 'ipvs', 'userspace', 'state'] as const).map(isKernelMode), [true, true, true, false, false]);
+  assert.deepEqual((['iptables', 'nftables', 'ipvs', 'userspace', 'state'] as const).map(isKernelMode), [
+    true,
+    true,
+    true,
+    false,
+    false,
+  ]);
 });

@@ -19,13 +19,28 @@ export interface SysctlWrite {
 export function conntrackSysctls(config: ProxyConfig, cpus: number): SysctlWrite[] {
   const c = config.conntrack;
   const out: SysctlWrite[] = [];
-  if (c.maxPerCore > 0) out.push({ path: 'net/netfilter/nf_conntrack_max', value: Math.max(c.maxPerCore * cpus, c.min), onlyRaise: true });
+  if (c.maxPerCore > 0)
+    out.push({
+      path: 'net/netfilter/nf_conntrack_max',
+      value: Math.max(c.maxPerCore * cpus, c.min),
+      onlyRaise: true,
+    });
   const secs = (ms: number) => Math.floor(ms / 1000);
-  if (c.tcpEstablishedTimeoutMs > 0) out.push({ path: 'net/netfilter/nf_conntrack_tcp_timeout_established', value: secs(c.tcpEstablishedTimeoutMs) });
-  if (c.tcpCloseWaitTimeoutMs > 0) out.push({ path: 'net/netfilter/nf_conntrack_tcp_timeout_close_wait', value: secs(c.tcpCloseWaitTimeoutMs) });
+  if (c.tcpEstablishedTimeoutMs > 0)
+    out.push({
+      path: 'net/netfilter/nf_conntrack_tcp_timeout_established',
+      value: secs(c.tcpEstablishedTimeoutMs),
+    });
+  if (c.tcpCloseWaitTimeoutMs > 0)
+    out.push({
+      path: 'net/netfilter/nf_conntrack_tcp_timeout_close_wait',
+      value: secs(c.tcpCloseWaitTimeoutMs),
+    });
   if (c.tcpBeLiberal) out.push({ path: 'net/netfilter/nf_conntrack_tcp_be_liberal', value: 1 });
-  if (c.udpTimeoutMs > 0) out.push({ path: 'net/netfilter/nf_conntrack_udp_timeout', value: secs(c.udpTimeoutMs) });
-  if (c.udpStreamTimeoutMs > 0) out.push({ path: 'net/netfilter/nf_conntrack_udp_timeout_stream', value: secs(c.udpStreamTimeoutMs) });
+  if (c.udpTimeoutMs > 0)
+    out.push({ path: 'net/netfilter/nf_conntrack_udp_timeout', value: secs(c.udpTimeoutMs) });
+  if (c.udpStreamTimeoutMs > 0)
+    out.push({ path: 'net/netfilter/nf_conntrack_udp_timeout_stream', value: secs(c.udpStreamTimeoutMs) });
   return out;
 }
 

@@ -34,7 +34,9 @@ class FakeTimers implements TimerApi {
   }
 }
 
-function setup(opts: { min?: number; retry?: number; max?: number; fail?: () => boolean; durationMs?: number } = {}) {
+function setup(
+  opts: { min?: number; retry?: number; max?: number; fail?: () => boolean; durationMs?: number } = {},
+) {
   const timers = new FakeTimers();
   const runs: number[] = [];
   const r = new BoundedFrequencyRunner(
@@ -43,7 +45,13 @@ function setup(opts: { min?: number; retry?: number; max?: number; fail?: () => 
       if (opts.durationMs) timers.t += opts.durationMs;
       return opts.fail?.() ? Promise.reject(new Error('sync failed')) : Promise.resolve();
     },
-    { minIntervalMs: opts.min ?? 1000, retryIntervalMs: opts.retry ?? 30000, maxIntervalMs: opts.max ?? 3600000, timers, onError: () => {} },
+    {
+      minIntervalMs: opts.min ?? 1000,
+      retryIntervalMs: opts.retry ?? 30000,
+      maxIntervalMs: opts.max ?? 3600000,
+      timers,
+      onError: () => {},
+    },
   );
   r.start();
   return { timers, runs, r };
@@ -92,7 +100,11 @@ test('runs at least every maxInterval', async () => {
 });
 
 test('maxInterval < minInterval is rejected, naming both', () => {
-  assert.throws(() => new BoundedFrequencyRunner(async () => {}, { minIntervalMs: 10, retryIntervalMs: 1, maxIntervalMs: 5 }), /maxIntervalMs \(5\) must be >= minIntervalMs \(10\)/);
+  assert.throws(
+    () =>
+      new BoundedFrequencyRunner(async () => {}, { minIntervalMs: 10, retryIntervalMs: 1, maxIntervalMs: 5 }),
+    /maxIntervalMs \(5\) must be >= minIntervalMs \(10\)/,
+  );
 });
 
 test('stop() waits for an in-flight run and prevents further runs', async () => {

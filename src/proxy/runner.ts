@@ -50,7 +50,9 @@ export class BoundedFrequencyRunner {
     private readonly opts: RunnerOptions,
   ) {
     if (opts.maxIntervalMs < opts.minIntervalMs) {
-      throw new RangeError(`maxIntervalMs (${opts.maxIntervalMs}) must be >= minIntervalMs (${opts.minIntervalMs})`);
+      throw new RangeError(
+        `maxIntervalMs (${opts.maxIntervalMs}) must be >= minIntervalMs (${opts.minIntervalMs})`,
+      );
     }
     this.timers = opts.timers ?? realTimers;
   }
@@ -99,11 +101,14 @@ export class BoundedFrequencyRunner {
     this.clearTimer();
     if (due === Infinity) return;
     this.timerDue = due;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      this.timerDue = Infinity;
-      void this.tick();
-    }, Math.max(0, due - this.timers.now()));
+    this.timer = this.timers.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerDue = Infinity;
+        void this.tick();
+      },
+      Math.max(0, due - this.timers.now()),
+    );
   }
 
   private async tick(): Promise<void> {

@@ -14,13 +14,18 @@ import type { ServicePortInfo } from './types.js';
 
 /** Upstream apiservice.ExternallyAccessible: a service that can be reached from outside the cluster. */
 function serviceExternallyAccessible(svc: Service): boolean {
-  return svc.type === 'LoadBalancer' || svc.type === 'NodePort' || (svc.type === 'ClusterIP' && svc.externalIPs.length > 0);
+  return (
+    svc.type === 'LoadBalancer' ||
+    svc.type === 'NodePort' ||
+    (svc.type === 'ClusterIP' && svc.externalIPs.length > 0)
+  );
 }
 
 /** The cluster IP of `family` for a service: first matching clusterIPs entry, else spec.clusterIP. */
 export function clusterIPForFamily(svc: Service, family: IPFamily): string | undefined {
   for (const ip of svc.clusterIPs) if (ip !== 'None' && familyOfValid(ip) === family) return ip;
-  if (svc.clusterIP !== '' && svc.clusterIP !== 'None' && familyOfValid(svc.clusterIP) === family) return svc.clusterIP;
+  if (svc.clusterIP !== '' && svc.clusterIP !== 'None' && familyOfValid(svc.clusterIP) === family)
+    return svc.clusterIP;
   return undefined;
 }
 
@@ -38,7 +43,9 @@ export function serviceToServicePorts(svc: Service, family: IPFamily): Map<strin
   const serviceName = namespacedName(svc.meta);
   const externalIPs = svc.externalIPs.filter((ip) => familyOfValid(ip) === family);
   const loadBalancerVIPs = svc.loadBalancerIngress
-    .filter((i) => i.ip !== '' && familyOfValid(i.ip) === family && (i.ipMode === undefined || i.ipMode === 'VIP'))
+    .filter(
+      (i) => i.ip !== '' && familyOfValid(i.ip) === family && (i.ipMode === undefined || i.ipMode === 'VIP'),
+    )
     .map((i) => i.ip);
   let lbsr: string[] = [];
   let allowAll = false;
@@ -53,11 +60,18 @@ export function serviceToServicePorts(svc: Service, family: IPFamily): Map<strin
   const internalPolicyLocal = svc.internalTrafficPolicy === 'Local';
   const needsHealthCheck = svc.type === 'LoadBalancer' && svc.externalTrafficPolicy === 'Local';
   const hintsAnnotation =
-    svc.meta.annotations[ANNOTATION_TOPOLOGY_AWARE_HINTS] ?? svc.meta.annotations[ANNOTATION_TOPOLOGY_MODE] ?? '';
+    svc.meta.annotations[ANNOTATION_TOPOLOGY_AWARE_HINTS] ??
+    svc.meta.annotations[ANNOTATION_TOPOLOGY_MODE] ??
+    '';
   const usesNodePorts = svc.type === 'NodePort' || svc.type === 'LoadBalancer';
 
   for (const p of svc.ports) {
-    const name: ServicePortName = { namespace: svc.meta.namespace, name: svc.meta.name, port: p.name, protocol: p.protocol };
+    const name: ServicePortName = {
+      namespace: svc.meta.namespace,
+      name: svc.meta.name,
+      port: p.name,
+      protocol: p.protocol,
+    };
     const nodePort = usesNodePorts ? p.nodePort : 0;
     const externallyAccessible = nodePort !== 0 || loadBalancerVIPs.length > 0 || externalIPs.length > 0;
     out.set(servicePortKey(name), {

@@ -6,7 +6,10 @@ import { StateTracker, type StateTrackerOptions } from './state-tracker.js';
 const KINDS: readonly Kind[] = ['Service', 'EndpointSlice', 'Node', 'ServiceCIDR'];
 
 /** Feeds `objects` to a fresh tracker, marks every kind synced, and builds each family's state. */
-export function desiredStatesFromObjects(objects: readonly KubeObject[], opts: StateTrackerOptions): DesiredState[] {
+export function desiredStatesFromObjects(
+  objects: readonly KubeObject[],
+  opts: StateTrackerOptions,
+): DesiredState[] {
   const t = new StateTracker(opts);
   for (const object of objects) t.onEvent({ type: 'add', object });
   for (const kind of KINDS) t.onEvent({ type: 'synced', kind });

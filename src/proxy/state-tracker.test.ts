@@ -38,7 +38,10 @@ test('nil ready counts as ready; nil serving follows ready; nil terminating is f
 });
 
 test('wrong address family and FQDN slices are skipped; dual-stack splits per family', () => {
-  const svc = makeService('ns1', 'svc1', { clusterIP: '172.30.0.41', clusterIPs: ['172.30.0.41', 'fd00::41'] });
+  const svc = makeService('ns1', 'svc1', {
+    clusterIP: '172.30.0.41',
+    clusterIPs: ['172.30.0.41', 'fd00::41'],
+  });
   const v4 = makeSlice('ns1', 'svc1', 'v4', [{ ip: '10.0.0.1' }]);
   const v6 = makeSlice('ns1', 'svc1', 'v6', [{ ip: 'fd00::1' }]);
   const [s4, s6] = state([svc, v4, v6], ['IPv4', 'IPv6']);
@@ -55,11 +58,17 @@ test('ports match by name, not number; unnamed and nameless slice ports', () => 
       { name: 'dns', port: 53, protocol: 'UDP' },
     ],
   });
-  const sl = makeSlice('ns1', 'svc1', 'a', [{ ip: '10.0.0.1' }], [
-    { name: 'http', port: 8080, protocol: 'TCP' },
-    { name: 'dns', port: 5353, protocol: 'TCP' }, // wrong protocol: a different service port
-    { port: 9999, protocol: 'UDP' }, // no name: skipped
-  ]);
+  const sl = makeSlice(
+    'ns1',
+    'svc1',
+    'a',
+    [{ ip: '10.0.0.1' }],
+    [
+      { name: 'http', port: 8080, protocol: 'TCP' },
+      { name: 'dns', port: 5353, protocol: 'TCP' }, // wrong protocol: a different service port
+      { port: 9999, protocol: 'UDP' }, // no name: skipped
+    ],
+  );
   const [st] = state([svc, sl]);
   const http = st!.services.get('ns1/svc1:http/TCP')!;
   const dns = st!.services.get('ns1/svc1:dns/UDP')!;
@@ -84,7 +93,12 @@ test('headless, ExternalName, proxy-name and headless-labelled services produce 
   const objs = [
     makeService('ns1', 'headless', { clusterIP: 'None' }),
     makeService('ns1', 'ext', { type: 'ExternalName', clusterIP: '', externalName: 'example.com' }),
-    makeService('ns1', 'other', {}, { metadata: { labels: { 'service.kubernetes.io/service-proxy-name': 'x' } } }),
+    makeService(
+      'ns1',
+      'other',
+      {},
+      { metadata: { labels: { 'service.kubernetes.io/service-proxy-name': 'x' } } },
+    ),
     makeService('ns1', 'hl', {}, { metadata: { labels: { 'service.kubernetes.io/headless': '' } } }),
   ];
   assert.equal(state(objs)[0]!.services.size, 0);
@@ -94,25 +108,47 @@ test('LB ingress ipMode Proxy gives no VIP; LBSR trimmed; a zero CIDR allows all
   const a = makeService(
     'ns1',
     'lb',
-    { type: 'LoadBalancer', ports: [{ name: 'p80', port: 80, nodePort: 30080 }], loadBalancerSourceRanges: [' 192.168.0.0/24 ', 'fd00::/64'] },
+    {
+      type: 'LoadBalancer',
+      ports: [{ name: 'p80', port: 80, nodePort: 30080 }],
+      loadBalancerSourceRanges: [' 192.168.0.0/24 ', 'fd00::/64'],
+    },
     { status: { loadBalancer: { ingress: [{ ip: '1.2.3.4' }, { ip: '5.6.7.8', ipMode: 'Proxy' }] } } },
   );
   const info = only(state([a])[0]!).info;
   assert.deepEqual(info.loadBalancerVIPs, ['1.2.3.4']);
   assert.deepEqual(info.loadBalancerSourceRanges, ['192.168.0.0/24']);
-  const b = makeService('ns1', 'lb', { type: 'LoadBalancer', ports: [{ name: 'p80', port: 80 }], loadBalancerSourceRanges: ['10.0.0.0/8', '0.0.0.0/0'] });
+  const b = makeService('ns1', 'lb', {
+    type: 'LoadBalancer',
+    ports: [{ name: 'p80', port: 80 }],
+    loadBalancerSourceRanges: ['10.0.0.0/8', '0.0.0.0/0'],
+  });
   assert.deepEqual(only(state([b])[0]!).info.loadBalancerSourceRanges, []);
 });
 
 test('healthCheckNodePort only for LoadBalancer with eTP=Local', () => {
-  const np = makeService('ns1', 'np', { type: 'NodePort', externalTrafficPolicy: 'Local', healthCheckNodePort: 30000, ports: [{ name: 'p', port: 80, nodePort: 30001 }] });
-  const lb = makeService('ns1', 'lb', { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 30002, ports: [{ name: 'p', port: 80, nodePort: 30003 }] });
+  const np = makeService('ns1', 'np', {
+    type: 'NodePort',
+    externalTrafficPolicy: 'Local',
+    healthCheckNodePort: 30000,
+    ports: [{ name: 'p', port: 80, nodePort: 30001 }],
+  });
+  const lb = makeService('ns1', 'lb', {
+    type: 'LoadBalancer',
+    externalTrafficPolicy: 'Local',
+    healthCheckNodePort: 30002,
+    ports: [{ name: 'p', port: 80, nodePort: 30003 }],
+  });
   const [st] = state([np, lb]);
   assert.deepEqual([...st!.healthCheckNodePorts], [['ns1/lb', 30002]]);
 });
 
 test('§11.2: Local policy with only remote endpoints is "no local endpoints" (DROP), none at all is REJECT', () => {
-  const svc = makeService('ns1', 'svc1', { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'p80', port: 80, nodePort: 30080 }] });
+  const svc = makeService('ns1', 'svc1', {
+    type: 'NodePort',
+    externalTrafficPolicy: 'Local',
+    ports: [{ name: 'p80', port: 80, nodePort: 30080 }],
+  });
   const remote = makeSlice('ns1', 'svc1', 'a', [{ ip: '10.0.0.1', nodeName: 'other' }]);
   const sp = only(state([svc, remote])[0]!);
   assert.equal(sp.hasEndpoints, true);
@@ -121,12 +157,18 @@ test('§11.2: Local policy with only remote endpoints is "no local endpoints" (D
   const none = only(state([svc])[0]!);
   assert.equal(none.hasEndpoints, false);
   // a remote terminating (serving) endpoint still counts as "has endpoints"
-  const term = makeSlice('ns1', 'svc1', 'a', [{ ip: '10.0.0.1', nodeName: 'other', ready: false, serving: true, terminating: true }]);
+  const term = makeSlice('ns1', 'svc1', 'a', [
+    { ip: '10.0.0.1', nodeName: 'other', ready: false, serving: true, terminating: true },
+  ]);
   assert.equal(only(state([svc, term])[0]!).hasEndpoints, true);
 });
 
 test('§11.3: terminating fallback is computed per set; non-serving terminating never used', () => {
-  const svc = makeService('ns1', 'svc1', { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'p80', port: 80, nodePort: 30080 }] });
+  const svc = makeService('ns1', 'svc1', {
+    type: 'NodePort',
+    externalTrafficPolicy: 'Local',
+    ports: [{ name: 'p80', port: 80, nodePort: 30080 }],
+  });
   const sl = makeSlice('ns1', 'svc1', 'a', [
     { ip: '10.0.0.1', nodeName: 'other' }, // remote ready
     { ip: '10.0.0.2', nodeName: NODE, ready: false, serving: true, terminating: true }, // local serving+terminating
@@ -136,7 +178,9 @@ test('§11.3: terminating fallback is computed per set; non-serving terminating 
   assert.deepEqual(eps(sp.clusterEndpoints), ['10.0.0.1:80']); // ready wins in the cluster set
   assert.deepEqual(eps(sp.localEndpoints), ['10.0.0.2:80']); // fallback in the local set
   assert.deepEqual(eps(sp.allReachableEndpoints), ['10.0.0.1:80', '10.0.0.2:80']);
-  const onlyTerm = makeSlice('ns1', 'svc1', 'a', [{ ip: '10.0.0.4', ready: false, serving: true, terminating: true }]);
+  const onlyTerm = makeSlice('ns1', 'svc1', 'a', [
+    { ip: '10.0.0.4', ready: false, serving: true, terminating: true },
+  ]);
   assert.deepEqual(eps(only(state([svc, onlyTerm])[0]!).clusterEndpoints), ['10.0.0.4:80']);
 });
 
@@ -158,15 +202,27 @@ test('topology: zone hints honoured only when every ready endpoint has them; nod
     { ip: '10.0.0.2', forZones: ['zone-b'] },
   ]);
   assert.deepEqual(eps(only(state([svc, node, hinted])[0]!).clusterEndpoints), ['10.0.0.1:80']);
-  const partly = makeSlice('ns1', 'svc1', 'a', [{ ip: '10.0.0.1', forZones: ['zone-a'] }, { ip: '10.0.0.2' }]);
-  assert.deepEqual(eps(only(state([svc, node, partly])[0]!).clusterEndpoints), ['10.0.0.1:80', '10.0.0.2:80']);
+  const partly = makeSlice('ns1', 'svc1', 'a', [
+    { ip: '10.0.0.1', forZones: ['zone-a'] },
+    { ip: '10.0.0.2' },
+  ]);
+  assert.deepEqual(eps(only(state([svc, node, partly])[0]!).clusterEndpoints), [
+    '10.0.0.1:80',
+    '10.0.0.2:80',
+  ]);
   const nodeHints = makeSlice('ns1', 'svc1', 'a', [
     { ip: '10.0.0.1', forZones: ['zone-a'], forNodes: ['other'] },
     { ip: '10.0.0.2', forZones: ['zone-a'], forNodes: [NODE] },
   ]);
   assert.deepEqual(eps(only(state([svc, node, nodeHints])[0]!).clusterEndpoints), ['10.0.0.2:80']);
-  const noneForUs = makeSlice('ns1', 'svc1', 'a', [{ ip: '10.0.0.1', forZones: ['zone-b'] }, { ip: '10.0.0.2', forZones: ['zone-c'] }]);
-  assert.deepEqual(eps(only(state([svc, node, noneForUs])[0]!).clusterEndpoints), ['10.0.0.1:80', '10.0.0.2:80']);
+  const noneForUs = makeSlice('ns1', 'svc1', 'a', [
+    { ip: '10.0.0.1', forZones: ['zone-b'] },
+    { ip: '10.0.0.2', forZones: ['zone-c'] },
+  ]);
+  assert.deepEqual(eps(only(state([svc, node, noneForUs])[0]!).clusterEndpoints), [
+    '10.0.0.1:80',
+    '10.0.0.2:80',
+  ]);
 });
 
 test('local ready endpoint count: unique IPs, terminating not counted', () => {
@@ -179,13 +235,19 @@ test('local ready endpoint count: unique IPs, terminating not counted', () => {
       { name: 'b', port: 81, nodePort: 30002 },
     ],
   });
-  const sl = makeSlice('ns1', 'svc1', 's', [
-    { ip: '10.0.0.1', nodeName: NODE },
-    { ip: '10.0.0.2', nodeName: NODE, ready: false, serving: true, terminating: true },
-  ], [
-    { name: 'a', port: 80, protocol: 'TCP' },
-    { name: 'b', port: 81, protocol: 'TCP' },
-  ]);
+  const sl = makeSlice(
+    'ns1',
+    'svc1',
+    's',
+    [
+      { ip: '10.0.0.1', nodeName: NODE },
+      { ip: '10.0.0.2', nodeName: NODE, ready: false, serving: true, terminating: true },
+    ],
+    [
+      { name: 'a', port: 80, protocol: 'TCP' },
+      { name: 'b', port: 81, protocol: 'TCP' },
+    ],
+  );
   assert.equal(state([svc, sl])[0]!.localReadyEndpoints.get('ns1/svc1'), 1);
 });
 
@@ -216,7 +278,11 @@ test('tracker: only changed services are recomputed and reported; no-op updates 
   assert.deepEqual(t.pendingCounts(), { services: 0, endpoints: 1 });
   const s3 = t.build('IPv4');
   assert.deepEqual([...s3.changedServices], ['ns1/b']);
-  assert.equal(s3.services.get('ns1/a:p80/TCP'), s1.services.get('ns1/a:p80/TCP'), 'a is reused, not rebuilt');
+  assert.equal(
+    s3.services.get('ns1/a:p80/TCP'),
+    s1.services.get('ns1/a:p80/TCP'),
+    'a is reused, not rebuilt',
+  );
   // a change arriving during the sync stays pending after commit
   t.onEvent({ type: 'delete', object: a });
   t.commit(s3);
@@ -252,7 +318,10 @@ test('tracker: slice relabelled to another service moves its endpoints', () => {
 test('tracker: conntrack work lists UDP ports of changed services and deleted UDP cluster IPs', () => {
   const t = new StateTracker({ families: ['IPv4'], nodeName: NODE });
   for (const kind of ['Service', 'EndpointSlice'] as const) t.onEvent({ type: 'synced', kind });
-  const dns = makeService('kube-system', 'dns', { clusterIP: '172.30.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] });
+  const dns = makeService('kube-system', 'dns', {
+    clusterIP: '172.30.0.10',
+    ports: [{ name: 'dns', port: 53, protocol: 'UDP' }],
+  });
   t.onEvent({ type: 'add', object: dns });
   t.commit(t.build('IPv4'));
   t.onEvent({ type: 'delete', object: dns });
@@ -265,11 +334,20 @@ test('tracker: conntrack work lists UDP ports of changed services and deleted UD
 test('tracker: conntrack work names the UDP frontends a changed port lost (external IP, nodePort), not the ones it kept', () => {
   const t = new StateTracker({ families: ['IPv4'], nodeName: NODE });
   for (const kind of ['Service', 'EndpointSlice'] as const) t.onEvent({ type: 'synced', kind });
-  const spec = (externalIPs: string[], nodePort: number) => ({ type: 'NodePort' as const, clusterIP: '172.30.0.10', externalIPs, ports: [{ name: 'dns', port: 53, protocol: 'UDP' as const, nodePort }] });
+  const spec = (externalIPs: string[], nodePort: number) => ({
+    type: 'NodePort' as const,
+    clusterIP: '172.30.0.10',
+    externalIPs,
+    ports: [{ name: 'dns', port: 53, protocol: 'UDP' as const, nodePort }],
+  });
   const v1 = makeService('kube-system', 'dns', spec(['192.0.2.1', '192.0.2.2'], 30053));
   t.onEvent({ type: 'add', object: v1 });
   t.commit(t.build('IPv4'));
-  t.onEvent({ type: 'update', old: v1, object: makeService('kube-system', 'dns', spec(['192.0.2.2'], 30054)) });
+  t.onEvent({
+    type: 'update',
+    old: v1,
+    object: makeService('kube-system', 'dns', spec(['192.0.2.2'], 30054)),
+  });
   const s = t.build('IPv4');
   assert.deepEqual([...(s.conntrack.goneUDPFrontends?.ipPorts ?? [])], ['192.0.2.1|53']);
   assert.deepEqual([...(s.conntrack.goneUDPFrontends?.nodePorts ?? [])], [30053]);
@@ -280,12 +358,22 @@ test('tracker: a zone change recomputes every service (topology change)', () => 
   const t = new StateTracker({ families: ['IPv4'], nodeName: NODE, waitForNode: true });
   for (const kind of ['Service', 'EndpointSlice', 'Node'] as const) t.onEvent({ type: 'synced', kind });
   t.onEvent({ type: 'add', object: makeService('ns1', 'a') });
-  t.onEvent({ type: 'add', object: makeSlice('ns1', 'a', 'x', [{ ip: '10.0.0.1', forZones: ['z1'] }, { ip: '10.0.0.2', forZones: ['z2'] }]) });
+  t.onEvent({
+    type: 'add',
+    object: makeSlice('ns1', 'a', 'x', [
+      { ip: '10.0.0.1', forZones: ['z1'] },
+      { ip: '10.0.0.2', forZones: ['z2'] },
+    ]),
+  });
   t.onEvent({ type: 'add', object: makeNode(NODE, ['192.168.0.2'], 'z1') });
   const s1 = t.build('IPv4');
   t.commit(s1);
   assert.deepEqual(eps(s1.services.get('ns1/a:p80/TCP')!.clusterEndpoints), ['10.0.0.1:80']);
-  t.onEvent({ type: 'update', old: makeNode(NODE, ['192.168.0.2'], 'z1'), object: makeNode(NODE, ['192.168.0.2'], 'z2') });
+  t.onEvent({
+    type: 'update',
+    old: makeNode(NODE, ['192.168.0.2'], 'z1'),
+    object: makeNode(NODE, ['192.168.0.2'], 'z2'),
+  });
   assert.equal(t.topologyChanged('IPv4'), true);
   const s2 = t.build('IPv4');
   assert.deepEqual(eps(s2.services.get('ns1/a:p80/TCP')!.clusterEndpoints), ['10.0.0.2:80']);
@@ -309,7 +397,11 @@ test('node IPs: bind address, then Node InternalIP/ExternalIP, then loopback', (
 
 test('slice merge: one slice listing the same ip:port twice yields one endpoint (the local copy)', () => {
   const svc = makeService('ns1', 'svc1');
-  const sl = makeSlice('ns1', 'svc1', 'a', [{ ip: '10.0.0.2' }, { ip: '10.0.0.1' }, { ip: '10.0.0.2', nodeName: NODE }]);
+  const sl = makeSlice('ns1', 'svc1', 'a', [
+    { ip: '10.0.0.2' },
+    { ip: '10.0.0.1' },
+    { ip: '10.0.0.2', nodeName: NODE },
+  ]);
   const sp = only(state([svc, sl])[0]!);
   assert.deepEqual(eps(sp.endpoints), ['10.0.0.1:80', '10.0.0.2:80']);
   assert.equal(sp.endpoints[1]!.isLocal, true);
@@ -327,13 +419,22 @@ test('tracker: no-local-endpoints counts follow changes and equal a full recount
     }
     return { internal, external };
   };
-  const np = makeService('ns1', 'np', { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ name: 'p80', port: 80, nodePort: 30080 }] });
+  const np = makeService('ns1', 'np', {
+    type: 'NodePort',
+    externalTrafficPolicy: 'Local',
+    ports: [{ name: 'p80', port: 80, nodePort: 30080 }],
+  });
   const il = makeService('ns1', 'il', { clusterIP: '172.30.0.9', internalTrafficPolicy: 'Local' });
   const steps: (() => void)[] = [
     () => t.onEvent({ type: 'add', object: np }),
     () => t.onEvent({ type: 'add', object: il }),
-    () => t.onEvent({ type: 'add', object: makeSlice('ns1', 'np', 'a', [{ ip: '10.0.0.1', nodeName: 'other' }]) }),
-    () => t.onEvent({ type: 'add', object: makeSlice('ns1', 'il', 'b', [{ ip: '10.0.0.2', nodeName: NODE }]) }),
+    () =>
+      t.onEvent({
+        type: 'add',
+        object: makeSlice('ns1', 'np', 'a', [{ ip: '10.0.0.1', nodeName: 'other' }]),
+      }),
+    () =>
+      t.onEvent({ type: 'add', object: makeSlice('ns1', 'il', 'b', [{ ip: '10.0.0.2', nodeName: NODE }]) }),
     () => t.onEvent({ type: 'delete', object: il }),
     () => t.onEvent({ type: 'delete', object: np }),
   ];
@@ -345,5 +446,8 @@ test('tracker: no-local-endpoints counts follow changes and equal a full recount
     seen.push(s.noLocalEndpoints);
     t.commit(s);
   }
-  assert.deepEqual(seen.map((c) => `${c.internal}/${c.external}`), ['0/1', '1/1', '1/1', '0/1', '0/1', '0/0']);
+  assert.deepEqual(
+    seen.map((c) => `${c.internal}/${c.external}`),
+    ['0/1', '1/1', '1/1', '0/1', '0/1', '0/0'],
+  );
 });

@@ -8,7 +8,12 @@
  */
 import { canonicalIP, ipFamily, parseCIDR } from '../net/ip.js';
 import type { EndpointSlice, IPFamily, KubeObject, Node, Service, ServiceCIDR } from '../model/types.js';
-import { ANNOTATION_LAST_CHANGE_TRIGGER_TIME, LABEL_SERVICE_NAME, LABEL_ZONE, namespacedName } from '../model/types.js';
+import {
+  ANNOTATION_LAST_CHANGE_TRIGGER_TIME,
+  LABEL_SERVICE_NAME,
+  LABEL_ZONE,
+  namespacedName,
+} from '../model/types.js';
 import { isForThisProxy } from '../model/filters.js';
 import type { SourceEvent } from '../sources/source.js';
 import { mergeSlices } from './endpoints.js';
@@ -36,7 +41,11 @@ function sameEntry(a: ServiceEntry | undefined, b: ServiceEntry | undefined): bo
 }
 
 /** Adds (sign +1) or removes (-1) one service's ports from the no-local-endpoints counts. */
-function addNoLocal(counts: { internal: number; external: number }, e: ServiceEntry | undefined, sign: 1 | -1): void {
+function addNoLocal(
+  counts: { internal: number; external: number },
+  e: ServiceEntry | undefined,
+  sign: 1 | -1,
+): void {
   for (const p of e?.ports ?? []) {
     if (p.localEndpoints.length !== 0) continue;
     if (p.info.internalPolicyLocal) counts.internal += sign;
@@ -160,7 +169,11 @@ export class StateTracker {
 
   /** Services and EndpointSlices (and the Node, when waited for) have delivered their initial state. */
   isInitialized(): boolean {
-    return this.synced.has('Service') && this.synced.has('EndpointSlice') && (!this.opts.waitForNode || this.synced.has('Node'));
+    return (
+      this.synced.has('Service') &&
+      this.synced.has('EndpointSlice') &&
+      (!this.opts.waitForNode || this.synced.has('Node'))
+    );
   }
 
   hasSynced(kind: KubeObject['kind']): boolean {
@@ -261,7 +274,12 @@ export class StateTracker {
   }
 
   private topologyIdentity(family: IPFamily): string {
-    return JSON.stringify([this.opts.nodeName, this.nodeZone(), this.nodeIPs(family), this.node?.podCIDRs ?? []]);
+    return JSON.stringify([
+      this.opts.nodeName,
+      this.nodeZone(),
+      this.nodeIPs(family),
+      this.node?.podCIDRs ?? [],
+    ]);
   }
 
   private computeEntry(nsn: string, family: IPFamily, zone: string): ServiceEntry | undefined {
@@ -311,7 +329,8 @@ export class StateTracker {
    */
   build(family: IPFamily): DesiredState {
     const cache = this.caches.get(family);
-    if (!cache) throw new RangeError(`family ${family} is not tracked (tracking ${this.opts.families.join(', ')})`);
+    if (!cache)
+      throw new RangeError(`family ${family} is not tracked (tracking ${this.opts.families.join(', ')})`);
     const zone = this.nodeZone();
     const topology = this.topologyIdentity(family);
     let dirty: ReadonlyMap<string, number> = cache.dirty;
@@ -405,7 +424,11 @@ export class StateTracker {
       localReadyEndpoints: cache.localReady,
       noLocalEndpoints: { ...cache.noLocal },
       serviceCIDRs: [...new Set(serviceCIDRs)],
-      conntrack: { udpServicePorts, deletedUDPClusterIPs, goneUDPFrontends: { ipPorts: goneIPPorts, nodePorts: goneNodePorts } },
+      conntrack: {
+        udpServicePorts,
+        deletedUDPClusterIPs,
+        goneUDPFrontends: { ipPorts: goneIPPorts, nodePorts: goneNodePorts },
+      },
       lastChangeTriggerTimes,
       nodePodCIDRs: (this.node?.podCIDRs ?? []).filter((c) => parseCIDR(c)?.family === family),
     };
@@ -439,8 +462,14 @@ export class StateTracker {
 }
 
 /** Adds the frontends ("ip|port", nodePort) of UDP port `prev` that `next` (same key, or none) no longer has. */
-function goneUDPFrontends(prev: ServicePortInfo, next: ServicePortInfo | undefined, ipPorts: Set<string>, nodePorts: Set<number>): void {
-  const frontends = (i: ServicePortInfo): string[] => [i.clusterIP, ...i.externalIPs, ...i.loadBalancerVIPs].map((ip) => `${ip}|${i.port}`);
+function goneUDPFrontends(
+  prev: ServicePortInfo,
+  next: ServicePortInfo | undefined,
+  ipPorts: Set<string>,
+  nodePorts: Set<number>,
+): void {
+  const frontends = (i: ServicePortInfo): string[] =>
+    [i.clusterIP, ...i.externalIPs, ...i.loadBalancerVIPs].map((ip) => `${ip}|${i.port}`);
   const still = new Set(next ? frontends(next) : []);
   for (const f of frontends(prev)) if (!still.has(f)) ipPorts.add(f);
   if (prev.nodePort !== 0 && prev.nodePort !== next?.nodePort) nodePorts.add(prev.nodePort);

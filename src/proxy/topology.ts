@@ -26,7 +26,11 @@ function keepIf(list: readonly Endpoint[], pred: (ep: Endpoint) => boolean): rea
  * Which hints to honour. Hints are trusted only when every ready endpoint carries them (a partly
  * hinted slice is mid-rollout) and at least one is meant for us; node hints beat zone hints.
  */
-export function topologyModeFromHints(endpoints: readonly Endpoint[], nodeName: string, zone: string): TopologyMode {
+export function topologyModeFromHints(
+  endpoints: readonly Endpoint[],
+  nodeName: string,
+  zone: string,
+): TopologyMode {
   let allNode = true;
   let forNode = false;
   let allZone = true;
@@ -72,7 +76,8 @@ export function categorizeEndpoints(
   if (info.usesClusterEndpoints) {
     const mode = topologyModeFromHints(endpoints, nodeName, zone);
     clusterEndpoints = keepIf(endpoints, (ep) => ep.ready && availableForTopology(ep, mode, nodeName, zone));
-    if (clusterEndpoints.length === 0) clusterEndpoints = endpoints.filter((ep) => ep.serving && ep.terminating);
+    if (clusterEndpoints.length === 0)
+      clusterEndpoints = endpoints.filter((ep) => ep.serving && ep.terminating);
     if (clusterEndpoints.length > 0) hasAnyEndpoints = true;
   }
   if (!info.usesLocalEndpoints) {
@@ -91,7 +96,8 @@ export function categorizeEndpoints(
     }
   }
   if (localReady) localEndpoints = endpoints.filter((ep) => ep.ready && ep.isLocal);
-  else if (localServingTerminating) localEndpoints = endpoints.filter((ep) => ep.isLocal && ep.serving && ep.terminating);
+  else if (localServingTerminating)
+    localEndpoints = endpoints.filter((ep) => ep.isLocal && ep.serving && ep.terminating);
 
   if (!info.usesClusterEndpoints) {
     return { clusterEndpoints, localEndpoints, allReachableEndpoints: localEndpoints, hasAnyEndpoints };

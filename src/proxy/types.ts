@@ -84,7 +84,10 @@ export interface ConntrackWork {
    * load-balancer IPs, and nodePorts): their flows are DNATed to endpoints nothing routes to any more.
    * Absent means none.
    */
-  readonly goneUDPFrontends?: { readonly ipPorts: ReadonlySet<string>; readonly nodePorts: ReadonlySet<number> };
+  readonly goneUDPFrontends?: {
+    readonly ipPorts: ReadonlySet<string>;
+    readonly nodePorts: ReadonlySet<number>;
+  };
 }
 
 /** Everything a backend needs to program one IP family; built by the core for every sync. */

@@ -24,7 +24,11 @@ export interface WatchedResource {
 export function watchedResources(scope: SourceScope): WatchedResource[] {
   const r: WatchedResource[] = [
     { kind: 'Service', path: '/api/v1/services', labelSelector: PROXY_LABEL_SELECTOR },
-    { kind: 'EndpointSlice', path: '/apis/discovery.k8s.io/v1/endpointslices', labelSelector: PROXY_LABEL_SELECTOR },
+    {
+      kind: 'EndpointSlice',
+      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      labelSelector: PROXY_LABEL_SELECTOR,
+    },
     { kind: 'Node', path: '/api/v1/nodes', fieldSelector: `metadata.name=${scope.nodeName}` },
   ];
   // Only when the caller runs with ServiceCIDRs (MultiCIDRServiceAllocator): on a cluster that serves

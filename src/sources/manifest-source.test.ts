@@ -267,7 +267,12 @@ test('examples/: loads without errors or warnings, as demo-node', async () => {
   );
   assert.ok(adds.some((o) => o.kind === 'Node' && o.meta.name === 'demo-node'));
   const np = adds.find((o) => o.kind === 'Service' && o.meta.name === 'web-nodeport');
-  assert.ok(np?.kind === 'Service' && np.clusterIP.startsWith('10.') && np.ports[0]!.nodePort >= 30000 && np.ports[0]!.nodePort <= 32767);
+  assert.ok(
+    np?.kind === 'Service' &&
+      np.clusterIP.startsWith('10.') &&
+      np.ports[0]!.nodePort >= 30000 &&
+      np.ports[0]!.nodePort <= 32767,
+  );
   const legacy = adds.filter(
     (o) => o.kind === 'EndpointSlice' && o.meta.labels['kubernetes.io/service-name'] === 'legacy',
   );

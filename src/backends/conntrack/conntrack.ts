@@ -38,9 +38,13 @@ export async function cleanupStaleUDP(state: DesiredState, deps: ConntrackDeps):
   const plan = planConntrackCleanup(state, parseConntrackList(list.stdout));
   let flows = 0;
   for (const f of plan.deletions) {
-    const r = await deps.exec(cmd, ['-D', '-f', fam, ...filterArgs(f)], { okCodes: [0, 1], timeoutMs: 60_000 });
+    const r = await deps.exec(cmd, ['-D', '-f', fam, ...filterArgs(f)], {
+      okCodes: [0, 1],
+      timeoutMs: 60_000,
+    });
     flows += Number(DELETED_RE.exec(r.stderr)?.[1] ?? 0);
   }
-  if (plan.deletions.length > 0) deps.logger.info({ filters: plan.deletions.length, flows }, 'deleted stale UDP conntrack entries');
+  if (plan.deletions.length > 0)
+    deps.logger.info({ filters: plan.deletions.length, flows }, 'deleted stale UDP conntrack entries');
   return { attempted: true, flows, durationMs: performance.now() - started };
 }

@@ -3,11 +3,20 @@ import assert from 'node:assert/strict';
 import { makeNode, makeService, makeSlice } from '../../../test/fixtures/objects.js';
 import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import type { DesiredState } from '../../proxy/types.js';
-import { cleanupRequired, filterArgs, parseConntrackList, planConntrackCleanup, type UdpFlow } from './plan.js';
+import {
+  cleanupRequired,
+  filterArgs,
+  parseConntrackList,
+  planConntrackCleanup,
+  type UdpFlow,
+} from './plan.js';
 
 const NODE = 'node-1';
 
-function stateOf(objs: Parameters<typeof desiredStatesFromObjects>[0], conntrack?: Partial<DesiredState['conntrack']>): DesiredState {
+function stateOf(
+  objs: Parameters<typeof desiredStatesFromObjects>[0],
+  conntrack?: Partial<DesiredState['conntrack']>,
+): DesiredState {
   const [s] = desiredStatesFromObjects(objs, { families: ['IPv4'], nodeName: NODE });
   return { ...s!, conntrack: { ...s!.conntrack, ...conntrack } };
 }
@@ -19,9 +28,21 @@ const udpDNS = makeService('ns', 'dns', {
   ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }],
 });
 const dnsSlice = (ips: string[], extra: Parameters<typeof makeSlice>[3][number][] = []) =>
-  makeSlice('ns', 'dns', 'dns-1', [...ips.map((ip) => ({ ip, nodeName: NODE })), ...extra], [{ name: 'dns', port: 5353, protocol: 'UDP' }]);
+  makeSlice(
+    'ns',
+    'dns',
+    'dns-1',
+    [...ips.map((ip) => ({ ip, nodeName: NODE })), ...extra],
+    [{ name: 'dns', port: 5353, protocol: 'UDP' }],
+  );
 
-const flow = (origDst: string, origDport: number, replySrc: string, origSport = 40000): UdpFlow => ({ origSrc: '10.244.0.10', origDst, origSport, origDport, replySrc });
+const flow = (origDst: string, origDport: number, replySrc: string, origSport = 40000): UdpFlow => ({
+  origSrc: '10.244.0.10',
+  origDst,
+  origSport,
+  origDport,
+  replySrc,
+});
 
 test('parseConntrackList reads the original and reply tuples, skipping other lines', () => {
   const text = [
@@ -31,14 +52,26 @@ test('parseConntrackList reads the original and reply tuples, skipping other lin
     '',
   ].join('\n');
   assert.deepEqual(parseConntrackList(text), [
-    { origSrc: '10.244.0.10', origDst: '172.30.0.10', origSport: 40001, origDport: 53, replySrc: '10.244.0.11' },
+    {
+      origSrc: '10.244.0.10',
+      origDst: '172.30.0.10',
+      origSport: 40001,
+      origDport: 53,
+      replySrc: '10.244.0.11',
+    },
   ]);
 });
 
 test('nothing is planned when no UDP service changed (upstream skips the reconciler)', () => {
-  const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])], { udpServicePorts: new Set(), deletedUDPClusterIPs: new Set() });
+  const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])], {
+    udpServicePorts: new Set(),
+    deletedUDPClusterIPs: new Set(),
+  });
   assert.equal(cleanupRequired(s), false);
-  assert.deepEqual(planConntrackCleanup(s, [flow('172.30.0.10', 53, '10.244.0.99')]), { required: false, deletions: [] });
+  assert.deepEqual(planConntrackCleanup(s, [flow('172.30.0.10', 53, '10.244.0.99')]), {
+    required: false,
+    deletions: [],
+  });
 });
 
 test('flows to a service IP or nodePort whose reply source is not a serving endpoint are deleted', () => {
@@ -59,17 +92,42 @@ test('flows to a service IP or nodePort whose reply source is not a serving endp
     { origDst: '172.30.0.10', origDport: 53, replySrc: '172.30.0.10' },
     { origDst: '192.0.2.5', origDport: 53, replySrc: '10.244.0.12' },
   ]);
-  assert.deepEqual(filterArgs(plan.deletions[0]!), ['-p', 'udp', '--orig-dst', '10.100.0.2', '--dport', '30053', '--reply-src', '10.244.0.12']);
+  assert.deepEqual(filterArgs(plan.deletions[0]!), [
+    '-p',
+    'udp',
+    '--orig-dst',
+    '10.100.0.2',
+    '--dport',
+    '30053',
+    '--reply-src',
+    '10.244.0.12',
+  ]);
 });
 
 test('serving terminating endpoints are valid targets; a service without serving endpoints loses every flow (kubernetes#139628)', () => {
-  const term = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice([], [{ ip: '10.244.0.13', ready: false, serving: true, terminating: true, nodeName: NODE }])]);
-  assert.deepEqual(planConntrackCleanup(term, [flow('172.30.0.10', 53, '10.244.0.13'), flow('172.30.0.10', 53, '10.244.0.12')]).deletions, [
-    { origDst: '172.30.0.10', origDport: 53, replySrc: '10.244.0.12' },
+  const term = stateOf([
+    makeNode(NODE, ['10.100.0.2']),
+    udpDNS,
+    dnsSlice([], [{ ip: '10.244.0.13', ready: false, serving: true, terminating: true, nodeName: NODE }]),
   ]);
-  const none = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice([], [{ ip: '10.244.0.14', ready: false, serving: false, terminating: true, nodeName: NODE }])]);
   assert.deepEqual(
-    planConntrackCleanup(none, [flow('172.30.0.10', 53, '10.244.0.12'), flow('10.100.0.2', 30053, '10.244.0.12'), flow('172.30.0.10', 54, '10.244.0.12')]).deletions,
+    planConntrackCleanup(term, [
+      flow('172.30.0.10', 53, '10.244.0.13'),
+      flow('172.30.0.10', 53, '10.244.0.12'),
+    ]).deletions,
+    [{ origDst: '172.30.0.10', origDport: 53, replySrc: '10.244.0.12' }],
+  );
+  const none = stateOf([
+    makeNode(NODE, ['10.100.0.2']),
+    udpDNS,
+    dnsSlice([], [{ ip: '10.244.0.14', ready: false, serving: false, terminating: true, nodeName: NODE }]),
+  ]);
+  assert.deepEqual(
+    planConntrackCleanup(none, [
+      flow('172.30.0.10', 53, '10.244.0.12'),
+      flow('10.100.0.2', 30053, '10.244.0.12'),
+      flow('172.30.0.10', 54, '10.244.0.12'),
+    ]).deletions,
     [
       { origDst: '10.100.0.2', origDport: 30053, replySrc: '10.244.0.12' },
       { origDst: '172.30.0.10', origDport: 53, replySrc: '10.244.0.12' },
@@ -80,7 +138,10 @@ test('serving terminating endpoints are valid targets; a service without serving
 
 test('frontends a port no longer has lose their flows unless a live UDP port uses them (kubernetes#141371)', () => {
   const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])], {
-    goneUDPFrontends: { ipPorts: new Set(['192.0.2.77|53', '172.30.0.10|53']), nodePorts: new Set([30099, 30053]) },
+    goneUDPFrontends: {
+      ipPorts: new Set(['192.0.2.77|53', '172.30.0.10|53']),
+      nodePorts: new Set([30099, 30053]),
+    },
   });
   const plan = planConntrackCleanup(s, [
     flow('192.0.2.77', 53, '10.244.0.11'), // a removed external IP, even to a live endpoint
@@ -96,7 +157,9 @@ test('frontends a port no longer has lose their flows unless a live UDP port use
 });
 
 test('deleted UDP cluster IPs are cleared by destination, unless the IP is still used by a UDP port', () => {
-  const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])], { deletedUDPClusterIPs: new Set(['172.30.0.50', '172.30.0.10']) });
+  const s = stateOf([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice(['10.244.0.11'])], {
+    deletedUDPClusterIPs: new Set(['172.30.0.50', '172.30.0.10']),
+  });
   assert.deepEqual(planConntrackCleanup(s, []).deletions, [{ origDst: '172.30.0.50' }]);
   assert.deepEqual(filterArgs({ origDst: '172.30.0.50' }), ['-p', 'udp', '--orig-dst', '172.30.0.50']);
 });

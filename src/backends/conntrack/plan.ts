@@ -59,7 +59,14 @@ export function parseConntrackList(text: string): UdpFlow[] {
     const [origDst] = vals.dst!;
     const [sport] = vals.sport!;
     const [dport] = vals.dport!;
-    if (origSrc === undefined || replySrc === undefined || origDst === undefined || sport === undefined || dport === undefined) continue;
+    if (
+      origSrc === undefined ||
+      replySrc === undefined ||
+      origDst === undefined ||
+      sport === undefined ||
+      dport === undefined
+    )
+      continue;
     flows.push({ origSrc, origDst, origSport: Number(sport), origDport: Number(dport), replySrc });
   }
   return flows;
@@ -85,7 +92,8 @@ export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlo
     out.set(`${f.origDst ?? ''}|${f.origDport ?? ''}|${f.replySrc ?? ''}`, f);
   };
   const liveClusterIPs = new Set<string>();
-  for (const sp of state.services.values()) if (sp.info.protocol === 'UDP') liveClusterIPs.add(sp.info.clusterIP);
+  for (const sp of state.services.values())
+    if (sp.info.protocol === 'UDP') liveClusterIPs.add(sp.info.clusterIP);
   for (const ip of state.conntrack.deletedUDPClusterIPs) {
     // Another UDP port of the same service may still use the IP; its flows are reconciled below instead.
     if (!liveClusterIPs.has(ip)) add({ origDst: ip });
@@ -101,14 +109,17 @@ export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlo
     // No serving endpoint: the empty set still applies. A flow DNATed to a removed endpoint would
     // otherwise bypass the no-endpoints REJECT forever while a one-way sender keeps it alive
     // (kubernetes#139628).
-    for (const ip of [sp.info.clusterIP, ...sp.info.externalIPs, ...sp.info.loadBalancerVIPs]) byIPPort.set(`${ip}|${sp.info.port}`, serving);
+    for (const ip of [sp.info.clusterIP, ...sp.info.externalIPs, ...sp.info.loadBalancerVIPs])
+      byIPPort.set(`${ip}|${sp.info.port}`, serving);
     if (sp.info.nodePort !== 0) byNodePort.set(sp.info.nodePort, serving);
   }
   // Frontends a service port no longer has (deleted service, removed external IP, changed nodePort):
   // every flow to them is stale, unless a live UDP service port now uses the same frontend.
   const none: ReadonlySet<string> = new Set();
-  for (const k of state.conntrack.goneUDPFrontends?.ipPorts ?? []) if (!byIPPort.has(k)) byIPPort.set(k, none);
-  for (const np of state.conntrack.goneUDPFrontends?.nodePorts ?? []) if (!byNodePort.has(np)) byNodePort.set(np, none);
+  for (const k of state.conntrack.goneUDPFrontends?.ipPorts ?? [])
+    if (!byIPPort.has(k)) byIPPort.set(k, none);
+  for (const np of state.conntrack.goneUDPFrontends?.nodePorts ?? [])
+    if (!byNodePort.has(np)) byNodePort.set(np, none);
   for (const f of flows) {
     const serving = byIPPort.get(`${f.origDst}|${f.origDport}`);
     if (serving && !serving.has(f.replySrc)) {
@@ -116,7 +127,8 @@ export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlo
       continue;
     }
     const np = byNodePort.get(f.origDport);
-    if (!serving && np && !np.has(f.replySrc)) add({ origDst: f.origDst, origDport: f.origDport, replySrc: f.replySrc });
+    if (!serving && np && !np.has(f.replySrc))
+      add({ origDst: f.origDst, origDport: f.origDport, replySrc: f.replySrc });
   }
   const deletions = [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, f]) => f);
   return { required: true, deletions };

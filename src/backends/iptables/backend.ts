@@ -28,6 +28,7 @@ export const iptablesBackend: Backend = {
     return p;
   },
   cleanup: async (logger) => {
-    if (!(await cleanupIPTables(logger))) throw new Error('iptables cleanup did not complete; see the errors above');
+    if (!(await cleanupIPTables(logger)))
+      throw new Error('iptables cleanup did not complete; see the errors above');
   },
 };

@@ -29,7 +29,9 @@ test('reconcileKnown forgets chains the kernel lost or whose rule count differs'
     ['KUBE-SVC-B', 'r1'],
     ['KUBE-SVC-C', ''],
   ]);
-  const saved = parseSave('*nat\n:KUBE-SVC-A - [0:0]\n:KUBE-SVC-C - [0:0]\n-A KUBE-SVC-A x\n-A KUBE-SVC-A y\nCOMMIT\n');
+  const saved = parseSave(
+    '*nat\n:KUBE-SVC-A - [0:0]\n:KUBE-SVC-C - [0:0]\n-A KUBE-SVC-A x\n-A KUBE-SVC-A y\nCOMMIT\n',
+  );
   assert.equal(reconcileKnown(known, saved), 1);
   assert.deepEqual([...known.keys()], ['KUBE-SVC-A', 'KUBE-SVC-C']);
   known.set('KUBE-SVC-A', 'only one');

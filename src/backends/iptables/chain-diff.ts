@@ -106,7 +106,8 @@ export function hasJump(saveText: string, chain: string, target: string, comment
   for (const line of saveText.split('\n')) {
     if (!line.startsWith(head)) continue;
     if (!line.endsWith(`-j ${target}`)) continue;
-    if (comment === '' || line.includes(`--comment "${comment}"`) || line.includes(`--comment ${comment} `)) return true;
+    if (comment === '' || line.includes(`--comment "${comment}"`) || line.includes(`--comment ${comment} `))
+      return true;
   }
   return false;
 }

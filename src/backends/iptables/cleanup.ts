@@ -9,8 +9,21 @@ import { isServiceChainName } from './hash.js';
 import { JUMP_RULES, KUBE_PROXY_CANARY, natChainsFromSave } from './render.js';
 import { defaultExec, toolsFor, type Exec, type IPTablesTools } from './tools.js';
 
-const NAT_CHAINS = new Set(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', KUBE_PROXY_CANARY]);
-const FILTER_CHAINS = new Set(['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-FORWARD', 'KUBE-NODEPORTS', 'KUBE-PROXY-FIREWALL', KUBE_PROXY_CANARY]);
+const NAT_CHAINS = new Set([
+  'KUBE-SERVICES',
+  'KUBE-NODEPORTS',
+  'KUBE-POSTROUTING',
+  'KUBE-MARK-MASQ',
+  KUBE_PROXY_CANARY,
+]);
+const FILTER_CHAINS = new Set([
+  'KUBE-SERVICES',
+  'KUBE-EXTERNAL-SERVICES',
+  'KUBE-FORWARD',
+  'KUBE-NODEPORTS',
+  'KUBE-PROXY-FIREWALL',
+  KUBE_PROXY_CANARY,
+]);
 
 /** The restore text that flushes and deletes `chains` of `table` (a chain must be empty before -X). */
 export function deleteChainsText(table: string, chains: readonly string[]): string {
@@ -19,34 +32,63 @@ export function deleteChainsText(table: string, chains: readonly string[]): stri
 }
 
 /** Cleans one backend/family. Returns false when something failed (already logged). */
-export async function cleanupTools(tools: IPTablesTools, logger: Logger, exec: Exec = defaultExec): Promise<boolean> {
+export async function cleanupTools(
+  tools: IPTablesTools,
+  logger: Logger,
+  exec: Exec = defaultExec,
+): Promise<boolean> {
   let ok = true;
   for (const j of JUMP_RULES) {
     if (j.kubeletOwned) continue;
     // A jump may have been inserted more than once (e.g. by two proxies); remove every copy, bounded.
     for (let i = 0; i < 16; i++) {
-      const r = await exec(tools.iptables, ['-w', '-t', j.table, '-D', j.chain, ...j.args], { okCodes: [0, 1, 2] }).catch(() => undefined);
+      const r = await exec(tools.iptables, ['-w', '-t', j.table, '-D', j.chain, ...j.args], {
+        okCodes: [0, 1, 2],
+      }).catch(() => undefined);
       if (r?.code !== 0) break;
     }
   }
-  for (const [table, owned] of [['nat', NAT_CHAINS], ['filter', FILTER_CHAINS]] as const) {
+  for (const [table, owned] of [
+    ['nat', NAT_CHAINS],
+    ['filter', FILTER_CHAINS],
+  ] as const) {
     try {
       const save = await exec(tools.save, ['-t', table], { timeoutMs: 300_000 });
-      const chains = [...natChainsFromSave(save.stdout)].filter((c) => owned.has(c) || (table === 'nat' && isServiceChainName(c))).sort();
+      const chains = [...natChainsFromSave(save.stdout)]
+        .filter((c) => owned.has(c) || (table === 'nat' && isServiceChainName(c)))
+        .sort();
       const text = deleteChainsText(table, chains);
       if (text !== '') await exec(tools.restore, ['-w', '--noflush'], { input: text, timeoutMs: 300_000 });
-      if (chains.length > 0) logger.info({ backend: tools.backend, family: tools.family, table, chains: chains.length }, 'removed iptables chains');
+      if (chains.length > 0)
+        logger.info(
+          { backend: tools.backend, family: tools.family, table, chains: chains.length },
+          'removed iptables chains',
+        );
     } catch (err) {
       ok = false;
-      logger.error({ backend: tools.backend, family: tools.family, table, err: err instanceof Error ? err.message : String(err) }, 'iptables cleanup failed');
+      logger.error(
+        {
+          backend: tools.backend,
+          family: tools.family,
+          table,
+          err: err instanceof Error ? err.message : String(err),
+        },
+        'iptables cleanup failed',
+      );
     }
   }
-  await exec(tools.iptables, ['-w', '-t', 'mangle', '-X', KUBE_PROXY_CANARY], { okCodes: [0, 1, 2] }).catch(() => undefined);
+  await exec(tools.iptables, ['-w', '-t', 'mangle', '-X', KUBE_PROXY_CANARY], { okCodes: [0, 1, 2] }).catch(
+    () => undefined,
+  );
   return ok;
 }
 
 /** Every backend and family whose tools are installed; missing ones are skipped silently. */
-export async function cleanupIPTables(logger: Logger, exec: Exec = defaultExec, find: (cmd: string) => string | undefined = which): Promise<boolean> {
+export async function cleanupIPTables(
+  logger: Logger,
+  exec: Exec = defaultExec,
+  find: (cmd: string) => string | undefined = which,
+): Promise<boolean> {
   let ok = true;
   for (const backend of ['legacy', 'nft'] as const) {
     for (const family of ['IPv4', 'IPv6'] as const) {

@@ -23,7 +23,12 @@ import { toolsFor } from './tools.js';
 
 const NODE = 'node-1';
 const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
-const ORDER_FREE = new Set(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES', 'KUBE-PROXY-FIREWALL']);
+const ORDER_FREE = new Set([
+  'KUBE-SERVICES',
+  'KUBE-NODEPORTS',
+  'KUBE-EXTERNAL-SERVICES',
+  'KUBE-PROXY-FIREWALL',
+]);
 
 type Tables = Map<string, Map<string, string[]>>;
 
@@ -44,7 +49,8 @@ class FakeKernel {
 
   exec = (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> => {
     const ok = (stdout = '', code = 0): Promise<RunResult> => {
-      if (!(opts.okCodes ?? [0]).includes(code)) return Promise.reject(new ExecError('KP_ERR_EXEC_FAILED', cmd, args, code, 'fake failure'));
+      if (!(opts.okCodes ?? [0]).includes(code))
+        return Promise.reject(new ExecError('KP_ERR_EXEC_FAILED', cmd, args, code, 'fake failure'));
       return Promise.resolve({ code, stdout, stderr: '', durationMs: 0 });
     };
     if (cmd.endsWith('-save')) {
@@ -99,7 +105,9 @@ class FakeKernel {
   };
 
   private applyRestore(text: string): void {
-    const next: Tables = new Map([...this.tables].map(([n, t]) => [n, new Map([...t].map(([c, r]) => [c, [...r]]))]));
+    const next: Tables = new Map(
+      [...this.tables].map(([n, t]) => [n, new Map([...t].map(([c, r]) => [c, [...r]]))]),
+    );
     const take = (name: string): Map<string, string[]> => {
       let t = next.get(name);
       if (!t) next.set(name, (t = new Map([...BUILTIN].map((c) => [c, [] as string[]]))));
@@ -137,7 +145,8 @@ class FakeKernel {
       } else if (line.startsWith('-X ')) {
         const c = line.slice(3);
         if (need(c).length > 0) throw new Error(`-X ${c}: chain not empty`);
-        for (const [, rules] of t!) if (rules.some((r) => r.endsWith(`-j ${c}`))) throw new Error(`-X ${c}: chain in use`);
+        for (const [, rules] of t!)
+          if (rules.some((r) => r.endsWith(`-j ${c}`))) throw new Error(`-X ${c}: chain in use`);
         t!.delete(c);
       } else throw new Error(`fake restore: cannot parse ${line}`);
     }
@@ -155,16 +164,24 @@ function split(line: string): [string, string] {
 function expected(state: DesiredState): Tables {
   const plan = renderIPTables(state, familyOptions('IPv4'), { full: true });
   const out: Tables = new Map();
-  for (const [name, text] of [['filter', plan.filter], ['nat', plan.nat]] as const) {
+  for (const [name, text] of [
+    ['filter', plan.filter],
+    ['nat', plan.nat],
+  ] as const) {
     const doc = splitTable(text);
-    out.set(name, new Map(doc.chains.map((c) => [c, (doc.rules.get(c) ?? []).map((r) => r.slice(4 + c.length))])));
+    out.set(
+      name,
+      new Map(doc.chains.map((c) => [c, (doc.rules.get(c) ?? []).map((r) => r.slice(4 + c.length))])),
+    );
   }
   return out;
 }
 
 function assertKernelMatches(k: FakeKernel, state: DesiredState, label: string): void {
   for (const [table, chains] of expected(state)) {
-    const got = new Map([...k.table(table)].filter(([c]) => c.startsWith('KUBE-') && c !== 'KUBE-PROXY-CANARY'));
+    const got = new Map(
+      [...k.table(table)].filter(([c]) => c.startsWith('KUBE-') && c !== 'KUBE-PROXY-CANARY'),
+    );
     // KUBE-FIREWALL is created empty by the executor when the render has no rules for it.
     if (!chains.has('KUBE-FIREWALL') && got.get('KUBE-FIREWALL')?.length === 0) got.delete('KUBE-FIREWALL');
     assert.deepEqual([...got.keys()].sort(), [...chains.keys()].sort(), `${label}: ${table} chain set`);
@@ -173,7 +190,8 @@ function assertKernelMatches(k: FakeKernel, state: DesiredState, label: string):
       if (ORDER_FREE.has(c)) {
         assert.deepEqual([...g].sort(), [...rules].sort(), `${label}: ${table} ${c} rules`);
         const tail = rules.findIndex((r) => r.includes('must be the last rule'));
-        if (tail >= 0) assert.ok(g.at(-1)!.includes('must be the last rule'), `${label}: ${c} tail rule last`);
+        if (tail >= 0)
+          assert.ok(g.at(-1)!.includes('must be the last rule'), `${label}: ${c} tail rule last`);
       } else {
         assert.deepEqual(g, rules, `${label}: ${table} ${c} rules`);
       }
@@ -182,16 +200,36 @@ function assertKernelMatches(k: FakeKernel, state: DesiredState, label: string):
 }
 
 const svcObj = (i: number, kind: number): KubeObject => {
-  const base = { clusterIP: `172.30.1.${i + 1}`, ports: [{ name: 'p80', port: 80, protocol: i % 3 === 2 ? 'UDP' : 'TCP' }] };
-  if (kind === 1) return makeService('ns', `s${i}`, { ...base, type: 'NodePort', ports: [{ ...base.ports[0], nodePort: 30000 + i }] });
+  const base = {
+    clusterIP: `172.30.1.${i + 1}`,
+    ports: [{ name: 'p80', port: 80, protocol: i % 3 === 2 ? 'UDP' : 'TCP' }],
+  };
+  if (kind === 1)
+    return makeService('ns', `s${i}`, {
+      ...base,
+      type: 'NodePort',
+      ports: [{ ...base.ports[0], nodePort: 30000 + i }],
+    });
   if (kind === 2)
     return makeService(
       'ns',
       `s${i}`,
-      { ...base, type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 31000 + i, loadBalancerSourceRanges: ['203.0.113.0/24'], ports: [{ ...base.ports[0], nodePort: 30000 + i }] },
+      {
+        ...base,
+        type: 'LoadBalancer',
+        externalTrafficPolicy: 'Local',
+        healthCheckNodePort: 31000 + i,
+        loadBalancerSourceRanges: ['203.0.113.0/24'],
+        ports: [{ ...base.ports[0], nodePort: 30000 + i }],
+      },
       { status: { loadBalancer: { ingress: [{ ip: `192.0.2.${i + 1}` }] } } },
     );
-  if (kind === 3) return makeService('ns', `s${i}`, { ...base, sessionAffinity: 'ClientIP', externalIPs: [`198.51.100.${i + 1}`] });
+  if (kind === 3)
+    return makeService('ns', `s${i}`, {
+      ...base,
+      sessionAffinity: 'ClientIP',
+      externalIPs: [`198.51.100.${i + 1}`],
+    });
   return makeService('ns', `s${i}`, base);
 };
 const sliceObj = (i: number, eps: readonly number[]): KubeObject =>
@@ -238,8 +276,12 @@ async function runSteps(steps: readonly Step[], maxChainsPerRestore: number): Pr
       return;
     }
     const next = { svc: svcObj(i, kind), slice: sliceObj(i, eps) };
-    tracker.onEvent(old ? { type: 'update', old: old.svc, object: next.svc } : { type: 'add', object: next.svc });
-    tracker.onEvent(old ? { type: 'update', old: old.slice, object: next.slice } : { type: 'add', object: next.slice });
+    tracker.onEvent(
+      old ? { type: 'update', old: old.svc, object: next.svc } : { type: 'add', object: next.svc },
+    );
+    tracker.onEvent(
+      old ? { type: 'update', old: old.slice, object: next.slice } : { type: 'add', object: next.slice },
+    );
     current.set(i, next);
   };
   for (let i = 0; i < 6; i++) apply(i, true, i % 4, [0, 1, 2].slice(0, (i % 3) + 1));
@@ -283,10 +325,26 @@ async function runSteps(steps: readonly Step[], maxChainsPerRestore: number): Pr
 }
 
 test('ruleService attributes dispatch rules to their service and static rules to none', () => {
-  assert.equal(ruleService('-A KUBE-SERVICES -m comment --comment "ns/s1:p80 cluster IP" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j KUBE-SVC-X'), 'ns/s1');
-  assert.equal(ruleService('-A KUBE-NODEPORTS -m comment --comment ns/s1:p80 -m tcp -p tcp --dport 30001 -j KUBE-EXT-X'), 'ns/s1');
-  assert.equal(ruleService('-A KUBE-NODEPORTS -m comment --comment "ns/unnamed health check node port" -j ACCEPT'), 'ns/unnamed');
-  assert.equal(ruleService('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS'), undefined);
+  assert.equal(
+    ruleService(
+      '-A KUBE-SERVICES -m comment --comment "ns/s1:p80 cluster IP" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j KUBE-SVC-X',
+    ),
+    'ns/s1',
+  );
+  assert.equal(
+    ruleService('-A KUBE-NODEPORTS -m comment --comment ns/s1:p80 -m tcp -p tcp --dport 30001 -j KUBE-EXT-X'),
+    'ns/s1',
+  );
+  assert.equal(
+    ruleService('-A KUBE-NODEPORTS -m comment --comment "ns/unnamed health check node port" -j ACCEPT'),
+    'ns/unnamed',
+  );
+  assert.equal(
+    ruleService(
+      '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS',
+    ),
+    undefined,
+  );
   assert.equal(ruleService('-A KUBE-POSTROUTING -j MARK --xor-mark 0x00004000'), undefined);
 });
 
@@ -318,9 +376,17 @@ test('the jumps are inserted once and canaries exist after a full sync; a steady
   const kernel = new FakeKernel();
   const procSys = mkdtempSync(join(tmpdir(), 'kpt-procsys-'));
   const tracker = new StateTracker({ families: ['IPv4'], nodeName: NODE });
-  for (const o of [makeNode(NODE, ['10.100.0.2']), svcObj(0, 1), sliceObj(0, [0, 1])]) tracker.onEvent({ type: 'add', object: o });
+  for (const o of [makeNode(NODE, ['10.100.0.2']), svcObj(0, 1), sliceObj(0, [0, 1])])
+    tracker.onEvent({ type: 'add', object: o });
   for (const kind of ['Service', 'EndpointSlice', 'Node'] as const) tracker.onEvent({ type: 'synced', kind });
-  const p = new IPTablesProxier({ logger: createMemoryLogger(), options: familyOptions('IPv4'), tools: toolsFor('legacy', 'IPv4'), exec: kernel.exec, canaryPeriodMs: 0, procSys });
+  const p = new IPTablesProxier({
+    logger: createMemoryLogger(),
+    options: familyOptions('IPv4'),
+    tools: toolsFor('legacy', 'IPv4'),
+    exec: kernel.exec,
+    canaryPeriodMs: 0,
+    procSys,
+  });
   try {
     await p.start();
     const state = tracker.build('IPv4');
@@ -330,11 +396,18 @@ test('the jumps are inserted once and canaries exist after a full sync; a steady
     assert.equal(kernel.restores.length, 1, 'the second full sync found nothing to change');
     assert.deepEqual(outcome.ruleCounts?.nat?.written, 0);
     assert.ok((outcome.ruleCounts?.nat?.total ?? 0) > 0);
-    for (const table of ['mangle', 'nat', 'filter']) assert.ok(kernel.table(table).has('KUBE-PROXY-CANARY'), `${table} canary`);
+    for (const table of ['mangle', 'nat', 'filter'])
+      assert.ok(kernel.table(table).has('KUBE-PROXY-CANARY'), `${table} canary`);
     const nat = kernel.table('nat');
     assert.equal(nat.get('PREROUTING')!.filter((r) => r.endsWith('-j KUBE-SERVICES')).length, 1);
     assert.equal(nat.get('OUTPUT')!.filter((r) => r.endsWith('-j KUBE-SERVICES')).length, 1);
-    assert.equal(kernel.table('filter').get('INPUT')!.filter((r) => r.endsWith('-j KUBE-FIREWALL')).length, 1);
+    assert.equal(
+      kernel
+        .table('filter')
+        .get('INPUT')!
+        .filter((r) => r.endsWith('-j KUBE-FIREWALL')).length,
+      1,
+    );
   } finally {
     await p.close();
     rmSync(procSys, { recursive: true, force: true });
@@ -361,7 +434,8 @@ test('a vanished mangle canary asks for a full sync and recreates the canaries',
     for (let i = 0; i < 200 && asked === 0; i++) await new Promise((r) => setTimeout(r, 10));
     clearTimeout(hold);
     assert.ok(asked >= 1, 'onNeedFullSync called');
-    for (let i = 0; i < 50 && !kernel.table('mangle').has('KUBE-PROXY-CANARY'); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 50 && !kernel.table('mangle').has('KUBE-PROXY-CANARY'); i++)
+      await new Promise((r) => setTimeout(r, 10));
     assert.ok(kernel.table('mangle').has('KUBE-PROXY-CANARY'));
   } finally {
     await p.close();

@@ -34,14 +34,34 @@ import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { cleanupStaleUDP } from '../conntrack/conntrack.js';
 import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
-import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, natChainsFromSave, renderIPTables, type IPTablesTable } from './render.js';
-import { chainContent, hasJump, parseSave, reconcileKnown, splitTable, type KnownChains, type SplitTable } from './chain-diff.js';
+import {
+  JUMP_RULES,
+  KUBE_FIREWALL,
+  KUBE_PROXY_CANARY,
+  natChainsFromSave,
+  renderIPTables,
+  type IPTablesTable,
+} from './render.js';
+import {
+  chainContent,
+  hasJump,
+  parseSave,
+  reconcileKnown,
+  splitTable,
+  type KnownChains,
+  type SplitTable,
+} from './chain-diff.js';
 import { defaultExec, type Exec, type IPTablesTools } from './tools.js';
 import { sameChain, savedRulesByChain } from './save-normalize.js';
 import type { IPFamily } from '../../model/types.js';
 
 /** Dispatch chains whose rule order does not matter (each rule matches its own service's tuple), so they can be edited in place. */
-const EDITABLE_CHAINS = new Set(['KUBE-SERVICES', 'KUBE-NODEPORTS', 'KUBE-EXTERNAL-SERVICES', 'KUBE-PROXY-FIREWALL']);
+const EDITABLE_CHAINS = new Set([
+  'KUBE-SERVICES',
+  'KUBE-NODEPORTS',
+  'KUBE-EXTERNAL-SERVICES',
+  'KUBE-PROXY-FIREWALL',
+]);
 /** The nat KUBE-SERVICES tail rule must stay last: a change to it rewrites the chain. */
 const TAIL_MARKER = 'NOTE: this must be the last rule in this chain';
 /** Above this many changed rules, rewriting a dispatch chain is cheaper than editing it. */
@@ -122,7 +142,10 @@ export function ruleService(rule: string): string | undefined {
 }
 
 /** Multiset difference of two rule lists: what to delete from `before` and add to reach `after`. */
-function ruleDiff(before: readonly string[], after: readonly string[]): { removed: string[]; added: string[] } {
+function ruleDiff(
+  before: readonly string[],
+  after: readonly string[],
+): { removed: string[]; added: string[] } {
   const counts = new Map<string, number>();
   for (const r of before) counts.set(r, (counts.get(r) ?? 0) + 1);
   const added: string[] = [];
@@ -145,7 +168,10 @@ function serviceHash(chain: string): string {
 export class IPTablesProxier implements Proxier {
   private readonly exec: Exec;
   private readonly log: Logger;
-  private readonly tables: Record<IPTablesTable, TableState> = { filter: { known: new Map() }, nat: { known: new Map() } };
+  private readonly tables: Record<IPTablesTable, TableState> = {
+    filter: { known: new Map() },
+    nat: { known: new Map() },
+  };
   /** nat chains that exist in the kernel (from iptables-save on full syncs, then tracked). */
   private natChains = new Set<string>();
   private canaryTimer: NodeJS.Timeout | undefined;
@@ -194,7 +220,11 @@ export class IPTablesProxier implements Proxier {
       this.natChains = natChainsFromSave(nat.stdout);
       const droppedNat = reconcileKnown(this.tables.nat.known, parseSave(nat.stdout));
       const droppedFilter = reconcileKnown(this.tables.filter.known, parseSave(filter.stdout));
-      if (droppedNat + droppedFilter > 0) this.log.info({ nat: droppedNat, filter: droppedFilter }, 'chains differ from what we wrote; rewriting them');
+      if (droppedNat + droppedFilter > 0)
+        this.log.info(
+          { nat: droppedNat, filter: droppedFilter },
+          'chains differ from what we wrote; rewriting them',
+        );
     }
 
     const r0 = performance.now();
@@ -202,8 +232,12 @@ export class IPTablesProxier implements Proxier {
     const { natT, filterT } = rendered;
     // After a restart (or a chain we forgot) the kernel may already hold exactly our rules: adopt
     // those chains instead of rewriting them (save-normalize.ts predicts iptables-save's text).
-    const adopted = full ? this.adopt('filter', filterT, filterSave, state.family) + this.adopt('nat', natT, natSave, state.family) : 0;
-    if (adopted > 0) this.log.info({ chains: adopted }, 'chains already hold our rules; kept without rewriting');
+    const adopted = full
+      ? this.adopt('filter', filterT, filterSave, state.family) +
+        this.adopt('nat', natT, natSave, state.family)
+      : 0;
+    if (adopted > 0)
+      this.log.info({ chains: adopted }, 'chains already hold our rules; kept without rewriting');
     const restores = this.buildRestores(filterT, natT);
     const renderMs = performance.now() - r0;
 
@@ -213,14 +247,21 @@ export class IPTablesProxier implements Proxier {
       const r = restores[i]!;
       try {
         const started = performance.now();
-        await this.exec(t.restore, ['-w', '--noflush', '--counters'], { input: r.text, timeoutMs: RESTORE_TIMEOUT_MS });
+        await this.exec(t.restore, ['-w', '--noflush', '--counters'], {
+          input: r.text,
+          timeoutMs: RESTORE_TIMEOUT_MS,
+        });
         restoreTimesMs.push(Math.round(performance.now() - started));
       } catch (err) {
         // What this and later restores touched is now unknown: forget it so the full retry rewrites it.
-        for (const later of restores.slice(i)) for (const [table, c] of later.touched) this.tables[table].known.delete(c);
+        for (const later of restores.slice(i))
+          for (const [table, c] of later.touched) this.tables[table].known.delete(c);
         this.o.metrics?.iptablesRestoreFailuresTotal.inc({ ip_family: state.family });
         if (!full) this.o.metrics?.iptablesPartialRestoreFailuresTotal.inc({ ip_family: state.family });
-        this.log.error({ err: err instanceof Error ? err.message : String(err), restore: `${i + 1}/${restores.length}` }, 'iptables-restore failed');
+        this.log.error(
+          { err: err instanceof Error ? err.message : String(err), restore: `${i + 1}/${restores.length}` },
+          'iptables-restore failed',
+        );
         throw err;
       }
     }
@@ -244,8 +285,14 @@ export class IPTablesProxier implements Proxier {
       try {
         const deleted = await cleanupStaleUDP(state, { exec: this.exec, logger: this.log });
         if (deleted.attempted) {
-          this.o.metrics?.conntrackReconcilerDeletedEntriesTotal.inc({ ip_family: state.family }, deleted.flows);
-          this.o.metrics?.conntrackReconcilerSyncDuration.observe({ ip_family: state.family }, deleted.durationMs / 1000);
+          this.o.metrics?.conntrackReconcilerDeletedEntriesTotal.inc(
+            { ip_family: state.family },
+            deleted.flows,
+          );
+          this.o.metrics?.conntrackReconcilerSyncDuration.observe(
+            { ip_family: state.family },
+            deleted.durationMs / 1000,
+          );
         }
       } catch (err) {
         // Upstream logs and carries on: stale UDP entries are a degraded state, not a failed sync.
@@ -283,7 +330,6 @@ export class IPTablesProxier implements Proxier {
     return Promise.resolve();
   }
 
-
   /** nat service chains per service ("ns/name"), as of the last successful sync. */
   private readonly chainsByService = new Map<string, Set<string>>();
   /** A full sync succeeded since start: partial syncs may render only the changed services. */
@@ -292,8 +338,16 @@ export class IPTablesProxier implements Proxier {
 
   /** The renderer over the whole state (full syncs, and partial syncs before the first full one). */
   private renderWhole(state: DesiredState, full: boolean): Rendered {
-    const plan = renderIPTables(state, this.o.options, { full, existingNatChains: this.natChains, conntrackTCPLiberal: this.conntrackLiberal });
-    for (const s of plan.skipped) this.log.error({ servicePort: s.key, field: s.field, value: s.value }, 'service port skipped: unsafe value in a rule field');
+    const plan = renderIPTables(state, this.o.options, {
+      full,
+      existingNatChains: this.natChains,
+      conntrackTCPLiberal: this.conntrackLiberal,
+    });
+    for (const s of plan.skipped)
+      this.log.error(
+        { servicePort: s.key, field: s.field, value: s.value },
+        'service port skipped: unsafe value in a rule field',
+      );
     const services = full ? undefined : state.changedServices;
     return {
       natT: splitTable(plan.nat),
@@ -312,7 +366,10 @@ export class IPTablesProxier implements Proxier {
   private renderIncremental(state: DesiredState): Rendered | undefined {
     if (!this.incrementalReady) return undefined;
     const changed = state.changedServices;
-    const services = new Map<string, DesiredState['services'] extends ReadonlyMap<string, infer V> ? V : never>();
+    const services = new Map<
+      string,
+      DesiredState['services'] extends ReadonlyMap<string, infer V> ? V : never
+    >();
     const keys: string[] = [];
     let totalEndpoints = 0;
     for (const key of state.sortedKeys) {
@@ -331,7 +388,11 @@ export class IPTablesProxier implements Proxier {
       largeClusterThreshold: totalEndpoints > LARGE_CLUSTER_ENDPOINTS ? -1 : Number.MAX_SAFE_INTEGER,
       conntrackTCPLiberal: this.conntrackLiberal,
     });
-    for (const s of plan.skipped) this.log.error({ servicePort: s.key, field: s.field, value: s.value }, 'service port skipped: unsafe value in a rule field');
+    for (const s of plan.skipped)
+      this.log.error(
+        { servicePort: s.key, field: s.field, value: s.value },
+        'service port skipped: unsafe value in a rule field',
+      );
     const merged: SplitTable[] = [];
     for (const table of ['filter', 'nat'] as const) {
       const doc = splitTable(table === 'nat' ? plan.nat : plan.filter);
@@ -359,7 +420,8 @@ export class IPTablesProxier implements Proxier {
     const deletes: string[] = [];
     for (const svc of changed) {
       const now = attribution.get(svc) ?? new Set<string>();
-      for (const c of this.chainsByService.get(svc) ?? []) if (!now.has(c) && this.natChains.has(c)) deletes.push(c);
+      for (const c of this.chainsByService.get(svc) ?? [])
+        if (!now.has(c) && this.natChains.has(c)) deletes.push(c);
     }
     deletes.sort();
     const [filterT, natBase] = merged as [SplitTable, SplitTable];
@@ -389,7 +451,11 @@ export class IPTablesProxier implements Proxier {
   }
 
   /** Which nat service chains belong to which service, for `services` (all when undefined). */
-  private attribute(state: DesiredState, services: ReadonlySet<string> | undefined, active: ReadonlySet<string>): Map<string, Set<string>> {
+  private attribute(
+    state: DesiredState,
+    services: ReadonlySet<string> | undefined,
+    active: ReadonlySet<string>,
+  ): Map<string, Set<string>> {
     const out = new Map<string, Set<string>>();
     if (services) for (const svc of services) out.set(svc, new Set());
     for (const sp of state.services.values()) {
@@ -399,7 +465,8 @@ export class IPTablesProxier implements Proxier {
       if (!set) out.set(svc, (set = new Set()));
       const proto = sp.info.protocol.toLowerCase();
       const hash = servicePortChainHash(sp.info.nameString, proto);
-      for (const prefix of ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-']) if (active.has(prefix + hash)) set.add(prefix + hash);
+      for (const prefix of ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-'])
+        if (active.has(prefix + hash)) set.add(prefix + hash);
       for (const ep of sp.allReachableEndpoints) {
         const sep = endpointChainName(sp.info.nameString, proto, ep.endpoint);
         if (active.has(sep)) set.add(sep);
@@ -426,7 +493,8 @@ export class IPTablesProxier implements Proxier {
     this.statWritten = this.statUnchanged = this.statEdited = 0;
     this.writtenPerTable = { filter: 0, nat: 0 };
     this.pending = { filter: new Map(), nat: new Map() };
-    const limit = this.o.maxChainsPerRestore ?? (this.o.tools.backend === 'nft' ? 1000 : Number.POSITIVE_INFINITY);
+    const limit =
+      this.o.maxChainsPerRestore ?? (this.o.tools.backend === 'nft' ? 1000 : Number.POSITIVE_INFINITY);
 
     const filterSec = this.section('filter', filterT, filterT.chains, true);
     const natDeleted = new Set(natT.deletes);
@@ -434,7 +502,9 @@ export class IPTablesProxier implements Proxier {
     const topChains = natT.chains.filter((c) => !isServiceChainName(c) && !natDeleted.has(c));
 
     // Service chains that must be written, in document order (a service's chains are adjacent).
-    const toWrite = serviceChains.filter((c) => this.tables.nat.known.get(c) !== chainContent(natT.rules.get(c) ?? []));
+    const toWrite = serviceChains.filter(
+      (c) => this.tables.nat.known.get(c) !== chainContent(natT.rules.get(c) ?? []),
+    );
     this.statUnchanged += serviceChains.length - toWrite.length;
     const groups: string[][] = [];
     let cur: string[] = [];
@@ -452,7 +522,12 @@ export class IPTablesProxier implements Proxier {
     if (groups.length > 0) {
       // Service chains jump to KUBE-MARK-MASQ; create missing top-level chains (empty) before them.
       const missingTop = topChains.filter((c) => !this.natChains.has(c) && !this.tables.nat.known.has(c));
-      if (missingTop.length > 0) restores.push({ text: `*nat\n${missingTop.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`, touched: [], rules: 0 });
+      if (missingTop.length > 0)
+        restores.push({
+          text: `*nat\n${missingTop.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`,
+          touched: [],
+          rules: 0,
+        });
       for (const g of groups) {
         const sec = this.section('nat', natT, g, false);
         restores.push({ text: sec.text, touched: sec.touched, rules: sec.rules });
@@ -497,7 +572,10 @@ export class IPTablesProxier implements Proxier {
       this.pending[table].set(c, content);
       if (allowEdits && before !== undefined && EDITABLE_CHAINS.has(c)) {
         const d = ruleDiff(before === '' ? [] : before.split('\n'), next);
-        if (d.removed.length + d.added.length <= MAX_EDITS && ![...d.removed, ...d.added].some((r) => r.includes(TAIL_MARKER))) {
+        if (
+          d.removed.length + d.added.length <= MAX_EDITS &&
+          ![...d.removed, ...d.added].some((r) => r.includes(TAIL_MARKER))
+        ) {
           for (const r of d.removed) edits.push(`-D${r.slice(2)}`);
           for (const r of d.added) edits.push(`-I ${c} 1${r.slice(3 + c.length)}`);
           rules += d.added.length;
@@ -522,7 +600,8 @@ export class IPTablesProxier implements Proxier {
 
   private commitKnown(table: IPTablesTable, doc: SplitTable): void {
     const known = this.tables[table].known;
-    const count = (text: string | undefined): number => (text === undefined || text === '' ? 0 : text.split('\n').length);
+    const count = (text: string | undefined): number =>
+      text === undefined || text === '' ? 0 : text.split('\n').length;
     for (const [c, content] of this.pending[table]) {
       this.ruleTotals[table] += count(content) - count(known.get(c));
       known.set(c, content);
@@ -548,7 +627,9 @@ export class IPTablesProxier implements Proxier {
       // The save answers for the common case (jump present) without a spawn per jump (on nft at
       // 10k services each `-C` in nat costs ~70 ms); -C stays the authority before inserting.
       if (hasJump(saves[j.table], j.chain, j.target, commentOf(j.args))) continue;
-      const exists = await this.exec(t.iptables, ['-w', '-t', j.table, '-C', j.chain, ...j.args], { okCodes: [0, 1, 2] });
+      const exists = await this.exec(t.iptables, ['-w', '-t', j.table, '-C', j.chain, ...j.args], {
+        okCodes: [0, 1, 2],
+      });
       if (exists.code === 0) continue;
       await this.exec(t.iptables, ['-w', '-t', j.table, '-I', j.chain, '1', ...j.args]);
     }
@@ -568,11 +649,19 @@ export class IPTablesProxier implements Proxier {
     this.canaryBusy = true;
     const t = this.o.tools;
     try {
-      const r = await this.exec(t.iptables, ['-w', '-t', 'mangle', '-S', KUBE_PROXY_CANARY], { okCodes: [0, 1], timeoutMs: 30_000 });
+      const r = await this.exec(t.iptables, ['-w', '-t', 'mangle', '-S', KUBE_PROXY_CANARY], {
+        okCodes: [0, 1],
+        timeoutMs: 30_000,
+      });
       if (r.code === 0 || this.closed) return;
-      this.log.info({ family: t.family }, 'iptables canary chain is gone (tables flushed?); forcing a full resync');
+      this.log.info(
+        { family: t.family },
+        'iptables canary chain is gone (tables flushed?); forcing a full resync',
+      );
       for (const table of ['nat', 'filter']) {
-        await this.exec(t.iptables, ['-w', '-t', table, '-X', KUBE_PROXY_CANARY], { okCodes: [0, 1, 2] }).catch(() => undefined);
+        await this.exec(t.iptables, ['-w', '-t', table, '-X', KUBE_PROXY_CANARY], {
+          okCodes: [0, 1, 2],
+        }).catch(() => undefined);
       }
       this.tables.nat.known.clear();
       this.tables.filter.known.clear();
@@ -580,7 +669,10 @@ export class IPTablesProxier implements Proxier {
       this.o.onNeedFullSync?.();
       await this.ensureCanaries();
     } catch (err) {
-      this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'iptables canary check failed');
+      this.log.error(
+        { err: err instanceof Error ? err.message : String(err) },
+        'iptables canary check failed',
+      );
     } finally {
       this.canaryBusy = false;
     }
@@ -594,13 +686,24 @@ export class IPTablesProxier implements Proxier {
       try {
         if (readFileSync(p, 'utf8').trim() !== '1') {
           writeFileSync(p, '1');
-          this.log.info({ sysctl: 'net.ipv4.conf.all.route_localnet', value: 1 }, 'set sysctl for localhost NodePorts');
+          this.log.info(
+            { sysctl: 'net.ipv4.conf.all.route_localnet', value: 1 },
+            'set sysctl for localhost NodePorts',
+          );
         }
       } catch (err) {
-        this.log.error({ sysctl: 'net.ipv4.conf.all.route_localnet', err: String(err) }, 'cannot set sysctl; localhost NodePorts will not work');
+        this.log.error(
+          { sysctl: 'net.ipv4.conf.all.route_localnet', err: String(err) },
+          'cannot set sysctl; localhost NodePorts will not work',
+        );
       }
     }
-    const bridge = join(root, this.o.options.family === 'IPv6' ? 'net/bridge/bridge-nf-call-ip6tables' : 'net/bridge/bridge-nf-call-iptables');
+    const bridge = join(
+      root,
+      this.o.options.family === 'IPv6'
+        ? 'net/bridge/bridge-nf-call-ip6tables'
+        : 'net/bridge/bridge-nf-call-iptables',
+    );
     let bridgeOn = false;
     try {
       bridgeOn = readFileSync(bridge, 'utf8').trim() === '1';
@@ -608,10 +711,14 @@ export class IPTablesProxier implements Proxier {
       /* br_netfilter not loaded */
     }
     if (!bridgeOn) {
-      this.log.info({ sysctl: bridge }, 'missing br-netfilter module or unset sysctl br-nf-call-iptables; proxy may not work as intended for pods on a bridge');
+      this.log.info(
+        { sysctl: bridge },
+        'missing br-netfilter module or unset sysctl br-nf-call-iptables; proxy may not work as intended for pods on a bridge',
+      );
     }
     try {
-      this.conntrackLiberal = readFileSync(join(root, 'net/netfilter/nf_conntrack_tcp_be_liberal'), 'utf8').trim() !== '0';
+      this.conntrackLiberal =
+        readFileSync(join(root, 'net/netfilter/nf_conntrack_tcp_be_liberal'), 'utf8').trim() !== '0';
     } catch {
       this.conntrackLiberal = false;
     }

@@ -30,7 +30,13 @@ export interface IPTablesTools {
 /** The tool names for a backend and family (not checked for existence). */
 export function toolsFor(backend: IPTablesBackendKind, family: IPFamily): IPTablesTools {
   const base = family === 'IPv6' ? 'ip6tables' : 'iptables';
-  return { backend, family, iptables: `${base}-${backend}`, restore: `${base}-${backend}-restore`, save: `${base}-${backend}-save` };
+  return {
+    backend,
+    family,
+    iptables: `${base}-${backend}`,
+    restore: `${base}-${backend}-restore`,
+    save: `${base}-${backend}-save`,
+  };
 }
 
 /** Parses the override; undefined when unset or empty. Throws RangeError naming the variable and value otherwise. */
@@ -62,29 +68,44 @@ async function saveOutput(exec: Exec, cmd: string, args: readonly string[]): Pro
  * chain in mangle of the nft tables, then of the legacy ones; (3) more rules in legacy save than in
  * nft save (both families) means legacy; (4) nft. Returns the choice and why.
  */
-export async function detectBackend(exec: Exec, env: NodeJS.ProcessEnv = process.env): Promise<{ backend: IPTablesBackendKind; reason: string }> {
+export async function detectBackend(
+  exec: Exec,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ backend: IPTablesBackendKind; reason: string }> {
   const forced = backendFromEnv(env);
   if (forced) return { backend: forced, reason: `${BACKEND_ENV}=${forced}` };
   for (const b of ['nft', 'legacy'] as const) {
     for (const fam of ['IPv4', 'IPv6'] as const) {
       const t = toolsFor(b, fam);
       const out = await saveOutput(exec, t.save, ['-t', 'mangle']);
-      if (out !== undefined && HINT_RE.test(out)) return { backend: b, reason: `kubelet hint chain found in ${t.save} -t mangle` };
+      if (out !== undefined && HINT_RE.test(out))
+        return { backend: b, reason: `kubelet hint chain found in ${t.save} -t mangle` };
     }
   }
   const count = async (b: IPTablesBackendKind): Promise<number> => {
     let n = 0;
-    for (const fam of ['IPv4', 'IPv6'] as const) n += ruleLines((await saveOutput(exec, toolsFor(b, fam).save, [])) ?? '');
+    for (const fam of ['IPv4', 'IPv6'] as const)
+      n += ruleLines((await saveOutput(exec, toolsFor(b, fam).save, [])) ?? '');
     return n;
   };
   const legacy = await count('legacy');
   const nft = await count('nft');
-  if (legacy > nft) return { backend: 'legacy', reason: `iptables-legacy has more rules (${legacy} vs ${nft})` };
-  return { backend: 'nft', reason: legacy === 0 && nft === 0 ? 'no rules in either backend; nft is the default' : `iptables-nft has at least as many rules (${nft} vs ${legacy})` };
+  if (legacy > nft)
+    return { backend: 'legacy', reason: `iptables-legacy has more rules (${legacy} vs ${nft})` };
+  return {
+    backend: 'nft',
+    reason:
+      legacy === 0 && nft === 0
+        ? 'no rules in either backend; nft is the default'
+        : `iptables-nft has at least as many rules (${nft} vs ${legacy})`,
+  };
 }
 
 /** Fails with a clear message when a binary of `tools` is missing from PATH. */
-export function assertToolsPresent(tools: IPTablesTools, find: (cmd: string) => string | undefined = which): void {
+export function assertToolsPresent(
+  tools: IPTablesTools,
+  find: (cmd: string) => string | undefined = which,
+): void {
   const missing = [tools.iptables, tools.restore, tools.save].filter((c) => find(c) === undefined);
   if (missing.length > 0) {
     throw new Error(

@@ -56,23 +56,40 @@ test('cleanupRestoreText is empty when nothing of ours is there; never names a c
   assert.equal(cleanupRestoreText('*nat\n:PREROUTING ACCEPT [0:0]\n:OTHER - [0:0]\nCOMMIT\n'), '');
   const ours = new Set<string>([...N.NAT_CHAINS, ...N.FILTER_CHAINS]);
   fc.assert(
-    fc.property(fc.array(fc.constantFrom(...ours, 'OTHER', 'KUBE-SVC-X', 'FOO'), { maxLength: 8 }), fc.constantFrom('nat', 'filter'), (chains, table) => {
-      const text = cleanupRestoreText(`*${table}\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`);
-      for (const m of text.matchAll(/^-X (\S+)$/gm)) assert.ok(ours.has(m[1]!) && chains.includes(m[1]!), m[1]);
-      const allowed: readonly string[] = table === 'nat' ? N.NAT_CHAINS : N.FILTER_CHAINS;
-      assert.equal(text === '', !chains.some((c) => allowed.includes(c)));
-    }),
+    fc.property(
+      fc.array(fc.constantFrom(...ours, 'OTHER', 'KUBE-SVC-X', 'FOO'), { maxLength: 8 }),
+      fc.constantFrom('nat', 'filter'),
+      (chains, table) => {
+        const text = cleanupRestoreText(
+          `*${table}\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`,
+        );
+        for (const m of text.matchAll(/^-X (\S+)$/gm))
+          assert.ok(ours.has(m[1]!) && chains.includes(m[1]!), m[1]);
+        const allowed: readonly string[] = table === 'nat' ? N.NAT_CHAINS : N.FILTER_CHAINS;
+        assert.equal(text === '', !chains.some((c) => allowed.includes(c)));
+      },
+    ),
   );
 });
 
-interface Call { cmd: string; args: readonly string[]; input?: string }
+interface Call {
+  cmd: string;
+  args: readonly string[];
+  input?: string;
+}
 function fakeExec(fail: (c: Call) => boolean): { exec: Exec; calls: Call[] } {
   const calls: Call[] = [];
   const exec: Exec = (cmd, args, opts) => {
     const c: Call = { cmd, args, ...(opts?.input !== undefined ? { input: opts.input } : {}) };
     calls.push(c);
     if (fail(c)) return Promise.reject(new Error(`${cmd} failed`));
-    const stdout = cmd.endsWith('-save') ? (cmd === 'iptables-legacy-save' ? SAVED : '*nat\nCOMMIT\n') : cmd === 'ipset' && args[0] === 'list' ? 'KUBE-CLUSTER-IP\nOTHER-SET\nKUBE-6-CLUSTER-IP\n' : '';
+    const stdout = cmd.endsWith('-save')
+      ? cmd === 'iptables-legacy-save'
+        ? SAVED
+        : '*nat\nCOMMIT\n'
+      : cmd === 'ipset' && args[0] === 'list'
+        ? 'KUBE-CLUSTER-IP\nOTHER-SET\nKUBE-6-CLUSTER-IP\n'
+        : '';
     return Promise.resolve({ code: 0, stdout, stderr: '', durationMs: 1 });
   };
   return { exec, calls };
@@ -83,33 +100,64 @@ test('cleanupIPVS: one restore per table set that has our rules, one ipset resto
   const { exec, calls } = fakeExec(() => false);
   await cleanupIPVS(createMemoryLogger(), exec, all);
   const restores = calls.filter((c) => c.cmd.endsWith('-restore'));
-  assert.deepEqual(restores.map((c) => c.cmd), ['iptables-legacy-restore']);
+  assert.deepEqual(
+    restores.map((c) => c.cmd),
+    ['iptables-legacy-restore'],
+  );
   assert.equal(restores[0]!.input, cleanupRestoreText(SAVED));
   const ipset = calls.filter((c) => c.cmd === 'ipset');
-  assert.deepEqual(ipset.map((c) => c.args.join(' ')), ['list -n', 'restore']);
+  assert.deepEqual(
+    ipset.map((c) => c.args.join(' ')),
+    ['list -n', 'restore'],
+  );
   assert.equal(ipset[1]!.input, 'destroy KUBE-CLUSTER-IP\ndestroy KUBE-6-CLUSTER-IP\n');
-  assert.deepEqual(calls.slice(0, 2).map((c) => `${c.cmd} ${c.args.join(' ')}`), ['ipvsadm -C', 'ip link del kube-ipvs0']);
+  assert.deepEqual(
+    calls.slice(0, 2).map((c) => `${c.cmd} ${c.args.join(' ')}`),
+    ['ipvsadm -C', 'ip link del kube-ipvs0'],
+  );
 });
 
 test('cleanupIPVS falls back to one step at a time when a batch fails', async () => {
-  const { exec, calls } = fakeExec((c) => (c.cmd === 'iptables-legacy-restore' && (c.input ?? '').includes('-D ')) || (c.cmd === 'ipset' && c.args[0] === 'restore'));
+  const { exec, calls } = fakeExec(
+    (c) =>
+      (c.cmd === 'iptables-legacy-restore' && (c.input ?? '').includes('-D ')) ||
+      (c.cmd === 'ipset' && c.args[0] === 'restore'),
+  );
   await cleanupIPVS(createMemoryLogger(), exec, all);
   const dels = calls.filter((c) => c.cmd === 'iptables-legacy' && c.args.includes('-D'));
   assert.equal(dels.length, 5, 'every jump copy deleted on its own');
-  const xs = calls.filter((c) => c.cmd === 'iptables-legacy-restore' && /^-X /m.test(c.input ?? '') && !(c.input ?? '').includes('-D '));
-  assert.deepEqual(xs.map((c) => /-X (\S+)/.exec(c.input!)![1]), ['KUBE-SERVICES', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', 'KUBE-IPVS-FILTER']);
-  assert.deepEqual(calls.filter((c) => c.cmd === 'ipset' && c.args[0] === 'destroy').map((c) => c.args[1]), ['KUBE-CLUSTER-IP', 'KUBE-6-CLUSTER-IP']);
+  const xs = calls.filter(
+    (c) =>
+      c.cmd === 'iptables-legacy-restore' && /^-X /m.test(c.input ?? '') && !(c.input ?? '').includes('-D '),
+  );
+  assert.deepEqual(
+    xs.map((c) => /-X (\S+)/.exec(c.input!)![1]),
+    ['KUBE-SERVICES', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ', 'KUBE-IPVS-FILTER'],
+  );
+  assert.deepEqual(
+    calls.filter((c) => c.cmd === 'ipset' && c.args[0] === 'destroy').map((c) => c.args[1]),
+    ['KUBE-CLUSTER-IP', 'KUBE-6-CLUSTER-IP'],
+  );
 });
 
 test('ipvsTimeoutArgs: nothing when all are 0, whole seconds otherwise, bad values named', () => {
   assert.equal(ipvsTimeoutArgs({ tcpMs: 0, tcpFinMs: 0, udpMs: 0 }), undefined);
-  assert.deepEqual(ipvsTimeoutArgs({ tcpMs: 900_000, tcpFinMs: 120_500, udpMs: 0 }), ['--set', '900', '120', '0']);
+  assert.deepEqual(ipvsTimeoutArgs({ tcpMs: 900_000, tcpFinMs: 120_500, udpMs: 0 }), [
+    '--set',
+    '900',
+    '120',
+    '0',
+  ]);
   assert.throws(() => ipvsTimeoutArgs({ tcpMs: -1, tcpFinMs: 0, udpMs: 0 }), /tcpMs must be >= 0 ms, got -1/);
   fc.assert(
     fc.property(fc.nat(10 ** 9), fc.nat(10 ** 9), fc.nat(10 ** 9), (a, b, c) => {
       const args = ipvsTimeoutArgs({ tcpMs: a, tcpFinMs: b, udpMs: c });
       if (a + b + c === 0) assert.equal(args, undefined);
-      else assert.deepEqual(args?.slice(1).map(Number), [a, b, c].map((x) => Math.floor(x / 1000)));
+      else
+        assert.deepEqual(
+          args?.slice(1).map(Number),
+          [a, b, c].map((x) => Math.floor(x / 1000)),
+        );
     }),
   );
 });

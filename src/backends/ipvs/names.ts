@@ -39,21 +39,77 @@ export const IPVS_IPS = 'KUBE-IPVS-IPS';
 
 /** Every set, in upstream's order (which is also the order they are created and rendered). */
 export const IPSETS: readonly IPSetInfo[] = [
-  { name: LOOP_BACK, type: 'hash:ip,port,ip', comment: 'Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose' },
-  { name: CLUSTER_IP, type: 'hash:ip,port', comment: 'Kubernetes service cluster ip + port for masquerade purpose' },
-  { name: EXTERNAL_IP, type: 'hash:ip,port', comment: 'Kubernetes service external ip + port for masquerade and filter purpose' },
-  { name: EXTERNAL_IP_LOCAL, type: 'hash:ip,port', comment: 'Kubernetes service external ip + port with externalTrafficPolicy=local' },
+  {
+    name: LOOP_BACK,
+    type: 'hash:ip,port,ip',
+    comment: 'Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose',
+  },
+  {
+    name: CLUSTER_IP,
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service cluster ip + port for masquerade purpose',
+  },
+  {
+    name: EXTERNAL_IP,
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service external ip + port for masquerade and filter purpose',
+  },
+  {
+    name: EXTERNAL_IP_LOCAL,
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service external ip + port with externalTrafficPolicy=local',
+  },
   { name: LOAD_BALANCER, type: 'hash:ip,port', comment: 'Kubernetes service lb portal' },
-  { name: LOAD_BALANCER_FW, type: 'hash:ip,port', comment: 'Kubernetes service load balancer ip + port for load balancer with sourceRange' },
-  { name: LOAD_BALANCER_LOCAL, type: 'hash:ip,port', comment: 'Kubernetes service load balancer ip + port with externalTrafficPolicy=local' },
-  { name: LOAD_BALANCER_SOURCE_IP, type: 'hash:ip,port,ip', comment: 'Kubernetes service load balancer ip + port + source IP for packet filter purpose' },
-  { name: LOAD_BALANCER_SOURCE_CIDR, type: 'hash:ip,port,net', comment: 'Kubernetes service load balancer ip + port + source cidr for packet filter purpose' },
-  { name: NODE_PORT_TCP, type: 'bitmap:port', comment: 'Kubernetes nodeport TCP port for masquerade purpose' },
-  { name: NODE_PORT_LOCAL_TCP, type: 'bitmap:port', comment: 'Kubernetes nodeport TCP port with externalTrafficPolicy=local' },
-  { name: NODE_PORT_UDP, type: 'bitmap:port', comment: 'Kubernetes nodeport UDP port for masquerade purpose' },
-  { name: NODE_PORT_LOCAL_UDP, type: 'bitmap:port', comment: 'Kubernetes nodeport UDP port with externalTrafficPolicy=local' },
-  { name: NODE_PORT_SCTP, type: 'hash:ip,port', comment: "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'" },
-  { name: NODE_PORT_LOCAL_SCTP, type: 'hash:ip,port', comment: "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'" },
+  {
+    name: LOAD_BALANCER_FW,
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service load balancer ip + port for load balancer with sourceRange',
+  },
+  {
+    name: LOAD_BALANCER_LOCAL,
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service load balancer ip + port with externalTrafficPolicy=local',
+  },
+  {
+    name: LOAD_BALANCER_SOURCE_IP,
+    type: 'hash:ip,port,ip',
+    comment: 'Kubernetes service load balancer ip + port + source IP for packet filter purpose',
+  },
+  {
+    name: LOAD_BALANCER_SOURCE_CIDR,
+    type: 'hash:ip,port,net',
+    comment: 'Kubernetes service load balancer ip + port + source cidr for packet filter purpose',
+  },
+  {
+    name: NODE_PORT_TCP,
+    type: 'bitmap:port',
+    comment: 'Kubernetes nodeport TCP port for masquerade purpose',
+  },
+  {
+    name: NODE_PORT_LOCAL_TCP,
+    type: 'bitmap:port',
+    comment: 'Kubernetes nodeport TCP port with externalTrafficPolicy=local',
+  },
+  {
+    name: NODE_PORT_UDP,
+    type: 'bitmap:port',
+    comment: 'Kubernetes nodeport UDP port for masquerade purpose',
+  },
+  {
+    name: NODE_PORT_LOCAL_UDP,
+    type: 'bitmap:port',
+    comment: 'Kubernetes nodeport UDP port with externalTrafficPolicy=local',
+  },
+  {
+    name: NODE_PORT_SCTP,
+    type: 'hash:ip,port',
+    comment: "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'",
+  },
+  {
+    name: NODE_PORT_LOCAL_SCTP,
+    type: 'hash:ip,port',
+    comment: "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'",
+  },
   { name: HEALTH_CHECK_NODE_PORT, type: 'bitmap:port', comment: 'Kubernetes health check node port' },
   { name: IPVS_IPS, type: 'hash:ip', comment: 'IPVS virtual server IP addresses' },
 ];
@@ -85,8 +141,21 @@ export const KUBE_IPVS_FILTER = 'KUBE-IPVS-FILTER';
 export const KUBE_IPVS_OUT_FILTER = 'KUBE-IPVS-OUT-FILTER';
 
 /** Our chains per table, in upstream's declaration order (iptablesChains). */
-export const NAT_CHAINS = [KUBE_SERVICES, KUBE_POSTROUTING, KUBE_NODE_PORT, KUBE_LOAD_BALANCER, KUBE_MARK_MASQ] as const;
-export const FILTER_CHAINS = [KUBE_FORWARD, KUBE_NODE_PORT, KUBE_PROXY_FIREWALL, KUBE_SOURCE_RANGES_FIREWALL, KUBE_IPVS_FILTER, KUBE_IPVS_OUT_FILTER] as const;
+export const NAT_CHAINS = [
+  KUBE_SERVICES,
+  KUBE_POSTROUTING,
+  KUBE_NODE_PORT,
+  KUBE_LOAD_BALANCER,
+  KUBE_MARK_MASQ,
+] as const;
+export const FILTER_CHAINS = [
+  KUBE_FORWARD,
+  KUBE_NODE_PORT,
+  KUBE_PROXY_FIREWALL,
+  KUBE_SOURCE_RANGES_FIREWALL,
+  KUBE_IPVS_FILTER,
+  KUBE_IPVS_OUT_FILTER,
+] as const;
 
 /** A jump from a built-in chain into ours (upstream iptablesJumpChain), inserted at position 1. */
 export interface IPVSJump {
@@ -109,4 +178,19 @@ export const JUMPS: readonly IPVSJump[] = [
 ];
 
 /** Schedulers the kernel ships (`--ipvs-scheduler`); anything else is rejected before rendering. */
-export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'sh', 'dh', 'sed', 'nq', 'mh', 'fo', 'ovf', 'twos'] as const;
+export const SCHEDULERS = [
+  'rr',
+  'wrr',
+  'lc',
+  'wlc',
+  'lblc',
+  'lblcr',
+  'sh',
+  'dh',
+  'sed',
+  'nq',
+  'mh',
+  'fo',
+  'ovf',
+  'twos',
+] as const;

@@ -9,12 +9,30 @@ import { toolsFor, type Exec } from '../iptables/tools.js';
 import { IPVSProxier } from './proxier.js';
 
 const NODE = 'node-1';
-const udpDNS = makeService('ns', 'dns', { clusterIP: '172.30.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] });
-const dnsSlice = makeSlice('ns', 'dns', 'dns-1', [{ ip: '10.244.0.11', nodeName: NODE }], [{ name: 'dns', port: 5353, protocol: 'UDP' }]);
+const udpDNS = makeService('ns', 'dns', {
+  clusterIP: '172.30.0.10',
+  ports: [{ name: 'dns', port: 53, protocol: 'UDP' }],
+});
+const dnsSlice = makeSlice(
+  'ns',
+  'dns',
+  'dns-1',
+  [{ ip: '10.244.0.11', nodeName: NODE }],
+  [{ name: 'dns', port: 5353, protocol: 'UDP' }],
+);
 
 function stateOf(udpChanged: boolean): DesiredState {
-  const [s] = desiredStatesFromObjects([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice], { families: ['IPv4'], nodeName: NODE });
-  return { ...s!, conntrack: { udpServicePorts: new Set(udpChanged ? [...s!.services.keys()] : []), deletedUDPClusterIPs: new Set() } };
+  const [s] = desiredStatesFromObjects([makeNode(NODE, ['10.100.0.2']), udpDNS, dnsSlice], {
+    families: ['IPv4'],
+    nodeName: NODE,
+  });
+  return {
+    ...s!,
+    conntrack: {
+      udpServicePorts: new Set(udpChanged ? [...s!.services.keys()] : []),
+      deletedUDPClusterIPs: new Set(),
+    },
+  };
 }
 
 /** A kernel that starts empty and accepts everything; records each command line. */
@@ -23,13 +41,24 @@ function fakeExec(failConntrack = false): { exec: Exec; calls: string[] } {
   const exec: Exec = (cmd, args) => {
     calls.push(`${cmd} ${args.join(' ')}`);
     if (cmd === 'conntrack' && failConntrack) return Promise.reject(new Error('conntrack: not found'));
-    const stdout = cmd === 'conntrack' && args[0] === '-L' ? 'udp      17 29 src=10.244.0.10 dst=172.30.0.10 sport=40001 dport=53 [UNREPLIED] src=172.30.0.10 dst=10.244.0.10 sport=53 dport=40001 mark=0 use=1\n' : '';
-    return Promise.resolve({ code: cmd === 'ip' && args.includes('show') ? 1 : 0, stdout, stderr: '', durationMs: 1 });
+    const stdout =
+      cmd === 'conntrack' && args[0] === '-L'
+        ? 'udp      17 29 src=10.244.0.10 dst=172.30.0.10 sport=40001 dport=53 [UNREPLIED] src=172.30.0.10 dst=10.244.0.10 sport=53 dport=40001 mark=0 use=1\n'
+        : '';
+    return Promise.resolve({
+      code: cmd === 'ip' && args.includes('show') ? 1 : 0,
+      stdout,
+      stderr: '',
+      durationMs: 1,
+    });
   };
   return { exec, calls };
 }
 
-function proxier(exec: Exec, conntrackCleanup?: boolean): { p: IPVSProxier; logs: ReturnType<typeof createMemoryLogger> } {
+function proxier(
+  exec: Exec,
+  conntrackCleanup?: boolean,
+): { p: IPVSProxier; logs: ReturnType<typeof createMemoryLogger> } {
   const logs = createMemoryLogger();
   const p = new IPVSProxier({
     logger: logs,
@@ -51,12 +80,18 @@ test('after a sync that touched a UDP service, stale UDP conntrack entries are l
   const list = calls.findIndex((c) => c.startsWith('conntrack -L'));
   assert.ok(list > calls.findIndex((c) => c.startsWith('ipvsadm -R')), calls.join('\n'));
   // The flow to the cluster IP was answered by the VIP itself (not DNATed): it must go.
-  assert.ok(calls.some((c) => c.startsWith('conntrack -D -f ipv4 -p udp') && c.includes('172.30.0.10')), calls.join('\n'));
+  assert.ok(
+    calls.some((c) => c.startsWith('conntrack -D -f ipv4 -p udp') && c.includes('172.30.0.10')),
+    calls.join('\n'),
+  );
   assert.ok(p.last!.phases.conntrack !== undefined);
 });
 
 test('no conntrack work when no UDP service changed, or when disabled', async () => {
-  for (const [udpChanged, enabled] of [[false, true], [true, false]] as const) {
+  for (const [udpChanged, enabled] of [
+    [false, true],
+    [true, false],
+  ] as const) {
     const { exec, calls } = fakeExec();
     const { p } = proxier(exec, enabled);
     await p.sync(stateOf(udpChanged), true);
@@ -70,5 +105,8 @@ test('a conntrack failure is logged and does not fail the sync', async () => {
   const { p, logs } = proxier(exec);
   await p.sync(stateOf(true), true);
   await p.close();
-  assert.ok(logs.entries.some((e) => e.msg === 'conntrack cleanup failed'), JSON.stringify(logs.entries));
+  assert.ok(
+    logs.entries.some((e) => e.msg === 'conntrack cleanup failed'),
+    JSON.stringify(logs.entries),
+  );
 });

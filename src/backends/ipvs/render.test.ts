@@ -20,21 +20,71 @@ function scenario(): KubeObject[] {
   return [
     makeNode('node-1', [NODE_IP, 'fd00:10:100::2']),
     makeService('ns1', 'web', { clusterIP: '172.30.0.10', sessionAffinity: 'ClientIP' }),
-    makeSlice('ns1', 'web', 'web-1', [{ ip: '10.0.1.1', nodeName: 'node-1' }, { ip: '10.0.1.2', nodeName: 'node-2' }]),
-    makeService('ns1', 'np', { type: 'NodePort', clusterIP: '172.30.0.11', ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }] }),
-    makeSlice('ns1', 'np', 'np-1', [{ ip: '10.0.1.3', nodeName: 'node-1' }], [{ name: 'p80', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }]),
+    makeSlice('ns1', 'web', 'web-1', [
+      { ip: '10.0.1.1', nodeName: 'node-1' },
+      { ip: '10.0.1.2', nodeName: 'node-2' },
+    ]),
+    makeService('ns1', 'np', {
+      type: 'NodePort',
+      clusterIP: '172.30.0.11',
+      ports: [
+        { name: 'p80', port: 80, protocol: 'TCP', nodePort: 30080 },
+        { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 },
+      ],
+    }),
+    makeSlice(
+      'ns1',
+      'np',
+      'np-1',
+      [{ ip: '10.0.1.3', nodeName: 'node-1' }],
+      [
+        { name: 'p80', port: 8080, protocol: 'TCP' },
+        { name: 'dns', port: 5353, protocol: 'UDP' },
+      ],
+    ),
     makeService(
       'ns2',
       'lb',
-      { type: 'LoadBalancer', clusterIP: '172.30.0.12', externalTrafficPolicy: 'Local', healthCheckNodePort: 30300, loadBalancerSourceRanges: ['203.0.113.0/24'], externalIPs: ['192.0.2.20'], ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30081 }] },
+      {
+        type: 'LoadBalancer',
+        clusterIP: '172.30.0.12',
+        externalTrafficPolicy: 'Local',
+        healthCheckNodePort: 30300,
+        loadBalancerSourceRanges: ['203.0.113.0/24'],
+        externalIPs: ['192.0.2.20'],
+        ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30081 }],
+      },
       { status: { loadBalancer: { ingress: [{ ip: '192.0.2.10' }] } } },
     ),
-    makeSlice('ns2', 'lb', 'lb-1', [{ ip: '10.0.2.1', nodeName: 'node-1' }, { ip: '10.0.2.2', nodeName: 'node-2' }]),
-    makeService('ns2', 'lbnode', { type: 'LoadBalancer', clusterIP: '172.30.0.13', loadBalancerSourceRanges: ['10.100.0.0/16'], ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30082 }] }, { status: { loadBalancer: { ingress: [{ ip: '192.0.2.11' }] } } }),
+    makeSlice('ns2', 'lb', 'lb-1', [
+      { ip: '10.0.2.1', nodeName: 'node-1' },
+      { ip: '10.0.2.2', nodeName: 'node-2' },
+    ]),
+    makeService(
+      'ns2',
+      'lbnode',
+      {
+        type: 'LoadBalancer',
+        clusterIP: '172.30.0.13',
+        loadBalancerSourceRanges: ['10.100.0.0/16'],
+        ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30082 }],
+      },
+      { status: { loadBalancer: { ingress: [{ ip: '192.0.2.11' }] } } },
+    ),
     makeSlice('ns2', 'lbnode', 'lbnode-1', [{ ip: '10.0.2.3', nodeName: 'node-2' }]),
     makeService('ns3', 'empty', { clusterIP: '172.30.0.14' }),
-    makeService('ns3', 'sctp', { type: 'NodePort', clusterIP: '172.30.0.15', ports: [{ name: 's', port: 7777, protocol: 'SCTP', nodePort: 30777 }] }),
-    makeSlice('ns3', 'sctp', 'sctp-1', [{ ip: '10.0.3.1', nodeName: 'node-2' }], [{ name: 's', port: 7777, protocol: 'SCTP' }]),
+    makeService('ns3', 'sctp', {
+      type: 'NodePort',
+      clusterIP: '172.30.0.15',
+      ports: [{ name: 's', port: 7777, protocol: 'SCTP', nodePort: 30777 }],
+    }),
+    makeSlice(
+      'ns3',
+      'sctp',
+      'sctp-1',
+      [{ ip: '10.0.3.1', nodeName: 'node-2' }],
+      [{ name: 's', port: 7777, protocol: 'SCTP' }],
+    ),
     makeService('ns4', 'v6', { clusterIP: 'fd00:30::10', ipFamilies: ['IPv6'] }),
     makeSlice('ns4', 'v6', 'v6-1', [{ ip: 'fd00:10:1::1', nodeName: 'node-1' }]),
   ];
@@ -42,10 +92,16 @@ function scenario(): KubeObject[] {
 
 describe('ipvs render: goldens', () => {
   test('ipv4: every address kind, eTP=Local, source ranges, affinity, SCTP, no endpoints', () => {
-    assertGolden('ipvs/basic-ipv4', renderIPVSFamily(buildIPVSLayout(stateOf(scenario()), familyOptions('IPv4'))));
+    assertGolden(
+      'ipvs/basic-ipv4',
+      renderIPVSFamily(buildIPVSLayout(stateOf(scenario()), familyOptions('IPv4'))),
+    );
   });
   test('ipv6: KUBE-6- set names, inet6 sets, [v6]:port virtual servers', () => {
-    assertGolden('ipvs/basic-ipv6', renderIPVSFamily(buildIPVSLayout(stateOf(scenario(), 'IPv6'), familyOptions('IPv6'))));
+    assertGolden(
+      'ipvs/basic-ipv6',
+      renderIPVSFamily(buildIPVSLayout(stateOf(scenario(), 'IPv6'), familyOptions('IPv6'))),
+    );
   });
   test('masqueradeAll, no detector, strictARP, scheduler sh, nodePortAddresses restricted', () => {
     const opts = familyOptions('IPv4', {
@@ -64,12 +120,27 @@ describe('ipvs render: upstream facts', () => {
   const text = renderIPVSFamily(layout);
 
   test('sections are labelled and in order', () => {
-    const order = ['# family: ipv4', '# link', '# sysctl', '# ipset', '# ipvs', '# iptables'].map((s) => text.indexOf(`${s}\n`));
-    assert.ok(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)), JSON.stringify(order));
+    const order = ['# family: ipv4', '# link', '# sysctl', '# ipset', '# ipvs', '# iptables'].map((s) =>
+      text.indexOf(`${s}\n`),
+    );
+    assert.ok(
+      order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1]!)),
+      JSON.stringify(order),
+    );
   });
 
   test('ClusterIP, externalIPs and LB VIPs are bound to kube-ipvs0; node IPs are not', () => {
-    assert.deepEqual(layout.addresses, ['172.30.0.10', '172.30.0.11', '172.30.0.12', '172.30.0.13', '172.30.0.14', '172.30.0.15', '192.0.2.10', '192.0.2.11', '192.0.2.20']);
+    assert.deepEqual(layout.addresses, [
+      '172.30.0.10',
+      '172.30.0.11',
+      '172.30.0.12',
+      '172.30.0.13',
+      '172.30.0.14',
+      '172.30.0.15',
+      '192.0.2.10',
+      '192.0.2.11',
+      '192.0.2.20',
+    ]);
   });
 
   test('affinity is persistence with the sticky timeout; real servers are masqueraded with weight 1', () => {
@@ -78,9 +149,18 @@ describe('ipvs render: upstream facts', () => {
   });
 
   test('eTP=Local: external VSs get only local endpoints, the cluster IP gets all; LOCAL sets filled', () => {
-    assert.deepEqual(layout.virtualServers.get('tcp 192.0.2.10:80')!.realServers.map((r) => r.ip), ['10.0.2.1']);
-    assert.deepEqual(layout.virtualServers.get('tcp 10.100.0.2:30081')!.realServers.map((r) => r.ip), ['10.0.2.1']);
-    assert.deepEqual(layout.virtualServers.get('tcp 172.30.0.12:80')!.realServers.map((r) => r.ip), ['10.0.2.1', '10.0.2.2']);
+    assert.deepEqual(
+      layout.virtualServers.get('tcp 192.0.2.10:80')!.realServers.map((r) => r.ip),
+      ['10.0.2.1'],
+    );
+    assert.deepEqual(
+      layout.virtualServers.get('tcp 10.100.0.2:30081')!.realServers.map((r) => r.ip),
+      ['10.0.2.1'],
+    );
+    assert.deepEqual(
+      layout.virtualServers.get('tcp 172.30.0.12:80')!.realServers.map((r) => r.ip),
+      ['10.0.2.1', '10.0.2.2'],
+    );
     assert.match(text, /^add KUBE-LOAD-BALANCER-LOCAL 192\.0\.2\.10,tcp:80$/m);
     assert.match(text, /^add KUBE-NODE-PORT-LOCAL-TCP 30081$/m);
     assert.match(text, /^add KUBE-EXTERNAL-IP-LOCAL 192\.0\.2\.20,tcp:80$/m);
@@ -88,13 +168,19 @@ describe('ipvs render: upstream facts', () => {
   });
 
   test('eTP=Local with no local endpoint falls back to the cluster endpoints (upstream PR 97081)', () => {
-    assert.deepEqual(layout.virtualServers.get('tcp 192.0.2.11:80')!.realServers.map((r) => r.ip), ['10.0.2.3']);
+    assert.deepEqual(
+      layout.virtualServers.get('tcp 192.0.2.11:80')!.realServers.map((r) => r.ip),
+      ['10.0.2.3'],
+    );
   });
 
   test('source ranges: FW + SOURCE-CIDR entries; the node gets SOURCE-IP when a range holds it, else an OUT-FILTER drop', () => {
     assert.match(text, /^add KUBE-LOAD-BALANCER-SOURCE-CIDR 192\.0\.2\.10,tcp:80,203\.0\.113\.0\/24$/m);
     assert.match(text, /^add KUBE-LOAD-BALANCER-SOURCE-IP 192\.0\.2\.11,tcp:80,192\.0\.2\.11$/m);
-    assert.match(text, /^-A KUBE-IPVS-OUT-FILTER -s 192\.0\.2\.10 -m ipvs --vaddr 192\.0\.2\.10 --vproto tcp --vport 80 -j DROP$/m);
+    assert.match(
+      text,
+      /^-A KUBE-IPVS-OUT-FILTER -s 192\.0\.2\.10 -m ipvs --vaddr 192\.0\.2\.10 --vproto tcp --vport 80 -j DROP$/m,
+    );
     assert.doesNotMatch(text, /--vaddr 192\.0\.2\.11/);
   });
 
@@ -119,7 +205,10 @@ describe('ipvs render: upstream facts', () => {
   });
 
   test('an unknown scheduler is rejected with its value', () => {
-    assert.throws(() => buildIPVSLayout(stateOf(scenario()), familyOptions('IPv4', { ipvsScheduler: 'fastest' })), /"fastest"/);
+    assert.throws(
+      () => buildIPVSLayout(stateOf(scenario()), familyOptions('IPv4', { ipvsScheduler: 'fastest' })),
+      /"fastest"/,
+    );
   });
 });
 
@@ -129,7 +218,11 @@ describe('ipvs diff and parsers', () => {
   test('from an empty kernel, then a second plan against the result is empty', () => {
     const k = emptyKernelState();
     const first = planSync(k, layout);
-    assert.ok(first.ipvs.length > 0 && first.ipset.length > 0 && first.linkAdd.startsWith('link add kube-ipvs0 type dummy\n'));
+    assert.ok(
+      first.ipvs.length > 0 &&
+        first.ipset.length > 0 &&
+        first.linkAdd.startsWith('link add kube-ipvs0 type dummy\n'),
+    );
     const again = planSync(k, layout);
     assert.deepEqual([again.ipvs, again.ipset, again.linkAdd, again.linkDel], ['', '', '', '']);
   });
@@ -149,8 +242,23 @@ describe('ipvs diff and parsers', () => {
   test('a removed TCP endpoint drains (weight 0), a UDP one is deleted, a VS of a deleted service goes', () => {
     const k = emptyKernelState();
     planSync(k, layout);
-    const objs = scenario().filter((o) => !(o.kind === 'EndpointSlice' && o.meta.name === 'np-1') && !(o.kind === 'Service' && o.meta.name === 'empty'));
-    objs.push(makeSlice('ns1', 'np', 'np-1', [{ ip: '10.0.1.4', nodeName: 'node-1' }], [{ name: 'p80', port: 8080, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }]));
+    const objs = scenario().filter(
+      (o) =>
+        !(o.kind === 'EndpointSlice' && o.meta.name === 'np-1') &&
+        !(o.kind === 'Service' && o.meta.name === 'empty'),
+    );
+    objs.push(
+      makeSlice(
+        'ns1',
+        'np',
+        'np-1',
+        [{ ip: '10.0.1.4', nodeName: 'node-1' }],
+        [
+          { name: 'p80', port: 8080, protocol: 'TCP' },
+          { name: 'dns', port: 5353, protocol: 'UDP' },
+        ],
+      ),
+    );
     const p = planSync(k, buildIPVSLayout(stateOf(objs), familyOptions('IPv4')));
     assert.match(p.ipvs, /^-e -t 172\.30\.0\.11:80 -r 10\.0\.1\.3:8080 -m -w 0$/m);
     assert.match(p.ipvs, /^-d -u 172\.30\.0\.11:53 -r 10\.0\.1\.3:5353$/m);
@@ -165,7 +273,8 @@ describe('ipvs diff and parsers', () => {
 
   test('excludeCIDRs protect foreign virtual servers from deletion', () => {
     const k = emptyKernelState();
-    for (const [key, vs] of parseIPVSSave('-A -t 192.168.5.5:80 -s rr\n-A -t 192.168.9.9:80 -s rr\n')) k.vss.set(key, vs);
+    for (const [key, vs] of parseIPVSSave('-A -t 192.168.5.5:80 -s rr\n-A -t 192.168.9.9:80 -s rr\n'))
+      k.vss.set(key, vs);
     const p = planSync(k, layout, ['192.168.5.0/24']);
     assert.doesNotMatch(p.ipvs, /192\.168\.5\.5/);
     assert.match(p.ipvs, /^-D -t 192\.168\.9\.9:80$/m);
@@ -203,7 +312,18 @@ describe('ipvs render: properties', () => {
           }),
         );
         const e = eps[i]!;
-        if (e > 0) objs.push(makeSlice('ns', `s${i}`, `s${i}-1`, Array.from({ length: e }, (_, k) => ({ ip: `10.0.${i}.${k + 1}`, nodeName: k % 2 ? 'node-2' : 'node-1' }))));
+        if (e > 0)
+          objs.push(
+            makeSlice(
+              'ns',
+              `s${i}`,
+              `s${i}-1`,
+              Array.from({ length: e }, (_, k) => ({
+                ip: `10.0.${i}.${k + 1}`,
+                nodeName: k % 2 ? 'node-2' : 'node-1',
+              })),
+            ),
+          );
       }
       return objs;
     });

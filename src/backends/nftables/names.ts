@@ -41,7 +41,11 @@ export function servicePortChainNames(spn: ServicePortName): ServicePortChainNam
 }
 
 /** The endpoint chain and affinity set of one endpoint (used only by ClientIP-affinity services). */
-export function endpointObjectNames(spn: ServicePortName, ip: string, port: number): { chain: string; affinitySet: string } {
+export function endpointObjectNames(
+  spn: ServicePortName,
+  ip: string,
+  port: number,
+): { chain: string; affinitySet: string } {
   const h = hashAndTruncate(endpointBase(spn, ip, port));
   return { chain: `endpoint-${h}`, affinitySet: `affinity-${h}` };
 }

@@ -85,7 +85,9 @@ function detectorRules(d: LocalDetector, ip: string): { ifLocal: string; ifNotLo
 
 /** Drops CIDRs contained in another one of the list: the interval set rejects overlaps. */
 function disjointCIDRs(list: readonly CIDR[]): CIDR[] {
-  const sorted = [...list].sort((a, b) => a.prefix - b.prefix || (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+  const sorted = [...list].sort(
+    (a, b) => a.prefix - b.prefix || (a.text < b.text ? -1 : a.text > b.text ? 1 : 0),
+  );
   const out: CIDR[] = [];
   for (const c of sorted) if (!out.some((o) => cidrContains(o, c.ip))) out.push(c);
   return out.sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
@@ -104,7 +106,8 @@ function unsafeField(sp: ServicePortState): { field: string; value: string } | u
     ...sp.endpoints.map((e): [string, string] => ['endpoint', e.ip]),
   ];
   for (const [field, value] of pairs) if (!SAFE.test(value)) return { field, value };
-  for (const r of i.loadBalancerSourceRanges) if (!parseCIDR(r)) return { field: 'loadBalancerSourceRanges', value: r };
+  for (const r of i.loadBalancerSourceRanges)
+    if (!parseCIDR(r)) return { field: 'loadBalancerSourceRanges', value: r };
   for (const n of [i.port, i.nodePort, i.stickyMaxAgeSeconds, ...sp.endpoints.map((e) => e.port)])
     if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) return { field: 'port', value: String(n) };
   return undefined;
@@ -161,7 +164,10 @@ export interface ServiceFragment {
  * The family-wide part of the layout (base chains, static chains, every named set and map, the
  * node-port and pod-CIDR elements) and the context fragments are built with. Pure.
  */
-export function layoutBase(state: DesiredState, opts: FamilyOptions): { ctx: LayoutContext; base: NftLayout } {
+export function layoutBase(
+  state: DesiredState,
+  opts: FamilyOptions,
+): { ctx: LayoutContext; base: NftLayout } {
   const v6 = state.family === 'IPv6';
   const fam = v6 ? 'ip6' : 'ip';
   const ip = fam;
@@ -180,12 +186,24 @@ export function layoutBase(state: DesiredState, opts: FamilyOptions): { ctx: Lay
 
   // Base chains (upstream's names, types, hooks and priorities; nft 1.0.6 accepts the symbolic
   // dstnat priority only on prerouting, so the output hooks say -110 / -100).
-  const base = (name: string, type: string, hook: string, prio: string) => b.chain(name, `type ${type} hook ${hook} priority ${prio} ;`);
-  base('filter-prerouting-pre-dnat', 'filter', 'prerouting', 'dstnat - 10').push('ct state new jump firewall-check');
+  const base = (name: string, type: string, hook: string, prio: string) =>
+    b.chain(name, `type ${type} hook ${hook} priority ${prio} ;`);
+  base('filter-prerouting-pre-dnat', 'filter', 'prerouting', 'dstnat - 10').push(
+    'ct state new jump firewall-check',
+  );
   base('filter-output-pre-dnat', 'filter', 'output', '-110').push('ct state new jump firewall-check');
-  base('filter-input', 'filter', 'input', 'filter').push('ct state new jump nodeport-endpoints-check', 'ct state new jump service-endpoints-check');
-  base('filter-forward', 'filter', 'forward', 'filter').push('ct state new jump service-endpoints-check', 'ct state new jump cluster-ips-check');
-  base('filter-output', 'filter', 'output', 'filter').push('ct state new jump service-endpoints-check', 'ct state new jump cluster-ips-check');
+  base('filter-input', 'filter', 'input', 'filter').push(
+    'ct state new jump nodeport-endpoints-check',
+    'ct state new jump service-endpoints-check',
+  );
+  base('filter-forward', 'filter', 'forward', 'filter').push(
+    'ct state new jump service-endpoints-check',
+    'ct state new jump cluster-ips-check',
+  );
+  base('filter-output', 'filter', 'output', 'filter').push(
+    'ct state new jump service-endpoints-check',
+    'ct state new jump cluster-ips-check',
+  );
   base('nat-prerouting', 'nat', 'prerouting', 'dstnat').push('jump services');
   base('nat-output', 'nat', 'output', '-100').push('jump services');
   base('nat-postrouting', 'nat', 'postrouting', 'srcnat').push('jump masquerading');
@@ -193,23 +211,62 @@ export function layoutBase(state: DesiredState, opts: FamilyOptions): { ctx: Lay
   // Sets and maps.
   const svcKey = `${addrType} . inet_proto . inet_service`;
   b.set('cluster-ips', 'set', `type ${addrType} ; comment "Active ClusterIPs" ;`);
-  if (npIPs !== 'all') b.set('nodeport-ips', 'set', `type ${addrType} ; comment "IPs that accept NodePort traffic" ;`);
-  if (podCIDRs.length > 1) b.set('pod-cidrs', 'set', `type ${addrType} ; flags interval ; comment "Local pod CIDRs" ;`);
-  b.set('service-ips', 'map', `type ${svcKey} : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ;`);
-  b.set('service-nodeports', 'map', `type inet_proto . inet_service : verdict ; comment "NodePort traffic" ;`);
-  b.set('no-endpoint-services', 'map', `type ${svcKey} : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ;`);
-  b.set('no-endpoint-nodeports', 'map', `type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ;`);
+  if (npIPs !== 'all')
+    b.set('nodeport-ips', 'set', `type ${addrType} ; comment "IPs that accept NodePort traffic" ;`);
+  if (podCIDRs.length > 1)
+    b.set('pod-cidrs', 'set', `type ${addrType} ; flags interval ; comment "Local pod CIDRs" ;`);
+  b.set(
+    'service-ips',
+    'map',
+    `type ${svcKey} : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ;`,
+  );
+  b.set(
+    'service-nodeports',
+    'map',
+    `type inet_proto . inet_service : verdict ; comment "NodePort traffic" ;`,
+  );
+  b.set(
+    'no-endpoint-services',
+    'map',
+    `type ${svcKey} : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ;`,
+  );
+  b.set(
+    'no-endpoint-nodeports',
+    'map',
+    `type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ;`,
+  );
   b.set('firewall-ips', 'set', `type ${svcKey} ; comment "LoadBalancer IPs with source ranges" ;`);
-  b.set('firewall-allow', 'set', `type ${svcKey} . ${addrType} ; flags interval ; comment "LoadBalancer IP and source range pairs to accept" ;`);
+  b.set(
+    'firewall-allow',
+    'set',
+    `type ${svcKey} . ${addrType} ; flags interval ; comment "LoadBalancer IP and source range pairs to accept" ;`,
+  );
   // Maps are per protocol: nft 1.0.6 cannot re-read a `th dport` typeof map from the kernel when a
   // later transaction adds a rule using it ("conflicting protocols specified: tcp vs. th").
   for (const p of PROTOCOLS) {
-    b.set(`cluster-targets-${p}`, 'map', `typeof ${ip} daddr . ${p} dport . numgen random mod 1 : ${ip} daddr . ${p} dport ; comment "cluster IP . port . slot -> ${p} DNAT destination" ;`);
-    b.set(`endpoint-targets-${p}`, 'map', `typeof numgen random mod 1 : ${ip} daddr . ${p} dport ; comment "endpoint slot -> ${p} DNAT destination" ;`);
+    b.set(
+      `cluster-targets-${p}`,
+      'map',
+      `typeof ${ip} daddr . ${p} dport . numgen random mod 1 : ${ip} daddr . ${p} dport ; comment "cluster IP . port . slot -> ${p} DNAT destination" ;`,
+    );
+    b.set(
+      `endpoint-targets-${p}`,
+      'map',
+      `typeof numgen random mod 1 : ${ip} daddr . ${p} dport ; comment "endpoint slot -> ${p} DNAT destination" ;`,
+    );
   }
-  b.set('endpoint-chains', 'map', `typeof numgen random mod 1 : verdict ; comment "endpoint slot -> endpoint chain (ClientIP affinity)" ;`);
-  b.set('endpoint-hairpin', 'set', `type ${addrType} . ${addrType} ; comment "endpoint IP . same IP: a pod reaching itself through a service" ;`);
-  for (const c of podCIDRs.length > 1 ? disjointCIDRs(podCIDRs.map((c) => parseCIDR(c)!)) : []) b.elem('pod-cidrs', c.text);
+  b.set(
+    'endpoint-chains',
+    'map',
+    `typeof numgen random mod 1 : verdict ; comment "endpoint slot -> endpoint chain (ClientIP affinity)" ;`,
+  );
+  b.set(
+    'endpoint-hairpin',
+    'set',
+    `type ${addrType} . ${addrType} ; comment "endpoint IP . same IP: a pod reaching itself through a service" ;`,
+  );
+  for (const c of podCIDRs.length > 1 ? disjointCIDRs(podCIDRs.map((c) => parseCIDR(c)!)) : [])
+    b.elem('pod-cidrs', c.text);
   if (npIPs !== 'all') for (const x of npIPs) b.elem('nodeport-ips', x);
 
   // Regular static chains.
@@ -223,7 +280,8 @@ export function layoutBase(state: DesiredState, opts: FamilyOptions): { ctx: Lay
   const cip = b.chain('cluster-ips-check');
   cip.push(`${ip} daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"`);
   if (state.serviceCIDRs.length > 0) {
-    const m = state.serviceCIDRs.length === 1 ? state.serviceCIDRs[0]! : `{ ${state.serviceCIDRs.join(', ')} }`;
+    const m =
+      state.serviceCIDRs.length === 1 ? state.serviceCIDRs[0]! : `{ ${state.serviceCIDRs.join(', ')} }`;
     cip.push(`${ip} daddr ${m} drop comment "Drop traffic to unallocated ClusterIPs"`);
   }
   b.chain('reject-chain').push('reject');
@@ -243,7 +301,14 @@ export function layoutBase(state: DesiredState, opts: FamilyOptions): { ctx: Lay
       : `${ip} daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports`,
   );
 
-  const ctx: LayoutContext = { v6, fam, addrType, masqueradeAll: opts.masqueradeAll, detector, nodeIP: state.nodeIPs[0] };
+  const ctx: LayoutContext = {
+    v6,
+    fam,
+    addrType,
+    masqueradeAll: opts.masqueradeAll,
+    detector,
+    nodeIP: state.nodeIPs[0],
+  };
   return { ctx, base: { family: fam, chains: b.chains, sets: b.sets, elements: b.elements, skipped: [] } };
 }
 
@@ -260,14 +325,27 @@ export function clusterClassChain(proto: string, n: number): string {
  * keyed by the packet's own destination: no per-service chain at all. External traffic (NodePort,
  * LB, externalIPs) and ClientIP affinity keep per-service chains, as upstream.
  */
-export function serviceFragment(sp: ServicePortState, ctx: LayoutContext, slots: SlotAllocator): ServiceFragment {
+export function serviceFragment(
+  sp: ServicePortState,
+  ctx: LayoutContext,
+  slots: SlotAllocator,
+): ServiceFragment {
   const chains = new Map<string, string[]>();
   const sharedChains: NftChain[] = [];
   const sets: NftSet[] = [];
   const elements: [string, string, string][] = [];
   const slotOwners: [string, number][] = [];
   const bad = unsafeField(sp);
-  if (bad) return { key: sp.key, chains: [], sharedChains, sets, elements, slotOwners, skipped: { service: sp.info.nameString, ...bad } };
+  if (bad)
+    return {
+      key: sp.key,
+      chains: [],
+      sharedChains,
+      sets,
+      elements,
+      slotOwners,
+      skipped: { service: sp.info.nameString, ...bad },
+    };
 
   const { fam, v6, addrType, detector } = ctx;
   const ip = fam;
@@ -276,7 +354,13 @@ export function serviceFragment(sp: ServicePortState, ctx: LayoutContext, slots:
   const affinity = info.stickyMaxAgeSeconds > 0;
   const internalEndpoints = info.internalPolicyLocal ? sp.localEndpoints : sp.clusterEndpoints;
   // Hashing the names costs a sha256; the data-only ClusterIP path never needs them.
-  const needNames = affinity || sp.usesExternalTrafficChain || info.externalIPs.length > 0 || info.loadBalancerVIPs.length > 0 || info.nodePort !== 0 || internalEndpoints.length === 0;
+  const needNames =
+    affinity ||
+    sp.usesExternalTrafficChain ||
+    info.externalIPs.length > 0 ||
+    info.loadBalancerVIPs.length > 0 ||
+    info.nodePort !== 0 ||
+    internalEndpoints.length === 0;
   const names = needNames ? servicePortChainNames(info.name) : { service: '', local: '', external: '' };
   const internalChain = info.internalPolicyLocal ? names.local : names.service;
   const externalPolicyChain = info.externalPolicyLocal ? names.local : names.service;
@@ -307,10 +391,14 @@ export function serviceFragment(sp: ServicePortState, ctx: LayoutContext, slots:
       const rules: string[] = [];
       if (ctx.masqueradeAll) rules.push('jump mark-for-masquerade');
       else if (detector) rules.push(`${detector.ifNotLocal} jump mark-for-masquerade`);
-      rules.push(`meta l4proto ${proto} dnat ${fam} to ${ip} daddr . ${proto} dport . numgen random mod ${n} map @cluster-targets-${proto}`);
+      rules.push(
+        `meta l4proto ${proto} dnat ${fam} to ${ip} daddr . ${proto} dport . numgen random mod ${n} map @cluster-targets-${proto}`,
+      );
       sharedChains.push({ name: cls, rules });
       elem('service-ips', svcElem(info.clusterIP), `goto ${cls}`);
-      internalEndpoints.forEach((e, i) => elem(`cluster-targets-${proto}`, `${info.clusterIP} . ${info.port} . ${i}`, `${e.ip} . ${e.port}`));
+      internalEndpoints.forEach((e, i) =>
+        elem(`cluster-targets-${proto}`, `${info.clusterIP} . ${info.port} . ${i}`, `${e.ip} . ${e.port}`),
+      );
     } else {
       elem('service-ips', svcElem(info.clusterIP), `goto ${internalChain}`);
       policyChains.set(internalChain, internalEndpoints);
@@ -355,7 +443,10 @@ export function serviceFragment(sp: ServicePortState, ctx: LayoutContext, slots:
     if (sp.hasExternalEndpoints) {
       ext.push(`goto ${externalPolicyChain}`);
       if (!policyChains.has(externalPolicyChain))
-        policyChains.set(externalPolicyChain, info.externalPolicyLocal ? sp.localEndpoints : sp.clusterEndpoints);
+        policyChains.set(
+          externalPolicyChain,
+          info.externalPolicyLocal ? sp.localEndpoints : sp.clusterEndpoints,
+        );
     }
   }
 
@@ -376,9 +467,16 @@ export function serviceFragment(sp: ServicePortState, ctx: LayoutContext, slots:
         const o = objs[i]!;
         elem('endpoint-chains', String(slot.base + i), `goto ${o.chain}`);
         if (!sets.some((s) => s.name === o.affinitySet))
-          sets.push({ name: o.affinitySet, kind: 'set', spec: `type ${addrType} ; flags dynamic,timeout ; timeout ${info.stickyMaxAgeSeconds}s ;` });
+          sets.push({
+            name: o.affinitySet,
+            kind: 'set',
+            spec: `type ${addrType} ; flags dynamic,timeout ; timeout ${info.stickyMaxAgeSeconds}s ;`,
+          });
         const target = v6 ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
-        endpointChains.push([o.chain, [`update @${o.affinitySet} { ${ip} saddr }`, `meta l4proto ${proto} dnat ${fam} to ${target}`]]);
+        endpointChains.push([
+          o.chain,
+          [`update @${o.affinitySet} { ${ip} saddr }`, `meta l4proto ${proto} dnat ${fam} to ${target}`],
+        ]);
       });
     } else {
       rules.push(`meta l4proto ${proto} dnat ${fam} to ${pick} map @endpoint-targets-${proto}`);
@@ -387,7 +485,14 @@ export function serviceFragment(sp: ServicePortState, ctx: LayoutContext, slots:
   }
   for (const [name, rules] of endpointChains) if (!chains.has(name)) chains.set(name, rules);
   for (const e of sp.allReachableEndpoints) elem('endpoint-hairpin', `${e.ip} . ${e.ip}`);
-  return { key: sp.key, chains: [...chains].map(([name, rules]) => ({ name, rules })), sharedChains, sets, elements, slotOwners };
+  return {
+    key: sp.key,
+    chains: [...chains].map(([name, rules]) => ({ name, rules })),
+    sharedChains,
+    sets,
+    elements,
+    slotOwners,
+  };
 }
 
 /** Merges the base and the fragments into one layout (later fragments win on a key clash). */
@@ -411,7 +516,11 @@ export function assembleLayout(base: NftLayout, fragments: Iterable<ServiceFragm
  * remembers them across builds (the proxier keeps one; render uses a fresh one, so the output is a
  * function of the input alone).
  */
-export function buildLayout(state: DesiredState, opts: FamilyOptions, slots: SlotAllocator = new SlotAllocator()): NftLayout {
+export function buildLayout(
+  state: DesiredState,
+  opts: FamilyOptions,
+  slots: SlotAllocator = new SlotAllocator(),
+): NftLayout {
   const { ctx, base } = layoutBase(state, opts);
   slots.begin();
   const frags: ServiceFragment[] = [];

@@ -24,7 +24,12 @@ for (const [name, objects] of Object.entries(SCENARIOS)) {
 test('golden: dual-stack render labels each family', () => {
   const objs = [
     makeNode(NODE, ['192.168.0.2', 'fd00:192::2']),
-    makeService('ns1', 'ds', { clusterIP: '172.30.0.50', clusterIPs: ['172.30.0.50', 'fd00:172:30::50'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack' }),
+    makeService('ns1', 'ds', {
+      clusterIP: '172.30.0.50',
+      clusterIPs: ['172.30.0.50', 'fd00:172:30::50'],
+      ipFamilies: ['IPv4', 'IPv6'],
+      ipFamilyPolicy: 'RequireDualStack',
+    }),
     makeSlice('ns1', 'ds', 'ds-v4', [{ ip: '10.180.0.1', nodeName: NODE }]),
     makeSlice('ns1', 'ds', 'ds-v6', [{ ip: 'fd00:10::1', nodeName: NODE }]),
   ];
@@ -43,7 +48,10 @@ test('render is byte-identical for the same input', () => {
 test('object names match upstream (reference §3.2)', () => {
   const spn = { namespace: 'ns1', name: 'svc1', port: 'p80', protocol: 'TCP' as const };
   assert.equal(hashAndTruncate(servicePortBase(spn)), 'ULMVA6XW-ns1/svc1/tcp/p80');
-  assert.equal(hashAndTruncate(endpointBase(spn, '10.180.0.1', 80)), '5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80');
+  assert.equal(
+    hashAndTruncate(endpointBase(spn, '10.180.0.1', 80)),
+    '5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80',
+  );
   assert.ok(hashAndTruncate('x'.repeat(300)).endsWith('...'));
   assert.equal(hashAndTruncate('x'.repeat(300)).length, 240);
 });
@@ -63,11 +71,14 @@ test('eTP=Local without local endpoints: external addresses DROP, cluster IP sti
   assert.equal(l.elements.get('service-ips')!.get('172.30.0.43 . tcp . 80')!, 'goto cluster-tcp-1');
   // hasEndpoints: the external chain exists, with only the short-circuit rules (no local chain to go to).
   const ext = [...l.chains.values()].find((c) => c.name.startsWith('external-') && c.name.includes('/'))!;
-  assert.deepEqual(ext.rules.map((r) => r.replace(/ comment .*/, '').replace(/service-\S+/, 'SVC')), [
-    'ip saddr 10.0.0.0/8 goto SVC',
-    'fib saddr type local jump mark-for-masquerade',
-    'fib saddr type local goto SVC',
-  ]);
+  assert.deepEqual(
+    ext.rules.map((r) => r.replace(/ comment .*/, '').replace(/service-\S+/, 'SVC')),
+    [
+      'ip saddr 10.0.0.0/8 goto SVC',
+      'fib saddr type local jump mark-for-masquerade',
+      'fib saddr type local goto SVC',
+    ],
+  );
 });
 
 test('iTP=Local: the cluster IP goes to the local chain with local endpoints only', () => {
@@ -75,17 +86,23 @@ test('iTP=Local: the cluster IP goes to the local chain with local endpoints onl
   const target = l.elements.get('service-ips')!.get('172.30.0.44 . tcp . 80')!;
   assert.equal(target, 'goto cluster-tcp-1');
   assert.match(l.chains.get('cluster-tcp-1')!.rules.at(-1)!, /numgen random mod 1 map @cluster-targets-tcp/);
-  assert.deepEqual([...l.elements.get('cluster-targets-tcp')!], [['172.30.0.44 . 80 . 0', '10.180.0.7 . 80']]);
+  assert.deepEqual(
+    [...l.elements.get('cluster-targets-tcp')!],
+    [['172.30.0.44 . 80 . 0', '10.180.0.7 . 80']],
+  );
 });
 
 test('LoadBalancerSourceRanges: firewall element + allow pairs, nested ranges merged, VIP allowed when the node is in range', () => {
   const l = layoutOf(SCENARIOS['loadbalancer-source-ranges']!);
   assert.deepEqual([...l.elements.get('firewall-ips')!.keys()], ['1.2.3.4 . tcp . 80']);
-  assert.deepEqual([...l.elements.get('firewall-allow')!.keys()], [
-    '1.2.3.4 . tcp . 80 . 1.2.3.4/32',
-    '1.2.3.4 . tcp . 80 . 192.168.0.0/24',
-    '1.2.3.4 . tcp . 80 . 203.0.113.0/24',
-  ]);
+  assert.deepEqual(
+    [...l.elements.get('firewall-allow')!.keys()],
+    [
+      '1.2.3.4 . tcp . 80 . 1.2.3.4/32',
+      '1.2.3.4 . tcp . 80 . 192.168.0.0/24',
+      '1.2.3.4 . tcp . 80 . 203.0.113.0/24',
+    ],
+  );
 });
 
 test('firewall element exists even without endpoints (upstream nftables)', () => {
@@ -108,7 +125,11 @@ test('ClientIP affinity: per-endpoint chains and dynamic sets with the timeout; 
 
 test('hairpin: every reachable endpoint IP is in endpoint-hairpin', () => {
   const l = layoutOf(SCENARIOS['basic-clusterip']!);
-  assert.deepEqual([...l.elements.get('endpoint-hairpin')!.keys()].sort(), ['10.180.0.1 . 10.180.0.1', '10.180.0.2 . 10.180.0.2', '10.180.2.1 . 10.180.2.1']);
+  assert.deepEqual([...l.elements.get('endpoint-hairpin')!.keys()].sort(), [
+    '10.180.0.1 . 10.180.0.1',
+    '10.180.0.2 . 10.180.0.2',
+    '10.180.2.1 . 10.180.2.1',
+  ]);
 });
 
 test('nodePortAddresses: unset means the primary node IP; a zero CIDR means every local address but loopback', () => {
@@ -118,15 +139,32 @@ test('nodePortAddresses: unset means the primary node IP; a zero CIDR means ever
   assert.equal(nodePortIPs(s, all), 'all');
   const l = buildLayout(s, all);
   assert.ok(!l.sets.has('nodeport-ips'));
-  assert.ok(l.chains.get('services')!.rules.includes('fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports'));
-  const lo = familyOptions('IPv4', { nodePortAddresses: { matchAll: false, ips: ['127.0.0.1', '192.168.0.2'], cidrs: ['127.0.0.0/8', '192.168.0.0/24'] } });
+  assert.ok(
+    l.chains
+      .get('services')!
+      .rules.includes(
+        'fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports',
+      ),
+  );
+  const lo = familyOptions('IPv4', {
+    nodePortAddresses: {
+      matchAll: false,
+      ips: ['127.0.0.1', '192.168.0.2'],
+      cidrs: ['127.0.0.0/8', '192.168.0.0/24'],
+    },
+  });
   assert.deepEqual(nodePortIPs(s, lo), ['192.168.0.2']);
 });
 
 test('service CIDRs: unallocated addresses are dropped after the reject of known cluster IPs', () => {
   const objs: KubeObject[] = [
     ...SCENARIOS['basic-clusterip']!,
-    validateServiceCIDR({ apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'kubernetes' }, spec: { cidrs: ['172.30.0.0/16'] } }),
+    validateServiceCIDR({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'ServiceCIDR',
+      metadata: { name: 'kubernetes' },
+      spec: { cidrs: ['172.30.0.0/16'] },
+    }),
   ];
   const s = statesOf(objs)[0]!;
   assert.deepEqual(s.serviceCIDRs, ['172.30.0.0/16']);
@@ -148,7 +186,9 @@ test('masqueradeAll marks cluster IP traffic; no detector means no internal masq
   assert.equal(svc(br)[0], 'iifname != veth* jump mark-for-masquerade');
   // Affinity services keep a per-service chain, whose masquerade rule matches the cluster IP (upstream).
   const aff = buildLayout(statesOf(SCENARIOS.affinity!)[0]!, familyOptions('IPv4', { masqueradeAll: true }));
-  const affChain = [...aff.chains.values()].find((c) => c.name.startsWith('service-') && c.name.includes('/'))!;
+  const affChain = [...aff.chains.values()].find(
+    (c) => c.name.startsWith('service-') && c.name.includes('/'),
+  )!;
   assert.equal(affChain.rules[0], 'ip daddr 172.30.0.46 jump mark-for-masquerade');
 });
 
@@ -159,5 +199,12 @@ test('terminating fallback: serving+terminating endpoints are used when none is 
 
 test('an unsafe option is refused with its name and value', () => {
   const s = statesOf(SCENARIOS['basic-clusterip']!)[0]!;
-  assert.throws(() => buildLayout(s, familyOptions('IPv4', { localDetector: { kind: 'bridge', iface: 'br0; flush ruleset' } })), /unsafe bridge interface "br0; flush ruleset"/);
+  assert.throws(
+    () =>
+      buildLayout(
+        s,
+        familyOptions('IPv4', { localDetector: { kind: 'bridge', iface: 'br0; flush ruleset' } }),
+      ),
+    /unsafe bridge interface "br0; flush ruleset"/,
+  );
 });

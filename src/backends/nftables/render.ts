@@ -16,7 +16,8 @@ export function renderNFTables(states: readonly DesiredState[], options: readonl
     if (!opts) throw new RangeError(`nftables render: no options for family ${state.family}`);
     const layout = buildLayout(state, opts);
     let text = `# family: ${state.family.toLowerCase()}\n`;
-    for (const s of layout.skipped) text += `# skipped: ${JSON.stringify(s.service)}: ${s.field} ${JSON.stringify(s.value)}\n`;
+    for (const s of layout.skipped)
+      text += `# skipped: ${JSON.stringify(s.service)}: ${s.field} ${JSON.stringify(s.value)}\n`;
     parts.push(text + fullScript(layout));
   }
   return parts.join('');

@@ -9,7 +9,12 @@ export const stateBackend: Backend = {
     const p: Proxier = {
       sync: (state, full) => {
         logger.info(
-          { family: state.family, full, servicePorts: state.services.size, changedServices: state.changedServices.size },
+          {
+            family: state.family,
+            full,
+            servicePorts: state.services.size,
+            changedServices: state.changedServices.size,
+          },
           'desired state computed (state mode programs nothing)',
         );
         return Promise.resolve({});

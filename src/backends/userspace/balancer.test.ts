@@ -4,7 +4,11 @@ import fc from 'fast-check';
 import { Balancer, type BalancerEndpoint } from './balancer.js';
 
 function eps(n: number, base = 1): BalancerEndpoint[] {
-  return Array.from({ length: n }, (_, i) => ({ ip: `10.0.0.${base + i}`, port: 80, endpoint: `10.0.0.${base + i}:80` }));
+  return Array.from({ length: n }, (_, i) => ({
+    ip: `10.0.0.${base + i}`,
+    port: 80,
+    endpoint: `10.0.0.${base + i}:80`,
+  }));
 }
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
@@ -21,22 +25,34 @@ describe('Balancer round robin', () => {
   it('cycles in list order', () => {
     const b = new Balancer(eps(3), { algorithm: 'round-robin', stickyMaxAgeSeconds: 0 });
     const picks = Array.from({ length: 6 }, () => b.next('1.1.1.1')?.endpoint);
-    assert.deepEqual(picks, ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80', '10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80']);
+    assert.deepEqual(picks, [
+      '10.0.0.1:80',
+      '10.0.0.2:80',
+      '10.0.0.3:80',
+      '10.0.0.1:80',
+      '10.0.0.2:80',
+      '10.0.0.3:80',
+    ]);
   });
 
   it('property: k*n picks over n endpoints choose each exactly k times', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 30 }), (n, k, warmup) => {
-        const b = new Balancer(eps(n), { algorithm: 'round-robin', stickyMaxAgeSeconds: 0 });
-        for (let i = 0; i < warmup; i++) b.next(`c${i}`);
-        const counts = new Map<string, number>();
-        for (let i = 0; i < k * n; i++) {
-          const e = b.next(`c${i}`)!.endpoint;
-          counts.set(e, (counts.get(e) ?? 0) + 1);
-        }
-        assert.equal(counts.size, n);
-        for (const c of counts.values()) assert.equal(c, k);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 0, max: 30 }),
+        (n, k, warmup) => {
+          const b = new Balancer(eps(n), { algorithm: 'round-robin', stickyMaxAgeSeconds: 0 });
+          for (let i = 0; i < warmup; i++) b.next(`c${i}`);
+          const counts = new Map<string, number>();
+          for (let i = 0; i < k * n; i++) {
+            const e = b.next(`c${i}`)!.endpoint;
+            counts.set(e, (counts.get(e) ?? 0) + 1);
+          }
+          assert.equal(counts.size, n);
+          for (const c of counts.values()) assert.equal(c, k);
+        },
+      ),
     );
   });
 
@@ -62,8 +78,12 @@ describe('Balancer round robin', () => {
         fc.boolean(),
         fc.boolean(),
         (a, c, sticky, lc) => {
-          const mk = (xs: number[]): BalancerEndpoint[] => [...new Set(xs)].sort((p, q) => p - q).flatMap((x) => eps(1, x));
-          const b = new Balancer(mk(a), { algorithm: lc ? 'least-connections' : 'round-robin', stickyMaxAgeSeconds: sticky ? 60 : 0 });
+          const mk = (xs: number[]): BalancerEndpoint[] =>
+            [...new Set(xs)].sort((p, q) => p - q).flatMap((x) => eps(1, x));
+          const b = new Balancer(mk(a), {
+            algorithm: lc ? 'least-connections' : 'round-robin',
+            stickyMaxAgeSeconds: sticky ? 60 : 0,
+          });
           for (let i = 0; i < 20; i++) {
             const e = b.next(`client${i % 3}`);
             if (e) b.connectionOpened(e.endpoint);
@@ -137,7 +157,10 @@ describe('Balancer ClientIP affinity', () => {
     b.configure({ algorithm: 'round-robin', stickyMaxAgeSeconds: 0 });
     assert.equal(b.sticky, false);
     assert.equal(b.affinityCount(), 0);
-    assert.deepEqual([b.next('a'), b.next('a')].map((e) => e?.endpoint), ['10.0.0.2:80', '10.0.0.3:80']);
+    assert.deepEqual(
+      [b.next('a'), b.next('a')].map((e) => e?.endpoint),
+      ['10.0.0.2:80', '10.0.0.3:80'],
+    );
   });
 });
 
@@ -153,7 +176,14 @@ describe('Balancer least connections', () => {
   it('breaks ties round robin', () => {
     const b = new Balancer(eps(3), { algorithm: 'least-connections', stickyMaxAgeSeconds: 0 });
     const picks = Array.from({ length: 6 }, () => b.next('x')!.endpoint);
-    assert.deepEqual(picks, ['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80', '10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80']);
+    assert.deepEqual(picks, [
+      '10.0.0.1:80',
+      '10.0.0.2:80',
+      '10.0.0.3:80',
+      '10.0.0.1:80',
+      '10.0.0.2:80',
+      '10.0.0.3:80',
+    ]);
   });
 
   it('property: after any open/close history a new pick has the fewest open connections', () => {

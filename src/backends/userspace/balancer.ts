@@ -83,12 +83,14 @@ export class Balancer<E extends BalancerEndpoint = BalancerEndpoint> {
    * otherwise the position is kept modulo the new length. Affinity entries to vanished endpoints go.
    */
   update(endpoints: readonly E[]): void {
-    const nextName = this.endpoints.length > 0 ? this.endpoints[this.index % this.endpoints.length]?.endpoint : undefined;
+    const nextName =
+      this.endpoints.length > 0 ? this.endpoints[this.index % this.endpoints.length]?.endpoint : undefined;
     this.endpoints = [...endpoints];
     this.byName = new Map(this.endpoints.map((e) => [e.endpoint, e]));
     const kept = nextName === undefined ? -1 : this.endpoints.findIndex((e) => e.endpoint === nextName);
     this.index = kept >= 0 ? kept : this.endpoints.length > 0 ? this.index % this.endpoints.length : 0;
-    for (const [client, entry] of this.affinity) if (!this.byName.has(entry.endpoint)) this.affinity.delete(client);
+    for (const [client, entry] of this.affinity)
+      if (!this.byName.has(entry.endpoint)) this.affinity.delete(client);
   }
 
   /**
@@ -110,7 +112,8 @@ export class Balancer<E extends BalancerEndpoint = BalancerEndpoint> {
         }
       }
     }
-    const ep = this.algorithm === 'least-connections' ? this.pickLeast(exclude) : this.pickRoundRobin(exclude);
+    const ep =
+      this.algorithm === 'least-connections' ? this.pickLeast(exclude) : this.pickRoundRobin(exclude);
     if (ep && this.ttlMs > 0) this.affinity.set(clientIP, { endpoint: ep.endpoint, lastUsed: now });
     return ep;
   }
@@ -175,6 +178,7 @@ export class Balancer<E extends BalancerEndpoint = BalancerEndpoint> {
     if (this.ttlMs === 0) return;
     if (!force && now - this.lastSweep < this.ttlMs) return;
     this.lastSweep = now;
-    for (const [client, entry] of this.affinity) if (now - entry.lastUsed >= this.ttlMs) this.affinity.delete(client);
+    for (const [client, entry] of this.affinity)
+      if (now - entry.lastUsed >= this.ttlMs) this.affinity.delete(client);
   }
 }

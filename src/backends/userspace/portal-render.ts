@@ -51,21 +51,58 @@ const NONLOCAL_COMMENT = 'Ensure that non-local NodePort traffic can flow';
 
 /** The jumps portal mode ensures in the built-in chains (as upstream's iptablesInit). */
 export const PORTAL_JUMPS: readonly PortalJump[] = [
-  { table: 'nat', chain: 'PREROUTING', position: 'prepend', args: ['-m', 'comment', '--comment', PORTAL_COMMENT, '-j', PORTAL_CHAINS.containerPortal] },
-  { table: 'nat', chain: 'OUTPUT', position: 'prepend', args: ['-m', 'comment', '--comment', PORTAL_COMMENT, '-j', PORTAL_CHAINS.hostPortal] },
+  {
+    table: 'nat',
+    chain: 'PREROUTING',
+    position: 'prepend',
+    args: ['-m', 'comment', '--comment', PORTAL_COMMENT, '-j', PORTAL_CHAINS.containerPortal],
+  },
+  {
+    table: 'nat',
+    chain: 'OUTPUT',
+    position: 'prepend',
+    args: ['-m', 'comment', '--comment', PORTAL_COMMENT, '-j', PORTAL_CHAINS.hostPortal],
+  },
   {
     table: 'nat',
     chain: 'PREROUTING',
     position: 'append',
-    args: ['-m', 'comment', '--comment', NODEPORT_COMMENT, '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', PORTAL_CHAINS.containerNodePort],
+    args: [
+      '-m',
+      'comment',
+      '--comment',
+      NODEPORT_COMMENT,
+      '-m',
+      'addrtype',
+      '--dst-type',
+      'LOCAL',
+      '-j',
+      PORTAL_CHAINS.containerNodePort,
+    ],
   },
   {
     table: 'nat',
     chain: 'OUTPUT',
     position: 'append',
-    args: ['-m', 'comment', '--comment', NODEPORT_COMMENT, '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', PORTAL_CHAINS.hostNodePort],
+    args: [
+      '-m',
+      'comment',
+      '--comment',
+      NODEPORT_COMMENT,
+      '-m',
+      'addrtype',
+      '--dst-type',
+      'LOCAL',
+      '-j',
+      PORTAL_CHAINS.hostNodePort,
+    ],
   },
-  { table: 'filter', chain: 'INPUT', position: 'prepend', args: ['-m', 'comment', '--comment', NONLOCAL_COMMENT, '-j', PORTAL_CHAINS.nonLocalNodePort] },
+  {
+    table: 'filter',
+    chain: 'INPUT',
+    position: 'prepend',
+    args: ['-m', 'comment', '--comment', NONLOCAL_COMMENT, '-j', PORTAL_CHAINS.nonLocalNodePort],
+  },
 ];
 
 /** One address:port that a portal rule sends to a relay socket. */
@@ -107,7 +144,11 @@ export function portalSocketId(protocol: RelayProtocol, balancerKey: string): st
  * otherwise one per configured address. Sockets listen on `listenAddress` (default the wildcard,
  * which REDIRECT needs). Deterministic for equal input.
  */
-export function planPortals(state: DesiredState, opts: FamilyOptions, listenAddress: string = wildcardAddress(state.family)): PortalPlan {
+export function planPortals(
+  state: DesiredState,
+  opts: FamilyOptions,
+  listenAddress: string = wildcardAddress(state.family),
+): PortalPlan {
   const sockets = new Map<string, ListenerPlan>();
   const portals: Portal[] = [];
   const seenAnyLocal = new Set<string>();
@@ -123,7 +164,14 @@ export function planPortals(state: DesiredState, opts: FamilyOptions, listenAddr
       seenAnyLocal.add(k);
       address = '';
     }
-    portals.push({ socketId, serviceName: p.serviceName, protocol: p.protocol, kind: p.kind, address, port: p.service.port });
+    portals.push({
+      socketId,
+      serviceName: p.serviceName,
+      protocol: p.protocol,
+      kind: p.kind,
+      address,
+      port: p.service.port,
+    });
   }
   return { sockets: [...sockets.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), portals };
 }
@@ -131,18 +179,23 @@ export function planPortals(state: DesiredState, opts: FamilyOptions, listenAddr
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
 
 function checkPort(what: string, port: number): number {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`portal rules: ${what} must be an integer 1-65535, got ${String(port)}`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new RangeError(`portal rules: ${what} must be an integer 1-65535, got ${String(port)}`);
   return port;
 }
 
 function checkIP(what: string, ip: string, family: IPFamily): string {
   const v = isIP(ip);
-  if (v !== (family === 'IPv6' ? 6 : 4)) throw new RangeError(`portal rules: ${what} must be an ${family} address, got ${JSON.stringify(ip)}`);
+  if (v !== (family === 'IPv6' ? 6 : 4))
+    throw new RangeError(`portal rules: ${what} must be an ${family} address, got ${JSON.stringify(ip)}`);
   return ip;
 }
 
 function checkName(name: string): string {
-  if (!NAME_RE.test(name)) throw new RangeError(`portal rules: service name ${JSON.stringify(name)} has characters not allowed in a rule comment`);
+  if (!NAME_RE.test(name))
+    throw new RangeError(
+      `portal rules: service name ${JSON.stringify(name)} has characters not allowed in a rule comment`,
+    );
   return name;
 }
 
@@ -173,16 +226,24 @@ export function renderPortalRules(input: PortalRulesInput): string {
   for (const p of input.portals) {
     const raw = input.proxyPorts.get(p.socketId);
     if (raw === undefined) continue;
-    if (typeof raw === 'string' && !/^<[a-z0-9-]{1,20}>$/.test(raw)) throw new RangeError(`portal rules: proxy port placeholder ${JSON.stringify(raw)} must look like <proxy-port-N>`);
+    if (typeof raw === 'string' && !/^<[a-z0-9-]{1,20}>$/.test(raw))
+      throw new RangeError(
+        `portal rules: proxy port placeholder ${JSON.stringify(raw)} must look like <proxy-port-N>`,
+      );
     const proxyPort = typeof raw === 'string' ? raw : String(checkPort(`proxy port of ${p.socketId}`, raw));
     const proto = p.protocol === 'UDP' ? 'udp' : 'tcp';
     const head = `-m comment --comment "${checkName(p.serviceName)}" -p ${proto} -m ${proto}`;
     const port = checkPort(`port of ${p.serviceName}`, p.port);
-    const dst = p.address === '' ? '' : ` -d ${checkIP(`address of ${p.serviceName}`, p.address, family)}/${plen}`;
-    if (p.address === '' && p.kind !== 'nodePort') throw new RangeError(`portal rules: ${p.serviceName} (${p.kind}) has no address`);
+    const dst =
+      p.address === '' ? '' : ` -d ${checkIP(`address of ${p.serviceName}`, p.address, family)}/${plen}`;
+    if (p.address === '' && p.kind !== 'nodePort')
+      throw new RangeError(`portal rules: ${p.serviceName} (${p.kind}) has no address`);
     const redirect = `-j REDIRECT --to-ports ${proxyPort}`;
     const dnat = `-j DNAT --to-destination ${family === 'IPv6' ? `[${hostIP}]` : hostIP}:${proxyPort}`;
-    const [container, host] = p.kind === 'nodePort' ? [PORTAL_CHAINS.containerNodePort, PORTAL_CHAINS.hostNodePort] : [PORTAL_CHAINS.containerPortal, PORTAL_CHAINS.hostPortal];
+    const [container, host] =
+      p.kind === 'nodePort'
+        ? [PORTAL_CHAINS.containerNodePort, PORTAL_CHAINS.hostNodePort]
+        : [PORTAL_CHAINS.containerPortal, PORTAL_CHAINS.hostPortal];
     nat[container]!.push(`-A ${container} ${head}${dst} --dport ${port} ${redirect}`);
     nat[host]!.push(`-A ${host} ${head}${dst} --dport ${port} ${dnat}`);
     if (p.kind === 'nodePort') {
@@ -215,7 +276,11 @@ export function jumpRuleText(j: PortalJump): string {
  * (assigned per protocol in socket order, as the daemon does on a fresh start when the ports are free) or, without a range, are shown as
  * placeholders `<proxy-port-N>` because the daemon binds ephemeral ports.
  */
-export function renderPortalSection(state: DesiredState, opts: FamilyOptions, portRange?: { min: number; max: number }): string {
+export function renderPortalSection(
+  state: DesiredState,
+  opts: FamilyOptions,
+  portRange?: { min: number; max: number },
+): string {
   const plan = planPortals(state, opts);
   const ports = new Map<string, number | string>();
   const perProtocol = new Map<string, number>();
@@ -240,5 +305,9 @@ export function renderPortalSection(state: DesiredState, opts: FamilyOptions, po
       return `#   ${s.id} listen ${p === undefined ? 'none (port range exhausted)' : typeof p === 'string' ? `${s.listen.address}:${p}` : joinHostPort(s.listen.address, p)}`;
     }),
   ];
-  return lines.join('\n') + '\n' + renderPortalRules({ family: state.family, portals: plan.portals, proxyPorts: ports, hostIP });
+  return (
+    lines.join('\n') +
+    '\n' +
+    renderPortalRules({ family: state.family, portals: plan.portals, proxyPorts: ports, hostIP })
+  );
 }

@@ -5,7 +5,13 @@ import type { RunOptions, RunResult } from '../../exec/run.js';
 import { ExecError } from '../../exec/run.js';
 import { createMemoryLogger } from '../../observability/logger.js';
 import { toolsFor, type Exec } from '../iptables/tools.js';
-import { applyPortalRules, cleanupPortals, decidePortals, ensurePortalJumps, removePortals } from './portal.js';
+import {
+  applyPortalRules,
+  cleanupPortals,
+  decidePortals,
+  ensurePortalJumps,
+  removePortals,
+} from './portal.js';
 import { PORTAL_JUMPS } from './portal-render.js';
 
 interface Call {
@@ -21,7 +27,8 @@ function fakeExec(answer: (c: Call) => [number, string]): { exec: Exec; calls: C
     const c: Call = { cmd, args, ...(opts?.input !== undefined ? { input: opts.input } : {}) };
     calls.push(c);
     const [code, stdout] = answer(c);
-    if (!(opts?.okCodes ?? [0]).includes(code)) return Promise.reject(new ExecError('KP_ERR_EXEC_FAILED', cmd, args, code, 'fake failure'));
+    if (!(opts?.okCodes ?? [0]).includes(code))
+      return Promise.reject(new ExecError('KP_ERR_EXEC_FAILED', cmd, args, code, 'fake failure'));
     return Promise.resolve<RunResult>({ code, stdout, stderr: '', durationMs: 0 });
   };
   return { exec, calls };
@@ -34,13 +41,21 @@ const findAll = (c: string) => `/usr/sbin/${c}`;
 describe('decidePortals', () => {
   it('direct when not root, without calling anything', async () => {
     const { exec, calls } = fakeExec(() => [0, '']);
-    assert.deepEqual(await decidePortals('IPv4', { exec, isRoot: false, find: findAll, env }), { mode: 'direct', reason: 'not running as root' });
+    assert.deepEqual(await decidePortals('IPv4', { exec, isRoot: false, find: findAll, env }), {
+      mode: 'direct',
+      reason: 'not running as root',
+    });
     assert.equal(calls.length, 0);
   });
 
   it('direct when a binary is missing, naming it', async () => {
     const { exec } = fakeExec(() => [0, '']);
-    const d = await decidePortals('IPv6', { exec, isRoot: true, find: (c) => (c.endsWith('restore') ? undefined : c), env });
+    const d = await decidePortals('IPv6', {
+      exec,
+      isRoot: true,
+      find: (c) => (c.endsWith('restore') ? undefined : c),
+      env,
+    });
     assert.deepEqual(d, { mode: 'direct', reason: 'ip6tables-nft-restore not found on PATH' });
   });
 
@@ -57,7 +72,12 @@ describe('decidePortals', () => {
 
   it('a bad KUBE_PROXY_IPTABLES_BACKEND falls back to direct with the reason', async () => {
     const { exec } = fakeExec(() => [0, '']);
-    const d = await decidePortals('IPv4', { exec, isRoot: true, find: findAll, env: { KUBE_PROXY_IPTABLES_BACKEND: 'bogus' } });
+    const d = await decidePortals('IPv4', {
+      exec,
+      isRoot: true,
+      find: findAll,
+      env: { KUBE_PROXY_IPTABLES_BACKEND: 'bogus' },
+    });
     assert.equal(d.mode, 'direct');
     assert.match(d.reason, /KUBE_PROXY_IPTABLES_BACKEND must be "legacy" or "nft", got "bogus"/);
   });
@@ -67,13 +87,20 @@ describe('apply and jumps', () => {
   it('applies with restore -w --noflush and the text on stdin', async () => {
     const { exec, calls } = fakeExec(() => [0, '']);
     await applyPortalRules(NFT4, '*nat\nCOMMIT\n', exec);
-    assert.deepEqual(calls, [{ cmd: 'iptables-nft-restore', args: ['-w', '--noflush'], input: '*nat\nCOMMIT\n' }]);
+    assert.deepEqual(calls, [
+      { cmd: 'iptables-nft-restore', args: ['-w', '--noflush'], input: '*nat\nCOMMIT\n' },
+    ]);
   });
 
   it('adds only the jumps -C does not find: prepends with -I 1, appends with -A', async () => {
-    const { exec, calls } = fakeExec((c) => [c.args.includes('-C') && c.args.includes('KUBE-PORTALS-HOST') ? 0 : c.args.includes('-C') ? 1 : 0, '']);
+    const { exec, calls } = fakeExec((c) => [
+      c.args.includes('-C') && c.args.includes('KUBE-PORTALS-HOST') ? 0 : c.args.includes('-C') ? 1 : 0,
+      '',
+    ]);
     assert.equal(await ensurePortalJumps(NFT4, exec), PORTAL_JUMPS.length - 1);
-    const adds = calls.filter((c) => !c.args.includes('-C')).map((c) => `${c.args.slice(0, 5).join(' ')} ${c.args.at(-1)}`);
+    const adds = calls
+      .filter((c) => !c.args.includes('-C'))
+      .map((c) => `${c.args.slice(0, 5).join(' ')} ${c.args.at(-1)}`);
     // -I takes position 1 so portals come before anything else in the chain.
     assert.ok(calls.filter((c) => c.args.includes('-I')).every((c) => c.args[5] === '1'));
     assert.deepEqual(adds, [
@@ -86,7 +113,8 @@ describe('apply and jumps', () => {
 });
 
 describe('removePortals and cleanup', () => {
-  const natSave = '*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-NODEPORT-HOST - [0:0]\nCOMMIT\n';
+  const natSave =
+    '*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-NODEPORT-HOST - [0:0]\nCOMMIT\n';
   it('deletes jumps to the chains that exist (until gone), then flushes and deletes those chains', async () => {
     let deletes = 0;
     const { exec, calls } = fakeExec((c) => {
@@ -95,7 +123,9 @@ describe('removePortals and cleanup', () => {
       return [0, ''];
     });
     assert.deepEqual(await removePortals(NFT4, exec), []);
-    const ops = calls.filter((c) => !c.cmd.endsWith('-save')).map((c) => `${c.args[2]} ${c.args[3]} ${c.args.at(-1)}`);
+    const ops = calls
+      .filter((c) => !c.cmd.endsWith('-save'))
+      .map((c) => `${c.args[2]} ${c.args[3]} ${c.args.at(-1)}`);
     assert.deepEqual(ops, [
       'nat -D KUBE-PORTALS-CONTAINER',
       'nat -D KUBE-PORTALS-CONTAINER',
@@ -114,8 +144,13 @@ describe('removePortals and cleanup', () => {
   });
 
   it('cleanup reports failures with the command', async () => {
-    const { exec } = fakeExec((c) => (c.cmd.endsWith('-save') ? [0, natSave] : [c.args.includes('-X') || c.args.includes('-D') ? 1 : 0, '']));
-    await assert.rejects(cleanupPortals(createMemoryLogger(), { exec, isRoot: true, find: findAll, env }), /userspace portal cleanup \(IPv4\): .*-X KUBE-PORTALS-CONTAINER/);
+    const { exec } = fakeExec((c) =>
+      c.cmd.endsWith('-save') ? [0, natSave] : [c.args.includes('-X') || c.args.includes('-D') ? 1 : 0, ''],
+    );
+    await assert.rejects(
+      cleanupPortals(createMemoryLogger(), { exec, isRoot: true, find: findAll, env }),
+      /userspace portal cleanup \(IPv4\): .*-X KUBE-PORTALS-CONTAINER/,
+    );
   });
 
   it('cleanup without root does nothing', async () => {

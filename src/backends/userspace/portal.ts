@@ -46,13 +46,20 @@ export async function decidePortals(family: IPFamily, probe: PortalProbe = {}): 
   try {
     await exec(tools.save, ['-t', 'nat'], { timeoutMs: TIMEOUT_MS });
   } catch (err) {
-    return { mode: 'direct', reason: `${tools.save} -t nat failed: ${err instanceof Error ? err.message : String(err)}` };
+    return {
+      mode: 'direct',
+      reason: `${tools.save} -t nat failed: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
   return { mode: 'portal', tools, reason: `${tools.iptables} (${backend.reason})` };
 }
 
 /** Writes our chains with `iptables-restore -w --noflush` (the text declares, so rewrites, each chain). */
-export async function applyPortalRules(tools: IPTablesTools, text: string, exec: Exec = defaultExec): Promise<void> {
+export async function applyPortalRules(
+  tools: IPTablesTools,
+  text: string,
+  exec: Exec = defaultExec,
+): Promise<void> {
   await exec(tools.restore, ['-w', '--noflush'], { input: text, timeoutMs: TIMEOUT_MS });
 }
 
@@ -66,7 +73,9 @@ export async function ensurePortalJumps(tools: IPTablesTools, exec: Exec = defau
   for (const j of PORTAL_JUMPS) {
     const check = await exec(tools.iptables, jumpArgs('-C', j), { okCodes: [0, 1], timeoutMs: TIMEOUT_MS });
     if (check.code === 0) continue;
-    await exec(tools.iptables, jumpArgs(j.position === 'prepend' ? '-I' : '-A', j), { timeoutMs: TIMEOUT_MS });
+    await exec(tools.iptables, jumpArgs(j.position === 'prepend' ? '-I' : '-A', j), {
+      timeoutMs: TIMEOUT_MS,
+    });
     added++;
   }
   return added;
@@ -94,14 +103,19 @@ export async function removePortals(tools: IPTablesTools, exec: Exec = defaultEx
   const saves = { nat: await saveText(tools, 'nat', exec), filter: await saveText(tools, 'filter', exec) };
   const chains: ['nat' | 'filter', string][] = [
     ...PORTAL_NAT_CHAINS.filter((c) => declares(saves.nat, c)).map((c) => ['nat', c] as ['nat', string]),
-    ...PORTAL_FILTER_CHAINS.filter((c) => declares(saves.filter, c)).map((c) => ['filter', c] as ['filter', string]),
+    ...PORTAL_FILTER_CHAINS.filter((c) => declares(saves.filter, c)).map(
+      (c) => ['filter', c] as ['filter', string],
+    ),
   ];
   if (chains.length === 0) return errors;
   for (const j of PORTAL_JUMPS) {
     if (!declares(saves[j.table], j.args[j.args.length - 1]!)) continue;
     // A jump may have been added twice (e.g. by two runs racing): delete until none is left (bounded).
     for (let i = 0; i < 8; i++) {
-      const r = await exec(tools.iptables, jumpArgs('-D', j), { okCodes: [0, 1, 2], timeoutMs: TIMEOUT_MS }).catch((err: unknown) => {
+      const r = await exec(tools.iptables, jumpArgs('-D', j), {
+        okCodes: [0, 1, 2],
+        timeoutMs: TIMEOUT_MS,
+      }).catch((err: unknown) => {
         errors.push(String(err));
         return undefined;
       });

@@ -10,7 +10,13 @@ import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { createMemoryLogger } from '../../observability/logger.js';
-import { UserspaceProxier, createUserspaceBackend, userspaceBackend, userspaceOptionsFromConfig, type UserspaceRelayOptions } from './relay.js';
+import {
+  UserspaceProxier,
+  createUserspaceBackend,
+  userspaceBackend,
+  userspaceOptionsFromConfig,
+  type UserspaceRelayOptions,
+} from './relay.js';
 import type { PortalProbe } from './portal.js';
 import type { Exec } from '../iptables/tools.js';
 import { familyOptions } from '../../../test/fixtures/options.js';
@@ -108,13 +114,28 @@ function stateFor(
   const protocol = svc.protocol ?? 'TCP';
   const objects = [
     makeNode('node-a', ['127.0.0.2']),
-    makeService('t', svc.name, { clusterIP: svc.ip, ports: [{ name: 'p', port: svc.port, protocol }], ...svc.spec }),
-    ...backendPorts.map((port, i) => makeSlice('t', svc.name, `${svc.name}-${i}`, [{ ip: '127.0.0.1', nodeName: 'node-a' }], [{ name: 'p', port, protocol }])),
+    makeService('t', svc.name, {
+      clusterIP: svc.ip,
+      ports: [{ name: 'p', port: svc.port, protocol }],
+      ...svc.spec,
+    }),
+    ...backendPorts.map((port, i) =>
+      makeSlice(
+        't',
+        svc.name,
+        `${svc.name}-${i}`,
+        [{ ip: '127.0.0.1', nodeName: 'node-a' }],
+        [{ name: 'p', port, protocol }],
+      ),
+    ),
   ];
   return desiredStatesFromObjects(objects, { families: ['IPv4'], nodeName: 'node-a' })[0]!;
 }
 
-function proxier(opts: UserspaceRelayOptions = {}): { p: UserspaceProxier; log: ReturnType<typeof createMemoryLogger> } {
+function proxier(opts: UserspaceRelayOptions = {}): {
+  p: UserspaceProxier;
+  log: ReturnType<typeof createMemoryLogger>;
+} {
   const log = createMemoryLogger();
   const p = new UserspaceProxier({ logger: log, options: OPTS }, opts);
   cleanups.push(() => p.close());
@@ -125,9 +146,18 @@ describe('userspace relay TCP', () => {
   it('round robin spreads 30 connections evenly over 3 backends and says where the service is', async () => {
     const bs = await Promise.all(['a', 'b', 'c'].map((n) => tcpBackend(n)));
     const { p, log } = proxier();
-    await p.sync(stateFor({ name: 'rr', ip: '127.0.0.10', port: 18080 }, bs.map((b) => b.port)));
+    await p.sync(
+      stateFor(
+        { name: 'rr', ip: '127.0.0.10', port: 18080 },
+        bs.map((b) => b.port),
+      ),
+    );
     assert.deepEqual(p.listening(), ['TCP/127.0.0.10:18080']);
-    assert.ok(log.entries.some((e) => e.level === 'info' && e.msg.includes('t/rr:p is now reachable at tcp 127.0.0.10:18080')));
+    assert.ok(
+      log.entries.some(
+        (e) => e.level === 'info' && e.msg.includes('t/rr:p is now reachable at tcp 127.0.0.10:18080'),
+      ),
+    );
     const counts = new Map<string, number>();
     for (let i = 0; i < 30; i++) {
       const name = (await request('127.0.0.10', 18080)).toString().split(':')[0]!;
@@ -143,7 +173,12 @@ describe('userspace relay TCP', () => {
     const { p } = proxier();
     await p.sync(
       stateFor(
-        { name: 'sticky', ip: '127.0.0.11', port: 18080, spec: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } } },
+        {
+          name: 'sticky',
+          ip: '127.0.0.11',
+          port: 18080,
+          spec: { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } },
+        },
         bs.map((b) => b.port),
       ),
     );
@@ -155,7 +190,12 @@ describe('userspace relay TCP', () => {
   it('least-connections sends a new connection to the idle backend', async () => {
     const bs = await Promise.all(['a', 'b'].map((n) => tcpBackend(n, 'echo')));
     const { p } = proxier({ algorithm: 'least-connections' });
-    await p.sync(stateFor({ name: 'lc', ip: '127.0.0.12', port: 18080 }, bs.map((b) => b.port)));
+    await p.sync(
+      stateFor(
+        { name: 'lc', ip: '127.0.0.12', port: 18080 },
+        bs.map((b) => b.port),
+      ),
+    );
     // Endpoints rotate in "ip:port" string order; hold one connection on each, then free the second.
     const [first, second] = [...bs].sort((x, y) => (`127.0.0.1:${x.port}` < `127.0.0.1:${y.port}` ? -1 : 1));
     const held = [net.connect(18080, '127.0.0.12'), net.connect(18080, '127.0.0.12')];
@@ -177,7 +217,9 @@ describe('userspace relay TCP', () => {
     const dead = await tcpBackend('dead');
     await dead.close();
     const { p } = proxier();
-    await p.sync(stateFor({ name: 'retry', ip: '127.0.0.13', port: 18080 }, [live[0]!.port, dead.port, live[1]!.port]));
+    await p.sync(
+      stateFor({ name: 'retry', ip: '127.0.0.13', port: 18080 }, [live[0]!.port, dead.port, live[1]!.port]),
+    );
     for (let i = 0; i < 9; i++) {
       const name = (await request('127.0.0.13', 18080)).toString().split(':')[0];
       assert.ok(name === 'a' || name === 'b', `got ${name}`);
@@ -204,7 +246,12 @@ describe('userspace relay TCP', () => {
   it('a removed endpoint gets no new connections; an open connection to it keeps working', async () => {
     const bs = await Promise.all(['a', 'b'].map((n) => tcpBackend(n, 'echo')));
     const { p } = proxier();
-    await p.sync(stateFor({ name: 'rm', ip: '127.0.0.16', port: 18080 }, bs.map((b) => b.port)));
+    await p.sync(
+      stateFor(
+        { name: 'rm', ip: '127.0.0.16', port: 18080 },
+        bs.map((b) => b.port),
+      ),
+    );
     const c = net.connect(18080, '127.0.0.16');
     c.write('ping1');
     const [first] = (await once(c, 'data')) as [Buffer];
@@ -226,10 +273,17 @@ describe('userspace relay TCP', () => {
     const { p, log } = proxier();
     await p.sync(stateFor({ name: 'gone', ip: '127.0.0.17', port: 18080 }, [a.port]));
     assert.match((await request('127.0.0.17', 18080)).toString(), /^a:/);
-    await p.sync(desiredStatesFromObjects([makeNode('node-a', ['127.0.0.2'])], { families: ['IPv4'], nodeName: 'node-a' })[0]!);
+    await p.sync(
+      desiredStatesFromObjects([makeNode('node-a', ['127.0.0.2'])], {
+        families: ['IPv4'],
+        nodeName: 'node-a',
+      })[0]!,
+    );
     assert.deepEqual(p.listening(), []);
     assert.equal(await connectOutcome('127.0.0.17', 18080), 'ECONNREFUSED');
-    assert.ok(log.entries.some((e) => e.msg.includes('t/gone:p no longer reachable at tcp 127.0.0.17:18080')));
+    assert.ok(
+      log.entries.some((e) => e.msg.includes('t/gone:p no longer reachable at tcp 127.0.0.17:18080')),
+    );
   });
 
   it('half-close: the client ends its write side and still receives the reply', async () => {
@@ -258,7 +312,10 @@ describe('userspace relay TCP', () => {
     const a = await tcpBackend('a');
     const { p, log } = proxier();
     // 192.0.2.0/24 (TEST-NET-1) is never local: bind fails with EADDRNOTAVAIL, nothing is bound.
-    const st = stateFor({ name: 'mixed', ip: '127.0.0.20', port: 18080, spec: { externalIPs: ['192.0.2.55'] } }, [a.port]);
+    const st = stateFor(
+      { name: 'mixed', ip: '127.0.0.20', port: 18080, spec: { externalIPs: ['192.0.2.55'] } },
+      [a.port],
+    );
     await p.sync(st);
     await p.sync(st);
     assert.deepEqual(p.listening(), ['TCP/127.0.0.20:18080']);
@@ -298,7 +355,12 @@ describe('userspace relay UDP', () => {
   it('round trip: the reply comes back from the service address, one session per client', async () => {
     const bs = await Promise.all(['a', 'b'].map((n) => udpBackend(n)));
     const { p } = proxier({ udpIdleTimeoutMs: 5_000 });
-    await p.sync(stateFor({ name: 'dns', ip: '127.0.0.30', port: 15353, protocol: 'UDP' }, bs.map((b) => b.port)));
+    await p.sync(
+      stateFor(
+        { name: 'dns', ip: '127.0.0.30', port: 15353, protocol: 'UDP' },
+        bs.map((b) => b.port),
+      ),
+    );
     const c = await udpClient();
     const replies: string[] = [];
     for (const q of ['q1', 'q2', 'q3']) {
@@ -310,7 +372,10 @@ describe('userspace relay UDP', () => {
     }
     // One client ip:port is one session: every datagram goes to the same endpoint.
     const backend = replies[0]!.split(':')[0];
-    assert.deepEqual(replies, ['q1', 'q2', 'q3'].map((q) => `${backend}:${q}`));
+    assert.deepEqual(
+      replies,
+      ['q1', 'q2', 'q3'].map((q) => `${backend}:${q}`),
+    );
     assert.equal(p.stats().udpSessionsOpened, 1);
     // A second client gets the other endpoint (round robin).
     const c2 = await udpClient();
@@ -355,20 +420,46 @@ describe('userspaceBackend', () => {
     const text = backend.render([st], [OPTS]);
     assert.match(text, /t\/r:p\s+TCP\s+127\.0\.0\.40:18080\s+clusterIP\s+127\.0\.0\.1:9999/);
     assert.match(text, /# userspace portals IPv4/);
-    assert.match(text, /-A KUBE-PORTALS-CONTAINER -m comment --comment "t\/r:p" -p tcp -m tcp -d 127\.0\.0\.40\/32 --dport 18080 -j REDIRECT --to-ports <proxy-port-1>/);
+    assert.match(
+      text,
+      /-A KUBE-PORTALS-CONTAINER -m comment --comment "t\/r:p" -p tcp -m tcp -d 127\.0\.0\.40\/32 --dport 18080 -j REDIRECT --to-ports <proxy-port-1>/,
+    );
     const log = createMemoryLogger();
     const px = await backend.create({ logger: log, options: OPTS });
     assert.ok(px instanceof UserspaceProxier);
     assert.equal(px.mode, 'direct');
-    assert.ok(log.entries.some((e) => e.level === 'warn' && /direct listening \(not running as root\)/.test(e.msg)));
+    assert.ok(
+      log.entries.some((e) => e.level === 'warn' && /direct listening \(not running as root\)/.test(e.msg)),
+    );
     await px.close();
     await backend.cleanup(createMemoryLogger());
   });
 
   it('userspaceOptionsFromConfig: algorithm, portals switch, port range ("" and 0-0 mean ephemeral)', () => {
-    assert.deepEqual(userspaceOptionsFromConfig({ userspaceBalancer: 'least-connections', portRange: '', userspacePortals: true }), { algorithm: 'least-connections', portals: 'auto' });
-    assert.deepEqual(userspaceOptionsFromConfig({ userspaceBalancer: 'round-robin', portRange: '0-0', userspacePortals: false }), { algorithm: 'round-robin', portals: 'off' });
-    assert.deepEqual(userspaceOptionsFromConfig({ userspaceBalancer: 'round-robin', portRange: '40000+9', userspacePortals: true }).portRange, { min: 40000, max: 40009 });
+    assert.deepEqual(
+      userspaceOptionsFromConfig({
+        userspaceBalancer: 'least-connections',
+        portRange: '',
+        userspacePortals: true,
+      }),
+      { algorithm: 'least-connections', portals: 'auto' },
+    );
+    assert.deepEqual(
+      userspaceOptionsFromConfig({
+        userspaceBalancer: 'round-robin',
+        portRange: '0-0',
+        userspacePortals: false,
+      }),
+      { algorithm: 'round-robin', portals: 'off' },
+    );
+    assert.deepEqual(
+      userspaceOptionsFromConfig({
+        userspaceBalancer: 'round-robin',
+        portRange: '40000+9',
+        userspacePortals: true,
+      }).portRange,
+      { min: 40000, max: 40009 },
+    );
   });
 });
 
@@ -382,12 +473,17 @@ describe('userspace relay in portal mode (fake iptables, loopback sockets)', () 
     const calls: Call[] = [];
     const exec: Exec = (cmd, args, opts) => {
       calls.push({ cmd, args, ...(opts?.input !== undefined ? { input: opts.input } : {}) });
-      const save = cmd.endsWith('-save') ? '*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\nCOMMIT\n' : '';
+      const save = cmd.endsWith('-save')
+        ? '*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\nCOMMIT\n'
+        : '';
       // -C finds nothing (exit 1); -D finds nothing more after the first (exit 1 after one success is fine).
       const code = args.includes('-C') || args.includes('-D') ? 1 : 0;
       return Promise.resolve({ code, stdout: save, stderr: '', durationMs: 0 });
     };
-    return { probe: { exec, isRoot: true, find: (c) => c, env: { KUBE_PROXY_IPTABLES_BACKEND: 'nft' } }, calls };
+    return {
+      probe: { exec, isRoot: true, find: (c) => c, env: { KUBE_PROXY_IPTABLES_BACKEND: 'nft' } },
+      calls,
+    };
   }
 
   it('binds a proxy port, programs REDIRECT/DNAT to it, relays through it, logs a summary, removes rules on close', async () => {
@@ -407,21 +503,43 @@ describe('userspace relay in portal mode (fake iptables, loopback sockets)', () 
     const [id, proxyPort] = ports[0]!;
     assert.equal(id, 'TCP/portal/t/pm:p/TCP|internal');
     const restore = calls.find((c) => c.cmd === 'iptables-nft-restore');
-    assert.ok(restore?.input?.includes(`-d 172.30.9.9/32 --dport 80 -j REDIRECT --to-ports ${proxyPort}`), restore?.input);
-    assert.ok(restore?.input?.includes(`-j DNAT --to-destination 127.0.0.2:${proxyPort}`), 'host traffic goes to the node IP');
-    assert.equal(calls.filter((c) => c.args.includes('-I') || c.args.includes('-A')).length, 5, 'all five jumps added');
+    assert.ok(
+      restore?.input?.includes(`-d 172.30.9.9/32 --dport 80 -j REDIRECT --to-ports ${proxyPort}`),
+      restore?.input,
+    );
+    assert.ok(
+      restore?.input?.includes(`-j DNAT --to-destination 127.0.0.2:${proxyPort}`),
+      'host traffic goes to the node IP',
+    );
+    assert.equal(
+      calls.filter((c) => c.args.includes('-I') || c.args.includes('-A')).length,
+      5,
+      'all five jumps added',
+    );
     // What REDIRECT would deliver: a connection to the proxy port reaches the backend.
     assert.equal((await request('127.0.0.1', proxyPort, 'hi')).toString(), 'pa:2');
     const summary = log.entries.find((e) => e.msg.startsWith('userspace startup summary'));
-    assert.match(summary?.msg ?? '', new RegExp(`portal mode.*1 reachable.*t/pm:p tcp 172\\.30\\.9\\.9:80 \\(clusterIP\\) -> proxy port ${proxyPort}`, 's'));
+    assert.match(
+      summary?.msg ?? '',
+      new RegExp(
+        `portal mode.*1 reachable.*t/pm:p tcp 172\\.30\\.9\\.9:80 \\(clusterIP\\) -> proxy port ${proxyPort}`,
+        's',
+      ),
+    );
     // Unchanged state, partial sync: no second restore.
     const before = calls.length;
     await px.sync(stateFor({ name: 'pm', ip: '172.30.9.9', port: 80 }, [b.port]), false);
     assert.equal(calls.length, before);
     await px.close();
     const after = calls.slice(before).map((c) => `${c.cmd} ${c.args.join(' ')}`);
-    assert.ok(after.some((c) => / -t nat -X KUBE-PORTALS-CONTAINER$/.test(c)), after.join('\n'));
-    assert.ok(after.some((c) => / -t nat -D PREROUTING .*KUBE-PORTALS-CONTAINER$/.test(c)), after.join('\n'));
+    assert.ok(
+      after.some((c) => / -t nat -X KUBE-PORTALS-CONTAINER$/.test(c)),
+      after.join('\n'),
+    );
+    assert.ok(
+      after.some((c) => / -t nat -D PREROUTING .*KUBE-PORTALS-CONTAINER$/.test(c)),
+      after.join('\n'),
+    );
   });
 
   it('takes proxy ports from the range, per protocol, skipping ports held by others', async () => {
@@ -437,7 +555,11 @@ describe('userspace relay in portal mode (fake iptables, loopback sockets)', () 
     );
     const held = (holder.address() as net.AddressInfo).port;
     const { probe } = fake();
-    const backend = createUserspaceBackend({ probe, portalListenAddress: '127.0.0.1', portRange: { min: held, max: held + 40 } });
+    const backend = createUserspaceBackend({
+      probe,
+      portalListenAddress: '127.0.0.1',
+      portRange: { min: held, max: held + 40 },
+    });
     const created = await backend.create({ logger: createMemoryLogger(), options: OPTS });
     assert.ok(created instanceof UserspaceProxier);
     const px = created;

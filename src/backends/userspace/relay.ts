@@ -28,7 +28,15 @@ import { parsePortRange } from '../../config/kube-proxy-configuration.js';
 import { Balancer, type BalancerAlgorithm } from './balancer.js';
 import { planListeners, renderUserspace, skippedPorts, type ListenerPlan } from './render.js';
 import { planPortals, renderPortalRules, renderPortalSection, type Portal } from './portal-render.js';
-import { applyPortalRules, cleanupPortals, decidePortals, ensurePortalJumps, removePortals, type PortalDecision, type PortalProbe } from './portal.js';
+import {
+  applyPortalRules,
+  cleanupPortals,
+  decidePortals,
+  ensurePortalJumps,
+  removePortals,
+  type PortalDecision,
+  type PortalProbe,
+} from './portal.js';
 
 /** Tunables of the relay beyond FamilyOptions. */
 export interface UserspaceRelayOptions {
@@ -55,7 +63,9 @@ export interface UserspaceRelayOptions {
  * portals may be used (userspacePortals, --userspace-portals) and the proxy port range (portRange;
  * "" or "0-0" = ephemeral). udpIdleTimeoutMs comes via FamilyOptions.
  */
-export function userspaceOptionsFromConfig(config: Pick<ProxyConfig, 'userspaceBalancer' | 'portRange' | 'userspacePortals'>): UserspaceRelayOptions {
+export function userspaceOptionsFromConfig(
+  config: Pick<ProxyConfig, 'userspaceBalancer' | 'portRange' | 'userspacePortals'>,
+): UserspaceRelayOptions {
   const r = config.portRange === '' ? undefined : parsePortRange(config.portRange);
   return {
     algorithm: config.userspaceBalancer,
@@ -100,7 +110,13 @@ interface UdpSession {
 /** `port` is the port actually bound (differs from plan.listen.port for portal sockets). */
 type OpenListener =
   | { kind: 'TCP'; plan: ListenerPlan; port: number; server: net.Server }
-  | { kind: 'UDP'; plan: ListenerPlan; port: number; socket: dgram.Socket; sessions: Map<string, UdpSession> };
+  | {
+      kind: 'UDP';
+      plan: ListenerPlan;
+      port: number;
+      socket: dgram.Socket;
+      sessions: Map<string, UdpSession>;
+    };
 
 function newStats(): RelayStats {
   return {
@@ -157,12 +173,17 @@ export class UserspaceProxier implements Proxier {
   private summarized = false;
 
   /** `decision` defaults to direct mode; createUserspaceBackend decides with decidePortals(). */
-  constructor(deps: BackendDeps, opts: UserspaceRelayOptions = {}, decision: PortalDecision = { mode: 'direct', reason: 'not requested' }) {
+  constructor(
+    deps: BackendDeps,
+    opts: UserspaceRelayOptions = {},
+    decision: PortalDecision = { mode: 'direct', reason: 'not requested' },
+  ) {
     this.logger = deps.logger.child({ mode: 'userspace', family: deps.options.family });
     this.options = deps.options;
     this.algorithm = opts.algorithm ?? 'round-robin';
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
-    this.udpIdleTimeoutMs = opts.udpIdleTimeoutMs ?? (deps.options.udpIdleTimeoutMs > 0 ? deps.options.udpIdleTimeoutMs : 250);
+    this.udpIdleTimeoutMs =
+      opts.udpIdleTimeoutMs ?? (deps.options.udpIdleTimeoutMs > 0 ? deps.options.udpIdleTimeoutMs : 250);
     this.highWaterMark = opts.highWaterMark;
     this.decision = decision;
     this.portRange = opts.portRange;
@@ -228,7 +249,9 @@ export class UserspaceProxier implements Proxier {
     for (const plan of plans) {
       const cur = this.open.get(plan.id);
       if (cur) {
-        const changed = cur.plan.servicePortKey !== plan.servicePortKey || cur.plan.endpoints.length !== plan.endpoints.length;
+        const changed =
+          cur.plan.servicePortKey !== plan.servicePortKey ||
+          cur.plan.endpoints.length !== plan.endpoints.length;
         cur.plan = plan;
         if (cur.kind === 'UDP') this.pruneUdpSessions(cur);
         if (changed) this.logReachable(plan, 'now');
@@ -250,7 +273,12 @@ export class UserspaceProxier implements Proxier {
     const tools = this.decision.tools;
     const ports = this.proxyPorts();
     const hostIP = state.nodeIPs[0] ?? (state.family === 'IPv6' ? '::1' : '127.0.0.1');
-    const text = renderPortalRules({ family: state.family, portals: this.portals, proxyPorts: ports, hostIP });
+    const text = renderPortalRules({
+      family: state.family,
+      portals: this.portals,
+      proxyPorts: ports,
+      hostIP,
+    });
     if (full || text !== this.lastRules) {
       this.lastRules = '';
       await applyPortalRules(tools, text, this.probe.exec);
@@ -258,7 +286,8 @@ export class UserspaceProxier implements Proxier {
     }
     if (full || !this.jumpsEnsured) {
       const added = await ensurePortalJumps(tools, this.probe.exec);
-      if (added > 0 && this.jumpsEnsured) this.logger.warn({ added }, 'portal jump rules were missing and have been restored');
+      if (added > 0 && this.jumpsEnsured)
+        this.logger.warn({ added }, 'portal jump rules were missing and have been restored');
       this.jumpsEnsured = true;
     }
     const now = new Map<string, Portal>();
@@ -266,14 +295,24 @@ export class UserspaceProxier implements Proxier {
     for (const [k, p] of this.portalsLogged) {
       if (now.has(k)) continue;
       this.portalsLogged.delete(k);
-      this.logger.info({ service: p.serviceName, kind: p.kind, address: p.address, port: p.port, protocol: p.protocol }, `service ${p.serviceName} no longer reachable at ${portalWhere(p)}`);
+      this.logger.info(
+        { service: p.serviceName, kind: p.kind, address: p.address, port: p.port, protocol: p.protocol },
+        `service ${p.serviceName} no longer reachable at ${portalWhere(p)}`,
+      );
     }
     for (const [k, p] of now) {
       if (this.portalsLogged.has(k)) continue;
       this.portalsLogged.set(k, p);
       const proxyPort = ports.get(p.socketId);
       this.logger.info(
-        { service: p.serviceName, kind: p.kind, address: p.address, port: p.port, protocol: p.protocol, proxyPort },
+        {
+          service: p.serviceName,
+          kind: p.kind,
+          address: p.address,
+          port: p.port,
+          protocol: p.protocol,
+          proxyPort,
+        },
         `service ${p.serviceName} is now reachable at ${portalWhere(p)} (${p.kind}, portal to proxy port ${String(proxyPort)})`,
       );
     }
@@ -287,12 +326,15 @@ export class UserspaceProxier implements Proxier {
       const ports = this.proxyPorts();
       for (const p of this.portals) {
         const port = ports.get(p.socketId);
-        if (port === undefined) unreachable.push(`${p.serviceName} ${portalWhere(p)} (${p.kind}): no proxy port could be bound`);
+        if (port === undefined)
+          unreachable.push(`${p.serviceName} ${portalWhere(p)} (${p.kind}): no proxy port could be bound`);
         else reachable.push(`${p.serviceName} ${portalWhere(p)} (${p.kind}) -> proxy port ${port}`);
       }
     } else {
       for (const l of [...this.open.values()].sort((a, b) => (a.plan.id < b.plan.id ? -1 : 1))) {
-        reachable.push(`${l.plan.serviceName} ${l.plan.protocol.toLowerCase()} ${joinHostPort(l.plan.listen.address, l.port)} (${l.plan.kind})`);
+        reachable.push(
+          `${l.plan.serviceName} ${l.plan.protocol.toLowerCase()} ${joinHostPort(l.plan.listen.address, l.port)} (${l.plan.kind})`,
+        );
       }
       for (const [id, code] of [...this.bindFailures].sort()) unreachable.push(`${id}: ${code}`);
     }
@@ -301,7 +343,10 @@ export class UserspaceProxier implements Proxier {
 
   private logSummary(): void {
     const { reachable, unreachable } = this.summary();
-    const how = this.decision.mode === 'portal' ? 'portal mode (iptables rules send service traffic to the relay)' : `direct mode (${this.decision.reason}): only local service addresses are reachable`;
+    const how =
+      this.decision.mode === 'portal'
+        ? 'portal mode (iptables rules send service traffic to the relay)'
+        : `direct mode (${this.decision.reason}): only local service addresses are reachable`;
     this.logger.info(
       { proxyMode: 'userspace', relay: this.decision.mode, reachable, unreachable },
       `userspace startup summary, ${how}: ${reachable.length} reachable, ${unreachable.length} not` +
@@ -316,7 +361,8 @@ export class UserspaceProxier implements Proxier {
     // Portal rules go first: left behind, they would send service traffic to a closed port.
     if (this.decision.mode === 'portal') {
       const errors = await removePortals(this.decision.tools, this.probe.exec);
-      if (errors.length > 0) this.logger.error({ errors }, 'removing userspace portal rules failed; run kube-proxy --cleanup');
+      if (errors.length > 0)
+        this.logger.error({ errors }, 'removing userspace portal rules failed; run kube-proxy --cleanup');
       else this.logger.info('userspace portal rules removed');
     }
     const waits: Promise<void>[] = [];
@@ -336,7 +382,13 @@ export class UserspaceProxier implements Proxier {
         b.configure({ algorithm: this.algorithm, stickyMaxAgeSeconds: p.stickyMaxAgeSeconds });
         b.update(p.endpoints);
       } else {
-        this.balancers.set(p.balancerKey, new Balancer(p.endpoints, { algorithm: this.algorithm, stickyMaxAgeSeconds: p.stickyMaxAgeSeconds }));
+        this.balancers.set(
+          p.balancerKey,
+          new Balancer(p.endpoints, {
+            algorithm: this.algorithm,
+            stickyMaxAgeSeconds: p.stickyMaxAgeSeconds,
+          }),
+        );
       }
     }
     for (const k of this.balancers.keys()) if (!seen.has(k)) this.balancers.delete(k);
@@ -347,7 +399,14 @@ export class UserspaceProxier implements Proxier {
     if (this.decision.mode === 'portal') return;
     const where = `${plan.protocol.toLowerCase()} ${joinHostPort(plan.listen.address, plan.listen.port)}`;
     this.logger.info(
-      { service: plan.serviceName, kind: plan.kind, address: plan.listen.address, port: plan.listen.port, protocol: plan.protocol, endpoints: plan.endpoints.length },
+      {
+        service: plan.serviceName,
+        kind: plan.kind,
+        address: plan.listen.address,
+        port: plan.listen.port,
+        protocol: plan.protocol,
+        endpoints: plan.endpoints.length,
+      },
       `service ${plan.serviceName} is ${when} reachable at ${where} (${plan.kind}, ${plan.endpoints.length} endpoints)`,
     );
   }
@@ -357,9 +416,21 @@ export class UserspaceProxier implements Proxier {
     if (this.bindFailures.get(plan.id) === code) return;
     this.bindFailures.set(plan.id, code);
     const where = joinHostPort(plan.listen.address, plan.listen.port);
-    const why = code === 'EADDRNOTAVAIL' ? 'address is not on this machine' : code === 'EADDRINUSE' ? 'port already in use' : code;
+    const why =
+      code === 'EADDRNOTAVAIL'
+        ? 'address is not on this machine'
+        : code === 'EADDRINUSE'
+          ? 'port already in use'
+          : code;
     this.logger.info(
-      { service: plan.serviceName, kind: plan.kind, address: plan.listen.address, port: plan.listen.port, protocol: plan.protocol, code },
+      {
+        service: plan.serviceName,
+        kind: plan.kind,
+        address: plan.listen.address,
+        port: plan.listen.port,
+        protocol: plan.protocol,
+        code,
+      },
       `service ${plan.serviceName}: cannot listen on ${plan.protocol.toLowerCase()} ${where} (${why}); not reachable there`,
     );
   }
@@ -395,7 +466,9 @@ export class UserspaceProxier implements Proxier {
     }
     // A range port someone else holds (EADDRINUSE) is skipped; a bounded number of tries.
     const busy = new Set<number>();
-    let lastErr: unknown = new Error(`proxy port range ${this.portRange.min}-${this.portRange.max} is exhausted`);
+    let lastErr: unknown = new Error(
+      `proxy port range ${this.portRange.min}-${this.portRange.max} is exhausted`,
+    );
     for (let attempt = 0; attempt < 32; attempt++) {
       const port = this.reservePort(plan.protocol, busy);
       if (port === undefined) break;
@@ -416,7 +489,12 @@ export class UserspaceProxier implements Proxier {
   /** Binds one listener on `port`; throws the bind error. */
   private async bindListener(plan: ListenerPlan, port: number): Promise<void> {
     if (plan.protocol === 'TCP') {
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}) });
+      const server = net.createServer({
+        allowHalfOpen: true,
+        pauseOnConnect: true,
+        noDelay: true,
+        ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}),
+      });
       const l: OpenListener = { kind: 'TCP', plan, port, server };
       server.on('connection', (sock) => {
         this.onTcpConnection(l, sock);
@@ -468,7 +546,12 @@ export class UserspaceProxier implements Proxier {
     this.open.delete(l.plan.id);
     this.reserved.delete(`${l.plan.protocol}/${l.port}`);
     this.logger.info(
-      { service: l.plan.serviceName, address: l.plan.listen.address, port: l.plan.listen.port, protocol: l.plan.protocol },
+      {
+        service: l.plan.serviceName,
+        address: l.plan.listen.address,
+        port: l.plan.listen.port,
+        protocol: l.plan.protocol,
+      },
       `service ${l.plan.serviceName} no longer ${this.decision.mode === 'portal' ? 'served by proxy port' : 'reachable at'} ${l.plan.protocol.toLowerCase()} ${joinHostPort(l.plan.listen.address, l.port)} (${why})`,
     );
     if (l.kind === 'TCP') {
@@ -514,7 +597,13 @@ export class UserspaceProxier implements Proxier {
         return;
       }
       tried.add(ep.endpoint);
-      const up = net.connect({ host: ep.ip, port: ep.port, allowHalfOpen: true, noDelay: true, ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}) });
+      const up = net.connect({
+        host: ep.ip,
+        port: ep.port,
+        allowHalfOpen: true,
+        noDelay: true,
+        ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}),
+      });
       let connected = false;
       const timer = setTimeout(() => {
         if (!connected) up.destroy(new Error('ETIMEDOUT'));
@@ -528,7 +617,10 @@ export class UserspaceProxier implements Proxier {
         clearTimeout(timer);
         client.off('close', onEarlyClose);
         this.counters.tcpDialFailures++;
-        this.logger.debug({ endpoint: ep.endpoint, service: plan.serviceName, err: errCode(err) }, 'endpoint connect failed; trying the next');
+        this.logger.debug(
+          { endpoint: ep.endpoint, service: plan.serviceName, err: errCode(err) },
+          'endpoint connect failed; trying the next',
+        );
         up.destroy();
         attempt();
       });
@@ -578,7 +670,11 @@ export class UserspaceProxier implements Proxier {
 
   // ---- UDP ----
 
-  private onUdpMessage(l: Extract<OpenListener, { kind: 'UDP' }>, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onUdpMessage(
+    l: Extract<OpenListener, { kind: 'UDP' }>,
+    msg: Buffer,
+    rinfo: dgram.RemoteInfo,
+  ): void {
     const key = `${rinfo.address}|${rinfo.port}`;
     let s = l.sessions.get(key);
     if (!s) {
@@ -595,7 +691,13 @@ export class UserspaceProxier implements Proxier {
     s.socket.send(msg, s.endpoint.port, s.endpoint.ip);
   }
 
-  private openSession(l: Extract<OpenListener, { kind: 'UDP' }>, key: string, client: dgram.RemoteInfo, ep: Endpoint, bal: Balancer<Endpoint>): UdpSession {
+  private openSession(
+    l: Extract<OpenListener, { kind: 'UDP' }>,
+    key: string,
+    client: dgram.RemoteInfo,
+    ep: Endpoint,
+    bal: Balancer<Endpoint>,
+  ): UdpSession {
     const socket = dgram.createSocket({ type: ep.ip.includes(':') ? 'udp6' : 'udp4' });
     const timer = setTimeout(() => {
       this.closeSession(l, s);
@@ -656,7 +758,11 @@ function portalWhere(p: Portal): string {
  * The portal rules are shown always, labelled, since render cannot know whether the daemon will run
  * as root with iptables.
  */
-export function renderUserspaceWithPortals(states: readonly DesiredState[], options: readonly FamilyOptions[], portRange?: { readonly min: number; readonly max: number }): string {
+export function renderUserspaceWithPortals(
+  states: readonly DesiredState[],
+  options: readonly FamilyOptions[],
+  portRange?: { readonly min: number; readonly max: number },
+): string {
   const parts = [renderUserspace(states, options)];
   states.forEach((state, i) => {
     const opts = options[i] ?? options.find((o) => o.family === state.family);
@@ -674,10 +780,21 @@ export function createUserspaceBackend(opts: UserspaceRelayOptions = {}): Backen
     mode: 'userspace',
     render: (states, options) => renderUserspaceWithPortals(states, options, opts.portRange),
     create: async (deps: BackendDeps) => {
-      const decision: PortalDecision = opts.portals === 'off' ? { mode: 'direct', reason: 'portals turned off' } : await decidePortals(deps.options.family, opts.probe);
+      const decision: PortalDecision =
+        opts.portals === 'off'
+          ? { mode: 'direct', reason: 'portals turned off' }
+          : await decidePortals(deps.options.family, opts.probe);
       const log = deps.logger.child({ mode: 'userspace', family: deps.options.family });
-      if (decision.mode === 'portal') log.info({ relay: 'portal', tools: decision.tools.iptables }, `userspace mode: portals with ${decision.reason}; service addresses are redirected to local proxy ports`);
-      else log.warn({ relay: 'direct', reason: decision.reason }, `userspace mode: direct listening (${decision.reason}); only service addresses that are local to this machine can be served`);
+      if (decision.mode === 'portal')
+        log.info(
+          { relay: 'portal', tools: decision.tools.iptables },
+          `userspace mode: portals with ${decision.reason}; service addresses are redirected to local proxy ports`,
+        );
+      else
+        log.warn(
+          { relay: 'direct', reason: decision.reason },
+          `userspace mode: direct listening (${decision.reason}); only service addresses that are local to this machine can be served`,
+        );
       return new UserspaceProxier(deps, opts, decision);
     },
     cleanup: (logger: Logger) => cleanupPortals(logger, opts.probe),

@@ -10,7 +10,10 @@ import { familyOptions } from '../../../test/fixtures/options.js';
 const OPTS: FamilyOptions = familyOptions({ randomFully: false });
 
 function state(objects: KubeObject[]) {
-  return desiredStatesFromObjects([makeNode('node-a', ['192.168.1.10']), ...objects], { families: ['IPv4'], nodeName: 'node-a' })[0]!;
+  return desiredStatesFromObjects([makeNode('node-a', ['192.168.1.10']), ...objects], {
+    families: ['IPv4'],
+    nodeName: 'node-a',
+  })[0]!;
 }
 
 const lbService = makeService(
@@ -40,7 +43,12 @@ describe('planListeners', () => {
   it('one listener per address kind; cluster IP uses the cluster set, external kinds the eTP=Local set', () => {
     const plans = planListeners(state([lbService, lbSlice]), OPTS);
     assert.deepEqual(
-      plans.map((p) => [p.kind, p.id, p.endpoints.map((e) => e.endpoint).join(','), p.balancerKey.split('|')[1]]),
+      plans.map((p) => [
+        p.kind,
+        p.id,
+        p.endpoints.map((e) => e.endpoint).join(','),
+        p.balancerKey.split('|')[1],
+      ]),
       [
         ['clusterIP', 'TCP/172.30.0.5:80', '10.1.0.1:8080,10.1.0.2:8080', 'internal'],
         ['externalIP', 'TCP/203.0.113.7:80', '10.1.0.1:8080', 'external'],
@@ -66,8 +74,20 @@ describe('planListeners', () => {
   });
 
   it('carries ClientIP affinity, skips SCTP, dedups a shared address/port (first key wins)', () => {
-    const a = makeService('ns', 'a', { clusterIP: '172.30.0.8', externalIPs: ['203.0.113.1'], sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 30 } } });
-    const b = makeService('ns', 'b', { clusterIP: '172.30.0.9', externalIPs: ['203.0.113.1'], ports: [{ name: 's', port: 80, protocol: 'SCTP' }, { name: 'p80', port: 80, protocol: 'TCP' }] });
+    const a = makeService('ns', 'a', {
+      clusterIP: '172.30.0.8',
+      externalIPs: ['203.0.113.1'],
+      sessionAffinity: 'ClientIP',
+      sessionAffinityConfig: { clientIP: { timeoutSeconds: 30 } },
+    });
+    const b = makeService('ns', 'b', {
+      clusterIP: '172.30.0.9',
+      externalIPs: ['203.0.113.1'],
+      ports: [
+        { name: 's', port: 80, protocol: 'SCTP' },
+        { name: 'p80', port: 80, protocol: 'TCP' },
+      ],
+    });
     const plans = planListeners(state([a, b]), OPTS);
     assert.deepEqual(
       plans.map((p) => `${p.serviceName} ${p.id} ${p.stickyMaxAgeSeconds}`),
@@ -79,7 +99,11 @@ describe('planListeners', () => {
     const s = state([]);
     assert.deepEqual(nodePortListenAddresses(s, OPTS), ['192.168.1.10']);
     assert.deepEqual(
-      nodePortListenAddresses(s, { ...OPTS, localhostNodePorts: true, nodePortAddresses: { matchAll: false, ips: ['192.168.1.10', '10.9.9.9'], cidrs: [] } }),
+      nodePortListenAddresses(s, {
+        ...OPTS,
+        localhostNodePorts: true,
+        nodePortAddresses: { matchAll: false, ips: ['192.168.1.10', '10.9.9.9'], cidrs: [] },
+      }),
       ['10.9.9.9', '127.0.0.1', '192.168.1.10'],
     );
   });
@@ -87,7 +111,18 @@ describe('planListeners', () => {
 
 describe('renderUserspace', () => {
   it('prints a stable, aligned table (byte-identical for equal input)', () => {
-    const s = state([lbService, lbSlice, makeService('ns', 'dns', { clusterIP: '172.30.0.10', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] }), makeService('ns', 'sc', { clusterIP: '172.30.0.11', ports: [{ name: 'x', port: 9, protocol: 'SCTP' }] })]);
+    const s = state([
+      lbService,
+      lbSlice,
+      makeService('ns', 'dns', {
+        clusterIP: '172.30.0.10',
+        ports: [{ name: 'dns', port: 53, protocol: 'UDP' }],
+      }),
+      makeService('ns', 'sc', {
+        clusterIP: '172.30.0.11',
+        ports: [{ name: 'x', port: 9, protocol: 'SCTP' }],
+      }),
+    ]);
     const out = renderUserspace([s], [OPTS]);
     assert.equal(renderUserspace([s], [OPTS]), out);
     assert.equal(

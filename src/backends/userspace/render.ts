@@ -54,7 +54,12 @@ export interface SkippedPort {
   readonly reason: string;
 }
 
-const KIND_ORDER: Readonly<Record<ListenerKind, number>> = { clusterIP: 0, externalIP: 1, loadBalancer: 2, nodePort: 3 };
+const KIND_ORDER: Readonly<Record<ListenerKind, number>> = {
+  clusterIP: 0,
+  externalIP: 1,
+  loadBalancer: 2,
+  nodePort: 3,
+};
 
 function internalSet(sp: ServicePortState): readonly Endpoint[] {
   return sp.info.internalPolicyLocal ? sp.localEndpoints : sp.clusterEndpoints;
@@ -80,7 +85,11 @@ export function skippedPorts(state: DesiredState): SkippedPort[] {
   for (const key of state.sortedKeys) {
     const sp = state.services.get(key);
     if (sp && sp.info.protocol === 'SCTP') {
-      out.push({ servicePortKey: key, serviceName: sp.info.nameString, reason: 'SCTP is not supported in userspace mode' });
+      out.push({
+        servicePortKey: key,
+        serviceName: sp.info.nameString,
+        reason: 'SCTP is not supported in userspace mode',
+      });
     }
   }
   return out;
@@ -123,7 +132,7 @@ export function planListeners(state: DesiredState, opts: FamilyOptions): Listene
         noEndpoints: sp.hasAnyEndpoints ? 'drop' : 'reject',
       });
     };
-    const group: [ListenerKind, string, number][] = [[ 'clusterIP', info.clusterIP, info.port ]];
+    const group: [ListenerKind, string, number][] = [['clusterIP', info.clusterIP, info.port]];
     for (const ip of [...info.externalIPs].sort()) group.push(['externalIP', ip, info.port]);
     for (const ip of [...info.loadBalancerVIPs].sort()) group.push(['loadBalancer', ip, info.port]);
     if (info.nodePort > 0) for (const ip of nodeAddrs) group.push(['nodePort', ip, info.nodePort]);
@@ -136,7 +145,12 @@ export function planListeners(state: DesiredState, opts: FamilyOptions): Listene
 function pad(cells: readonly string[][]): string[] {
   const widths: number[] = [];
   for (const row of cells) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return cells.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  return cells.map((row) =>
+    row
+      .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /**
@@ -152,7 +166,8 @@ export function renderUserspace(states: readonly DesiredState[], options: readon
     lines.push(`# userspace ${state.family}`);
     const rows: string[][] = [['SERVICE-PORT', 'PROTO', 'LISTEN', 'KIND', 'ENDPOINTS', 'AFFINITY']];
     for (const p of planListeners(state, opts)) {
-      const eps = p.endpoints.length > 0 ? p.endpoints.map((e) => e.endpoint).join(',') : `none (${p.noEndpoints})`;
+      const eps =
+        p.endpoints.length > 0 ? p.endpoints.map((e) => e.endpoint).join(',') : `none (${p.noEndpoints})`;
       const aff = p.stickyMaxAgeSeconds > 0 ? `ClientIP ${p.stickyMaxAgeSeconds}s` : 'None';
       rows.push([p.serviceName, p.protocol, joinHostPort(p.listen.address, p.listen.port), p.kind, eps, aff]);
     }
