@@ -52,15 +52,9 @@ describe('nftables mode in the lab', { skip: skipReason() }, () => {
     ctx.diagnostics = () => `daemon:\n${d.tail(30)}`;
     return d;
   };
+  /** SIGTERM, up to 20 s for a clean exit (SIGKILL after that). */
   const stopDaemon = async (d: LabProcess): Promise<void> => {
-    d.signal('SIGTERM');
-    // Lab processes are unref'd: hold the event loop open while waiting for the exit.
-    const hold = setTimeout(() => undefined, 20_000);
-    try {
-      await d.exited;
-    } finally {
-      clearTimeout(hold);
-    }
+    await d.stop(20_000);
   };
   /** The fields of the daemon's log lines with message `msg` (pino JSON lines on stderr). */
   const logLines = (d: LabProcess, msg: string): Record<string, unknown>[] =>

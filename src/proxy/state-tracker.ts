@@ -17,6 +17,7 @@ import {
 import { isForThisProxy } from '../model/filters.js';
 import type { SourceEvent } from '../sources/source.js';
 import { mergeSlices } from './endpoints.js';
+import { lowerBound } from './sorted-keys.js';
 import { serviceToServicePorts } from './service-port.js';
 import { categorizeEndpoints } from './topology.js';
 import type { DesiredState, Endpoint, ServicePortInfo, ServicePortState } from './types.js';
@@ -51,18 +52,6 @@ function addNoLocal(
     if (p.info.internalPolicyLocal) counts.internal += sign;
     if (p.info.externalPolicyLocal) counts.external += sign;
   }
-}
-
-/** Binary search for the insertion point of `k` in sorted `arr`. */
-function lowerBound(arr: readonly string[], k: string): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (arr[mid]! < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 interface FamilyCache {

@@ -8,6 +8,7 @@ import type { DesiredState, ServicePortState } from '../../proxy/types.js';
 import type { PartialDesired } from './diff.js';
 import * as N from './names.js';
 import { serviceFragment, type IPVSContext, type IPVSFragment, type VirtualServer } from './render.js';
+import { keysOfService } from '../../proxy/sorted-keys.js';
 
 /** A service port's fragment with the state object it was built from. */
 export interface FragmentEntry {
@@ -24,27 +25,6 @@ interface Claim {
 interface Touched {
   readonly vss: Map<string, VirtualServer | undefined>;
   readonly entries: Map<string, Set<string>>;
-}
-
-/** First index in sorted `keys` that is >= `k`. */
-function lowerBound(keys: readonly string[], k: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < k) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Keys of service "ns/name" in the sorted key list: "ns/name:port/PROTO" or "ns/name/PROTO". */
-function keysOfService(keys: readonly string[], svc: string): string[] {
-  const out: string[] = [];
-  for (const prefix of [`${svc}:`, `${svc}/`])
-    for (let i = lowerBound(keys, prefix); i < keys.length && keys[i]!.startsWith(prefix); i++)
-      out.push(keys[i]!);
-  return out;
 }
 
 /** The outcome of {@link IPVSProgram.update}. */

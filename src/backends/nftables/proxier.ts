@@ -23,6 +23,7 @@ import { listScript, parseTableListing, type ExistingTable } from './render-exis
 import { renderNFTables } from './render.js';
 import { SlotAllocator } from './slots.js';
 import { cleanupStaleUDP } from '../conntrack/conntrack.js';
+import { keysOfService } from '../../proxy/sorted-keys.js';
 
 /** Generous: a 30k-service full load takes seconds on a loaded 2-core machine. */
 const NFT_TIMEOUT_MS = 120_000;
@@ -170,27 +171,6 @@ function touchedLayouts(family: 'ip' | 'ip6', prog: Programmed, t: Touched): [Nf
     { family, ...before, skipped: [] },
     { family, ...after, skipped: [] },
   ];
-}
-
-/** First index in sorted `keys` that is >= `prefix`. */
-function lowerBound(keys: readonly string[], prefix: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (keys[mid]! < prefix) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Keys of service "ns/name" in the sorted key list: "ns/name:port/PROTO" or "ns/name/PROTO". */
-function keysOfService(keys: readonly string[], svc: string): string[] {
-  const out: string[] = [];
-  for (const prefix of [`${svc}:`, `${svc}/`])
-    for (let i = lowerBound(keys, prefix); i < keys.length && keys[i]!.startsWith(prefix); i++)
-      out.push(keys[i]!);
-  return out;
 }
 
 /** The whole table from the base and the programmed objects (same order as buildLayout gives); no copies. */
