@@ -12,11 +12,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLab, labSkipReason, type Lab, type LabProcess, type Tally } from '../lab/topology.js';
+import { createLab, labSkipReason, type Lab, type LabProcess } from '../lab/topology.js';
 import { pollUntil } from '../lab/poll.js';
+import { NODE_NAME as NODE, only, slice, svc, toYaml as yaml, type Obj } from '../scenarios/index.js';
 
 const DAEMON = fileURLToPath(new URL('../run-daemon.ts', import.meta.url));
-const NODE = 'node-1';
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
@@ -33,33 +33,6 @@ function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeou
     diagnostics: () => (tail ? `daemon:\n${tail()}` : ''),
   });
 }
-
-type Obj = Record<string, unknown>;
-const svc = (name: string, spec: Obj, status?: Obj): Obj => ({
-  apiVersion: 'v1',
-  kind: 'Service',
-  metadata: { namespace: 'default', name },
-  spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP' }], ...spec },
-  ...(status ? { status } : {}),
-});
-const slice = (
-  svcName: string,
-  eps: { ip: string; node?: string }[],
-  ports: Obj[] = [{ name: 'http', port: 8080, protocol: 'TCP' }],
-): Obj => ({
-  apiVersion: 'discovery.k8s.io/v1',
-  kind: 'EndpointSlice',
-  metadata: { namespace: 'default', name: `${svcName}-1`, labels: { 'kubernetes.io/service-name': svcName } },
-  addressType: 'IPv4',
-  endpoints: eps.map((e) => ({
-    addresses: [e.ip],
-    nodeName: e.node ?? NODE,
-    conditions: { ready: true, serving: true, terminating: false },
-  })),
-  ports,
-});
-const yaml = (objs: Obj[]): string => objs.map((o) => JSON.stringify(o)).join('\n---\n') + '\n';
-const only = (t: Tally, backend: string): boolean => t.ok === t.total && t.backends[backend] === t.total;
 
 /** A TCP server that answers `<name>` at once and keeps the connection open, echoing `<name> <line>`. */
 const HOLD_SERVER = `const net=require('net');const name=process.argv[1];
@@ -358,10 +331,27 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
 
   test('sh scheduler (after a restart that edits the virtual servers): one client always reaches one endpoint', async () => {
     await restartWith('sh');
+    /** The real servers (address and weight) of 172.30.0.10:80 in an `ipvsadm -Ln` listing. */
+    const webReals = (list: string): string =>
+      (/TCP {2}172\.30\.0\.10:80 .*\n((?: {2}-> .*\n)*)/.exec(list)?.[1] ?? '')
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).slice(1, 4).join(' '))
+        .join('|');
     for (const from of ['client', 'b3'] as const) {
-      const t = await lab.tcpMany(from, '172.30.0.10', 80, 10);
-      assert.equal(t.ok, 10, JSON.stringify(t.errors));
-      assert.equal(Object.keys(t.backends).length, 1, `${from}: ${JSON.stringify(t.backends)}`);
+      let detail = '';
+      // The claim holds for a fixed set of real servers: if the daemon reprogrammed them while the
+      // connections ran (its sync after the restart), measure again once and say so.
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const before = await ipvsList();
+        const t = await lab.tcpMany(from, '172.30.0.10', 80, 10);
+        const after = await ipvsList();
+        detail += `attempt ${attempt} ${from}: ${JSON.stringify({ backends: t.backends, errors: t.errors, seq: t.results.map((r) => (r.ok ? r.reply.split(' ')[0] : r.error)) })}\nipvs before:\n${before}\nipvs after:\n${after}\n`;
+        const oneBackend = t.ok === 10 && Object.keys(t.backends).length === 1;
+        if (oneBackend) break;
+        if (attempt === 2 || webReals(before) === webReals(after))
+          assert.fail(`one client must reach one endpoint:\n${detail}daemon:\n${daemon.tail(60)}`);
+        mark(`sh: the real servers changed during the measurement; measuring again`);
+      }
     }
   });
 
@@ -378,12 +368,21 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
   test('--cleanup removes virtual servers, kube-ipvs0, our ipsets and chains', async () => {
     await daemon.stop(10_000);
     mark('cleanup start');
-    await lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=ipvs'], {
-      allowFail: true,
-      timeoutMs: 180_000,
-    });
+    const cleanup = () =>
+      lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=ipvs'], {
+        allowFail: true,
+        timeoutMs: 180_000,
+      });
+    let r = await cleanup();
+    if (r.signal) {
+      // As at daemon start: the 2 GiB VM has killed a freshly started node process before.
+      const mem = /MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1];
+      mark(`cleanup died with ${r.signal} (MemAvailable ${mem ?? '?'} kB); running it once more`);
+      r = await cleanup();
+    }
     mark('cleanup done');
-    assert.doesNotMatch(await ipvsList(), /TCP/);
+    const out = `cleanup exit ${r.code ?? r.signal}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`;
+    assert.doesNotMatch(await ipvsList(), /TCP/, out);
     const link = await lab.exec('node', 'ip', ['link', 'show', 'kube-ipvs0'], { allowFail: true });
     assert.notEqual(link.code, 0);
     const sets = (await lab.exec('node', 'ipset', ['list', '-n'])).stdout;
