@@ -3,6 +3,7 @@
  * one `conntrack -L` to list UDP flows, then one `conntrack -D` per stale (destination, endpoint).
  */
 import type { Logger } from '../../observability/logger.js';
+import type { ProxyMetrics } from '../../observability/metrics.js';
 import type { DesiredState } from '../../proxy/types.js';
 import type { RunOptions, RunResult } from '../../exec/run.js';
 import { cleanupRequired, filterArgs, parseConntrackList, planConntrackCleanup } from './plan.js';
@@ -47,4 +48,23 @@ export async function cleanupStaleUDP(state: DesiredState, deps: ConntrackDeps):
   if (plan.deletions.length > 0)
     deps.logger.info({ filters: plan.deletions.length, flows }, 'deleted stale UDP conntrack entries');
   return { attempted: true, flows, durationMs: performance.now() - started };
+}
+
+/**
+ * What every kernel mode runs after a successful sync: {@link cleanupStaleUDP}, its outcome counted
+ * in upstream's reconciler metrics. Never throws: as upstream, stale UDP flows are a degraded state,
+ * not a failed sync, so a failure is logged and the sync stands.
+ */
+export async function reconcileUDPConntrack(
+  state: DesiredState,
+  deps: ConntrackDeps & { readonly metrics?: ProxyMetrics | undefined },
+): Promise<void> {
+  try {
+    const r = await cleanupStaleUDP(state, deps);
+    if (!r.attempted) return;
+    deps.metrics?.conntrackReconcilerDeletedEntriesTotal.inc({ ip_family: state.family }, r.flows);
+    deps.metrics?.conntrackReconcilerSyncDuration.observe({ ip_family: state.family }, r.durationMs / 1000);
+  } catch (err) {
+    deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'conntrack cleanup failed');
+  }
 }

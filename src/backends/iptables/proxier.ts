@@ -32,7 +32,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { ProxyMetrics } from '../../observability/metrics.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
-import { cleanupStaleUDP } from '../conntrack/conntrack.js';
+import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
 import {
   JUMP_RULES,
@@ -282,22 +282,7 @@ export class IPTablesProxier implements Proxier {
     if (full) await this.ensureJumpsAndCanaries(filterSave, natSave);
 
     if (this.o.conntrackCleanup ?? true) {
-      try {
-        const deleted = await cleanupStaleUDP(state, { exec: this.exec, logger: this.log });
-        if (deleted.attempted) {
-          this.o.metrics?.conntrackReconcilerDeletedEntriesTotal.inc(
-            { ip_family: state.family },
-            deleted.flows,
-          );
-          this.o.metrics?.conntrackReconcilerSyncDuration.observe(
-            { ip_family: state.family },
-            deleted.durationMs / 1000,
-          );
-        }
-      } catch (err) {
-        // Upstream logs and carries on: stale UDP entries are a degraded state, not a failed sync.
-        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'conntrack cleanup failed');
-      }
+      await reconcileUDPConntrack(state, { exec: this.exec, logger: this.log, metrics: this.o.metrics });
     }
 
     let written = 0;

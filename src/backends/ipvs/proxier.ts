@@ -40,7 +40,7 @@ import {
 } from './diff.js';
 import { contextKey, IPVSProgram } from './incremental.js';
 import * as N from './names.js';
-import { cleanupStaleUDP } from '../conntrack/conntrack.js';
+import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 
 const TOOL_TIMEOUT_MS = 120_000;
 
@@ -235,25 +235,11 @@ export class IPVSProxier implements Proxier {
     this.kernel = kernel;
     this.program = program;
     if (this.deps.conntrackCleanup ?? true) {
-      try {
-        const deleted = await cleanupStaleUDP(state, { exec: this.exec, logger: this.deps.logger });
-        if (deleted.attempted) {
-          this.deps.metrics?.conntrackReconcilerDeletedEntriesTotal.inc(
-            { ip_family: state.family },
-            deleted.flows,
-          );
-          this.deps.metrics?.conntrackReconcilerSyncDuration.observe(
-            { ip_family: state.family },
-            deleted.durationMs / 1000,
-          );
-        }
-      } catch (err) {
-        // As upstream: stale UDP flows are a degraded state, not a failed sync.
-        this.deps.logger.error(
-          { err: err instanceof Error ? err.message : String(err) },
-          'conntrack cleanup failed',
-        );
-      }
+      await reconcileUDPConntrack(state, {
+        exec: this.exec,
+        logger: this.deps.logger,
+        metrics: this.deps.metrics,
+      });
       lap('conntrack');
     }
     const since = this.now();

@@ -22,7 +22,7 @@ import { createScript, diffScript, replaceScript, type DiffStats } from './rende
 import { listScript, parseTableListing, type ExistingTable } from './render-existing.js';
 import { renderNFTables } from './render.js';
 import { SlotAllocator } from './slots.js';
-import { cleanupStaleUDP } from '../conntrack/conntrack.js';
+import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 import { keysOfService } from '../../proxy/sorted-keys.js';
 
 /** Generous: a 30k-service full load takes seconds on a loaded 2-core machine. */
@@ -353,15 +353,7 @@ export class NFTablesProxier implements Proxier {
       'nftables sync done',
     );
     if (this.conntrackCleanup) {
-      try {
-        await cleanupStaleUDP(state, { exec: run, logger: this.deps.logger });
-      } catch (err) {
-        // As upstream: stale UDP flows are a degraded state, not a failed sync.
-        this.deps.logger.error(
-          { err: err instanceof Error ? err.message : String(err) },
-          'conntrack cleanup failed',
-        );
-      }
+      await reconcileUDPConntrack(state, { exec: run, logger: this.deps.logger, metrics: this.deps.metrics });
     }
     let elements = 0;
     for (const m of next.elems.values()) elements += m.size;

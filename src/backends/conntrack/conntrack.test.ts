@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeNode, makeService, makeSlice } from '../../../test/fixtures/objects.js';
+import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
+import { createMemoryLogger } from '../../observability/logger.js';
+import { createMetrics, renderMetrics } from '../../observability/metrics.js';
+import type { RunResult } from '../../exec/run.js';
+import { reconcileUDPConntrack } from './conntrack.js';
+
+const NODE = 'node-1';
+const [state] = desiredStatesFromObjects(
+  [
+    makeNode(NODE, ['10.100.0.2']),
+    makeService('ns', 'dns', {
+      clusterIP: '172.30.0.10',
+      ports: [{ name: 'dns', port: 53, protocol: 'UDP' }],
+    }),
+    makeSlice(
+      'ns',
+      'dns',
+      'dns-1',
+      [{ ip: '10.244.0.11', nodeName: NODE }],
+      [{ name: 'dns', port: 5353, protocol: 'UDP' }],
+    ),
+  ],
+  { families: ['IPv4'], nodeName: NODE },
+);
+const LIST =
+  'udp      17 29 src=10.244.0.10 dst=172.30.0.10 sport=40001 dport=53 [UNREPLIED] src=10.244.0.12 dst=10.244.0.10 sport=5353 dport=40001 mark=0 use=1\n';
+
+test('reconcileUDPConntrack deletes the stale flow and counts it in the reconciler metrics', async () => {
+  const calls: string[][] = [];
+  const exec = (cmd: string, args: readonly string[]): Promise<RunResult> => {
+    calls.push([cmd, ...args]);
+    const deleting = args[0] === '-D';
+    return Promise.resolve({
+      code: 0,
+      durationMs: 0,
+      stdout: deleting ? '' : LIST,
+      stderr: deleting ? 'conntrack v1.4.7 (conntrack-tools): 1 flow entries have been deleted.\n' : '',
+    });
+  };
+  const metrics = createMetrics({ defaultMetrics: false });
+  await reconcileUDPConntrack(state!, { exec, logger: createMemoryLogger(), metrics });
+  assert.deepEqual(calls[1], [
+    'conntrack',
+    '-D',
+    '-f',
+    'ipv4',
+    '-p',
+    'udp',
+    '--orig-dst',
+    '172.30.0.10',
+    '--dport',
+    '53',
+    '--reply-src',
+    '10.244.0.12',
+  ]);
+  const text = await renderMetrics(metrics.registry);
+  assert.match(text, /^kubeproxy_conntrack_reconciler_deleted_entries_total\{ip_family="IPv4"\} 1$/m);
+  assert.match(text, /^kubeproxy_conntrack_reconciler_sync_duration_seconds_count\{ip_family="IPv4"\} 1$/m);
+});
+
+test('reconcileUDPConntrack logs a failing tool and does not throw (the sync stands)', async () => {
+  const logger = createMemoryLogger();
+  await reconcileUDPConntrack(state!, {
+    exec: () => Promise.reject(new Error('conntrack: not found')),
+    logger,
+  });
+  assert.ok(
+    logger.entries.some(
+      (e) => e.msg === 'conntrack cleanup failed' && String(e.obj.err).includes('not found'),
+    ),
+  );
+});
