@@ -11,7 +11,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLab, labSkipReason, type Lab } from './lab/topology.js';
-import { savedForm, savedRulesByChain } from '../src/backends/iptables/save-normalize.js';
+import { parseSave } from '../src/backends/iptables/chain-diff.js';
+import { savedForm } from '../src/backends/iptables/save-normalize.js';
 import type { IPFamily } from '../src/model/types.js';
 
 const GOLDEN = fileURLToPath(new URL('../test/golden/iptables/', import.meta.url));
@@ -94,10 +95,10 @@ describe(
             const cmd = family === 'IPv6' ? 'ip6tables' : 'iptables';
             for (const [table, doc] of tables) {
               await lab.exec('node', `${cmd}-${backend}-restore`, ['-w', '--noflush'], { input: doc });
-              const saved = savedRulesByChain(
+              const saved = parseSave(
                 (await lab.exec('node', `${cmd}-${backend}-save`, ['-t', table])).stdout,
               );
-              const rendered = savedRulesByChain(doc);
+              const rendered = parseSave(doc);
               for (const [chain, rules] of rendered) {
                 const have = saved.get(chain) ?? [];
                 assert.equal(have.length, rules.length, `${file} ${family} ${table} ${chain}: rule count`);

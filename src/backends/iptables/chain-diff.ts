@@ -59,24 +59,26 @@ export function chainContent(rules: readonly string[]): string {
 }
 
 /**
- * Rule lines per chain from `iptables-save` output of one table (only `:` and `-A` lines matter).
- * The text differs from what was written (iptables-save normalises matches), so this is used for
- * chain existence and rule counts, never for content equality.
+ * The `-A` lines per chain of one table's `iptables-save` output, in order (chains without rules map
+ * to []). iptables-save prints rules in its own normal form, not as written: compare them with ours
+ * through save-normalize.ts, or only by count.
  */
-export function parseSave(saveText: string): Map<string, number> {
-  const counts = new Map<string, number>();
+export function parseSave(saveText: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
   for (const line of saveText.split('\n')) {
     if (line.startsWith(':')) {
       const sp = line.indexOf(' ');
       const name = sp < 0 ? line.slice(1) : line.slice(1, sp);
-      if (!counts.has(name)) counts.set(name, 0);
+      if (!out.has(name)) out.set(name, []);
     } else if (line.startsWith('-A ')) {
       const sp = line.indexOf(' ', 3);
       const name = sp < 0 ? line.slice(3) : line.slice(3, sp);
-      counts.set(name, (counts.get(name) ?? 0) + 1);
+      let list = out.get(name);
+      if (!list) out.set(name, (list = []));
+      list.push(line);
     }
   }
-  return counts;
+  return out;
 }
 
 /**
@@ -84,11 +86,11 @@ export function parseSave(saveText: string): Map<string, number> {
  * number of rules we wrote. Anything else (flushed tables, a chain edited by hand, a deleted chain)
  * is forgotten, so the next restore rewrites it. Returns how many entries were dropped.
  */
-export function reconcileKnown(known: KnownChains, saved: ReadonlyMap<string, number>): number {
+export function reconcileKnown(known: KnownChains, saved: ReadonlyMap<string, readonly string[]>): number {
   let dropped = 0;
   for (const [chain, content] of known) {
     const n = content === '' ? 0 : content.split('\n').length;
-    if (saved.get(chain) !== n) {
+    if (saved.get(chain)?.length !== n) {
       known.delete(chain);
       dropped++;
     }

@@ -38,7 +38,6 @@ import {
   JUMP_RULES,
   KUBE_FIREWALL,
   KUBE_PROXY_CANARY,
-  natChainsFromSave,
   renderIPTables,
   type IPTablesTable,
 } from './render.js';
@@ -52,7 +51,7 @@ import {
   type SplitTable,
 } from './chain-diff.js';
 import { defaultExec, type Exec, type IPTablesTools } from './tools.js';
-import { sameChain, savedRulesByChain } from './save-normalize.js';
+import { sameChain } from './save-normalize.js';
 import type { IPFamily } from '../../model/types.js';
 
 /** Dispatch chains whose rule order does not matter (each rule matches its own service's tuple), so they can be edited in place. */
@@ -208,6 +207,8 @@ export class IPTablesProxier implements Proxier {
     let saveMs = 0;
     let filterSave = '';
     let natSave = '';
+    // Full syncs: each table's save parsed once, for the record check, adoption and the jumps.
+    let saved: Record<IPTablesTable, Map<string, string[]>> | undefined;
     if (full) {
       const s0 = performance.now();
       const [nat, filter] = await Promise.all([
@@ -217,9 +218,10 @@ export class IPTablesProxier implements Proxier {
       saveMs = performance.now() - s0;
       filterSave = filter.stdout;
       natSave = nat.stdout;
-      this.natChains = natChainsFromSave(nat.stdout);
-      const droppedNat = reconcileKnown(this.tables.nat.known, parseSave(nat.stdout));
-      const droppedFilter = reconcileKnown(this.tables.filter.known, parseSave(filter.stdout));
+      saved = { nat: parseSave(nat.stdout), filter: parseSave(filter.stdout) };
+      this.natChains = new Set(saved.nat.keys());
+      const droppedNat = reconcileKnown(this.tables.nat.known, saved.nat);
+      const droppedFilter = reconcileKnown(this.tables.filter.known, saved.filter);
       if (droppedNat + droppedFilter > 0)
         this.log.info(
           { nat: droppedNat, filter: droppedFilter },
@@ -232,9 +234,9 @@ export class IPTablesProxier implements Proxier {
     const { natT, filterT } = rendered;
     // After a restart (or a chain we forgot) the kernel may already hold exactly our rules: adopt
     // those chains instead of rewriting them (save-normalize.ts predicts iptables-save's text).
-    const adopted = full
-      ? this.adopt('filter', filterT, filterSave, state.family) +
-        this.adopt('nat', natT, natSave, state.family)
+    const adopted = saved
+      ? this.adopt('filter', filterT, saved.filter, state.family) +
+        this.adopt('nat', natT, saved.nat, state.family)
       : 0;
     if (adopted > 0)
       this.log.info({ chains: adopted }, 'chains already hold our rules; kept without rewriting');
@@ -279,7 +281,7 @@ export class IPTablesProxier implements Proxier {
       this.ruleTotals = { ...rendered.totals };
       this.incrementalReady = true;
     }
-    if (full) await this.ensureJumpsAndCanaries(filterSave, natSave);
+    if (saved) await this.ensureJumpsAndCanaries(filterSave, natSave, new Set(saved.filter.keys()));
 
     if (this.o.conntrackCleanup ?? true) {
       await reconcileUDPConntrack(state, { exec: this.exec, logger: this.log, metrics: this.o.metrics });
@@ -415,16 +417,19 @@ export class IPTablesProxier implements Proxier {
   }
 
   /**
-   * Records as written every chain of `doc` we have no record of whose rules in `saveText` are
-   * exactly what we would write. Returns how many were adopted.
+   * Records as written every chain of `doc` we have no record of whose saved rules are exactly what
+   * we would write. Returns how many were adopted.
    */
-  private adopt(table: IPTablesTable, doc: SplitTable, saveText: string, family: IPFamily): number {
+  private adopt(
+    table: IPTablesTable,
+    doc: SplitTable,
+    saved: ReadonlyMap<string, readonly string[]>,
+    family: IPFamily,
+  ): number {
     const known = this.tables[table].known;
-    let saved: Map<string, string[]> | undefined;
     let n = 0;
     for (const c of doc.chains) {
       if (known.has(c)) continue;
-      saved ??= savedRulesByChain(saveText);
       const have = saved.get(c);
       const want = doc.rules.get(c) ?? [];
       if (have === undefined || !sameChain(want, have, family)) continue;
@@ -600,11 +605,14 @@ export class IPTablesProxier implements Proxier {
   }
 
   /** Full syncs: the jumps from the built-in chains (checked against the save taken before the restore) and the canaries. */
-  private async ensureJumpsAndCanaries(filterSave: string, natSave: string): Promise<void> {
+  private async ensureJumpsAndCanaries(
+    filterSave: string,
+    natSave: string,
+    filterChains: ReadonlySet<string>,
+  ): Promise<void> {
     const t = this.o.tools;
     // The saves were taken before the restore; the jumps live in built-in chains, which restores never touch.
     const saves: Record<IPTablesTable, string> = { filter: filterSave, nat: natSave };
-    const filterChains = natChainsFromSave(filterSave);
     if (!filterChains.has(KUBE_FIREWALL) && !this.tables.filter.known.has(KUBE_FIREWALL)) {
       await this.exec(t.iptables, ['-w', '-t', 'filter', '-N', KUBE_FIREWALL], { okCodes: [0, 1] });
     }

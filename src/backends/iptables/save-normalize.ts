@@ -277,26 +277,7 @@ export function savedForm(line: string, family: IPFamily): string | undefined {
   return parts.join(' ');
 }
 
-/** `-A` lines per chain of one table's iptables-save output, in order. */
-export function savedRulesByChain(saveText: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const line of saveText.split('\n')) {
-    if (line.startsWith(':')) {
-      const sp = line.indexOf(' ');
-      const name = sp < 0 ? line.slice(1) : line.slice(1, sp);
-      if (!out.has(name)) out.set(name, []);
-    } else if (line.startsWith('-A ')) {
-      const sp = line.indexOf(' ', 3);
-      const name = sp < 0 ? line.slice(3) : line.slice(3, sp);
-      let list = out.get(name);
-      if (!list) out.set(name, (list = []));
-      list.push(line);
-    }
-  }
-  return out;
-}
-
-/** Whether the kernel's chain (save lines) holds exactly `rules` (renderer lines), in order. */
+/** Whether the kernel's chain (its save lines, chain-diff.ts parseSave) holds exactly `rules` (renderer lines), in order. */
 export function sameChain(rules: readonly string[], saved: readonly string[], family: IPFamily): boolean {
   if (rules.length !== saved.length) return false;
   for (let i = 0; i < rules.length; i++) if (savedForm(rules[i]!, family) !== saved[i]) return false;
