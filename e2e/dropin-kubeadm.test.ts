@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab, labSkipReason, type Lab, type LabProcess } from './lab/topology.js';
 import { pollUntil } from './lab/poll.js';
 import { clusterObjects, writeKubeadmFiles } from '../test/fixtures/kubeadm.js';
+import { slice, svc } from './scenarios/index.js';
 
 const CLI = fileURLToPath(new URL('../bin/kube-proxy.js', import.meta.url));
 const DIST_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -159,34 +160,18 @@ describe(
       await apiCommand({
         op: 'apply',
         resource: 'services',
-        obj: {
-          apiVersion: 'v1',
-          kind: 'Service',
-          metadata: { namespace: 'default', name: 'web2' },
-          spec: {
-            type: 'ClusterIP',
-            clusterIP: '10.96.0.11',
-            clusterIPs: ['10.96.0.11'],
-            selector: { app: 'web2' },
-            ports: [{ name: 'http', port: 8081, protocol: 'TCP', targetPort: 8080 }],
-          },
-        },
+        obj: svc('web2', {
+          type: 'ClusterIP',
+          clusterIP: '10.96.0.11',
+          clusterIPs: ['10.96.0.11'],
+          selector: { app: 'web2' },
+          ports: [{ name: 'http', port: 8081, protocol: 'TCP', targetPort: 8080 }],
+        }),
       });
       await apiCommand({
         op: 'apply',
         resource: 'endpointslices',
-        obj: {
-          apiVersion: 'discovery.k8s.io/v1',
-          kind: 'EndpointSlice',
-          metadata: {
-            namespace: 'default',
-            name: 'web2-x1',
-            labels: { 'kubernetes.io/service-name': 'web2' },
-          },
-          addressType: 'IPv4',
-          endpoints: [{ addresses: [lab.pod('b2').ip], conditions: { ready: true }, nodeName: NODE }],
-          ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-        },
+        obj: slice('web2', [{ ip: lab.pod('b2').ip, node: NODE }]),
       });
       const t = await until('web2 reachable', async () => {
         const r = await lab.tcpMany('client', '10.96.0.11', 8081, 5);

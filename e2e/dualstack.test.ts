@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLab, labSkipReason, type Lab, type LabProcess, type Tally } from './lab/topology.js';
 import { pollUntil } from './lab/poll.js';
-import { NODE_NAME, svc, toYaml, type Obj } from './scenarios/index.js';
+import { NODE_NAME, slice, svc, toYaml, type Obj } from './scenarios/index.js';
 
 const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
 const V4_VIP = '172.30.0.10';
@@ -58,16 +58,14 @@ const port = (nodePort?: number): Obj[] => [
   { name: 'http', port: 80, protocol: 'TCP', ...(nodePort ? { nodePort } : {}) },
 ];
 
-function familySlice(name: string, service: string, family: 'IPv4' | 'IPv6', ips: readonly string[]): Obj {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { namespace: 'default', name, labels: { 'kubernetes.io/service-name': service } },
-    addressType: family,
-    endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, nodeName: NODE_NAME })),
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  };
-}
+/** One family's EndpointSlice of `service` (TCP 8080 `http`, ready, on this node). */
+const familySlice = (name: string, service: string, family: 'IPv4' | 'IPv6', ips: readonly string[]): Obj =>
+  slice(
+    service,
+    ips.map((ip) => ({ ip })),
+    undefined,
+    { name, addressType: family },
+  );
 
 const spread = (t: Tally): string => JSON.stringify({ ok: t.ok, backends: t.backends, errors: t.errors });
 

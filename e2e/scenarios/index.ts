@@ -67,11 +67,21 @@ export interface Ep {
 
 const HTTP_PORTS: Obj[] = [{ name: 'http', port: 8080, protocol: 'TCP' }];
 
-export const slice = (svcName: string, eps: readonly Ep[], ports: Obj[] = HTTP_PORTS): Obj => ({
+/** An EndpointSlice of service `svcName` (default name `<svc>-1`, IPv4); TCP 8080 `http` unless `ports`. */
+export const slice = (
+  svcName: string,
+  eps: readonly Ep[],
+  ports: Obj[] = HTTP_PORTS,
+  opts: { readonly name?: string; readonly addressType?: 'IPv4' | 'IPv6' } = {},
+): Obj => ({
   apiVersion: 'discovery.k8s.io/v1',
   kind: 'EndpointSlice',
-  metadata: { namespace: 'default', name: `${svcName}-1`, labels: { 'kubernetes.io/service-name': svcName } },
-  addressType: 'IPv4',
+  metadata: {
+    namespace: 'default',
+    name: opts.name ?? `${svcName}-1`,
+    labels: { 'kubernetes.io/service-name': svcName },
+  },
+  addressType: opts.addressType ?? 'IPv4',
   endpoints: eps.map((e) => ({
     addresses: [e.ip],
     nodeName: e.node ?? NODE_NAME,
