@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import './backends/index.js';
 import { parseCommandLine, helpText, renderConfigFile } from './config/load.js';
 import { createLogger } from './observability/logger.js';
-import { AppError, runCleanup, runDaemon, runRender } from './app/app.js';
+import { runCleanup, runDaemon, runRender } from './app/app.js';
+import { describeFailure } from './errors.js';
 import { KUBERNETES_COMPAT, VERSION } from './version.js';
 
 function fail(msg: string, code = 1): never {
@@ -56,7 +57,7 @@ export async function main(argv: readonly string[]): Promise<void> {
           logger.info({ signal: sig }, 'shutting down');
           daemon.stop().then(
             () => process.exit(0),
-            (err: unknown) => fail(`shutdown: ${String(err)}`),
+            (err: unknown) => fail(`shutdown: ${describeFailure(err)}`),
           );
         };
         process.on('SIGINT', () => {
@@ -66,13 +67,13 @@ export async function main(argv: readonly string[]): Promise<void> {
           shutdown('SIGTERM');
         });
         daemon.firstSync.catch((err: unknown) => {
-          fail(err instanceof Error ? err.message : String(err));
+          fail(describeFailure(err));
         });
         return;
       }
     }
   } catch (err) {
-    if (err instanceof AppError) fail(err.message);
-    fail(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    // A catalogued error is one line for the operator; anything else is a bug and keeps its stack.
+    fail(describeFailure(err));
   }
 }

@@ -23,17 +23,9 @@ import { ApiClient, loadConnectionSettings } from '../k8s/client.js';
 import { osHostname, readInterfaceAddresses } from './machine.js';
 import { SyncLoop, type SyncHooks } from './sync-loop.js';
 import { applyLinuxSetup } from './linux-setup.js';
+import { KpError, ModeUnavailableError } from '../errors.js';
 
-/** Thrown for problems the operator must fix (bad mode, unreachable config); main prints and exits 1. */
-export class AppError extends Error {
-  readonly code = 'KP_ERR_APP';
-  constructor(message: string) {
-    super(message);
-    this.name = 'AppError';
-  }
-}
-
-/** The backend for the configured mode, or an AppError that lists what is built. */
+/** The backend for the configured mode, or a ModeUnavailableError that lists what is built. */
 export function backendFor(config: ProxyConfig): Backend {
   // Userspace proxiers need config the registry's default lacks (balancer algorithm, proxy port range).
   const b =
@@ -41,7 +33,7 @@ export function backendFor(config: ProxyConfig): Backend {
       ? createUserspaceBackend(userspaceOptionsFromConfig(config))
       : getBackend(config.mode);
   if (!b) {
-    throw new AppError(
+    throw new ModeUnavailableError(
       `proxy mode "${config.mode}" is not built into this version of kube-proxy-ts; available modes: ${registeredModes().join(', ')}`,
     );
   }
@@ -202,7 +194,7 @@ export async function runCleanup(logger: Logger): Promise<boolean> {
       await getBackend(mode)!.cleanup(logger);
     } catch (err) {
       ok = false;
-      logger.error({ mode, err: String(err) }, 'cleanup failed');
+      logger.error({ mode, err }, 'cleanup failed');
     }
   }
   return ok;
@@ -264,12 +256,9 @@ function metricsHooks(
           serviceHealth.syncEndpoints(counts);
         },
         (err: unknown) => {
-          logger.error({ err: String(err) }, 'service health check servers');
+          logger.error({ err }, 'service health check servers');
         },
       );
-    },
-    failed: (family, full, err) => {
-      logger.error({ family, full, err: err instanceof Error ? err.message : String(err) }, 'sync failed');
     },
   };
 }
@@ -307,7 +296,7 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
       logger.info({ address: addr }, `${what} listening`);
     } catch (err) {
       const msg = `${what} cannot listen on ${addr}: ${err instanceof Error ? err.message : String(err)}`;
-      if (config.bindAddressHardFail) throw new AppError(msg);
+      if (config.bindAddressHardFail) throw new KpError('KP_ERR_LISTEN', msg, { cause: err });
       logger.error(msg);
     }
   };

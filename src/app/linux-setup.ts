@@ -15,7 +15,7 @@ export function applyLinuxSetup(config: ProxyConfig, logger: Logger): void {
   try {
     writeFileSync('/proc/self/oom_score_adj', String(config.oomScoreAdj));
   } catch (err) {
-    logger.warn({ err: String(err), value: config.oomScoreAdj }, 'cannot set oom_score_adj');
+    logger.warn({ err, value: config.oomScoreAdj }, 'cannot set oom_score_adj');
   }
   for (const w of conntrackSysctls(config, availableParallelism())) {
     const file = `/proc/sys/${w.path}`;
@@ -25,10 +25,7 @@ export function applyLinuxSetup(config: ProxyConfig, logger: Logger): void {
       writeFileSync(file, String(w.value));
       logger.info({ sysctl: w.path.replaceAll('/', '.'), from: cur, to: w.value }, 'set sysctl');
     } catch (err) {
-      logger.warn(
-        { sysctl: w.path.replaceAll('/', '.'), value: w.value, err: String(err) },
-        'cannot set sysctl',
-      );
+      logger.warn({ sysctl: w.path.replaceAll('/', '.'), value: w.value, err }, 'cannot set sysctl');
     }
   }
 }

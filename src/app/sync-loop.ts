@@ -68,12 +68,8 @@ export class SyncLoop {
       retryIntervalMs: opts.syncPeriodMs,
       maxIntervalMs: Math.max(opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS, opts.minSyncPeriodMs),
       timers: this.timers,
-      onError: (err) => {
-        this.logger.error(
-          { err: String(err), retryInMs: opts.syncPeriodMs },
-          'sync failed; retrying with a full sync',
-        );
-      },
+      // Each family's failure was logged once in syncAll; the runner only schedules the retry.
+      onError: () => {},
     });
   }
 
@@ -150,6 +146,10 @@ export class SyncLoop {
         this.hooks.synced?.({ family, full, durationMs: at - start, state, outcome, at });
       } catch (err) {
         this.needFull.set(family, true);
+        this.logger.error(
+          { family, full, err, retryInMs: this.opts.syncPeriodMs },
+          'sync failed; retrying with a full sync',
+        );
         this.hooks.failed?.(family, full, err);
         firstErr ??= err;
       }

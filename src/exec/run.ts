@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { KpError } from '../errors.js';
 
 export interface RunOptions {
   /** Text fed to stdin (then closed). */
@@ -25,8 +26,8 @@ export interface RunResult {
 }
 
 /** A command failed: not found, timed out, or exited with a code not in okCodes. */
-export class ExecError extends Error {
-  readonly code: 'KP_ERR_EXEC_NOT_FOUND' | 'KP_ERR_EXEC_TIMEOUT' | 'KP_ERR_EXEC_FAILED';
+export class ExecError extends KpError {
+  declare readonly code: 'KP_ERR_EXEC_NOT_FOUND' | 'KP_ERR_EXEC_TIMEOUT' | 'KP_ERR_EXEC_FAILED';
   constructor(
     code: ExecError['code'],
     readonly command: string,
@@ -45,9 +46,7 @@ export class ExecError extends Error {
     // text stays on the error's stderr field.
     let err = stderr.trim().split('\n').slice(0, 8).join(' | ');
     if (err.length > 2000) err = `${err.slice(0, 2000)}... (${stderr.length} bytes of stderr)`;
-    super(`${command} ${args.join(' ')}: ${why}${err ? `: ${err}` : ''}`);
-    this.name = 'ExecError';
-    this.code = code;
+    super(code, `${command} ${args.join(' ')}: ${why}${err ? `: ${err}` : ''}`);
   }
 }
 

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { IncomingMessage } from 'node:http';
+import { KpError } from '../errors.js';
 
 /** Where and how to reach the API server; produced by {@link loadConnectionSettings}. */
 export interface ConnectionSettings {
@@ -43,11 +44,10 @@ export interface ConnectionFlags {
 }
 
 /** Thrown when no usable connection can be derived from the flags and the environment. */
-export class ConnectionConfigError extends Error {
-  readonly code = 'KP_ERR_CONNECTION_CONFIG';
+export class ConnectionConfigError extends KpError {
+  declare readonly code: 'KP_ERR_CONNECTION_CONFIG';
   constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ConnectionConfigError';
+    super('KP_ERR_CONNECTION_CONFIG', message, options);
   }
 }
 
@@ -201,30 +201,28 @@ export interface WatchEvent {
 }
 
 /** The server answered with a non-2xx status; `status` is its Status object when it sent one. */
-export class ApiStatusError extends Error {
-  readonly code = 'KP_ERR_API_STATUS';
+export class ApiStatusError extends KpError {
+  declare readonly code: 'KP_ERR_API_STATUS';
   constructor(
     readonly statusCode: number,
     readonly reason: string,
     message: string,
     readonly status?: Record<string, unknown>,
   ) {
-    super(message);
-    this.name = 'ApiStatusError';
+    super('KP_ERR_API_STATUS', message);
   }
 }
 
 /** The connection failed, stalled (no byte for the idle timeout), closed early or sent unparsable data. */
-export class ApiTransportError extends Error {
-  readonly code = 'KP_ERR_API_TRANSPORT';
+export class ApiTransportError extends KpError {
+  declare readonly code: 'KP_ERR_API_TRANSPORT';
   constructor(
     message: string,
     /** True when the idle watchdog fired: the connection may be half-open. */
     readonly idle = false,
     options?: ErrorOptions,
   ) {
-    super(message, options);
-    this.name = 'ApiTransportError';
+    super('KP_ERR_API_TRANSPORT', message, options);
   }
 }
 

@@ -13,6 +13,7 @@ import { KNOWN_KINDS, ValidationError } from '../model/validate.js';
 import type { Logger } from '../observability/logger.js';
 import type { ApiClient, WatchEvent } from './client.js';
 import { ApiStatusError, ApiTransportError, sleep } from './client.js';
+import { KpError } from '../errors.js';
 
 /** What a reflector tells its consumer. `synced` comes once, after the first complete list. */
 export type ReflectorEvent =
@@ -73,10 +74,11 @@ interface Entry {
   readonly object: KubeObject;
 }
 
-class GoneError extends Error {
+/** The watch's resourceVersion is too old (410 Gone in the stream): the reflector relists. */
+export class GoneError extends KpError {
+  declare readonly code: 'KP_ERR_API_GONE';
   constructor(message: string) {
-    super(message);
-    this.name = 'GoneError';
+    super('KP_ERR_API_GONE', message);
   }
 }
 
@@ -154,7 +156,7 @@ export class Reflector {
       this.opts.onEvent(ev);
     } catch (e) {
       // A consumer bug must not wedge the reflector; the event is still recorded in our store.
-      this.log.error({ err: errText(e), event: ev.type }, 'event handler threw');
+      this.log.error({ err: e, event: ev.type }, 'event handler threw');
     }
   }
 
@@ -173,7 +175,7 @@ export class Reflector {
         if (this.stopped) break;
         if (e instanceof GoneError || (e instanceof ApiStatusError && e.statusCode === 410)) {
           // Our resourceVersion is older than the server's history: only a fresh list can catch up.
-          this.log.info({ phase, err: errText(e) }, 'resourceVersion too old, relisting');
+          this.log.info({ phase, err: e }, 'resourceVersion too old, relisting');
           needList = true;
           continue;
         }
@@ -189,7 +191,7 @@ export class Reflector {
         }
         const delay = this.nextBackoff();
         const level = e instanceof ApiTransportError && !e.idle ? 'info' : 'warn';
-        this.log[level]({ phase, err: errText(e), retryInMs: delay }, `${phase} failed, retrying`);
+        this.log[level]({ phase, err: e, retryInMs: delay }, `${phase} failed, retrying`);
         try {
           await sleep(delay, this.abort.signal);
         } catch {

@@ -24,10 +24,11 @@ import type {
   TrafficPolicy,
 } from './types.js';
 import { DEFAULT_STICKY_SECONDS } from './types.js';
+import { KpError } from '../errors.js';
 
 /** Thrown (and returned) when an object fails validation; `field` is a JSON path like spec.ports[1].name. */
-export class ValidationError extends Error {
-  readonly code = 'KP_ERR_INVALID_OBJECT';
+export class ValidationError extends KpError {
+  declare readonly code: 'KP_ERR_INVALID_OBJECT';
   constructor(
     readonly kind: string,
     readonly namespace: string,
@@ -37,8 +38,10 @@ export class ValidationError extends Error {
     readonly reason: string,
   ) {
     const who = namespace ? `${namespace}/${objectName}` : objectName;
-    super(`invalid ${kind} ${who || '<unnamed>'}: ${field}: ${reason} (value: ${preview(value)})`);
-    this.name = 'ValidationError';
+    super(
+      'KP_ERR_INVALID_OBJECT',
+      `invalid ${kind} ${who || '<unnamed>'}: ${field}: ${reason} (value: ${preview(value)})`,
+    );
   }
 }
 

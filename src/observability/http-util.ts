@@ -5,6 +5,7 @@
  */
 import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { KpError } from '../errors.js';
 
 /** A "host:port" split into parts; host "" means every address. */
 export interface HostPort {
@@ -20,7 +21,8 @@ export function parseHostPort(value: string): HostPort {
   const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(value);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port >= 0 && port <= 65535)) {
-    throw new Error(
+    throw new KpError(
+      'KP_ERR_BAD_ADDRESS',
       `invalid bind address ${JSON.stringify(value)}: want "host:port", "[ipv6]:port" or ":port"`,
     );
   }

@@ -3,6 +3,7 @@
  * v>=2 enables debug, v>=4 enables trace. Debug-level calls take a verbosity hint via `v(n)`.
  */
 import { pino } from 'pino';
+import { isKpError } from '../errors.js';
 
 export interface Logger {
   error(obj: object | string, msg?: string): void;
@@ -13,11 +14,40 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger;
 }
 
+const MAX_STDERR = 2000;
+
+/**
+ * How an `err` field is logged. A catalogued error (KpError) gives its type, stable code, message, the
+ * start of a tool's stderr when it has one, and its cause, without a stack (it is an expected failure);
+ * anything else is a bug and keeps its stack. Non-errors are logged as text.
+ */
+export function serializeError(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error)) return typeof err === 'string' ? err : String(err);
+  const out: Record<string, unknown> = { type: err.name, message: err.message };
+  if (isKpError(err)) {
+    out.code = err.code;
+    const stderr = (err as { stderr?: unknown }).stderr;
+    if (typeof stderr === 'string' && stderr !== '')
+      out.stderr = stderr.length > MAX_STDERR ? `${stderr.slice(0, MAX_STDERR)}...` : stderr;
+  } else {
+    const code = (err as { code?: unknown }).code;
+    if (code !== undefined) out.code = code;
+    out.stack = err.stack;
+  }
+  if (err.cause !== undefined && depth < 3) out.cause = serializeError(err.cause, depth + 1);
+  return out;
+}
+
 /** Creates the process logger. `verbosity` is klog's -v; output goes to stderr as JSON lines. */
 export function createLogger(verbosity = 0, destination: NodeJS.WritableStream = process.stderr): Logger {
   const level = verbosity >= 4 ? 'trace' : verbosity >= 2 ? 'debug' : 'info';
   return pino(
-    { level, base: { component: 'kube-proxy' }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level,
+      base: { component: 'kube-proxy' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: (e: unknown) => serializeError(e) },
+    },
     destination,
   );
 }

@@ -45,7 +45,7 @@ export function createMetricsServer(registry: Registry, options: MetricsServerOp
             reply(res, 200, { 'Content-Type': METRICS_CONTENT_TYPE }, text);
           },
           (err: unknown) => {
-            options.logger?.error({ err: String(err) }, 'Failed to render metrics');
+            options.logger?.error({ err }, 'Failed to render metrics');
             reply(res, 500, TEXT, `error gathering metrics: ${String(err)}\n`);
           },
         );

@@ -24,6 +24,7 @@ import {
   realClock,
 } from './go-time.js';
 import { closeHttp, listenHttp, notFound, parseHostPort, reply, requestPath } from './http-util.js';
+import { KpError } from '../errors.js';
 
 /**
  * Response body style.
@@ -91,7 +92,8 @@ export class ProxyHealthServer {
 
   constructor(private readonly options: ProxyHealthOptions) {
     if (!(Number.isFinite(options.healthTimeoutMs) && options.healthTimeoutMs >= 0)) {
-      throw new Error(
+      throw new KpError(
+        'KP_ERR_INVALID_ARGUMENT',
         `ProxyHealthServer: healthTimeoutMs must be a non-negative number, got ${String(options.healthTimeoutMs)}`,
       );
     }

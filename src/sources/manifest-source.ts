@@ -25,6 +25,7 @@ import {
   type ManifestProblem,
 } from './manifest-objects.js';
 import { diffObjectSets } from './manifest-diff.js';
+import { KpError } from '../errors.js';
 
 export interface ManifestSourceOptions {
   readonly dir: string;
@@ -87,7 +88,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
       // blinked would be worse than serving stale rules for a while.
       if (!dirErrorLogged)
         log.error(
-          { err: errText(e) },
+          { err: e },
           `cannot read manifests directory ${opts.dir}: ${errText(e)}; keeping the last state`,
         );
       dirErrorLogged = true;
@@ -122,7 +123,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
       } catch (e) {
         if (!old) continue;
         log.error(
-          { file: name, err: errText(e) },
+          { file: name, err: e },
           `cannot read ${name}: ${errText(e)}; keeping its last good objects`,
         );
         files.set(name, { sig, entries: old.entries });
@@ -214,7 +215,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
           await scanOnce();
         } while (rescanWanted && !stopped);
       } catch (e) {
-        log.error({ err: errText(e) }, `manifest rescan failed: ${errText(e)}`);
+        log.error({ err: e }, `manifest rescan failed: ${errText(e)}`);
       } finally {
         scanning = undefined;
       }
@@ -235,31 +236,25 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
     try {
       const w = watch(opts.dir, { persistent: true }, onWatchEvent);
       w.on('error', (e) => {
-        log.warn(
-          { err: errText(e) },
-          `watch on ${opts.dir} failed: ${errText(e)}; relying on the periodic rescan`,
-        );
+        log.warn({ err: e }, `watch on ${opts.dir} failed: ${errText(e)}; relying on the periodic rescan`);
         w.close();
         if (watcher === w) watcher = undefined;
       });
       watcher = w;
     } catch (e) {
-      log.warn(
-        { err: errText(e) },
-        `cannot watch ${opts.dir}: ${errText(e)}; relying on the periodic rescan`,
-      );
+      log.warn({ err: e }, `cannot watch ${opts.dir}: ${errText(e)}; relying on the periodic rescan`);
     }
   }
 
   return {
     async start(h: SourceHandler): Promise<void> {
-      if (handler) throw new Error('manifest source already started');
+      if (handler) throw new KpError('KP_ERR_INVALID_ARGUMENT', 'manifest source already started');
       handler = h;
       try {
         const st = await stat(opts.dir);
-        if (!st.isDirectory()) throw new Error('not a directory');
+        if (!st.isDirectory()) throw new KpError('KP_ERR_SOURCE', 'not a directory');
       } catch (e) {
-        throw new Error(`manifests directory ${opts.dir}: ${errText(e)}`, { cause: e });
+        throw new KpError('KP_ERR_SOURCE', `manifests directory ${opts.dir}: ${errText(e)}`, { cause: e });
       }
       // Watch before the first read so an edit made during the initial load is not missed.
       ensureWatcher();

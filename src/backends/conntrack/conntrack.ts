@@ -65,6 +65,6 @@ export async function reconcileUDPConntrack(
     deps.metrics?.conntrackReconcilerDeletedEntriesTotal.inc({ ip_family: state.family }, r.flows);
     deps.metrics?.conntrackReconcilerSyncDuration.observe({ ip_family: state.family }, r.durationMs / 1000);
   } catch (err) {
-    deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'conntrack cleanup failed');
+    deps.logger.error({ err }, 'conntrack cleanup failed');
   }
 }

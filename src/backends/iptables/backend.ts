@@ -7,6 +7,7 @@ import { renderForDisplay } from './render-display.js';
 import { cleanupIPTables } from './cleanup.js';
 import { IPTablesProxier } from './proxier.js';
 import { assertToolsPresent, defaultExec, detectBackend, toolsFor } from './tools.js';
+import { KpError } from '../../errors.js';
 
 export const iptablesBackend: Backend = {
   mode: 'iptables',
@@ -29,6 +30,6 @@ export const iptablesBackend: Backend = {
   },
   cleanup: async (logger) => {
     if (!(await cleanupIPTables(logger)))
-      throw new Error('iptables cleanup did not complete; see the errors above');
+      throw new KpError('KP_ERR_CLEANUP', 'iptables cleanup did not complete; see the errors above');
   },
 };

@@ -71,7 +71,7 @@ export async function cleanupTools(
           backend: tools.backend,
           family: tools.family,
           table,
-          err: err instanceof Error ? err.message : String(err),
+          err,
         },
         'iptables cleanup failed',
       );

@@ -260,10 +260,8 @@ export class IPTablesProxier implements Proxier {
           for (const [table, c] of later.touched) this.tables[table].known.delete(c);
         this.o.metrics?.iptablesRestoreFailuresTotal.inc({ ip_family: state.family });
         if (!full) this.o.metrics?.iptablesPartialRestoreFailuresTotal.inc({ ip_family: state.family });
-        this.log.error(
-          { err: err instanceof Error ? err.message : String(err), restore: `${i + 1}/${restores.length}` },
-          'iptables-restore failed',
-        );
+        // The sync loop logs the failure once; this adds which restore failed at debug level.
+        this.log.debug({ err, restore: `${i + 1}/${restores.length}` }, 'iptables-restore failed');
         throw err;
       }
     }
@@ -662,10 +660,7 @@ export class IPTablesProxier implements Proxier {
       this.o.onNeedFullSync?.();
       await this.ensureCanaries();
     } catch (err) {
-      this.log.error(
-        { err: err instanceof Error ? err.message : String(err) },
-        'iptables canary check failed',
-      );
+      this.log.error({ err }, 'iptables canary check failed');
     } finally {
       this.canaryBusy = false;
     }
@@ -686,7 +681,7 @@ export class IPTablesProxier implements Proxier {
         }
       } catch (err) {
         this.log.error(
-          { sysctl: 'net.ipv4.conf.all.route_localnet', err: String(err) },
+          { sysctl: 'net.ipv4.conf.all.route_localnet', err },
           'cannot set sysctl; localhost NodePorts will not work',
         );
       }

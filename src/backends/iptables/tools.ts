@@ -8,6 +8,7 @@
  */
 import { run, which, type RunOptions, type RunResult } from '../../exec/run.js';
 import type { IPFamily } from '../../model/types.js';
+import { ModeUnavailableError } from '../../errors.js';
 
 export type IPTablesBackendKind = 'legacy' | 'nft';
 
@@ -108,7 +109,7 @@ export function assertToolsPresent(
 ): void {
   const missing = [tools.iptables, tools.restore, tools.save].filter((c) => find(c) === undefined);
   if (missing.length > 0) {
-    throw new Error(
+    throw new ModeUnavailableError(
       `iptables mode (${tools.backend}, ${tools.family}) needs ${missing.join(', ')} on PATH; install the iptables package or set ${BACKEND_ENV}`,
     );
   }

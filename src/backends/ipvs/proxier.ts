@@ -41,6 +41,7 @@ import {
 import { contextKey, IPVSProgram } from './incremental.js';
 import * as N from './names.js';
 import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
+import { ModeUnavailableError } from '../../errors.js';
 
 const TOOL_TIMEOUT_MS = 120_000;
 
@@ -226,8 +227,9 @@ export class IPVSProxier implements Proxier {
       lap('link');
     } catch (err) {
       this.lastTables = undefined;
-      this.deps.logger.error(
-        { err: err instanceof Error ? err.message : String(err), full: layout !== undefined },
+      // The sync loop logs the failure once; this adds the mode's context at debug level.
+      this.deps.logger.debug(
+        { err, full: layout !== undefined },
         'ipvs sync failed; the next sync is a full one',
       );
       throw err;
@@ -296,10 +298,7 @@ export class IPVSProxier implements Proxier {
       this.timer = undefined;
       void this.locked(() => this.checkDraining())
         .catch((err: unknown) => {
-          this.deps.logger.warn(
-            { err: err instanceof Error ? err.message : String(err) },
-            'ipvs graceful termination check failed',
-          );
+          this.deps.logger.warn({ err }, 'ipvs graceful termination check failed');
         })
         .finally(() => {
           this.armTimer();
@@ -351,10 +350,7 @@ export class IPVSProxier implements Proxier {
       try {
         write(s.key, s.value);
       } catch (err) {
-        this.deps.logger.error(
-          { sysctl: s.key, value: s.value, err: err instanceof Error ? err.message : String(err) },
-          'cannot set sysctl',
-        );
+        this.deps.logger.error({ sysctl: s.key, value: s.value, err }, 'cannot set sysctl');
       }
     }
     if (!this.deps.writeSysctl && layout.family === 'IPv4') {
@@ -424,10 +420,7 @@ async function tryRun(
     await exec(cmd, args, { timeoutMs: TOOL_TIMEOUT_MS, ...(input !== undefined ? { input } : {}) });
     return true;
   } catch (err) {
-    logger.debug(
-      { cmd, args, err: err instanceof Error ? err.message : String(err) },
-      'cleanup step failed (probably nothing to remove)',
-    );
+    logger.debug({ cmd, args, err }, 'cleanup step failed (probably nothing to remove)');
     return false;
   }
 }
@@ -586,7 +579,7 @@ export const ipvsBackend: Backend = {
   create: async (deps) => {
     for (const tool of ['ipvsadm', 'ipset', 'ip'])
       if (!which(tool))
-        throw new Error(
+        throw new ModeUnavailableError(
           `ipvs mode needs \`${tool}\` on PATH (Debian: apt-get install ipvsadm ipset iproute2)`,
         );
     const scheduler = deps.options.ipvsScheduler || 'rr';
@@ -597,7 +590,7 @@ export const ipvsBackend: Backend = {
     try {
       await run('ipvsadm', ['-Ln'], { timeoutMs: 30_000 });
     } catch (err) {
-      throw new Error(
+      throw new ModeUnavailableError(
         `ipvs mode is not usable: the kernel has no IPVS (CONFIG_IP_VS) or the module cannot be loaded: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
@@ -610,16 +603,15 @@ export const ipvsBackend: Backend = {
     if (timeouts) {
       // As upstream: a failure here is logged, the mode still runs with the kernel's timeouts.
       await run('ipvsadm', timeouts, { timeoutMs: 30_000 }).catch((err: unknown) => {
-        deps.logger.error(
-          { args: timeouts, err: err instanceof Error ? err.message : String(err) },
-          'cannot set ipvs timeouts',
-        );
+        deps.logger.error({ args: timeouts, err }, 'cannot set ipvs timeouts');
       });
     }
     const { backend, reason } = await detectBackend(defaultExec);
     const iptables = toolsFor(backend, deps.options.family);
     if (!which(iptables.restore))
-      throw new Error(`ipvs mode needs ${iptables.restore} on PATH (Debian: apt-get install iptables)`);
+      throw new ModeUnavailableError(
+        `ipvs mode needs ${iptables.restore} on PATH (Debian: apt-get install iptables)`,
+      );
     deps.logger.info({ backend, reason, scheduler }, 'ipvs mode: using iptables backend');
     return new IPVSProxier({ ...deps, iptables, graceful: gracefulFromEnv() });
   },

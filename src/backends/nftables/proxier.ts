@@ -8,7 +8,7 @@
 import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import type { DesiredState, ServicePortState } from '../../proxy/types.js';
-import { run, which, ExecError } from '../../exec/run.js';
+import { run, which } from '../../exec/run.js';
 import {
   layoutBase,
   serviceFragment,
@@ -24,6 +24,7 @@ import { renderNFTables } from './render.js';
 import { SlotAllocator } from './slots.js';
 import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 import { keysOfService } from '../../proxy/sorted-keys.js';
+import { ModeUnavailableError } from '../../errors.js';
 
 /** Generous: a 30k-service full load takes seconds on a loaded 2-core machine. */
 const NFT_TIMEOUT_MS = 120_000;
@@ -339,8 +340,9 @@ export class NFTablesProxier implements Proxier {
       try {
         await this.apply(script);
       } catch (err) {
-        this.deps.logger.error(
-          { err: err instanceof Error ? err.message : String(err), full: isFull, bytes: script.length },
+        // The sync loop logs the failure once; this adds the transaction's size at debug level.
+        this.deps.logger.debug(
+          { err, full: isFull, bytes: script.length },
           'nft transaction failed; the next sync is a full one',
         );
         throw err;
@@ -417,7 +419,7 @@ function deleteTableScript(family: 'ip' | 'ip6'): string {
 function findNft(): string {
   const nft = which('nft');
   if (!nft)
-    throw new Error(
+    throw new ModeUnavailableError(
       'nftables mode needs the `nft` binary (Debian: apt-get install nftables), which is not on PATH',
     );
   return nft;
@@ -437,10 +439,7 @@ export async function cleanupNFTables(logger: Logger): Promise<void> {
       await run(nft, ['-f', '-'], { input: deleteTableScript(family), timeoutMs: NFT_TIMEOUT_MS });
       logger.info({ table: `${family} ${TABLE_NAME}` }, 'deleted nftables table');
     } catch (err) {
-      logger.warn(
-        { table: `${family} ${TABLE_NAME}`, err: err instanceof ExecError ? err.message : String(err) },
-        'could not delete nftables table',
-      );
+      logger.warn({ table: `${family} ${TABLE_NAME}`, err }, 'could not delete nftables table');
     }
   }
 }
@@ -454,7 +453,7 @@ export const nftablesBackend: Backend = {
     try {
       await run(nft, ['-c', '-f', '-'], { input: PROBE, timeoutMs: 10_000 });
     } catch (err) {
-      throw new Error(
+      throw new ModeUnavailableError(
         `nftables mode is not usable on this system (nft >= 1.0.1 and kernel >= 5.13 needed): ${err instanceof Error ? err.message : String(err)}`,
       );
     }

@@ -8,6 +8,7 @@ import type { Logger } from '../../observability/logger.js';
 import { which } from '../../exec/run.js';
 import { defaultExec, detectBackend, toolsFor, type Exec, type IPTablesTools } from '../iptables/tools.js';
 import { PORTAL_FILTER_CHAINS, PORTAL_JUMPS, PORTAL_NAT_CHAINS, type PortalJump } from './portal-render.js';
+import { KpError } from '../../errors.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -147,6 +148,7 @@ export async function cleanupPortals(logger: Logger, probe: PortalProbe = {}): P
       continue;
     }
     const errors = await removePortals(d.tools, exec);
-    if (errors.length > 0) throw new Error(`userspace portal cleanup (${family}): ${errors.join('; ')}`);
+    if (errors.length > 0)
+      throw new KpError('KP_ERR_CLEANUP', `userspace portal cleanup (${family}): ${errors.join('; ')}`);
   }
 }

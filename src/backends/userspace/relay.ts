@@ -37,6 +37,7 @@ import {
   type PortalDecision,
   type PortalProbe,
 } from './portal.js';
+import { KpError } from '../../errors.js';
 
 /** Tunables of the relay beyond FamilyOptions. */
 export interface UserspaceRelayOptions {
@@ -223,7 +224,7 @@ export class UserspaceProxier implements Proxier {
   // Every sync compares the whole plan with the open sockets; `full` only forces the portal rules
   // and jumps to be rewritten.
   async sync(state: DesiredState, full = false): Promise<SyncOutcome> {
-    if (this.closed) throw new Error('userspace proxier: sync after close');
+    if (this.closed) throw new KpError('KP_ERR_CLOSED', 'userspace proxier: sync after close');
     for (const s of skippedPorts(state)) {
       if (this.skippedLogged.has(s.servicePortKey)) continue;
       this.skippedLogged.add(s.servicePortKey);
