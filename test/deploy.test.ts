@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { parseKubeProxyConfiguration } from '../src/config/kube-proxy-configuration.js';
+import { parseKubeProxyConfiguration } from '../src/config/decode.js';
 import { parseCommandLine } from '../src/config/load.js';
 import { loadConnectionSettings } from '../src/k8s/client.js';
 import { watchedResources } from '../src/sources/api-source.js';

@@ -7,7 +7,9 @@ import type { FamilyOptions } from '../proxy/options.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 
-export type ProxyMode = 'userspace' | 'iptables' | 'ipvs' | 'nftables' | 'state';
+import type { ProxyMode } from '../model/proxy-mode.js';
+
+export type { ProxyMode };
 
 /** What a sync reports back, for metrics and the runner. */
 export interface SyncOutcome {

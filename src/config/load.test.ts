@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { boundFlagNames, helpText, parseCommandLine, renderConfigFile, resolveNodeName } from './load.js';
 import { FLAGS } from './flags.js';
 import { ConfigError, FlagError } from './errors.js';
-import { defaultProxyConfig } from './kube-proxy-configuration.js';
+import { defaultProxyConfig } from './defaults.js';
 
 const HEAD = 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n';
 const files =

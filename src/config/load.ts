@@ -15,17 +15,15 @@ import { ConfigError, FlagError } from './errors.js';
 import { FLAGS, flagSpec, parseArgs, type FlagValue } from './flags.js';
 import {
   decodeKubeProxyConfiguration,
-  defaultProxyConfig,
   expandNodePortAddresses,
   formatProblem,
-  parsePortRange,
   resolveProxyMode,
-  validateProxyConfig,
-  type MutableProxyConfig,
-} from './kube-proxy-configuration.js';
+} from './decode.js';
+import { defaultProxyConfig, type MutableProxyConfig } from './defaults.js';
+import { parsePortRange, validateProxyConfig } from './validate.js';
 import { splitHostPort, joinHostPort } from '../net/ip.js';
 
-export { renderConfigFile } from './kube-proxy-configuration.js';
+export { renderConfigFile } from './encode.js';
 
 interface FlagBinding {
   readonly flag: string;

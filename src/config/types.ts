@@ -2,7 +2,7 @@
  * The internal, defaulted and validated configuration (KubeProxyConfiguration v1alpha1 plus our own
  * knobs). Durations are in milliseconds. Produced by config/load.ts from flags and the --config file.
  */
-import type { ProxyMode } from '../backends/backend.js';
+import type { ProxyMode } from '../model/proxy-mode.js';
 
 export interface ProxyConfig {
   readonly bindAddress: string;

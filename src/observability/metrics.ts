@@ -12,7 +12,7 @@ import {
   exponentialBuckets,
   linearBuckets,
 } from 'prom-client';
-import type { ProxyMode } from '../backends/backend.js';
+import type { ProxyMode } from '../model/proxy-mode.js';
 
 /** Label value of `ip_family`: upstream passes `string(v1.IPFamily)`, i.e. "IPv4" or "IPv6". */
 export type IPFamilyLabel = 'IPv4' | 'IPv6';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { conntrackSysctls, isKernelMode } from './linux-setup-plan.js';
-import { defaultProxyConfig } from '../config/kube-proxy-configuration.js';
+import { defaultProxyConfig } from '../config/defaults.js';
 
 test('defaults: raise nf_conntrack_max to max(perCore*cpus, min); set the TCP timeouts; leave UDP alone', () => {
   const c = defaultProxyConfig();

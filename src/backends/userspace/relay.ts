@@ -24,7 +24,7 @@ import type { FamilyOptions } from '../../proxy/options.js';
 import type { Logger } from '../../observability/logger.js';
 import { joinHostPort } from '../../net/ip.js';
 import type { ProxyConfig } from '../../config/types.js';
-import { parsePortRange } from '../../config/kube-proxy-configuration.js';
+import { parsePortRange } from '../../config/validate.js';
 import { Balancer, type BalancerAlgorithm } from './balancer.js';
 import { planListeners, renderUserspace, skippedPorts, type ListenerPlan } from './render.js';
 import { planPortals, renderPortalRules, renderPortalSection, type Portal } from './portal-render.js';

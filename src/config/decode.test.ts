@@ -1,13 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  decodeKubeProxyConfiguration,
-  defaultProxyConfig,
-  parseKubeProxyConfiguration,
-  renderConfigFile,
-  validateProxyConfig,
-} from './kube-proxy-configuration.js';
+import { decodeKubeProxyConfiguration, parseKubeProxyConfiguration } from './decode.js';
+import { defaultProxyConfig } from './defaults.js';
+import { renderConfigFile } from './encode.js';
+import { validateProxyConfig } from './validate.js';
 import { ConfigError } from './errors.js';
 import { kubeadmConfigConf } from '../../test/fixtures/kubeadm.js';
 
