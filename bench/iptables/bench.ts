@@ -12,7 +12,7 @@ import { run, ExecError, type RunOptions, type RunResult } from '../../src/exec/
 import { createMemoryLogger } from '../../src/observability/logger.js';
 import { IPTablesProxier } from '../../src/backends/iptables/proxier.js';
 import { renderIPTables } from '../../src/backends/iptables/render.js';
-import { toolsFor, type IPTablesBackendKind } from '../../src/backends/iptables/tools.js';
+import { toolsFor, type IPTablesBackendKind } from '../../src/exec/iptables.js';
 import { benchOptions, makeWorkload } from './workload.js';
 
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 120);

@@ -18,7 +18,7 @@ import { createMemoryLogger } from '../../src/observability/logger.js';
 import { StateTracker } from '../../src/proxy/state-tracker.js';
 import type { KubeObject } from '../../src/model/types.js';
 import { IPVSProxier } from '../../src/backends/ipvs/proxier.js';
-import { toolsFor, type Exec } from '../../src/backends/iptables/tools.js';
+import { toolsFor, type Exec } from '../../src/exec/iptables.js';
 import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
 import { familyOptions } from '../../test/golden/iptables/scenarios.js';
 

@@ -98,6 +98,12 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
   });
 }
 
+/** Spawns a command: run() in production, a fake (exec/fake-exec.ts) in unit tests. */
+export type Exec = (command: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+
+/** The default Exec. */
+export const defaultExec: Exec = run;
+
 /** The full path of an executable on PATH (plus the sbin dirs, which root's PATH may lack), or undefined. */
 export function which(command: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];

@@ -5,11 +5,12 @@
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyMetrics } from '../../observability/metrics.js';
 import type { DesiredState } from '../../proxy/types.js';
-import type { RunOptions, RunResult } from '../../exec/run.js';
+import type { Exec } from '../../exec/run.js';
+import { conntrackDelete, conntrackList } from '../../exec/conntrack.js';
 import { cleanupRequired, filterArgs, parseConntrackList, planConntrackCleanup } from './plan.js';
 
 export interface ConntrackDeps {
-  readonly exec: (command: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
+  readonly exec: Exec;
   readonly logger: Logger;
   /** The conntrack binary; default `conntrack`. */
   readonly command?: string;
@@ -23,8 +24,6 @@ export interface CleanupResult {
   readonly durationMs: number;
 }
 
-const DELETED_RE = /(\d+) flow entries have been deleted/;
-
 /**
  * After a successful sync: when upstream would (a change touched a UDP service), lists the UDP flows
  * of the state's family and deletes the stale ones. `conntrack -D` exits 1 when nothing matched,
@@ -35,16 +34,10 @@ export async function cleanupStaleUDP(state: DesiredState, deps: ConntrackDeps):
   const started = performance.now();
   const cmd = deps.command ?? 'conntrack';
   const fam = state.family === 'IPv6' ? 'ipv6' : 'ipv4';
-  const list = await deps.exec(cmd, ['-L', '-f', fam, '-p', 'udp'], { okCodes: [0, 1], timeoutMs: 60_000 });
-  const plan = planConntrackCleanup(state, parseConntrackList(list.stdout));
+  const list = await conntrackList(deps.exec, fam, 'udp', cmd);
+  const plan = planConntrackCleanup(state, parseConntrackList(list));
   let flows = 0;
-  for (const f of plan.deletions) {
-    const r = await deps.exec(cmd, ['-D', '-f', fam, ...filterArgs(f)], {
-      okCodes: [0, 1],
-      timeoutMs: 60_000,
-    });
-    flows += Number(DELETED_RE.exec(r.stderr)?.[1] ?? 0);
-  }
+  for (const f of plan.deletions) flows += await conntrackDelete(deps.exec, fam, filterArgs(f), cmd);
   if (plan.deletions.length > 0)
     deps.logger.info({ filters: plan.deletions.length, flows }, 'deleted stale UDP conntrack entries');
   return { attempted: true, flows, durationMs: performance.now() - started };

@@ -6,7 +6,8 @@ import type { Backend, Proxier } from '../backend.js';
 import { renderForDisplay } from './render-display.js';
 import { cleanupIPTables } from './cleanup.js';
 import { IPTablesProxier } from './proxier.js';
-import { assertToolsPresent, defaultExec, detectBackend, toolsFor } from './tools.js';
+import { assertToolsPresent, detectBackend, toolsFor } from '../../exec/iptables.js';
+import { defaultExec } from '../../exec/run.js';
 import { KpError } from '../../errors.js';
 
 export const iptablesBackend: Backend = {

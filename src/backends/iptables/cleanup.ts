@@ -4,10 +4,17 @@
  * The kubelet-owned KUBE-FIREWALL chain and its jumps stay.
  */
 import type { Logger } from '../../observability/logger.js';
-import { which } from '../../exec/run.js';
+import { which, defaultExec } from '../../exec/run.js';
 import { isServiceChainName } from './hash.js';
 import { JUMP_RULES, KUBE_PROXY_CANARY, natChainsFromSave } from './render.js';
-import { defaultExec, toolsFor, type Exec, type IPTablesTools } from './tools.js';
+import {
+  deleteRule,
+  iptablesRestore,
+  iptablesSave,
+  toolsFor,
+  type Exec,
+  type IPTablesTools,
+} from '../../exec/iptables.js';
 
 const NAT_CHAINS = new Set([
   'KUBE-SERVICES',
@@ -42,10 +49,8 @@ export async function cleanupTools(
     if (j.kubeletOwned) continue;
     // A jump may have been inserted more than once (e.g. by two proxies); remove every copy, bounded.
     for (let i = 0; i < 16; i++) {
-      const r = await exec(tools.iptables, ['-w', '-t', j.table, '-D', j.chain, ...j.args], {
-        okCodes: [0, 1, 2],
-      }).catch(() => undefined);
-      if (r?.code !== 0) break;
+      const code = await deleteRule(exec, tools, j).catch(() => undefined);
+      if (code !== 0) break;
     }
   }
   for (const [table, owned] of [
@@ -53,12 +58,12 @@ export async function cleanupTools(
     ['filter', FILTER_CHAINS],
   ] as const) {
     try {
-      const save = await exec(tools.save, ['-t', table], { timeoutMs: 300_000 });
-      const chains = [...natChainsFromSave(save.stdout)]
+      const save = await iptablesSave(exec, tools, table, 300_000);
+      const chains = [...natChainsFromSave(save)]
         .filter((c) => owned.has(c) || (table === 'nat' && isServiceChainName(c)))
         .sort();
       const text = deleteChainsText(table, chains);
-      if (text !== '') await exec(tools.restore, ['-w', '--noflush'], { input: text, timeoutMs: 300_000 });
+      if (text !== '') await iptablesRestore(exec, tools, text, { timeoutMs: 300_000 });
       if (chains.length > 0)
         logger.info(
           { backend: tools.backend, family: tools.family, table, chains: chains.length },

@@ -19,7 +19,7 @@ import type { DesiredState } from '../../proxy/types.js';
 import { splitTable } from './chain-diff.js';
 import { IPTablesProxier, ruleService } from './proxier.js';
 import { renderIPTables } from './render.js';
-import { toolsFor } from './tools.js';
+import { toolsFor } from '../../exec/iptables.js';
 
 const NODE = 'node-1';
 const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);

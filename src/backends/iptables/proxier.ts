@@ -50,7 +50,15 @@ import {
   type KnownChains,
   type SplitTable,
 } from './chain-diff.js';
-import { defaultExec, type Exec, type IPTablesTools } from './tools.js';
+import {
+  ensureChain,
+  ensureRule,
+  iptablesRestore,
+  iptablesSave,
+  type Exec,
+  type IPTablesTools,
+} from '../../exec/iptables.js';
+import { defaultExec } from '../../exec/run.js';
 import { sameChain } from './save-normalize.js';
 import type { IPFamily } from '../../model/types.js';
 
@@ -212,13 +220,13 @@ export class IPTablesProxier implements Proxier {
     if (full) {
       const s0 = performance.now();
       const [nat, filter] = await Promise.all([
-        this.exec(t.save, ['-t', 'nat'], { timeoutMs: RESTORE_TIMEOUT_MS }),
-        this.exec(t.save, ['-t', 'filter'], { timeoutMs: RESTORE_TIMEOUT_MS }),
+        iptablesSave(this.exec, t, 'nat', RESTORE_TIMEOUT_MS),
+        iptablesSave(this.exec, t, 'filter', RESTORE_TIMEOUT_MS),
       ]);
       saveMs = performance.now() - s0;
-      filterSave = filter.stdout;
-      natSave = nat.stdout;
-      saved = { nat: parseSave(nat.stdout), filter: parseSave(filter.stdout) };
+      filterSave = filter;
+      natSave = nat;
+      saved = { nat: parseSave(nat), filter: parseSave(filter) };
       this.natChains = new Set(saved.nat.keys());
       const droppedNat = reconcileKnown(this.tables.nat.known, saved.nat);
       const droppedFilter = reconcileKnown(this.tables.filter.known, saved.filter);
@@ -249,10 +257,7 @@ export class IPTablesProxier implements Proxier {
       const r = restores[i]!;
       try {
         const started = performance.now();
-        await this.exec(t.restore, ['-w', '--noflush', '--counters'], {
-          input: r.text,
-          timeoutMs: RESTORE_TIMEOUT_MS,
-        });
+        await iptablesRestore(this.exec, t, r.text, { counters: true, timeoutMs: RESTORE_TIMEOUT_MS });
         restoreTimesMs.push(Math.round(performance.now() - started));
       } catch (err) {
         // What this and later restores touched is now unknown: forget it so the full retry rewrites it.
@@ -612,26 +617,21 @@ export class IPTablesProxier implements Proxier {
     // The saves were taken before the restore; the jumps live in built-in chains, which restores never touch.
     const saves: Record<IPTablesTable, string> = { filter: filterSave, nat: natSave };
     if (!filterChains.has(KUBE_FIREWALL) && !this.tables.filter.known.has(KUBE_FIREWALL)) {
-      await this.exec(t.iptables, ['-w', '-t', 'filter', '-N', KUBE_FIREWALL], { okCodes: [0, 1] });
+      await ensureChain(this.exec, t, 'filter', KUBE_FIREWALL);
     }
     for (const j of JUMP_RULES) {
       // The save answers for the common case (jump present) without a spawn per jump (on nft at
       // 10k services each `-C` in nat costs ~70 ms); -C stays the authority before inserting.
       if (hasJump(saves[j.table], j.chain, j.target, commentOf(j.args))) continue;
-      const exists = await this.exec(t.iptables, ['-w', '-t', j.table, '-C', j.chain, ...j.args], {
-        okCodes: [0, 1, 2],
-      });
-      if (exists.code === 0) continue;
-      await this.exec(t.iptables, ['-w', '-t', j.table, '-I', j.chain, '1', ...j.args]);
+      await ensureRule(this.exec, t, j, 'prepend');
     }
     await this.ensureCanaries();
   }
 
   private async ensureCanaries(): Promise<void> {
     const t = this.o.tools;
-    for (const table of ['mangle', 'nat', 'filter']) {
-      await this.exec(t.iptables, ['-w', '-t', table, '-N', KUBE_PROXY_CANARY], { okCodes: [0, 1] });
-    }
+    for (const table of ['mangle', 'nat', 'filter'])
+      await ensureChain(this.exec, t, table, KUBE_PROXY_CANARY);
   }
 
   /** Upstream's Monitor: the mangle canary is the cheap one to poll; when it is gone the tables were flushed. */

@@ -16,7 +16,7 @@ import type { IPFamily, KubeObject, Protocol } from '../../model/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { canonicalIP, joinHostPort, splitHostPort } from '../../net/ip.js';
-import { toolsFor, type Exec } from '../iptables/tools.js';
+import { toolsFor, type Exec } from '../../exec/iptables.js';
 import { IPVSProxier } from './proxier.js';
 import {
   buildIPVSLayout,

@@ -5,7 +5,7 @@ import { familyOptions } from '../../../test/golden/iptables/scenarios.js';
 import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import { createMemoryLogger } from '../../observability/logger.js';
 import type { DesiredState } from '../../proxy/types.js';
-import { toolsFor, type Exec } from '../iptables/tools.js';
+import { toolsFor, type Exec } from '../../exec/iptables.js';
 import { IPVSProxier } from './proxier.js';
 
 const NODE = 'node-1';

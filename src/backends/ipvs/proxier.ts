@@ -14,8 +14,8 @@ import type { Logger } from '../../observability/logger.js';
 import type { IPFamily } from '../../model/types.js';
 import type { DesiredState } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
-import { run, which } from '../../exec/run.js';
-import { defaultExec, detectBackend, toolsFor, type Exec, type IPTablesTools } from '../iptables/tools.js';
+import { run, which, defaultExec } from '../../exec/run.js';
+import { detectBackend, ensureRule, toolsFor, type Exec, type IPTablesTools } from '../../exec/iptables.js';
 import {
   assembleIPVSLayout,
   assertScheduler,
@@ -369,7 +369,6 @@ export class IPVSProxier implements Proxier {
 
   /** Inserts our jumps at position 1 of the built-in chains when missing (upstream EnsureRule Prepend). */
   private async ensureJumps(): Promise<void> {
-    const ipt = this.deps.iptables.iptables;
     // The chains must exist before a rule can jump to them.
     const decl = (table: string, chains: readonly string[]): string =>
       `*${table}\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`;
@@ -380,12 +379,13 @@ export class IPVSProxier implements Proxier {
       });
     for (const j of N.JUMPS) {
       const args = ['-m', 'comment', '--comment', j.comment, '-j', j.to];
-      const c = await this.exec(ipt, ['-w', '-t', j.table, '-C', j.from, ...args], {
-        okCodes: [0, 1],
-        timeoutMs: 30_000,
-      });
-      if (c.code !== 0)
-        await this.exec(ipt, ['-w', '-t', j.table, '-I', j.from, '1', ...args], { timeoutMs: 30_000 });
+      await ensureRule(
+        this.exec,
+        this.deps.iptables,
+        { table: j.table, chain: j.from, args },
+        'prepend',
+        30_000,
+      );
     }
   }
 

@@ -8,7 +8,8 @@
 import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import type { DesiredState, ServicePortState } from '../../proxy/types.js';
-import { run, which } from '../../exec/run.js';
+import { defaultExec, which } from '../../exec/run.js';
+import { findNft, nftCheck, nftReader, nftRunner, type NftRunner } from '../../exec/nft.js';
 import {
   layoutBase,
   serviceFragment,
@@ -26,26 +27,15 @@ import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 import { keysOfService } from '../../proxy/sorted-keys.js';
 import { ModeUnavailableError } from '../../errors.js';
 
-/** Generous: a 30k-service full load takes seconds on a loaded 2-core machine. */
-const NFT_TIMEOUT_MS = 120_000;
-
-/** Something that runs `nft -f -` with a script; injectable for tests. */
-export type NftRunner = (script: string) => Promise<void>;
-
-/** The default runner: `nft -f -` through exec/run. */
-export function nftRunner(nft = 'nft'): NftRunner {
-  return async (script) => {
-    await run(nft, ['-f', '-'], { input: script, timeoutMs: NFT_TIMEOUT_MS });
-  };
-}
+export type { NftRunner };
 
 /** Lists the sets, maps and chains of our table of one family (render-existing.ts listScript); rejects when it is missing. */
 export type NftLister = (family: 'ip' | 'ip6') => Promise<string>;
 
-/** The default lister: `nft -t -f -` with listScript(family) through exec/run. Read-only. */
+/** The default lister: listScript(family) through `nft -t -f -`. Read-only. */
 export function nftLister(nft = 'nft'): NftLister {
-  return async (family) =>
-    (await run(nft, ['-t', '-f', '-'], { input: listScript(family), timeoutMs: NFT_TIMEOUT_MS })).stdout;
+  const read = nftReader(nft);
+  return (family) => read(listScript(family));
 }
 
 /** What the last sync sent (for tests, logs and the benchmark). */
@@ -355,7 +345,11 @@ export class NFTablesProxier implements Proxier {
       'nftables sync done',
     );
     if (this.conntrackCleanup) {
-      await reconcileUDPConntrack(state, { exec: run, logger: this.deps.logger, metrics: this.deps.metrics });
+      await reconcileUDPConntrack(state, {
+        exec: defaultExec,
+        logger: this.deps.logger,
+        metrics: this.deps.metrics,
+      });
     }
     let elements = 0;
     for (const m of next.elems.values()) elements += m.size;
@@ -416,15 +410,6 @@ function deleteTableScript(family: 'ip' | 'ip6'): string {
   return `add table ${family} ${TABLE_NAME}\ndelete table ${family} ${TABLE_NAME}\n`;
 }
 
-function findNft(): string {
-  const nft = which('nft');
-  if (!nft)
-    throw new ModeUnavailableError(
-      'nftables mode needs the `nft` binary (Debian: apt-get install nftables), which is not on PATH',
-    );
-  return nft;
-}
-
 /** `--cleanup`: deletes our table in both families; other tables are never touched. */
 export async function cleanupNFTables(logger: Logger): Promise<void> {
   let nft: string;
@@ -434,9 +419,10 @@ export async function cleanupNFTables(logger: Logger): Promise<void> {
     logger.debug('nft not installed: nothing to clean up for nftables mode');
     return;
   }
+  const apply = nftRunner(nft);
   for (const family of ['ip', 'ip6'] as const) {
     try {
-      await run(nft, ['-f', '-'], { input: deleteTableScript(family), timeoutMs: NFT_TIMEOUT_MS });
+      await apply(deleteTableScript(family));
       logger.info({ table: `${family} ${TABLE_NAME}` }, 'deleted nftables table');
     } catch (err) {
       logger.warn({ table: `${family} ${TABLE_NAME}`, err }, 'could not delete nftables table');
@@ -451,7 +437,7 @@ export const nftablesBackend: Backend = {
   create: async (deps) => {
     const nft = findNft();
     try {
-      await run(nft, ['-c', '-f', '-'], { input: PROBE, timeoutMs: 10_000 });
+      await nftCheck(nft, PROBE);
     } catch (err) {
       throw new ModeUnavailableError(
         `nftables mode is not usable on this system (nft >= 1.0.1 and kernel >= 5.13 needed): ${err instanceof Error ? err.message : String(err)}`,

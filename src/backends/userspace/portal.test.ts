@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { RunOptions, RunResult } from '../../exec/run.js';
 import { ExecError } from '../../exec/run.js';
 import { createMemoryLogger } from '../../observability/logger.js';
-import { toolsFor, type Exec } from '../iptables/tools.js';
+import { toolsFor, type Exec } from '../../exec/iptables.js';
 import {
   applyPortalRules,
   cleanupPortals,

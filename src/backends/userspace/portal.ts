@@ -5,9 +5,17 @@
  */
 import type { IPFamily } from '../../model/types.js';
 import type { Logger } from '../../observability/logger.js';
-import { which } from '../../exec/run.js';
-import { defaultExec, detectBackend, toolsFor, type Exec, type IPTablesTools } from '../iptables/tools.js';
-import { PORTAL_FILTER_CHAINS, PORTAL_JUMPS, PORTAL_NAT_CHAINS, type PortalJump } from './portal-render.js';
+import { which, defaultExec } from '../../exec/run.js';
+import {
+  deleteRule,
+  detectBackend,
+  ensureRule,
+  iptablesRestore,
+  toolsFor,
+  type Exec,
+  type IPTablesTools,
+} from '../../exec/iptables.js';
+import { PORTAL_FILTER_CHAINS, PORTAL_JUMPS, PORTAL_NAT_CHAINS } from './portal-render.js';
 import { KpError } from '../../errors.js';
 
 const TIMEOUT_MS = 30_000;
@@ -61,23 +69,15 @@ export async function applyPortalRules(
   text: string,
   exec: Exec = defaultExec,
 ): Promise<void> {
-  await exec(tools.restore, ['-w', '--noflush'], { input: text, timeoutMs: TIMEOUT_MS });
-}
-
-function jumpArgs(op: '-C' | '-I' | '-A' | '-D', j: PortalJump): string[] {
-  return ['-w', '-t', j.table, op, j.chain, ...(op === '-I' ? ['1'] : []), ...j.args];
+  await iptablesRestore(exec, tools, text, { timeoutMs: TIMEOUT_MS });
 }
 
 /** Adds each jump of PORTAL_JUMPS that `-C` does not find (prepend: `-I CHAIN 1`, else `-A`). Call after the chains exist. */
 export async function ensurePortalJumps(tools: IPTablesTools, exec: Exec = defaultExec): Promise<number> {
   let added = 0;
   for (const j of PORTAL_JUMPS) {
-    const check = await exec(tools.iptables, jumpArgs('-C', j), { okCodes: [0, 1], timeoutMs: TIMEOUT_MS });
-    if (check.code === 0) continue;
-    await exec(tools.iptables, jumpArgs(j.position === 'prepend' ? '-I' : '-A', j), {
-      timeoutMs: TIMEOUT_MS,
-    });
-    added++;
+    if (await ensureRule(exec, tools, j, j.position === 'prepend' ? 'prepend' : 'append', TIMEOUT_MS))
+      added++;
   }
   return added;
 }
@@ -113,14 +113,11 @@ export async function removePortals(tools: IPTablesTools, exec: Exec = defaultEx
     if (!declares(saves[j.table], j.args[j.args.length - 1]!)) continue;
     // A jump may have been added twice (e.g. by two runs racing): delete until none is left (bounded).
     for (let i = 0; i < 8; i++) {
-      const r = await exec(tools.iptables, jumpArgs('-D', j), {
-        okCodes: [0, 1, 2],
-        timeoutMs: TIMEOUT_MS,
-      }).catch((err: unknown) => {
+      const code = await deleteRule(exec, tools, j, TIMEOUT_MS).catch((err: unknown) => {
         errors.push(String(err));
         return undefined;
       });
-      if (r?.code !== 0) break;
+      if (code !== 0) break;
     }
   }
   for (const [table, chain] of chains) {

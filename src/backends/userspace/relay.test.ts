@@ -18,7 +18,7 @@ import {
   type UserspaceRelayOptions,
 } from './relay.js';
 import type { PortalProbe } from './portal.js';
-import type { Exec } from '../iptables/tools.js';
+import type { Exec } from '../../exec/iptables.js';
 import { familyOptions } from '../../../test/fixtures/options.js';
 
 const OPTS: FamilyOptions = familyOptions({ randomFully: false });

@@ -1,22 +1,22 @@
 /**
- * Which iptables the system uses (legacy or nft) and the family's binaries for it.
+ * The iptables tools: which iptables the system uses (legacy or nft), the family's binaries for it, and
+ * the few commands every mode runs through them (save, restore, ensure/delete one rule, create a chain).
  *
  * Detection follows upstream's image (kubernetes-sigs/iptables-wrappers): the kubelet leaves a
  * KUBE-IPTABLES-HINT (or the older KUBE-KUBELET-CANARY) chain in mangle with the backend it uses; without
  * one, the backend whose save output has more rules wins; nft by default. The environment variable
  * KUBE_PROXY_IPTABLES_BACKEND=legacy|nft overrides detection.
  */
-import { run, which, type RunOptions, type RunResult } from '../../exec/run.js';
-import type { IPFamily } from '../../model/types.js';
-import { ModeUnavailableError } from '../../errors.js';
+import { which, type Exec, type RunResult } from './run.js';
+import type { IPFamily } from '../model/types.js';
+import { ModeUnavailableError } from '../errors.js';
+
+export type { Exec };
 
 export type IPTablesBackendKind = 'legacy' | 'nft';
 
 /** The environment variable that forces a backend. */
 export const BACKEND_ENV = 'KUBE_PROXY_IPTABLES_BACKEND';
-
-/** Spawns a command; run() in production, a fake in unit tests. */
-export type Exec = (command: string, args: readonly string[], opts?: RunOptions) => Promise<RunResult>;
 
 /** The binaries of one backend for one family. */
 export interface IPTablesTools {
@@ -115,5 +115,85 @@ export function assertToolsPresent(
   }
 }
 
-/** The default Exec: run() from exec/. */
-export const defaultExec: Exec = run;
+export type IPTablesTable = 'nat' | 'filter' | 'mangle' | 'raw';
+
+/** A rule in a built-in (or any) chain, as `iptables -t TABLE -C CHAIN ARGS...` names it. */
+export interface ChainRule {
+  readonly table: string;
+  readonly chain: string;
+  readonly args: readonly string[];
+}
+
+/** `iptables-save [-t table]`: the table's text (all tables without one). */
+export async function iptablesSave(
+  exec: Exec,
+  tools: IPTablesTools,
+  table?: string,
+  timeoutMs?: number,
+): Promise<string> {
+  const args = table === undefined ? [] : ['-t', table];
+  return (await exec(tools.save, args, timeoutMs === undefined ? {} : { timeoutMs })).stdout;
+}
+
+/**
+ * `iptables-restore -w --noflush [--counters]` of `text`: replaces the chains the text declares and
+ * leaves every other chain alone.
+ */
+export function iptablesRestore(
+  exec: Exec,
+  tools: IPTablesTools,
+  text: string,
+  opts: { readonly counters?: boolean; readonly timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const args = ['-w', '--noflush', ...(opts.counters ? ['--counters'] : [])];
+  return exec(tools.restore, args, {
+    input: text,
+    ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+  });
+}
+
+/** `iptables -N`: creates a chain; an existing one is fine. */
+export async function ensureChain(
+  exec: Exec,
+  tools: IPTablesTools,
+  table: string,
+  chain: string,
+): Promise<void> {
+  await exec(tools.iptables, ['-w', '-t', table, '-N', chain], { okCodes: [0, 1] });
+}
+
+/**
+ * Upstream's EnsureRule: `-C` first, then prepend (`-I CHAIN 1`) or append (`-A`) when the rule is not
+ * there. Returns true when it added the rule.
+ */
+export async function ensureRule(
+  exec: Exec,
+  tools: IPTablesTools,
+  rule: ChainRule,
+  position: 'prepend' | 'append',
+  timeoutMs?: number,
+): Promise<boolean> {
+  const t = timeoutMs === undefined ? {} : { timeoutMs };
+  const check = await exec(tools.iptables, ['-w', '-t', rule.table, '-C', rule.chain, ...rule.args], {
+    okCodes: [0, 1, 2],
+    ...t,
+  });
+  if (check.code === 0) return false;
+  const where = position === 'prepend' ? ['-I', rule.chain, '1'] : ['-A', rule.chain];
+  await exec(tools.iptables, ['-w', '-t', rule.table, ...where, ...rule.args], t);
+  return true;
+}
+
+/** `iptables -D` of one rule; resolves with the exit code (0 deleted, 1 or 2 not there). */
+export async function deleteRule(
+  exec: Exec,
+  tools: IPTablesTools,
+  rule: ChainRule,
+  timeoutMs?: number,
+): Promise<number> {
+  const r = await exec(tools.iptables, ['-w', '-t', rule.table, '-D', rule.chain, ...rule.args], {
+    okCodes: [0, 1, 2],
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  });
+  return r.code;
+}

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RunResult } from '../../exec/run.js';
-import { ExecError } from '../../exec/run.js';
-import { assertToolsPresent, backendFromEnv, detectBackend, toolsFor, type Exec } from './tools.js';
+import type { RunResult } from './run.js';
+import { ExecError } from './run.js';
+import { assertToolsPresent, backendFromEnv, detectBackend, toolsFor, type Exec } from './iptables.js';
 
 /** An exec that answers `<tool> [args]` from a table of save outputs; missing entries fail like a missing tool. */
 function fakeSaves(outputs: Record<string, string>): Exec {

@@ -1,0 +1,40 @@
+/**
+ * The nft tool: find it, run a script as one transaction, read with a script, check a script without
+ * applying it. Every nftables-mode process goes through here.
+ */
+import { ModeUnavailableError } from '../errors.js';
+import { defaultExec, which, type Exec } from './run.js';
+
+/** Generous: a 30k-service full load takes seconds on a loaded 2-core machine. */
+export const NFT_TIMEOUT_MS = 120_000;
+
+/** Runs `nft -f -` with a script (one atomic transaction); injectable for tests. */
+export type NftRunner = (script: string) => Promise<void>;
+
+/** The full path of `nft`, or a ModeUnavailableError that says how to install it. */
+export function findNft(find: (cmd: string) => string | undefined = which): string {
+  const nft = find('nft');
+  if (!nft)
+    throw new ModeUnavailableError(
+      'nftables mode needs the `nft` binary (Debian: apt-get install nftables), which is not on PATH',
+    );
+  return nft;
+}
+
+/** The default runner: `nft -f -`. */
+export function nftRunner(nft = 'nft', exec: Exec = defaultExec): NftRunner {
+  return async (script) => {
+    await exec(nft, ['-f', '-'], { input: script, timeoutMs: NFT_TIMEOUT_MS });
+  };
+}
+
+/** Runs a read-only script (`list ...` commands) with `nft -t -f -` (terse: no set elements) and returns its output. */
+export function nftReader(nft = 'nft', exec: Exec = defaultExec): (script: string) => Promise<string> {
+  return async (script) =>
+    (await exec(nft, ['-t', '-f', '-'], { input: script, timeoutMs: NFT_TIMEOUT_MS })).stdout;
+}
+
+/** `nft -c -f -`: parses and checks a script against the kernel without applying it. */
+export async function nftCheck(nft: string, script: string, exec: Exec = defaultExec): Promise<void> {
+  await exec(nft, ['-c', '-f', '-'], { input: script, timeoutMs: 10_000 });
+}
