@@ -1,18 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RunResult } from './run.js';
+import { fakeExec } from './fake-exec.js';
 import { ExecError } from './run.js';
 import { assertToolsPresent, backendFromEnv, detectBackend, toolsFor, type Exec } from './iptables.js';
 
 /** An exec that answers `<tool> [args]` from a table of save outputs; missing entries fail like a missing tool. */
 function fakeSaves(outputs: Record<string, string>): Exec {
-  return (cmd: string, args: readonly string[]): Promise<RunResult> => {
-    const key = [cmd, ...args].join(' ');
-    const out = outputs[key];
-    if (out === undefined)
-      return Promise.reject(new ExecError('KP_ERR_EXEC_NOT_FOUND', cmd, args, null, 'not found'));
-    return Promise.resolve({ code: 0, stdout: out, stderr: '', durationMs: 0 });
-  };
+  return fakeExec(({ cmd, args }) => {
+    const out = outputs[[cmd, ...args].join(' ')];
+    if (out === undefined) throw new ExecError('KP_ERR_EXEC_NOT_FOUND', cmd, args, null, 'not found');
+    return { stdout: out };
+  }).exec;
 }
 
 test('toolsFor names the family and backend binaries', () => {

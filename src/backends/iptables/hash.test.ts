@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  base32Std,
-  endpointChainName,
-  isServiceChainName,
-  servicePortChainHash,
-  servicePortChainName,
-} from './hash.js';
+import { base32Std } from '../common/base32.js';
+import { endpointChainName, isServiceChainName, servicePortChainHash, servicePortChainName } from './hash.js';
 
 test('base32Std matches RFC 4648 test vectors', () => {
   const enc = (s: string): string => base32Std(Buffer.from(s, 'utf8'));

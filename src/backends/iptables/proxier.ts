@@ -25,8 +25,6 @@
  * iptables-save text is exactly what our rules print as (save-normalize.ts reproduces iptables-save's
  * normalisation, checked against the real tools for every golden rule) and rewrites only the rest.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Proxier, SyncOutcome } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyMetrics } from '../../observability/metrics.js';
@@ -59,6 +57,7 @@ import {
   type IPTablesTools,
 } from '../../exec/iptables.js';
 import { defaultExec } from '../../exec/run.js';
+import { PROC_SYS, readSysctl, sysctlName, writeSysctl } from '../../exec/sysctl.js';
 import { sameChain } from './save-normalize.js';
 import type { IPFamily } from '../../model/types.js';
 
@@ -668,12 +667,11 @@ export class IPTablesProxier implements Proxier {
 
   /** route_localnet for IPv4 localhost NodePorts; checks (and logs) br_netfilter and reads tcp_be_liberal. */
   private setupSysctls(): void {
-    const root = this.o.procSys ?? '/proc/sys';
+    const root = this.o.procSys ?? PROC_SYS;
     if (this.o.options.family === 'IPv4' && this.o.options.localhostNodePorts) {
-      const p = join(root, 'net/ipv4/conf/all/route_localnet');
       try {
-        if (readFileSync(p, 'utf8').trim() !== '1') {
-          writeFileSync(p, '1');
+        if (readSysctl('net/ipv4/conf/all/route_localnet', root) !== '1') {
+          writeSysctl('net/ipv4/conf/all/route_localnet', 1, root);
           this.log.info(
             { sysctl: 'net.ipv4.conf.all.route_localnet', value: 1 },
             'set sysctl for localhost NodePorts',
@@ -686,27 +684,24 @@ export class IPTablesProxier implements Proxier {
         );
       }
     }
-    const bridge = join(
-      root,
+    const bridge =
       this.o.options.family === 'IPv6'
         ? 'net/bridge/bridge-nf-call-ip6tables'
-        : 'net/bridge/bridge-nf-call-iptables',
-    );
+        : 'net/bridge/bridge-nf-call-iptables';
     let bridgeOn = false;
     try {
-      bridgeOn = readFileSync(bridge, 'utf8').trim() === '1';
+      bridgeOn = readSysctl(bridge, root) === '1';
     } catch {
       /* br_netfilter not loaded */
     }
     if (!bridgeOn) {
       this.log.info(
-        { sysctl: bridge },
+        { sysctl: sysctlName(bridge) },
         'missing br-netfilter module or unset sysctl br-nf-call-iptables; proxy may not work as intended for pods on a bridge',
       );
     }
     try {
-      this.conntrackLiberal =
-        readFileSync(join(root, 'net/netfilter/nf_conntrack_tcp_be_liberal'), 'utf8').trim() !== '0';
+      this.conntrackLiberal = readSysctl('net/netfilter/nf_conntrack_tcp_be_liberal', root) !== '0';
     } catch {
       this.conntrackLiberal = false;
     }

@@ -3,13 +3,8 @@ import assert from 'node:assert/strict';
 import { makeNode, makeService, makeSlice } from '../../../test/fixtures/objects.js';
 import { familyOptions, NODE, stateOf } from '../../../test/golden/iptables/scenarios.js';
 import type { DesiredState, ServicePortState } from '../../proxy/types.js';
-import {
-  JUMP_RULES,
-  KUBE_PROXY_CANARY,
-  masqueradeMark,
-  natChainsFromSave,
-  renderIPTables,
-} from './render.js';
+import { JUMP_RULES, KUBE_PROXY_CANARY, natChainsFromSave, renderIPTables } from './render.js';
+import { masqueradeMark } from '../common/iptables-match.js';
 import { renderJumpFragment } from './render-display.js';
 
 test('masquerade mark: Go %#08x in production, bare hex for upstream tests', () => {

@@ -9,6 +9,7 @@ import type { IPFamily } from '../../model/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState, Endpoint, ServicePortState } from '../../proxy/types.js';
 import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
+import { SAFE_FIELD, assertSafe, localMatch, masqueradeMark } from '../common/iptables-match.js';
 
 export const KUBE_SERVICES = 'KUBE-SERVICES';
 export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
@@ -124,14 +125,6 @@ export interface RenderMode {
 }
 
 const DEFAULT_LARGE_CLUSTER_THRESHOLD = 1000;
-
-/** The masquerade mark text: value 1<<bit as Go's `%#08x` (digits zero-padded to 8) or bare hex. */
-export function masqueradeMark(bit: number, format: 'production' | 'upstream-test' = 'production'): string {
-  if (!Number.isInteger(bit) || bit < 0 || bit > 31)
-    throw new RangeError(`masqueradeBit must be an integer in [0, 31], got ${bit}`);
-  const hex = (2 ** bit).toString(16);
-  return format === 'production' ? `0x${hex.padStart(8, '0')}` : `0x${hex}`;
-}
 
 const probabilityCache: string[] = [];
 
@@ -291,46 +284,6 @@ function makeJump(s: JumpSpec): JumpRule {
 
 /** The jump rules of reference §2.2 (upstream iptablesJumpChains + iptablesKubeletJumpChains), in ensure order. */
 export const JUMP_RULES: readonly JumpRule[] = JUMP_SPECS.map(makeJump);
-
-export interface LocalMatch {
-  readonly ifLocal: string;
-  readonly ifNotLocal: string;
-}
-
-/**
- * The detector's iptables match text (reference §2.7); undefined is upstream's no-op detector.
- * Shared with the IPVS renderer, whose iptables rules use the same detector. Throws a RangeError
- * naming the field for an interface name that is not safe in a rule.
- */
-export function localMatch(opts: FamilyOptions): LocalMatch | undefined {
-  const d = opts.localDetector;
-  switch (d.kind) {
-    case 'none':
-      return undefined;
-    case 'cidr': {
-      // iptables cannot negate a list of sources in one rule; upstream's detector holds one CIDR per family.
-      const c = d.cidrs.map((x) => parseCIDR(x)).find((x) => x?.family === opts.family);
-      if (!c) return undefined;
-      return { ifLocal: `-s ${c.text}`, ifNotLocal: `! -s ${c.text}` };
-    }
-    case 'bridge':
-      if (d.iface === '') return undefined;
-      assertSafe('localDetector.iface', d.iface);
-      return { ifLocal: `-i ${d.iface}`, ifNotLocal: `! -i ${d.iface}` };
-    case 'prefix':
-      if (d.prefix === '') return undefined;
-      assertSafe('localDetector.prefix', d.prefix);
-      return { ifLocal: `-i ${d.prefix}+`, ifNotLocal: `! -i ${d.prefix}+` };
-  }
-}
-
-/** Characters allowed in any field that reaches a rule: no spaces, quotes, newlines or shell/iptables syntax. */
-const SAFE_FIELD = /^[A-Za-z0-9._:/[\]-]+$/;
-
-function assertSafe(field: string, value: string): void {
-  if (!SAFE_FIELD.test(value))
-    throw new RangeError(`iptables renderer: unsafe ${field} ${JSON.stringify(value)}`);
-}
 
 /** First unsafe field of a service port, or undefined: validated input never has one; this is a backstop. */
 function unsafeField(sp: ServicePortState): { field: string; value: string } | undefined {

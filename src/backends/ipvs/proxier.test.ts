@@ -6,6 +6,7 @@ import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import { createMemoryLogger } from '../../observability/logger.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { toolsFor, type Exec } from '../../exec/iptables.js';
+import { fakeExec as sharedFakeExec } from '../../exec/fake-exec.js';
 import { IPVSProxier } from './proxier.js';
 
 const NODE = 'node-1';
@@ -37,22 +38,15 @@ function stateOf(udpChanged: boolean): DesiredState {
 
 /** A kernel that starts empty and accepts everything; records each command line. */
 function fakeExec(failConntrack = false): { exec: Exec; calls: string[] } {
-  const calls: string[] = [];
-  const exec: Exec = (cmd, args) => {
-    calls.push(`${cmd} ${args.join(' ')}`);
-    if (cmd === 'conntrack' && failConntrack) return Promise.reject(new Error('conntrack: not found'));
+  const f = sharedFakeExec(({ cmd, args }) => {
+    if (cmd === 'conntrack' && failConntrack) throw new Error('conntrack: not found');
     const stdout =
       cmd === 'conntrack' && args[0] === '-L'
         ? 'udp      17 29 src=10.244.0.10 dst=172.30.0.10 sport=40001 dport=53 [UNREPLIED] src=172.30.0.10 dst=10.244.0.10 sport=53 dport=40001 mark=0 use=1\n'
         : '';
-    return Promise.resolve({
-      code: cmd === 'ip' && args.includes('show') ? 1 : 0,
-      stdout,
-      stderr: '',
-      durationMs: 1,
-    });
-  };
-  return { exec, calls };
+    return { code: cmd === 'ip' && args.includes('show') ? 1 : 0, stdout };
+  });
+  return { exec: f.exec, calls: f.lines };
 }
 
 function proxier(

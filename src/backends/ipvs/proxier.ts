@@ -8,14 +8,20 @@
  * the constant rules changed), `ipvsadm -R`, `ip -batch`. Removed TCP real servers are drained
  * (weight 0) and deleted once their connections reach 0 or a timeout passes.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import type { IPFamily } from '../../model/types.js';
 import type { DesiredState } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import { run, which, defaultExec } from '../../exec/run.js';
-import { detectBackend, ensureRule, toolsFor, type Exec, type IPTablesTools } from '../../exec/iptables.js';
+import {
+  detectBackend,
+  ensureRule,
+  iptablesRestore,
+  toolsFor,
+  type Exec,
+  type IPTablesTools,
+} from '../../exec/iptables.js';
 import {
   assembleIPVSLayout,
   assertScheduler,
@@ -42,6 +48,10 @@ import { contextKey, IPVSProgram } from './incremental.js';
 import * as N from './names.js';
 import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 import { ModeUnavailableError } from '../../errors.js';
+import { readSysctl, writeSysctl } from '../../exec/sysctl.js';
+import { ipsetNames, ipsetRestore, ipsetSave } from '../../exec/ipset.js';
+import { ipvsadmList, ipvsadmRestore, ipvsadmSave, ipvsadmSetTimeouts } from '../../exec/ipvsadm.js';
+import { deviceAddresses, ipBatch } from '../../exec/link.js';
 
 const TOOL_TIMEOUT_MS = 120_000;
 
@@ -92,25 +102,17 @@ export interface IPVSLastSync {
   readonly phases: Readonly<Record<string, number>>;
 }
 
-function procSysctl(key: string, value: string): void {
-  writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
-}
-
 /** Reads one family's IPVS-mode kernel state with the tools. */
 export async function readKernelState(exec: Exec, family: IPFamily): Promise<KernelState> {
   const v6 = family === 'IPv6';
   const st = emptyKernelState();
-  const save = await exec('ipvsadm', ['-Sn'], { timeoutMs: TOOL_TIMEOUT_MS });
-  for (const [k, vs] of parseIPVSSave(save.stdout)) if (vs.address.includes(':') === v6) st.vss.set(k, vs);
+  const save = await ipvsadmSave(exec);
+  for (const [k, vs] of parseIPVSSave(save)) if (vs.address.includes(':') === v6) st.vss.set(k, vs);
   const ours = new Set(N.IPSETS.map((s) => N.familySetName(s.name, family)));
-  const sets = await exec('ipset', ['save'], { timeoutMs: TOOL_TIMEOUT_MS });
-  for (const [k, s] of parseIPSetSave(sets.stdout, ours)) st.sets.set(k, s);
-  const addr = await exec('ip', ['-o', 'addr', 'show', 'dev', N.DUMMY_DEVICE], {
-    okCodes: [0, 1, 255],
-    timeoutMs: 30_000,
-  });
-  st.device = addr.code === 0;
-  for (const a of parseDeviceAddresses(addr.stdout)) if (a.includes(':') === v6) st.addresses.add(a);
+  for (const [k, s] of parseIPSetSave(await ipsetSave(exec), ours)) st.sets.set(k, s);
+  const addr = await deviceAddresses(exec, N.DUMMY_DEVICE);
+  st.device = addr !== undefined;
+  for (const a of parseDeviceAddresses(addr ?? '')) if (a.includes(':') === v6) st.addresses.add(a);
   return st;
 }
 
@@ -206,24 +208,18 @@ export class IPVSProxier implements Proxier {
     }
     const writeTables = isFull || tables !== this.lastTables;
     try {
-      if (plan.ipset)
-        await this.exec('ipset', ['-exist', 'restore'], { input: plan.ipset, timeoutMs: TOOL_TIMEOUT_MS });
+      if (plan.ipset) await ipsetRestore(this.exec, plan.ipset);
       lap('ipset');
       if (writeTables) {
         this.lastTables = undefined;
-        await this.exec(this.deps.iptables.restore, ['-w', '--noflush'], {
-          input: tables,
-          timeoutMs: TOOL_TIMEOUT_MS,
-        });
+        await iptablesRestore(this.exec, this.deps.iptables, tables, { timeoutMs: TOOL_TIMEOUT_MS });
         this.lastTables = tables;
       }
       lap('iptables');
-      if (plan.ipvs) await this.exec('ipvsadm', ['-R'], { input: plan.ipvs, timeoutMs: TOOL_TIMEOUT_MS });
+      if (plan.ipvs) await ipvsadmRestore(this.exec, plan.ipvs);
       lap('ipvs');
-      if (plan.linkAdd)
-        await this.exec('ip', ['-batch', '-'], { input: plan.linkAdd, timeoutMs: TOOL_TIMEOUT_MS });
-      if (plan.linkDel)
-        await this.exec('ip', ['-batch', '-'], { input: plan.linkDel, timeoutMs: TOOL_TIMEOUT_MS });
+      if (plan.linkAdd) await ipBatch(this.exec, plan.linkAdd);
+      if (plan.linkDel) await ipBatch(this.exec, plan.linkDel);
       lap('link');
     } catch (err) {
       this.lastTables = undefined;
@@ -313,9 +309,7 @@ export class IPVSProxier implements Proxier {
    */
   async checkDraining(): Promise<string[]> {
     if (this.draining.size === 0) return [];
-    const conns = parseIPVSConnections(
-      (await this.exec('ipvsadm', ['-Ln'], { timeoutMs: TOOL_TIMEOUT_MS })).stdout,
-    );
+    const conns = parseIPVSConnections(await ipvsadmList(this.exec));
     const now = this.now();
     const lines: string[] = [];
     const done: string[] = [];
@@ -329,8 +323,7 @@ export class IPVSProxier implements Proxier {
       lines.push(`-d ${vsArgs(d.vs)} -r ${id.slice(id.indexOf('/') + 1)}`);
       done.push(id);
     }
-    if (lines.length)
-      await this.exec('ipvsadm', ['-R'], { input: lines.join('\n') + '\n', timeoutMs: TOOL_TIMEOUT_MS });
+    if (lines.length) await ipvsadmRestore(this.exec, lines.join('\n') + '\n');
     for (const id of done) {
       const e = this.draining.get(id);
       this.draining.delete(id);
@@ -345,7 +338,11 @@ export class IPVSProxier implements Proxier {
   }
 
   private applySysctls(layout: IPVSLayout): void {
-    const write = this.deps.writeSysctl ?? procSysctl;
+    const write =
+      this.deps.writeSysctl ??
+      ((key: string, value: string) => {
+        writeSysctl(key, value);
+      });
     for (const s of layout.sysctls) {
       try {
         write(s.key, s.value);
@@ -355,7 +352,7 @@ export class IPVSProxier implements Proxier {
     }
     if (!this.deps.writeSysctl && layout.family === 'IPv4') {
       try {
-        if (readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() !== '1')
+        if (readSysctl('net/bridge/bridge-nf-call-iptables') !== '1')
           this.deps.logger.info(
             'bridge-nf-call-iptables is not 1; pod-to-service traffic over a Linux bridge may not work',
           );
@@ -373,10 +370,12 @@ export class IPVSProxier implements Proxier {
     const decl = (table: string, chains: readonly string[]): string =>
       `*${table}\n${chains.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`;
     if (this.lastTables === undefined)
-      await this.exec(this.deps.iptables.restore, ['-w', '--noflush'], {
-        input: decl('nat', N.NAT_CHAINS) + decl('filter', N.FILTER_CHAINS),
-        timeoutMs: TOOL_TIMEOUT_MS,
-      });
+      await iptablesRestore(
+        this.exec,
+        this.deps.iptables,
+        decl('nat', N.NAT_CHAINS) + decl('filter', N.FILTER_CHAINS),
+        { timeoutMs: TOOL_TIMEOUT_MS },
+      );
     for (const j of N.JUMPS) {
       const args = ['-m', 'comment', '--comment', j.comment, '-j', j.to];
       await ensureRule(
@@ -522,10 +521,7 @@ export async function cleanupIPVS(
     const ours = new Set(N.allSetNames());
     let present: string[] = [...ours];
     try {
-      present = (await exec('ipset', ['list', '-n'], { timeoutMs: TOOL_TIMEOUT_MS })).stdout
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => ours.has(l));
+      present = (await ipsetNames(exec)).filter((l) => ours.has(l));
     } catch {
       // cannot list: try every name
     }
@@ -602,7 +598,7 @@ export const ipvsBackend: Backend = {
     });
     if (timeouts) {
       // As upstream: a failure here is logged, the mode still runs with the kernel's timeouts.
-      await run('ipvsadm', timeouts, { timeoutMs: 30_000 }).catch((err: unknown) => {
+      await ipvsadmSetTimeouts(defaultExec, timeouts).catch((err: unknown) => {
         deps.logger.error({ args: timeouts, err }, 'cannot set ipvs timeouts');
       });
     }

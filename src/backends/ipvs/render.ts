@@ -12,7 +12,7 @@ import { canonicalIP, cidrContains, ipFamily, joinHostPort, parseCIDR } from '..
 import type { IPFamily, Protocol } from '../../model/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState, Endpoint, ServicePortState } from '../../proxy/types.js';
-import { localMatch, masqueradeMark } from '../iptables/render.js';
+import { localMatch, masqueradeMark } from '../common/iptables-match.js';
 import * as N from './names.js';
 
 /** One real server (an endpoint) of a virtual server; always masqueraded (-m). */

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ServicePortName } from '../../model/types.js';
-import { base32Std } from '../iptables/hash.js';
+import { base32Std } from '../common/base32.js';
 
 /** nft names are at most 256 bytes; upstream keeps 16 for the prefix. */
 const BASE_LENGTH_MAX = 256 - 16;

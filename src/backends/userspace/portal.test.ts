@@ -1,8 +1,7 @@
 // The portal executor against a fake Exec: no process is spawned and no firewall is touched.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RunOptions, RunResult } from '../../exec/run.js';
-import { ExecError } from '../../exec/run.js';
+import { fakeExec as sharedFakeExec } from '../../exec/fake-exec.js';
 import { createMemoryLogger } from '../../observability/logger.js';
 import { toolsFor, type Exec } from '../../exec/iptables.js';
 import {
@@ -20,18 +19,13 @@ interface Call {
   input?: string;
 }
 
-/** A fake Exec: `answer` returns [code, stdout] or throws; calls are recorded. */
+/** The shared fake Exec: `answer` returns [code, stdout] or throws; calls are recorded. */
 function fakeExec(answer: (c: Call) => [number, string]): { exec: Exec; calls: Call[] } {
-  const calls: Call[] = [];
-  const exec: Exec = (cmd, args, opts?: RunOptions) => {
-    const c: Call = { cmd, args, ...(opts?.input !== undefined ? { input: opts.input } : {}) };
-    calls.push(c);
+  const f = sharedFakeExec((c) => {
     const [code, stdout] = answer(c);
-    if (!(opts?.okCodes ?? [0]).includes(code))
-      return Promise.reject(new ExecError('KP_ERR_EXEC_FAILED', cmd, args, code, 'fake failure'));
-    return Promise.resolve<RunResult>({ code, stdout, stderr: '', durationMs: 0 });
-  };
-  return { exec, calls };
+    return { code, stdout };
+  });
+  return { exec: f.exec, calls: f.calls };
 }
 
 const NFT4 = toolsFor('nft', 'IPv4');

@@ -18,7 +18,7 @@ import {
   type UserspaceRelayOptions,
 } from './relay.js';
 import type { PortalProbe } from './portal.js';
-import type { Exec } from '../../exec/iptables.js';
+import { fakeExec } from '../../exec/fake-exec.js';
 import { familyOptions } from '../../../test/fixtures/options.js';
 
 const OPTS: FamilyOptions = familyOptions({ randomFully: false });
@@ -470,16 +470,13 @@ describe('userspace relay in portal mode (fake iptables, loopback sockets)', () 
     input?: string;
   }
   function fake(): { probe: PortalProbe; calls: Call[] } {
-    const calls: Call[] = [];
-    const exec: Exec = (cmd, args, opts) => {
-      calls.push({ cmd, args, ...(opts?.input !== undefined ? { input: opts.input } : {}) });
-      const save = cmd.endsWith('-save')
+    const { exec, calls } = fakeExec(({ cmd, args }) => ({
+      stdout: cmd.endsWith('-save')
         ? '*nat\n:KUBE-PORTALS-CONTAINER - [0:0]\n:KUBE-PORTALS-HOST - [0:0]\nCOMMIT\n'
-        : '';
+        : '',
       // -C finds nothing (exit 1); -D finds nothing more after the first (exit 1 after one success is fine).
-      const code = args.includes('-C') || args.includes('-D') ? 1 : 0;
-      return Promise.resolve({ code, stdout: save, stderr: '', durationMs: 0 });
-    };
+      code: args.includes('-C') || args.includes('-D') ? 1 : 0,
+    }));
     return {
       probe: { exec, isRoot: true, find: (c) => c, env: { KUBE_PROXY_IPTABLES_BACKEND: 'nft' } },
       calls,
