@@ -5,7 +5,6 @@
 import type { CommandLine, ProxyConfig } from '../config/types.js';
 import { resolveNodeName } from '../config/load.js';
 import { getBackend, registeredModes, type Backend, type Proxier } from '../backends/backend.js';
-import { createUserspaceBackend, userspaceOptionsFromConfig } from '../backends/userspace/relay.js';
 import type { IPFamily, Kind } from '../model/types.js';
 import { familyOfValid } from '../net/ip.js';
 import type { Logger } from '../observability/logger.js';
@@ -25,27 +24,15 @@ import { SyncLoop, type SyncHooks } from './sync-loop.js';
 import { applyLinuxSetup } from './linux-setup.js';
 import { KpError, ModeUnavailableError } from '../errors.js';
 
-/** The backend for the configured mode, or a ModeUnavailableError that lists what is built. */
+/** The backend for the configured mode, configured; or a ModeUnavailableError that lists what is built. */
 export function backendFor(config: ProxyConfig): Backend {
-  // Userspace proxiers need config the registry's default lacks (balancer algorithm, proxy port range).
-  const b =
-    config.mode === 'userspace' && getBackend('userspace')
-      ? createUserspaceBackend(userspaceOptionsFromConfig(config))
-      : getBackend(config.mode);
+  const b = getBackend(config.mode);
   if (!b) {
     throw new ModeUnavailableError(
       `proxy mode "${config.mode}" is not built into this version of kube-proxy-ts; available modes: ${registeredModes().join(', ')}`,
     );
   }
-  return b;
-}
-
-function syncPeriods(config: ProxyConfig): { syncPeriodMs: number; minSyncPeriodMs: number } {
-  if (config.mode === 'ipvs')
-    return { syncPeriodMs: config.ipvs.syncPeriodMs, minSyncPeriodMs: config.ipvs.minSyncPeriodMs };
-  if (config.mode === 'nftables')
-    return { syncPeriodMs: config.nftables.syncPeriodMs, minSyncPeriodMs: config.nftables.minSyncPeriodMs };
-  return { syncPeriodMs: config.iptables.syncPeriodMs, minSyncPeriodMs: config.iptables.minSyncPeriodMs };
+  return b.fromConfig(config);
 }
 
 /** Creates the configured source (manifests when --manifests is set, else the API server). */
@@ -166,7 +153,7 @@ export async function runRender(cmd: CommandLine, logger: Logger, write: (s: str
   const config = cmd.config;
   const backend = backendFor(config);
   const nodeName = resolveNodeName(config, osHostname());
-  const scope: SourceScope = { nodeName, serviceCIDRs: config.mode === 'nftables' };
+  const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
   const { source, close } = await createSource(config, scope, logger);
   const { ready } = collectUntilSynced(
     source,
@@ -274,13 +261,13 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
   const config = cmd.config;
   const backend = backendFor(config);
   const nodeName = resolveNodeName(config, osHostname());
-  const { syncPeriodMs, minSyncPeriodMs } = syncPeriods(config);
+  const { syncPeriodMs, minSyncPeriodMs } = backend.syncPeriods(config);
   logger.info(
     { mode: config.mode, nodeName, source: config.manifests ? `manifests ${config.manifests}` : 'api' },
     'starting kube-proxy-ts',
   );
 
-  applyLinuxSetup(config, logger);
+  if (backend.kernel) applyLinuxSetup(config, logger);
   const metrics = createMetrics({ mode: config.mode });
   const health = new ProxyHealthServer({ healthTimeoutMs: 2 * syncPeriodMs, metrics, logger });
   const metricsServer = createMetricsServer(metrics.registry, {
@@ -305,7 +292,7 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
   await listen('metrics server', config.metricsBindAddress, (a) => metricsServer.listen(a));
   closers.push(() => metricsServer.close());
 
-  const scope: SourceScope = { nodeName, serviceCIDRs: config.mode === 'nftables' };
+  const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
   const { source, close } = await createSource(config, scope, logger);
   closers.push(close);
   // ServiceCIDRs are not awaited: a cluster without the API would block startup forever; they

@@ -2,16 +2,16 @@
 import { availableParallelism } from 'node:os';
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
-import { conntrackSysctls, isKernelMode } from '../proxy/linux-setup-plan.js';
+import { conntrackSysctls } from '../proxy/linux-setup-plan.js';
 import { ensureSysctl, sysctlName, writeOomScoreAdj } from '../exec/sysctl.js';
 
 /**
- * In kernel modes: sets this process's oom_score_adj and the conntrack sysctls of the network
+ * For kernel modes (the caller decides): sets this process's oom_score_adj and the conntrack sysctls of the network
  * namespace it runs in. Failures (read-only /proc/sys in a container, a sysctl that is not per
  * namespace) are warnings, as upstream.
  */
 export function applyLinuxSetup(config: ProxyConfig, logger: Logger): void {
-  if (!isKernelMode(config.mode) || process.platform !== 'linux') return;
+  if (process.platform !== 'linux') return;
   try {
     writeOomScoreAdj(config.oomScoreAdj);
   } catch (err) {

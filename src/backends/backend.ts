@@ -8,6 +8,8 @@ import type { Logger } from '../observability/logger.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
 
 import type { ProxyMode } from '../model/proxy-mode.js';
+import type { Kind } from '../model/types.js';
+import type { ProxyConfig } from '../config/types.js';
 
 export type { ProxyMode };
 
@@ -47,8 +49,29 @@ export interface BackendDeps {
   readonly syncPeriodMs?: number;
 }
 
+/** How often a mode syncs: upstream's per-mode syncPeriod and minSyncPeriod (ms). */
+export interface SyncPeriods {
+  readonly syncPeriodMs: number;
+  readonly minSyncPeriodMs: number;
+}
+
+/**
+ * A proxy mode, described in one registration (backends/<mode>/backend.ts): what it needs, what it
+ * watches, how often it syncs, how it is configured, and its render/create/cleanup. The composition
+ * root knows no mode by name; it asks the registry.
+ */
 export interface Backend {
   readonly mode: ProxyMode;
+  /** True when the mode programs the kernel: the daemon then sets upstream's startup sysctls. */
+  readonly kernel: boolean;
+  /** Kinds the mode needs beyond Services, EndpointSlices and the Node (nftables: ServiceCIDR). */
+  readonly watches: readonly Kind[];
+  /** What the system must provide (tools on PATH, kernel features), as a line each: docs and --help. */
+  readonly prerequisites: readonly string[];
+  /** The mode's sync periods from the configuration (upstream reads the mode's own section). */
+  syncPeriods(config: ProxyConfig): SyncPeriods;
+  /** The backend configured for `config` (options beyond FamilyOptions, e.g. userspace's balancer). */
+  fromConfig(config: ProxyConfig): Backend;
   /** Pure: the text `kube-proxy render` prints for these per-family states (sorted, stable). */
   render(states: readonly DesiredState[], options: readonly FamilyOptions[]): string;
   /** Creates the proxier for one family. Fails with a clear message when the system cannot run the mode. */

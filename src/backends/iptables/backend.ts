@@ -12,6 +12,17 @@ import { KpError } from '../../errors.js';
 
 export const iptablesBackend: Backend = {
   mode: 'iptables',
+  kernel: true,
+  watches: [],
+  prerequisites: [
+    'iptables (legacy or nft) with iptables-save and iptables-restore',
+    'conntrack (conntrack-tools), for UDP cleanup',
+  ],
+  syncPeriods: (config) => ({
+    syncPeriodMs: config.iptables.syncPeriodMs,
+    minSyncPeriodMs: config.iptables.minSyncPeriodMs,
+  }),
+  fromConfig: () => iptablesBackend,
   render: (states, options) => renderForDisplay(states, options),
   create: async (deps): Promise<Proxier> => {
     const { backend, reason } = await detectBackend(defaultExec);

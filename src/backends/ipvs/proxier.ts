@@ -8,29 +8,14 @@
  * the constant rules changed), `ipvsadm -R`, `ip -batch`. Removed TCP real servers are drained
  * (weight 0) and deleted once their connections reach 0 or a timeout passes.
  */
-import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
+import type { BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import type { IPFamily } from '../../model/types.js';
 import type { DesiredState } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
-import { run, which, defaultExec } from '../../exec/run.js';
-import {
-  detectBackend,
-  ensureRule,
-  iptablesRestore,
-  toolsFor,
-  type Exec,
-  type IPTablesTools,
-} from '../../exec/iptables.js';
-import {
-  assembleIPVSLayout,
-  assertScheduler,
-  ipvsContext,
-  renderIPVSTables,
-  renderIPVSText,
-  vsArgs,
-  type IPVSLayout,
-} from './render.js';
+import { which, defaultExec } from '../../exec/run.js';
+import { ensureRule, iptablesRestore, toolsFor, type Exec, type IPTablesTools } from '../../exec/iptables.js';
+import { assembleIPVSLayout, ipvsContext, renderIPVSTables, vsArgs, type IPVSLayout } from './render.js';
 import {
   emptyKernelState,
   parseDeviceAddresses,
@@ -47,10 +32,9 @@ import {
 import { contextKey, IPVSProgram } from './incremental.js';
 import * as N from './names.js';
 import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
-import { ModeUnavailableError } from '../../errors.js';
 import { readSysctl, writeSysctl } from '../../exec/sysctl.js';
 import { ipsetNames, ipsetRestore, ipsetSave } from '../../exec/ipset.js';
-import { ipvsadmList, ipvsadmRestore, ipvsadmSave, ipvsadmSetTimeouts } from '../../exec/ipvsadm.js';
+import { ipvsadmList, ipvsadmRestore, ipvsadmSave } from '../../exec/ipvsadm.js';
 import { deviceAddresses, ipBatch } from '../../exec/link.js';
 
 const TOOL_TIMEOUT_MS = 120_000;
@@ -559,57 +543,8 @@ export function ipvsTimeoutArgs(t: IPVSTimeouts): string[] | undefined {
  * The timeout fields create() reads from the options when present. FamilyOptions does not carry
  * them yet; once it does (same names), `--ipvs-tcp-timeout` and friends take effect.
  */
-type WithTimeouts = FamilyOptions & {
+export type WithTimeouts = FamilyOptions & {
   readonly ipvsTcpTimeoutMs?: number;
   readonly ipvsTcpFinTimeoutMs?: number;
   readonly ipvsUdpTimeoutMs?: number;
-};
-
-/** Kernel modules IPVS mode uses (loaded best effort; the probe below decides). */
-const MODULES = ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_sh', 'nf_conntrack'];
-
-/** The IPVS mode. */
-export const ipvsBackend: Backend = {
-  mode: 'ipvs',
-  render: (states, options) => renderIPVSText(states, options),
-  create: async (deps) => {
-    for (const tool of ['ipvsadm', 'ipset', 'ip'])
-      if (!which(tool))
-        throw new ModeUnavailableError(
-          `ipvs mode needs \`${tool}\` on PATH (Debian: apt-get install ipvsadm ipset iproute2)`,
-        );
-    const scheduler = deps.options.ipvsScheduler || 'rr';
-    assertScheduler(scheduler);
-    if (which('modprobe'))
-      for (const m of [...MODULES, `ip_vs_${scheduler}`])
-        await run('modprobe', [m], { okCodes: [0, 1], timeoutMs: 30_000 }).catch(() => undefined);
-    try {
-      await run('ipvsadm', ['-Ln'], { timeoutMs: 30_000 });
-    } catch (err) {
-      throw new ModeUnavailableError(
-        `ipvs mode is not usable: the kernel has no IPVS (CONFIG_IP_VS) or the module cannot be loaded: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    const o: WithTimeouts = deps.options;
-    const timeouts = ipvsTimeoutArgs({
-      tcpMs: o.ipvsTcpTimeoutMs ?? 0,
-      tcpFinMs: o.ipvsTcpFinTimeoutMs ?? 0,
-      udpMs: o.ipvsUdpTimeoutMs ?? 0,
-    });
-    if (timeouts) {
-      // As upstream: a failure here is logged, the mode still runs with the kernel's timeouts.
-      await ipvsadmSetTimeouts(defaultExec, timeouts).catch((err: unknown) => {
-        deps.logger.error({ args: timeouts, err }, 'cannot set ipvs timeouts');
-      });
-    }
-    const { backend, reason } = await detectBackend(defaultExec);
-    const iptables = toolsFor(backend, deps.options.family);
-    if (!which(iptables.restore))
-      throw new ModeUnavailableError(
-        `ipvs mode needs ${iptables.restore} on PATH (Debian: apt-get install iptables)`,
-      );
-    deps.logger.info({ backend, reason, scheduler }, 'ipvs mode: using iptables backend');
-    return new IPVSProxier({ ...deps, iptables, graceful: gracefulFromEnv() });
-  },
-  cleanup: (logger) => cleanupIPVS(logger),
 };

@@ -5,11 +5,10 @@
  * difference from the layout this proxier last programmed, which it keeps in memory (no `nft list`
  * on the partial path).
  */
-import type { Backend, BackendDeps, Proxier, SyncOutcome } from '../backend.js';
-import type { Logger } from '../../observability/logger.js';
+import type { BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { DesiredState, ServicePortState } from '../../proxy/types.js';
-import { defaultExec, which } from '../../exec/run.js';
-import { findNft, nftCheck, nftReader, nftRunner, type NftRunner } from '../../exec/nft.js';
+import { defaultExec } from '../../exec/run.js';
+import { nftReader, nftRunner, type NftRunner } from '../../exec/nft.js';
 import {
   layoutBase,
   serviceFragment,
@@ -21,11 +20,9 @@ import {
 } from './render-layout.js';
 import { createScript, diffScript, replaceScript, type DiffStats } from './render-script.js';
 import { listScript, parseTableListing, type ExistingTable } from './render-existing.js';
-import { renderNFTables } from './render.js';
 import { SlotAllocator } from './slots.js';
 import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 import { keysOfService } from '../../proxy/sorted-keys.js';
-import { ModeUnavailableError } from '../../errors.js';
 
 export type { NftRunner };
 
@@ -397,58 +394,3 @@ export class NFTablesProxier implements Proxier {
 }
 
 /** A transaction exercising every feature the layout needs; `nft -c` checks it without committing. */
-const PROBE = `add table ip kube-proxy-probe
-add chain ip kube-proxy-probe c { type nat hook prerouting priority dstnat ; }
-add map ip kube-proxy-probe m { typeof numgen random mod 1 : ip daddr . tcp dport ; }
-add set ip kube-proxy-probe s { type ipv4_addr . inet_proto . inet_service . ipv4_addr ; flags interval ; }
-add rule ip kube-proxy-probe c meta l4proto tcp dnat ip to numgen random mod 2 offset 4 map @m
-add rule ip kube-proxy-probe c ip daddr . meta l4proto . th dport . ip saddr != @s drop
-`;
-
-/** Cleans one family table without failing when it is absent. */
-function deleteTableScript(family: 'ip' | 'ip6'): string {
-  return `add table ${family} ${TABLE_NAME}\ndelete table ${family} ${TABLE_NAME}\n`;
-}
-
-/** `--cleanup`: deletes our table in both families; other tables are never touched. */
-export async function cleanupNFTables(logger: Logger): Promise<void> {
-  let nft: string;
-  try {
-    nft = findNft();
-  } catch {
-    logger.debug('nft not installed: nothing to clean up for nftables mode');
-    return;
-  }
-  const apply = nftRunner(nft);
-  for (const family of ['ip', 'ip6'] as const) {
-    try {
-      await apply(deleteTableScript(family));
-      logger.info({ table: `${family} ${TABLE_NAME}` }, 'deleted nftables table');
-    } catch (err) {
-      logger.warn({ table: `${family} ${TABLE_NAME}`, err }, 'could not delete nftables table');
-    }
-  }
-}
-
-/** The nftables mode. */
-export const nftablesBackend: Backend = {
-  mode: 'nftables',
-  render: (states, options) => renderNFTables(states, options),
-  create: async (deps) => {
-    const nft = findNft();
-    try {
-      await nftCheck(nft, PROBE);
-    } catch (err) {
-      throw new ModeUnavailableError(
-        `nftables mode is not usable on this system (nft >= 1.0.1 and kernel >= 5.13 needed): ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    const conntrack = which('conntrack') !== undefined;
-    if (!conntrack)
-      deps.logger.warn(
-        'the `conntrack` tool is not on PATH: stale UDP flows will not be cleaned after endpoint changes',
-      );
-    return new NFTablesProxier(deps, nftRunner(nft), conntrack, nftLister(nft));
-  },
-  cleanup: (logger) => cleanupNFTables(logger),
-};

@@ -4,6 +4,14 @@ import { renderState } from './render.js';
 
 export const stateBackend: Backend = {
   mode: 'state',
+  kernel: false,
+  watches: [],
+  prerequisites: [],
+  syncPeriods: (config) => ({
+    syncPeriodMs: config.iptables.syncPeriodMs,
+    minSyncPeriodMs: config.iptables.minSyncPeriodMs,
+  }),
+  fromConfig: () => stateBackend,
   render: (states) => renderState(states),
   create: ({ logger }) => {
     const p: Proxier = {

@@ -10,13 +10,8 @@ import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { createMemoryLogger } from '../../observability/logger.js';
-import {
-  UserspaceProxier,
-  createUserspaceBackend,
-  userspaceBackend,
-  userspaceOptionsFromConfig,
-  type UserspaceRelayOptions,
-} from './relay.js';
+import { UserspaceProxier, type UserspaceRelayOptions } from './relay.js';
+import { createUserspaceBackend, userspaceBackend, userspaceOptionsFromConfig } from './backend.js';
 import type { PortalProbe } from './portal.js';
 import { fakeExec } from '../../exec/fake-exec.js';
 import { familyOptions } from '../../../test/fixtures/options.js';
