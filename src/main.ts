@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import './backends/index.js';
 import { parseCommandLine, helpText, renderConfigFile } from './config/load.js';
 import { createLogger } from './observability/logger.js';
-import { runCleanup, runDaemon, runRender } from './app/app.js';
+import { runCleanup, runRender } from './app/app.js';
+import { runDaemon } from './app/proxy-server.js';
 import { describeFailure } from './errors.js';
 import { KUBERNETES_COMPAT, VERSION } from './version.js';
 

@@ -11,7 +11,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { Writable } from 'node:stream';
 import '../backends/index.js';
 import { parseCommandLine } from '../config/load.js';
-import { runDaemon } from '../app/app.js';
+import { runDaemon } from '../app/proxy-server.js';
 import { createLogger } from '../observability/logger.js';
 
 const TCP_BACKENDS = [18081, 18082, 18083];

@@ -1,0 +1,224 @@
+/**
+ * The daemon (upstream's ProxyServer): create() turns the command line into everything the proxy
+ * needs without touching the system (the configured backend, the source and its API client, metrics
+ * and health objects), so a configuration error fails before any sysctl, listener or rule changes;
+ * run() then sets the startup sysctls, opens the healthz and metrics listeners, starts the source
+ * and, once the initial lists are in, one proxier per IP family under the sync loop; stop() undoes run().
+ */
+import type { CommandLine, ProxyConfig } from '../config/types.js';
+import { resolveNodeName } from '../config/load.js';
+import type { Backend, Proxier, SyncPeriods } from '../backends/backend.js';
+import type { IPFamily } from '../model/types.js';
+import type { Logger } from '../observability/logger.js';
+import { createMetrics, type ProxyMetrics } from '../observability/metrics.js';
+import { createMetricsServer } from '../observability/metrics-server.js';
+import { ProxyHealthServer } from '../observability/proxy-health.js';
+import { ServiceHealthServer } from '../observability/service-health.js';
+import { syncObservabilityHooks } from '../observability/sync-metrics.js';
+import { StateTracker } from '../proxy/state-tracker.js';
+import type { Source, SourceEvent, SourceScope } from '../sources/source.js';
+import { KpError } from '../errors.js';
+import { osHostname, readInterfaceAddresses } from './machine.js';
+import { SyncLoop } from './sync-loop.js';
+import { applyLinuxSetup } from './linux-setup.js';
+import {
+  BASE_KINDS,
+  backendFor,
+  collectUntilSynced,
+  createSource,
+  detectFamilies,
+  familyOptions,
+} from './startup.js';
+
+/** A running daemon, as main.ts and the tests hold it. */
+export interface Daemon {
+  /** Resolves once the data plane has been programmed for the first time; rejects if startup failed. */
+  readonly firstSync: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class ProxyServer implements Daemon {
+  readonly firstSync: Promise<void>;
+  private resolveFirst!: () => void;
+  private rejectFirst!: (err: unknown) => void;
+  private readonly health: ProxyHealthServer;
+  private readonly metricsServer: ReturnType<typeof createMetricsServer>;
+  private readonly closers: (() => Promise<void> | void)[] = [];
+  private readonly proxiers = new Map<IPFamily, Proxier>();
+  private loop: SyncLoop | undefined;
+  private serviceHealth: ServiceHealthServer | undefined;
+  private stopped = false;
+
+  private constructor(
+    private readonly config: ProxyConfig,
+    private readonly logger: Logger,
+    private readonly backend: Backend,
+    private readonly nodeName: string,
+    private readonly periods: SyncPeriods,
+    private readonly metrics: ProxyMetrics,
+    private readonly source: Source,
+    closeSource: () => void,
+  ) {
+    this.firstSync = new Promise<void>((res, rej) => {
+      this.resolveFirst = res;
+      this.rejectFirst = rej;
+    });
+    // An unobserved rejection must not crash the process before run()'s caller attaches a handler.
+    this.firstSync.catch(() => undefined);
+    this.health = new ProxyHealthServer({ healthTimeoutMs: 2 * periods.syncPeriodMs, metrics, logger });
+    this.metricsServer = createMetricsServer(metrics.registry, {
+      proxyMode: config.mode,
+      configz: config,
+      logger,
+    });
+    this.closers.push(closeSource);
+  }
+
+  /**
+   * Everything that can fail on configuration, checked and built before the system is touched: the
+   * mode, the node name, and the source (a kubeconfig that cannot be read or used fails here).
+   */
+  static async create(cmd: CommandLine, logger: Logger): Promise<ProxyServer> {
+    const config = cmd.config;
+    const backend = backendFor(config);
+    const nodeName = resolveNodeName(config, osHostname());
+    const periods = backend.syncPeriods(config);
+    const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
+    const { source, close } = await createSource(config, scope, logger);
+    const metrics = createMetrics({ mode: config.mode });
+    return new ProxyServer(config, logger, backend, nodeName, periods, metrics, source, close);
+  }
+
+  /** Changes the system (sysctls, listeners) and starts the source and, once it has synced, the proxiers. */
+  async run(): Promise<void> {
+    const { config, logger, backend } = this;
+    logger.info(
+      {
+        mode: config.mode,
+        nodeName: this.nodeName,
+        source: config.manifests ? `manifests ${config.manifests}` : 'api',
+      },
+      'starting kube-proxy-ts',
+    );
+    if (backend.kernel) applyLinuxSetup(config, logger);
+    await this.listen('healthz server', config.healthzBindAddress, (a) => this.health.listen(a));
+    this.closers.push(() => this.health.close());
+    await this.listen('metrics server', config.metricsBindAddress, (a) => this.metricsServer.listen(a));
+    this.closers.push(() => this.metricsServer.close());
+    // ServiceCIDRs are not awaited: a cluster without the API would block startup forever; they
+    // flow in whenever they arrive and the next sync uses them.
+    const { ready, route } = collectUntilSynced(this.source, BASE_KINDS);
+    // A startup failure (no data-plane tool, unreadable manifests folder) is fatal: firstSync rejects.
+    this.startProxying(ready, route).catch((err: unknown) => {
+      this.rejectFirst(err);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.source.stop();
+    await this.loop?.stop();
+    for (const p of this.proxiers.values()) await p.close();
+    await this.serviceHealth?.close();
+    for (const c of this.closers.reverse()) await c();
+  }
+
+  private async listen(what: string, addr: string, fn: (a: string) => Promise<unknown>): Promise<void> {
+    if (addr === '') return;
+    try {
+      await fn(addr);
+      this.logger.info({ address: addr }, `${what} listening`);
+    } catch (err) {
+      const msg = `${what} cannot listen on ${addr}: ${err instanceof Error ? err.message : String(err)}`;
+      if (this.config.bindAddressHardFail) throw new KpError('KP_ERR_LISTEN', msg, { cause: err });
+      this.logger.error(msg);
+    }
+  }
+
+  private async startProxying(
+    ready: Promise<SourceEvent[]>,
+    route: (h: (ev: SourceEvent) => void) => void,
+  ): Promise<void> {
+    const startedAt = Date.now();
+    const { config, logger, backend, nodeName, metrics, health } = this;
+    const events = await ready;
+    if (this.stopped) return;
+    const probe = new StateTracker({ families: ['IPv4', 'IPv6'], nodeName, bindAddress: config.bindAddress });
+    for (const ev of events) probe.onEvent(ev);
+    const families = detectFamilies(probe);
+    const tracker = new StateTracker({
+      families,
+      nodeName,
+      bindAddress: config.bindAddress,
+      waitForNode: true,
+    });
+    const interfaceAddresses = readInterfaceAddresses();
+    const optionsByFamily = new Map(
+      families.map((f) => [f, familyOptions(config, probe, f, interfaceAddresses)] as const),
+    );
+    for (const f of families) {
+      this.proxiers.set(
+        f,
+        await backend.create({
+          logger: logger.child({ family: f }),
+          options: optionsByFamily.get(f)!,
+          metrics,
+          syncPeriodMs: this.periods.syncPeriodMs,
+          onNeedFullSync: () => this.loop?.forceFullSync(),
+        }),
+      );
+    }
+    const npa = [...optionsByFamily.values()];
+    const hcAddresses = npa.some((o) => o.nodePortAddresses.matchAll)
+      ? []
+      : npa.flatMap((o) => o.nodePortAddresses.ips);
+    const serviceHealth = new ServiceHealthServer({
+      addresses: hcAddresses,
+      proxyHealthy: () => health.health().healthy,
+      logger,
+      nodeName,
+    });
+    this.serviceHealth = serviceHealth;
+    const hooks = syncObservabilityHooks({
+      metrics,
+      health,
+      serviceHealth,
+      logger,
+      startedAt,
+      afterSync: () => {
+        this.resolveFirst();
+      },
+    });
+    const loop = new SyncLoop(tracker, this.proxiers, this.periods, hooks, logger);
+    this.loop = loop;
+    let lastPodCIDRs = JSON.stringify(probe.currentNode()?.podCIDRs ?? []);
+    const onEvent = (ev: SourceEvent): void => {
+      loop.handleEvent(ev);
+      if (ev.type !== 'synced' && ev.object.kind === 'Node') {
+        const node = tracker.currentNode();
+        health.syncNode(node);
+        const cidrs = JSON.stringify(node?.podCIDRs ?? []);
+        if (config.detectLocalMode === 'NodeCIDR' && cidrs !== lastPodCIDRs) {
+          // Upstream exits so that the proxier restarts with the new detector; we rebuild nothing live.
+          logger.error(
+            { old: lastPodCIDRs, new: cidrs },
+            'the node pod CIDRs changed with detect-local-mode=NodeCIDR; restart kube-proxy to apply',
+          );
+          lastPodCIDRs = cidrs;
+        }
+        if (tracker.topologyChanged(families[0]!)) loop.forceFullSync();
+      }
+    };
+    for (const ev of events) loop.handleEvent(ev);
+    health.syncNode(tracker.currentNode());
+    route(onEvent);
+    loop.start();
+  }
+}
+
+/** Creates and runs the proxy until stop(): ProxyServer.create, then run. */
+export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemon> {
+  const server = await ProxyServer.create(cmd, logger);
+  await server.run();
+  return server;
+}
