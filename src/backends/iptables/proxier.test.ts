@@ -17,7 +17,8 @@ import { StateTracker } from '../../proxy/state-tracker.js';
 import type { KubeObject } from '../../model/types.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { splitTable } from './chain-diff.js';
-import { IPTablesProxier, ruleService } from './proxier.js';
+import { IPTablesProxier } from './proxier.js';
+import { ruleService } from './planner.js';
 import { renderIPTables } from './render.js';
 import { toolsFor } from '../../exec/iptables.js';
 

@@ -31,20 +31,12 @@ import type { ProxyMetrics } from '../../observability/metrics.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
-import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
-import {
-  JUMP_RULES,
-  KUBE_FIREWALL,
-  KUBE_PROXY_CANARY,
-  renderIPTables,
-  type IPTablesTable,
-} from './render.js';
+import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, type IPTablesTable } from './render.js';
 import {
   chainContent,
   hasJump,
   parseSave,
   reconcileKnown,
-  splitTable,
   type KnownChains,
   type SplitTable,
 } from './chain-diff.js';
@@ -59,19 +51,9 @@ import {
 import { defaultExec } from '../../exec/run.js';
 import { PROC_SYS, readSysctl, sysctlName, writeSysctl } from '../../exec/sysctl.js';
 import { sameChain } from './save-normalize.js';
+import { planRestores, renderIncremental, renderWhole, type ChainBook } from './planner.js';
 import type { IPFamily } from '../../model/types.js';
 
-/** Dispatch chains whose rule order does not matter (each rule matches its own service's tuple), so they can be edited in place. */
-const EDITABLE_CHAINS = new Set([
-  'KUBE-SERVICES',
-  'KUBE-NODEPORTS',
-  'KUBE-EXTERNAL-SERVICES',
-  'KUBE-PROXY-FIREWALL',
-]);
-/** The nat KUBE-SERVICES tail rule must stay last: a change to it rewrites the chain. */
-const TAIL_MARKER = 'NOTE: this must be the last rule in this chain';
-/** Above this many changed rules, rewriting a dispatch chain is cheaper than editing it. */
-const MAX_EDITS = 200;
 const RESTORE_TIMEOUT_MS = 300_000;
 
 export interface IPTablesProxierOptions {
@@ -99,13 +81,6 @@ interface TableState {
   readonly known: KnownChains;
 }
 
-interface Restore {
-  readonly text: string;
-  /** Chains (table/chain) this restore declares or edits; forgotten when it fails. */
-  readonly touched: readonly [IPTablesTable, string][];
-  readonly rules: number;
-}
-
 /** Counts from the last sync, exposed for the benchmark and tests. */
 export interface SyncStats {
   readonly restores: number;
@@ -120,54 +95,6 @@ export interface SyncStats {
   readonly saveMs: number;
   /** Wall time of each restore, in order. */
   readonly restoreTimesMs: readonly number[];
-}
-
-/** Upstream's largeClusterEndpointsThreshold (the renderer's default). */
-const LARGE_CLUSTER_ENDPOINTS = 1000;
-
-interface Rendered {
-  readonly natT: SplitTable;
-  readonly filterT: SplitTable;
-  /** Service -> its nat service chains after this sync (only the services this sync rendered). */
-  readonly attribution: ReadonlyMap<string, Set<string>>;
-  readonly totals: Readonly<Record<IPTablesTable, number>>;
-}
-
-const COMMENT_RE = /--comment "?([^" ]+)/;
-
-/**
- * The service ("ns/name") a dispatch rule belongs to, from its comment, which starts with the
- * service port name "ns/svc:port" (or "ns/svc"); undefined for kube-proxy's own static rules.
- */
-export function ruleService(rule: string): string | undefined {
-  const m = COMMENT_RE.exec(rule);
-  const name = m?.[1];
-  if (name === undefined || !name.includes('/')) return undefined;
-  const colon = name.indexOf(':');
-  return colon < 0 ? name : name.slice(0, colon);
-}
-
-/** Multiset difference of two rule lists: what to delete from `before` and add to reach `after`. */
-function ruleDiff(
-  before: readonly string[],
-  after: readonly string[],
-): { removed: string[]; added: string[] } {
-  const counts = new Map<string, number>();
-  for (const r of before) counts.set(r, (counts.get(r) ?? 0) + 1);
-  const added: string[] = [];
-  for (const r of after) {
-    const n = counts.get(r) ?? 0;
-    if (n > 0) counts.set(r, n - 1);
-    else added.push(r);
-  }
-  const removed: string[] = [];
-  for (const [r, n] of counts) for (let i = 0; i < n; i++) removed.push(r);
-  return { removed, added };
-}
-
-/** The hash part of a service chain name (shared by SVC/SVL/EXT/FW of one service port). */
-function serviceHash(chain: string): string {
-  return chain.slice(chain.lastIndexOf('-') + 1);
 }
 
 /** `class IPTablesProxier implements Proxier`: one IP family, one iptables backend. */
@@ -237,7 +164,15 @@ export class IPTablesProxier implements Proxier {
     }
 
     const r0 = performance.now();
-    const rendered = (!full && this.renderIncremental(state)) || this.renderWhole(state, full);
+    const book = this.book();
+    const rendered =
+      (!full && renderIncremental(state, this.o.options, book, this.conntrackLiberal)) ||
+      renderWhole(state, this.o.options, full, book, this.conntrackLiberal);
+    for (const s of rendered.skipped)
+      this.log.error(
+        { servicePort: s.key, field: s.field, value: s.value },
+        'service port skipped: unsafe value in a rule field',
+      );
     const { natT, filterT } = rendered;
     // After a restart (or a chain we forgot) the kernel may already hold exactly our rules: adopt
     // those chains instead of rewriting them (save-normalize.ts predicts iptables-save's text).
@@ -247,7 +182,10 @@ export class IPTablesProxier implements Proxier {
       : 0;
     if (adopted > 0)
       this.log.info({ chains: adopted }, 'chains already hold our rules; kept without rewriting');
-    const restores = this.buildRestores(filterT, natT);
+    const limit =
+      this.o.maxChainsPerRestore ?? (this.o.tools.backend === 'nft' ? 1000 : Number.POSITIVE_INFINITY);
+    const plan = planRestores(filterT, natT, book, limit);
+    const restores = plan.restores;
     const renderMs = performance.now() - r0;
 
     const x0 = performance.now();
@@ -272,8 +210,8 @@ export class IPTablesProxier implements Proxier {
     const restoreMs = performance.now() - x0;
 
     // Bookkeeping only after every restore succeeded.
-    this.commitKnown('filter', filterT);
-    this.commitKnown('nat', natT);
+    this.commitKnown('filter', filterT, plan.pending.filter);
+    this.commitKnown('nat', natT, plan.pending.nat);
     for (const c of natT.deletes) this.natChains.delete(c);
     for (const [svc, chains] of rendered.attribution) {
       if (chains.size > 0) this.chainsByService.set(svc, chains);
@@ -293,9 +231,9 @@ export class IPTablesProxier implements Proxier {
     for (const r of restores) written += r.rules;
     this.lastStats = {
       restores: restores.length,
-      chainsWritten: this.statWritten,
-      chainsUnchanged: this.statUnchanged,
-      chainsEdited: this.statEdited,
+      chainsWritten: plan.written,
+      chainsUnchanged: plan.unchanged,
+      chainsEdited: plan.edited,
       chainsDeleted: natT.deletes.length,
       chainsAdopted: adopted,
       renderMs,
@@ -306,8 +244,8 @@ export class IPTablesProxier implements Proxier {
     this.log.debug({ full, ...this.lastStats, rulesWritten: written }, 'iptables sync');
     return {
       ruleCounts: {
-        filter: { total: this.ruleTotals.filter, written: this.writtenPerTable.filter },
-        nat: { total: this.ruleTotals.nat, written: this.writtenPerTable.nat },
+        filter: { total: this.ruleTotals.filter, written: plan.writtenPerTable.filter },
+        nat: { total: this.ruleTotals.nat, written: plan.writtenPerTable.nat },
       },
     };
   }
@@ -324,99 +262,6 @@ export class IPTablesProxier implements Proxier {
   /** A full sync succeeded since start: partial syncs may render only the changed services. */
   private incrementalReady = false;
   private ruleTotals: Record<IPTablesTable, number> = { filter: 0, nat: 0 };
-
-  /** The renderer over the whole state (full syncs, and partial syncs before the first full one). */
-  private renderWhole(state: DesiredState, full: boolean): Rendered {
-    const plan = renderIPTables(state, this.o.options, {
-      full,
-      existingNatChains: this.natChains,
-      conntrackTCPLiberal: this.conntrackLiberal,
-    });
-    for (const s of plan.skipped)
-      this.log.error(
-        { servicePort: s.key, field: s.field, value: s.value },
-        'service port skipped: unsafe value in a rule field',
-      );
-    const services = full ? undefined : state.changedServices;
-    return {
-      natT: splitTable(plan.nat),
-      filterT: splitTable(plan.filter),
-      attribution: this.attribute(state, services, plan.activeNatChains),
-      totals: { filter: plan.ruleCounts.filter.total, nat: plan.ruleCounts.nat.total },
-    };
-  }
-
-  /**
-   * Partial syncs: renders only the changed services (the renderer's per-service output does not
-   * depend on other services, given the same large-cluster mode) and merges their dispatch rules into
-   * what we last wrote, so a partial sync costs O(changed services), not O(all services). Returns
-   * undefined when the bookkeeping it needs is missing (then the whole state is rendered).
-   */
-  private renderIncremental(state: DesiredState): Rendered | undefined {
-    if (!this.incrementalReady) return undefined;
-    const changed = state.changedServices;
-    const services = new Map<
-      string,
-      DesiredState['services'] extends ReadonlyMap<string, infer V> ? V : never
-    >();
-    const keys: string[] = [];
-    let totalEndpoints = 0;
-    for (const key of state.sortedKeys) {
-      const sp = state.services.get(key);
-      if (!sp) continue;
-      totalEndpoints += sp.endpoints.length;
-      if (changed.has(sp.info.serviceName)) {
-        services.set(key, sp);
-        keys.push(key);
-      }
-    }
-    const sub: DesiredState = { ...state, services, sortedKeys: keys };
-    const plan = renderIPTables(sub, this.o.options, {
-      full: true,
-      // Same comment layout as a render of the whole state (upstream's threshold: 1000 endpoints).
-      largeClusterThreshold: totalEndpoints > LARGE_CLUSTER_ENDPOINTS ? -1 : Number.MAX_SAFE_INTEGER,
-      conntrackTCPLiberal: this.conntrackLiberal,
-    });
-    for (const s of plan.skipped)
-      this.log.error(
-        { servicePort: s.key, field: s.field, value: s.value },
-        'service port skipped: unsafe value in a rule field',
-      );
-    const merged: SplitTable[] = [];
-    for (const table of ['filter', 'nat'] as const) {
-      const doc = splitTable(table === 'nat' ? plan.nat : plan.filter);
-      const rules = new Map<string, readonly string[]>();
-      for (const c of doc.chains) {
-        const next = doc.rules.get(c) ?? [];
-        if (isServiceChainName(c)) {
-          rules.set(c, next);
-          continue;
-        }
-        const before = this.tables[table].known.get(c);
-        if (before === undefined) return undefined;
-        const kept = (before === '' ? [] : before.split('\n')).filter((r) => {
-          const svc = ruleService(r);
-          return svc !== undefined && !changed.has(svc);
-        });
-        const fresh = next.filter((r) => ruleService(r) !== undefined);
-        const fixed = next.filter((r) => ruleService(r) === undefined);
-        // Static rules last: the nat KUBE-SERVICES tail (the jump to KUBE-NODEPORTS) must stay last.
-        rules.set(c, [...kept, ...fresh, ...fixed]);
-      }
-      merged.push({ chains: doc.chains, rules, deletes: [] });
-    }
-    const attribution = this.attribute(sub, changed, plan.activeNatChains);
-    const deletes: string[] = [];
-    for (const svc of changed) {
-      const now = attribution.get(svc) ?? new Set<string>();
-      for (const c of this.chainsByService.get(svc) ?? [])
-        if (!now.has(c) && this.natChains.has(c)) deletes.push(c);
-    }
-    deletes.sort();
-    const [filterT, natBase] = merged as [SplitTable, SplitTable];
-    const natT: SplitTable = { ...natBase, deletes };
-    return { natT, filterT, attribution, totals: this.ruleTotals };
-  }
 
   /**
    * Records as written every chain of `doc` we have no record of whose saved rules are exactly what
@@ -442,159 +287,23 @@ export class IPTablesProxier implements Proxier {
     return n;
   }
 
-  /** Which nat service chains belong to which service, for `services` (all when undefined). */
-  private attribute(
-    state: DesiredState,
-    services: ReadonlySet<string> | undefined,
-    active: ReadonlySet<string>,
-  ): Map<string, Set<string>> {
-    const out = new Map<string, Set<string>>();
-    if (services) for (const svc of services) out.set(svc, new Set());
-    for (const sp of state.services.values()) {
-      const svc = sp.info.serviceName;
-      if (services && !services.has(svc)) continue;
-      let set = out.get(svc);
-      if (!set) out.set(svc, (set = new Set()));
-      const proto = sp.info.protocol.toLowerCase();
-      const hash = servicePortChainHash(sp.info.nameString, proto);
-      for (const prefix of ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-'])
-        if (active.has(prefix + hash)) set.add(prefix + hash);
-      for (const ep of sp.allReachableEndpoints) {
-        const sep = endpointChainName(sp.info.nameString, proto, ep.endpoint);
-        if (active.has(sep)) set.add(sep);
-      }
-    }
-    return out;
+  /** The record the planner reads (a view: the planner never changes it). */
+  private book(): ChainBook {
+    return {
+      known: { filter: this.tables.filter.known, nat: this.tables.nat.known },
+      natChains: this.natChains,
+      chainsByService: this.chainsByService,
+      ruleTotals: this.ruleTotals,
+      incrementalReady: this.incrementalReady,
+    };
   }
 
-  private statWritten = 0;
-  private statUnchanged = 0;
-  private statEdited = 0;
-  private writtenPerTable: Record<IPTablesTable, number> = { filter: 0, nat: 0 };
-  /** Per table: chain -> the content to record once the restores succeed. */
-  private pending: Record<IPTablesTable, Map<string, string>> = { filter: new Map(), nat: new Map() };
-
-  /**
-   * Turns the rendered tables into restore inputs: unchanged chains are dropped, dispatch chains with
-   * few changes become -D/-I edits, service chains are split into groups of whole services when there
-   * are more than maxChainsPerRestore, and the last restore carries filter, the top-level nat chains
-   * and the deletions (so every jump target exists before it is referenced, and stale chains are
-   * unreferenced when they are deleted).
-   */
-  private buildRestores(filterT: SplitTable, natT: SplitTable): Restore[] {
-    this.statWritten = this.statUnchanged = this.statEdited = 0;
-    this.writtenPerTable = { filter: 0, nat: 0 };
-    this.pending = { filter: new Map(), nat: new Map() };
-    const limit =
-      this.o.maxChainsPerRestore ?? (this.o.tools.backend === 'nft' ? 1000 : Number.POSITIVE_INFINITY);
-
-    const filterSec = this.section('filter', filterT, filterT.chains, true);
-    const natDeleted = new Set(natT.deletes);
-    const serviceChains = natT.chains.filter((c) => isServiceChainName(c) && !natDeleted.has(c));
-    const topChains = natT.chains.filter((c) => !isServiceChainName(c) && !natDeleted.has(c));
-
-    // Service chains that must be written, in document order (a service's chains are adjacent).
-    const toWrite = serviceChains.filter(
-      (c) => this.tables.nat.known.get(c) !== chainContent(natT.rules.get(c) ?? []),
-    );
-    this.statUnchanged += serviceChains.length - toWrite.length;
-    const groups: string[][] = [];
-    let cur: string[] = [];
-    let lastHash = '';
-    for (const c of toWrite) {
-      const startsService = !c.startsWith('KUBE-SEP-') && serviceHash(c) !== lastHash;
-      if (!c.startsWith('KUBE-SEP-')) lastHash = serviceHash(c);
-      if (startsService && cur.length >= limit) {
-        groups.push(cur);
-        cur = [];
-      }
-      cur.push(c);
-    }
-    const restores: Restore[] = [];
-    if (groups.length > 0) {
-      // Service chains jump to KUBE-MARK-MASQ; create missing top-level chains (empty) before them.
-      const missingTop = topChains.filter((c) => !this.natChains.has(c) && !this.tables.nat.known.has(c));
-      if (missingTop.length > 0)
-        restores.push({
-          text: `*nat\n${missingTop.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`,
-          touched: [],
-          rules: 0,
-        });
-      for (const g of groups) {
-        const sec = this.section('nat', natT, g, false);
-        restores.push({ text: sec.text, touched: sec.touched, rules: sec.rules });
-      }
-    }
-    const natSec = this.section('nat', natT, [...cur, ...topChains], true, natT.deletes);
-    const texts = [filterSec, natSec].filter((s) => s.nonEmpty);
-    if (texts.length > 0 || restores.length === 0) {
-      restores.push({
-        text: texts.map((s) => s.text).join(''),
-        touched: [...filterSec.touched, ...natSec.touched],
-        rules: filterSec.rules + natSec.rules,
-      });
-    }
-    // An all-unchanged sync still runs nothing: drop an empty trailing restore.
-    return restores.filter((r) => r.text !== '');
-  }
-
-  /** One `*table` section for `chains` (document order kept); optional edits of dispatch chains and deletions. */
-  private section(
-    table: IPTablesTable,
-    doc: SplitTable,
-    chains: readonly string[],
-    allowEdits: boolean,
-    deletes: readonly string[] = [],
-  ): { text: string; touched: [IPTablesTable, string][]; rules: number; nonEmpty: boolean } {
-    const known = this.tables[table].known;
-    const declare: string[] = [];
-    const body: string[] = [];
-    const edits: string[] = [];
-    const touched: [IPTablesTable, string][] = [];
-    let rules = 0;
-    for (const c of chains) {
-      const next = doc.rules.get(c) ?? [];
-      const content = chainContent(next);
-      const before = known.get(c);
-      if (before === content) {
-        this.statUnchanged++;
-        continue;
-      }
-      touched.push([table, c]);
-      this.pending[table].set(c, content);
-      if (allowEdits && before !== undefined && EDITABLE_CHAINS.has(c)) {
-        const d = ruleDiff(before === '' ? [] : before.split('\n'), next);
-        if (
-          d.removed.length + d.added.length <= MAX_EDITS &&
-          ![...d.removed, ...d.added].some((r) => r.includes(TAIL_MARKER))
-        ) {
-          for (const r of d.removed) edits.push(`-D${r.slice(2)}`);
-          for (const r of d.added) edits.push(`-I ${c} 1${r.slice(3 + c.length)}`);
-          rules += d.added.length;
-          this.statEdited++;
-          continue;
-        }
-      }
-      declare.push(`:${c} - [0:0]`);
-      for (const r of next) body.push(r);
-      rules += next.length;
-      this.statWritten++;
-    }
-    for (const c of deletes) {
-      declare.push(`:${c} - [0:0]`);
-      touched.push([table, c]);
-    }
-    const nonEmpty = declare.length + body.length + edits.length > 0;
-    const lines = [`*${table}`, ...declare, ...body, ...edits, ...deletes.map((c) => `-X ${c}`), 'COMMIT'];
-    this.writtenPerTable[table] += rules;
-    return { text: nonEmpty ? `${lines.join('\n')}\n` : '', touched, rules, nonEmpty };
-  }
-
-  private commitKnown(table: IPTablesTable, doc: SplitTable): void {
+  /** After every restore succeeded: the written chains' contents become the record. */
+  private commitKnown(table: IPTablesTable, doc: SplitTable, pending: ReadonlyMap<string, string>): void {
     const known = this.tables[table].known;
     const count = (text: string | undefined): number =>
       text === undefined || text === '' ? 0 : text.split('\n').length;
-    for (const [c, content] of this.pending[table]) {
+    for (const [c, content] of pending) {
       this.ruleTotals[table] += count(content) - count(known.get(c));
       known.set(c, content);
       if (table === 'nat') this.natChains.add(c);
@@ -603,7 +312,6 @@ export class IPTablesProxier implements Proxier {
       this.ruleTotals[table] -= count(known.get(c));
       known.delete(c);
     }
-    this.pending[table].clear();
   }
 
   /** Full syncs: the jumps from the built-in chains (checked against the save taken before the restore) and the canaries. */

@@ -1,0 +1,355 @@
+/**
+ * The iptables proxier's pure planner: from the desired state and the record of what we last wrote
+ * (ChainBook), what to render (the whole state, or on partial syncs only the changed services merged
+ * into the dispatch chains we wrote) and which iptables-restore inputs bring the kernel there
+ * (unchanged chains skipped, dispatch chains edited in place when few rules changed, service chains
+ * split into several restores on nft). No I/O: the proxier executes the restores and, when they all
+ * succeed, moves the record forward with the plan's `pending` contents.
+ */
+import type { FamilyOptions } from '../../proxy/options.js';
+import type { DesiredState } from '../../proxy/types.js';
+import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
+import { renderIPTables, type IPTablesTable } from './render.js';
+import { chainContent, splitTable, type KnownChains, type SplitTable } from './chain-diff.js';
+
+/** What the proxier knows it wrote: the planner reads it, only the proxier changes it. */
+export interface ChainBook {
+  /** Per table: chain -> the exact rule text we wrote (our chains only). */
+  readonly known: Readonly<Record<IPTablesTable, KnownChains>>;
+  /** The nat chains that exist in the kernel (ours and others'). */
+  readonly natChains: ReadonlySet<string>;
+  /** nat service chains per service ("ns/name"), as of the last successful sync. */
+  readonly chainsByService: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly ruleTotals: Readonly<Record<IPTablesTable, number>>;
+  /** A full sync succeeded since start: partial syncs may render only the changed services. */
+  readonly incrementalReady: boolean;
+}
+
+/** The restores of one sync and what they change, once they all succeed. */
+export interface RestorePlan {
+  restores: Restore[];
+  written: number;
+  unchanged: number;
+  edited: number;
+  writtenPerTable: Record<IPTablesTable, number>;
+  /** Per table: chain -> the content to record once the restores succeed. */
+  pending: Record<IPTablesTable, Map<string, string>>;
+}
+
+/** Dispatch chains whose rule order does not matter (each rule matches its own service's tuple), so they can be edited in place. */
+const EDITABLE_CHAINS = new Set([
+  'KUBE-SERVICES',
+  'KUBE-NODEPORTS',
+  'KUBE-EXTERNAL-SERVICES',
+  'KUBE-PROXY-FIREWALL',
+]);
+/** The nat KUBE-SERVICES tail rule must stay last: a change to it rewrites the chain. */
+const TAIL_MARKER = 'NOTE: this must be the last rule in this chain';
+/** Above this many changed rules, rewriting a dispatch chain is cheaper than editing it. */
+const MAX_EDITS = 200;
+
+/** One iptables-restore input and what it touches. */
+export interface Restore {
+  readonly text: string;
+  /** Chains (table/chain) this restore declares or edits; forgotten when it fails. */
+  readonly touched: readonly [IPTablesTable, string][];
+  readonly rules: number;
+}
+
+/** Upstream's largeClusterEndpointsThreshold (the renderer's default). */
+const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+/** What a sync renders: both tables split per chain, the nat chains per service, the rule totals. */
+export interface Rendered {
+  /** Service ports left out for an unsafe value (the proxier logs them). */
+  readonly skipped: readonly { readonly key: string; readonly field: string; readonly value: string }[];
+  readonly natT: SplitTable;
+  readonly filterT: SplitTable;
+  /** Service -> its nat service chains after this sync (only the services this sync rendered). */
+  readonly attribution: ReadonlyMap<string, Set<string>>;
+  readonly totals: Readonly<Record<IPTablesTable, number>>;
+}
+
+const COMMENT_RE = /--comment "?([^" ]+)/;
+
+/**
+ * The service ("ns/name") a dispatch rule belongs to, from its comment, which starts with the
+ * service port name "ns/svc:port" (or "ns/svc"); undefined for kube-proxy's own static rules.
+ */
+export function ruleService(rule: string): string | undefined {
+  const m = COMMENT_RE.exec(rule);
+  const name = m?.[1];
+  if (name === undefined || !name.includes('/')) return undefined;
+  const colon = name.indexOf(':');
+  return colon < 0 ? name : name.slice(0, colon);
+}
+
+/** Multiset difference of two rule lists: what to delete from `before` and add to reach `after`. */
+function ruleDiff(
+  before: readonly string[],
+  after: readonly string[],
+): { removed: string[]; added: string[] } {
+  const counts = new Map<string, number>();
+  for (const r of before) counts.set(r, (counts.get(r) ?? 0) + 1);
+  const added: string[] = [];
+  for (const r of after) {
+    const n = counts.get(r) ?? 0;
+    if (n > 0) counts.set(r, n - 1);
+    else added.push(r);
+  }
+  const removed: string[] = [];
+  for (const [r, n] of counts) for (let i = 0; i < n; i++) removed.push(r);
+  return { removed, added };
+}
+
+/** The hash part of a service chain name (shared by SVC/SVL/EXT/FW of one service port). */
+function serviceHash(chain: string): string {
+  return chain.slice(chain.lastIndexOf('-') + 1);
+}
+
+/** The renderer over the whole state (full syncs, and partial syncs before the first full one). */
+export function renderWhole(
+  state: DesiredState,
+  options: FamilyOptions,
+  full: boolean,
+  book: ChainBook,
+  conntrackLiberal: boolean,
+): Rendered {
+  const plan = renderIPTables(state, options, {
+    full,
+    existingNatChains: book.natChains,
+    conntrackTCPLiberal: conntrackLiberal,
+  });
+  const services = full ? undefined : state.changedServices;
+  return {
+    skipped: plan.skipped,
+    natT: splitTable(plan.nat),
+    filterT: splitTable(plan.filter),
+    attribution: attribute(state, services, plan.activeNatChains),
+    totals: { filter: plan.ruleCounts.filter.total, nat: plan.ruleCounts.nat.total },
+  };
+}
+
+/**
+ * Partial syncs: renders only the changed services (the renderer's per-service output does not
+ * depend on other services, given the same large-cluster mode) and merges their dispatch rules into
+ * what we last wrote, so a partial sync costs O(changed services), not O(all services). Returns
+ * undefined when the bookkeeping it needs is missing (then the whole state is rendered).
+ */
+export function renderIncremental(
+  state: DesiredState,
+  options: FamilyOptions,
+  book: ChainBook,
+  conntrackLiberal: boolean,
+): Rendered | undefined {
+  if (!book.incrementalReady) return undefined;
+  const changed = state.changedServices;
+  const services = new Map<
+    string,
+    DesiredState['services'] extends ReadonlyMap<string, infer V> ? V : never
+  >();
+  const keys: string[] = [];
+  let totalEndpoints = 0;
+  for (const key of state.sortedKeys) {
+    const sp = state.services.get(key);
+    if (!sp) continue;
+    totalEndpoints += sp.endpoints.length;
+    if (changed.has(sp.info.serviceName)) {
+      services.set(key, sp);
+      keys.push(key);
+    }
+  }
+  const sub: DesiredState = { ...state, services, sortedKeys: keys };
+  const plan = renderIPTables(sub, options, {
+    full: true,
+    // Same comment layout as a render of the whole state (upstream's threshold: 1000 endpoints).
+    largeClusterThreshold: totalEndpoints > LARGE_CLUSTER_ENDPOINTS ? -1 : Number.MAX_SAFE_INTEGER,
+    conntrackTCPLiberal: conntrackLiberal,
+  });
+  const merged: SplitTable[] = [];
+  for (const table of ['filter', 'nat'] as const) {
+    const doc = splitTable(table === 'nat' ? plan.nat : plan.filter);
+    const rules = new Map<string, readonly string[]>();
+    for (const c of doc.chains) {
+      const next = doc.rules.get(c) ?? [];
+      if (isServiceChainName(c)) {
+        rules.set(c, next);
+        continue;
+      }
+      const before = book.known[table].get(c);
+      if (before === undefined) return undefined;
+      const kept = (before === '' ? [] : before.split('\n')).filter((r) => {
+        const svc = ruleService(r);
+        return svc !== undefined && !changed.has(svc);
+      });
+      const fresh = next.filter((r) => ruleService(r) !== undefined);
+      const fixed = next.filter((r) => ruleService(r) === undefined);
+      // Static rules last: the nat KUBE-SERVICES tail (the jump to KUBE-NODEPORTS) must stay last.
+      rules.set(c, [...kept, ...fresh, ...fixed]);
+    }
+    merged.push({ chains: doc.chains, rules, deletes: [] });
+  }
+  const attribution = attribute(sub, changed, plan.activeNatChains);
+  const deletes: string[] = [];
+  for (const svc of changed) {
+    const now = attribution.get(svc) ?? new Set<string>();
+    for (const c of book.chainsByService.get(svc) ?? [])
+      if (!now.has(c) && book.natChains.has(c)) deletes.push(c);
+  }
+  deletes.sort();
+  const [filterT, natBase] = merged as [SplitTable, SplitTable];
+  const natT: SplitTable = { ...natBase, deletes };
+  return { skipped: plan.skipped, natT, filterT, attribution, totals: book.ruleTotals };
+}
+
+/** Which nat service chains belong to which service, for `services` (all when undefined). */
+export function attribute(
+  state: DesiredState,
+  services: ReadonlySet<string> | undefined,
+  active: ReadonlySet<string>,
+): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  if (services) for (const svc of services) out.set(svc, new Set());
+  for (const sp of state.services.values()) {
+    const svc = sp.info.serviceName;
+    if (services && !services.has(svc)) continue;
+    let set = out.get(svc);
+    if (!set) out.set(svc, (set = new Set()));
+    const proto = sp.info.protocol.toLowerCase();
+    const hash = servicePortChainHash(sp.info.nameString, proto);
+    for (const prefix of ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-'])
+      if (active.has(prefix + hash)) set.add(prefix + hash);
+    for (const ep of sp.allReachableEndpoints) {
+      const sep = endpointChainName(sp.info.nameString, proto, ep.endpoint);
+      if (active.has(sep)) set.add(sep);
+    }
+  }
+  return out;
+}
+
+/**
+ * Turns the rendered tables into restore inputs: unchanged chains are dropped, dispatch chains with
+ * few changes become -D/-I edits, service chains are split into groups of whole services when there
+ * are more than maxChainsPerRestore, and the last restore carries filter, the top-level nat chains
+ * and the deletions (so every jump target exists before it is referenced, and stale chains are
+ * unreferenced when they are deleted).
+ */
+export function planRestores(
+  filterT: SplitTable,
+  natT: SplitTable,
+  book: ChainBook,
+  limit: number,
+): RestorePlan {
+  const acc: RestorePlan = {
+    restores: [],
+    written: 0,
+    unchanged: 0,
+    edited: 0,
+    writtenPerTable: { filter: 0, nat: 0 },
+    pending: { filter: new Map(), nat: new Map() },
+  };
+
+  const filterSec = section(acc, book, 'filter', filterT, filterT.chains, true);
+  const natDeleted = new Set(natT.deletes);
+  const serviceChains = natT.chains.filter((c) => isServiceChainName(c) && !natDeleted.has(c));
+  const topChains = natT.chains.filter((c) => !isServiceChainName(c) && !natDeleted.has(c));
+
+  // Service chains that must be written, in document order (a service's chains are adjacent).
+  const toWrite = serviceChains.filter(
+    (c) => book.known.nat.get(c) !== chainContent(natT.rules.get(c) ?? []),
+  );
+  acc.unchanged += serviceChains.length - toWrite.length;
+  const groups: string[][] = [];
+  let cur: string[] = [];
+  let lastHash = '';
+  for (const c of toWrite) {
+    const startsService = !c.startsWith('KUBE-SEP-') && serviceHash(c) !== lastHash;
+    if (!c.startsWith('KUBE-SEP-')) lastHash = serviceHash(c);
+    if (startsService && cur.length >= limit) {
+      groups.push(cur);
+      cur = [];
+    }
+    cur.push(c);
+  }
+  const restores: Restore[] = [];
+  if (groups.length > 0) {
+    // Service chains jump to KUBE-MARK-MASQ; create missing top-level chains (empty) before them.
+    const missingTop = topChains.filter((c) => !book.natChains.has(c) && !book.known.nat.has(c));
+    if (missingTop.length > 0)
+      restores.push({
+        text: `*nat\n${missingTop.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`,
+        touched: [],
+        rules: 0,
+      });
+    for (const g of groups) {
+      const sec = section(acc, book, 'nat', natT, g, false);
+      restores.push({ text: sec.text, touched: sec.touched, rules: sec.rules });
+    }
+  }
+  const natSec = section(acc, book, 'nat', natT, [...cur, ...topChains], true, natT.deletes);
+  const texts = [filterSec, natSec].filter((s) => s.nonEmpty);
+  if (texts.length > 0 || restores.length === 0) {
+    restores.push({
+      text: texts.map((s) => s.text).join(''),
+      touched: [...filterSec.touched, ...natSec.touched],
+      rules: filterSec.rules + natSec.rules,
+    });
+  }
+  // An all-unchanged sync still runs nothing: drop an empty trailing restore.
+  acc.restores = restores.filter((r) => r.text !== '');
+  return acc;
+}
+
+/** One `*table` section for `chains` (document order kept); optional edits of dispatch chains and deletions. */
+function section(
+  acc: RestorePlan,
+  book: ChainBook,
+  table: IPTablesTable,
+  doc: SplitTable,
+  chains: readonly string[],
+  allowEdits: boolean,
+  deletes: readonly string[] = [],
+): { text: string; touched: [IPTablesTable, string][]; rules: number; nonEmpty: boolean } {
+  const known = book.known[table];
+  const declare: string[] = [];
+  const body: string[] = [];
+  const edits: string[] = [];
+  const touched: [IPTablesTable, string][] = [];
+  let rules = 0;
+  for (const c of chains) {
+    const next = doc.rules.get(c) ?? [];
+    const content = chainContent(next);
+    const before = known.get(c);
+    if (before === content) {
+      acc.unchanged++;
+      continue;
+    }
+    touched.push([table, c]);
+    acc.pending[table].set(c, content);
+    if (allowEdits && before !== undefined && EDITABLE_CHAINS.has(c)) {
+      const d = ruleDiff(before === '' ? [] : before.split('\n'), next);
+      if (
+        d.removed.length + d.added.length <= MAX_EDITS &&
+        ![...d.removed, ...d.added].some((r) => r.includes(TAIL_MARKER))
+      ) {
+        for (const r of d.removed) edits.push(`-D${r.slice(2)}`);
+        for (const r of d.added) edits.push(`-I ${c} 1${r.slice(3 + c.length)}`);
+        rules += d.added.length;
+        acc.edited++;
+        continue;
+      }
+    }
+    declare.push(`:${c} - [0:0]`);
+    for (const r of next) body.push(r);
+    rules += next.length;
+    acc.written++;
+  }
+  for (const c of deletes) {
+    declare.push(`:${c} - [0:0]`);
+    touched.push([table, c]);
+  }
+  const nonEmpty = declare.length + body.length + edits.length > 0;
+  const lines = [`*${table}`, ...declare, ...body, ...edits, ...deletes.map((c) => `-X ${c}`), 'COMMIT'];
+  acc.writtenPerTable[table] += rules;
+  return { text: nonEmpty ? `${lines.join('\n')}\n` : '', touched, rules, nonEmpty };
+}
