@@ -18,23 +18,109 @@ const impure = [
   'http',
   'os',
 ];
-// Type-only imports are allowed: they vanish at compile time and carry no I/O.
-const pureRestriction = {
-  'no-restricted-imports': 'off',
-  '@typescript-eslint/no-restricted-imports': [
-    'error',
-    {
-      paths: impure.map((name) => ({ name, message: 'pure module: no I/O (DESIGN.md §2)' })),
-      patterns: [
-        {
-          group: ['**/k8s/**', '**/exec/**', '**/sources/**', '**/observability/**', '**/app/**'],
-          message: 'pure module: no I/O layers (DESIGN.md §2)',
-          allowTypeImports: true,
-        },
-      ],
-    },
-  ],
+// Which folder of src/ may import which (docs/architecture.md has the same table). `value`: any import;
+// `type`: type-only imports (they vanish at compile time). Everything else is an error.
+const LAYERS = {
+  errors: { value: [], type: [] },
+  version: { value: [], type: [] },
+  net: { value: ['errors'], type: [] },
+  model: { value: ['net', 'errors'], type: [] },
+  config: { value: ['model', 'net', 'errors'], type: [] },
+  exec: { value: ['model', 'errors'], type: [] },
+  proxy: { value: ['model', 'net', 'errors'], type: ['config', 'sources'] },
+  observability: { value: ['model', 'errors'], type: ['app', 'config'] },
+  k8s: { value: ['model', 'net', 'errors'], type: ['observability', 'config'] },
+  sources: { value: ['k8s', 'model', 'net', 'errors'], type: ['observability', 'config', 'proxy'] },
+  backends: { value: ['proxy', 'model', 'net', 'config', 'exec', 'errors'], type: ['observability'] },
+  app: {
+    value: [
+      'backends',
+      'config',
+      'exec',
+      'k8s',
+      'model',
+      'net',
+      'observability',
+      'proxy',
+      'sources',
+      'errors',
+    ],
+    type: [],
+  },
+  demo: { value: ['app', 'config', 'observability', 'backends', 'errors'], type: [] },
+  main: { value: ['app', 'config', 'observability', 'backends', 'errors', 'version'], type: [] },
 };
+const FOLDERS = Object.keys(LAYERS).filter((l) => !['errors', 'version', 'main'].includes(l));
+// Pure modules: no node I/O modules and no I/O layer, whatever their folder allows.
+const PURE_FILES = [
+  'src/errors.ts',
+  'src/model/**/*.ts',
+  'src/net/**/*.ts',
+  'src/proxy/**/*.ts',
+  'src/backends/*/render*.ts',
+  'src/backends/common/*.ts',
+  'src/backends/iptables/planner.ts',
+  'src/backends/nftables/programmed.ts',
+];
+const IO_LAYERS = ['k8s', 'exec', 'sources', 'observability', 'app'];
+
+/** The import restriction for files of `layer` (pure: also no I/O). */
+function restrict(layer, pure) {
+  const allowed = LAYERS[layer];
+  const others = FOLDERS.filter((l) => l !== layer);
+  const patterns = [];
+  const banned = others.filter((l) => !allowed.value.includes(l) && !(pure && IO_LAYERS.includes(l)));
+  const typeOnly = banned.filter((l) => allowed.type.includes(l) || (pure && IO_LAYERS.includes(l)));
+  const never = banned.filter((l) => !typeOnly.includes(l));
+  if (pure)
+    patterns.push({
+      group: IO_LAYERS.filter((l) => l !== layer).map((l) => `**/${l}/**`),
+      message: 'pure module: no I/O layers (docs/architecture.md)',
+      allowTypeImports: true,
+    });
+  if (typeOnly.filter((l) => !(pure && IO_LAYERS.includes(l))).length > 0)
+    patterns.push({
+      group: typeOnly.filter((l) => !(pure && IO_LAYERS.includes(l))).map((l) => `**/${l}/**`),
+      message: `${layer}/ may import these layers' types only (docs/architecture.md, "Layers")`,
+      allowTypeImports: true,
+    });
+  if (never.length > 0)
+    patterns.push({
+      group: never.map((l) => `**/${l}/**`),
+      message: `${layer}/ may not import this layer (docs/architecture.md, "Layers")`,
+    });
+  return {
+    'no-restricted-imports': 'off',
+    '@typescript-eslint/no-restricted-imports': [
+      'error',
+      {
+        paths: pure
+          ? impure.map((name) => ({ name, message: 'pure module: no I/O (docs/architecture.md)' }))
+          : [],
+        patterns,
+      },
+    ],
+  };
+}
+
+function layerOf(glob) {
+  const m = /^src\/([a-z]+)/.exec(glob);
+  return m && LAYERS[m[1]] ? m[1] : m && m[1] === 'errors' ? 'errors' : undefined;
+}
+
+const layerBlocks = [
+  ...FOLDERS.map((layer) => ({
+    files: [`src/${layer}/**/*.ts`],
+    ignores: ['**/*.test.ts'],
+    rules: restrict(layer, false),
+  })),
+  // Later blocks win for the same rule: the pure files' blocks come last and carry their layer's bans too.
+  ...PURE_FILES.map((glob) => ({
+    files: [glob],
+    ignores: ['**/*.test.ts'],
+    rules: restrict(layerOf(glob) ?? 'errors', true),
+  })),
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bin/**', 'eslint.config.js', 'scripts/*.mjs', '.tmp/**'] },
@@ -51,11 +137,7 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
-  {
-    files: ['src/model/**/*.ts', 'src/net/**/*.ts', 'src/proxy/**/*.ts', 'src/backends/*/render*.ts'],
-    ignores: ['**/*.test.ts'],
-    rules: pureRestriction,
-  },
+  ...layerBlocks,
   // Plain-JS helpers that run inside test namespaces (e2e/lab/*.mjs) are outside tsconfig: lint them without type info.
   { files: ['**/*.mjs'], extends: [tseslint.configs.disableTypeChecked] },
   {

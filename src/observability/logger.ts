@@ -32,7 +32,8 @@ export function serializeError(err: unknown, depth = 0): unknown {
   } else {
     const code = (err as { code?: unknown }).code;
     if (code !== undefined) out.code = code;
-    out.stack = err.stack;
+    // A Node system error (EACCES writing a sysctl, ECONNREFUSED) is the system answering, not a bug.
+    if ((err as { syscall?: unknown }).syscall === undefined) out.stack = err.stack;
   }
   if (err.cause !== undefined && depth < 3) out.cause = serializeError(err.cause, depth + 1);
   return out;

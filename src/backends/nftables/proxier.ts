@@ -9,12 +9,7 @@ import type { BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { DesiredState, ServicePortState } from '../../proxy/types.js';
 import { defaultExec } from '../../exec/run.js';
 import { nftReader, nftRunner, type NftRunner } from '../../exec/nft.js';
-import {
-  layoutBase,
-  serviceFragment,
-  TABLE_NAME,
-  type ServiceFragment,
-} from './render-layout.js';
+import { layoutBase, serviceFragment, TABLE_NAME, type ServiceFragment } from './render-layout.js';
 import { createScript, diffScript, replaceScript, type DiffStats } from './render-script.js';
 import { listScript, parseTableListing, type ExistingTable } from './render-existing.js';
 import { SlotAllocator } from './slots.js';
