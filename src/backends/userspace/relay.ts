@@ -8,11 +8,9 @@
  *   addresses there (portal.ts); the rules are removed on close() and by --cleanup;
  * - direct mode (otherwise): listeners on the service addresses themselves (those that are local).
  *
- * - TCP: accept paused, pick an endpoint, connect with a timeout, on failure try the next endpoint
- *   (at most once each), then pipe both ways with backpressure; half-close passes through.
- *   No usable endpoint: reset the client (like REJECT).
- * - UDP: per-client sessions (client ip:port -> a socket to the chosen endpoint) that expire after
- *   udpIdleTimeoutMs without traffic; replies leave through the service socket.
+ * - TCP: tcp-relay.ts (accept paused, choose, connect with retry over endpoints, splice);
+ * - UDP: udp-relay.ts (per-client sessions, idle expiry, pruning);
+ * - portal proxy ports from --proxy-port-range: port-allocator.ts.
  * - sync() diffs the plan against the open sockets; removed endpoints stop getting new connections,
  *   open TCP connections to them finish on their own; removed listeners stop accepting.
  */
@@ -34,6 +32,12 @@ import {
   type PortalProbe,
 } from './portal.js';
 import { KpError } from '../../errors.js';
+import { PortAllocator, type PortRange } from './port-allocator.js';
+import { TcpRelay } from './tcp-relay.js';
+import { UdpRelay, type UdpSession } from './udp-relay.js';
+import { errCode, newStats, type RelayContext, type RelayStats } from './relay-stats.js';
+
+export type { RelayStats } from './relay-stats.js';
 
 /** Tunables of the relay beyond FamilyOptions. */
 export interface UserspaceRelayOptions {
@@ -48,44 +52,11 @@ export interface UserspaceRelayOptions {
   /** 'auto' (default): portals when root with iptables, else direct listening; 'off': always direct. */
   readonly portals?: 'auto' | 'off';
   /** Proxy ports for portal sockets (--proxy-port-range); unset = ephemeral ports. */
-  readonly portRange?: { readonly min: number; readonly max: number };
+  readonly portRange?: PortRange;
   /** Portal sockets' listen address; default the wildcard (REDIRECT delivers to the incoming interface's address). */
   readonly portalListenAddress?: string;
   /** Overrides for the portal decision and the iptables commands (tests). */
   readonly probe?: PortalProbe;
-}
-
-/** Counters since creation, for tests and debugging. Byte counts are added when a connection closes. */
-export interface RelayStats {
-  tcpAccepted: number;
-  /** Connections relayed to an endpoint. */
-  tcpConnected: number;
-  /** Connections reset because no endpoint was usable or every attempt failed. */
-  tcpRejected: number;
-  /** Failed connect attempts to endpoints (each retried on the next endpoint). */
-  tcpDialFailures: number;
-  tcpActive: number;
-  /** Client -> endpoint and endpoint -> client bytes of closed TCP connections. */
-  tcpBytesToEndpoint: number;
-  tcpBytesToClient: number;
-  udpSessionsOpened: number;
-  udpSessionsClosed: number;
-  udpActiveSessions: number;
-  udpDatagramsToEndpoint: number;
-  udpDatagramsToClient: number;
-  /** Datagrams dropped for want of an endpoint. */
-  udpDropped: number;
-  /** Connections / sessions opened per endpoint string. */
-  perEndpoint: Map<string, number>;
-}
-
-interface UdpSession {
-  readonly key: string;
-  readonly endpoint: Endpoint;
-  readonly socket: dgram.Socket;
-  readonly balancer: Balancer<Endpoint>;
-  timer: NodeJS.Timeout;
-  closed: boolean;
 }
 
 /** `port` is the port actually bound (differs from plan.listen.port for portal sockets). */
@@ -99,48 +70,23 @@ type OpenListener =
       sessions: Map<string, UdpSession>;
     };
 
-function newStats(): RelayStats {
-  return {
-    tcpAccepted: 0,
-    tcpConnected: 0,
-    tcpRejected: 0,
-    tcpDialFailures: 0,
-    tcpActive: 0,
-    tcpBytesToEndpoint: 0,
-    tcpBytesToClient: 0,
-    udpSessionsOpened: 0,
-    udpSessionsClosed: 0,
-    udpActiveSessions: 0,
-    udpDatagramsToEndpoint: 0,
-    udpDatagramsToClient: 0,
-    udpDropped: 0,
-    perEndpoint: new Map(),
-  };
-}
-
-function errCode(err: unknown): string {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : String(err);
-}
-
 /** The userspace proxier of one IP family. sync() is not reentrant (the runner never overlaps calls). */
 export class UserspaceProxier implements Proxier {
   private readonly logger: Logger;
   private readonly options: FamilyOptions;
   private readonly algorithm: BalancerAlgorithm;
-  private readonly connectTimeoutMs: number;
-  private readonly udpIdleTimeoutMs: number;
-  private readonly highWaterMark: number | undefined;
   private readonly open = new Map<string, OpenListener>();
   private readonly balancers = new Map<string, Balancer<Endpoint>>();
   /** Bind failures already logged: id -> error code (logged again only if the code changes). */
   private readonly bindFailures = new Map<string, string>();
   private readonly skippedLogged = new Set<string>();
-  /** Both legs of every live TCP connection, so close() can end them. */
-  private readonly sockets = new Set<net.Socket>();
   private readonly counters = newStats();
   private closed = false;
   private readonly decision: PortalDecision;
-  private readonly portRange: { readonly min: number; readonly max: number } | undefined;
+  /** Portal sockets' ports from --proxy-port-range; undefined = ephemeral ports. */
+  private readonly ports: PortAllocator | undefined;
+  private readonly tcp: TcpRelay;
+  private readonly udp: UdpRelay;
   private readonly portalListenAddress: string | undefined;
   private readonly probe: PortalProbe;
   /** Portal mode: the rules text last applied, whether the jumps were ensured, portals logged as reachable. */
@@ -148,9 +94,6 @@ export class UserspaceProxier implements Proxier {
   private jumpsEnsured = false;
   private readonly portalsLogged = new Map<string, Portal>();
   private portals: readonly Portal[] = [];
-  /** Range allocation: next offset per protocol, and "TCP/40000" keys held or being bound. */
-  private readonly nextRangePort = new Map<string, number>();
-  private readonly reserved = new Set<string>();
   private summarized = false;
 
   /** `decision` defaults to direct mode; createUserspaceBackend decides with decidePortals(). */
@@ -162,12 +105,21 @@ export class UserspaceProxier implements Proxier {
     this.logger = deps.logger.child({ mode: 'userspace', family: deps.options.family });
     this.options = deps.options;
     this.algorithm = opts.algorithm ?? 'round-robin';
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
-    this.udpIdleTimeoutMs =
-      opts.udpIdleTimeoutMs ?? (deps.options.udpIdleTimeoutMs > 0 ? deps.options.udpIdleTimeoutMs : 250);
-    this.highWaterMark = opts.highWaterMark;
     this.decision = decision;
-    this.portRange = opts.portRange;
+    this.ports = opts.portRange ? new PortAllocator(opts.portRange) : undefined;
+    const ctx: RelayContext = {
+      logger: this.logger,
+      counters: this.counters,
+      balancer: (key) => this.balancers.get(key),
+    };
+    this.tcp = new TcpRelay(ctx, {
+      connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
+      highWaterMark: opts.highWaterMark,
+    });
+    this.udp = new UdpRelay(
+      ctx,
+      opts.udpIdleTimeoutMs ?? (deps.options.udpIdleTimeoutMs > 0 ? deps.options.udpIdleTimeoutMs : 250),
+    );
     this.portalListenAddress = opts.portalListenAddress;
     this.probe = opts.probe ?? {};
   }
@@ -234,7 +186,7 @@ export class UserspaceProxier implements Proxier {
           cur.plan.servicePortKey !== plan.servicePortKey ||
           cur.plan.endpoints.length !== plan.endpoints.length;
         cur.plan = plan;
-        if (cur.kind === 'UDP') this.pruneUdpSessions(cur);
+        if (cur.kind === 'UDP') this.udp.prune(cur);
         if (changed) this.logReachable(plan, 'now');
       } else {
         opening.push(this.openListener(plan));
@@ -348,8 +300,7 @@ export class UserspaceProxier implements Proxier {
     }
     const waits: Promise<void>[] = [];
     for (const l of this.open.values()) waits.push(this.closeListener(l, 'proxier closing'));
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
+    this.tcp.closeAll();
     await Promise.all(waits);
   }
 
@@ -416,28 +367,9 @@ export class UserspaceProxier implements Proxier {
     );
   }
 
-  /**
-   * The next port of the range for `protocol` that no socket of ours holds or is binding, reserved
-   * synchronously (sockets open concurrently); undefined when the range is exhausted.
-   */
-  private reservePort(protocol: string, skip: ReadonlySet<number>): number | undefined {
-    const range = this.portRange;
-    if (!range) return undefined;
-    const size = range.max - range.min + 1;
-    const start = this.nextRangePort.get(protocol) ?? 0;
-    for (let i = 0; i < size; i++) {
-      const port = range.min + ((start + i) % size);
-      const key = `${protocol}/${port}`;
-      if (this.reserved.has(key) || skip.has(port)) continue;
-      this.reserved.add(key);
-      this.nextRangePort.set(protocol, port - range.min + 1);
-      return port;
-    }
-    return undefined;
-  }
-
   private async openListener(plan: ListenerPlan): Promise<void> {
-    if (plan.listen.port !== 0 || !this.portRange) {
+    const ports = this.ports;
+    if (plan.listen.port !== 0 || !ports) {
       try {
         await this.bindListener(plan, plan.listen.port);
       } catch (err) {
@@ -447,18 +379,16 @@ export class UserspaceProxier implements Proxier {
     }
     // A range port someone else holds (EADDRINUSE) is skipped; a bounded number of tries.
     const busy = new Set<number>();
-    let lastErr: unknown = new Error(
-      `proxy port range ${this.portRange.min}-${this.portRange.max} is exhausted`,
-    );
+    let lastErr: unknown = new Error(`${ports.describe()} is exhausted`);
     for (let attempt = 0; attempt < 32; attempt++) {
-      const port = this.reservePort(plan.protocol, busy);
+      const port = ports.reserve(plan.protocol, busy);
       if (port === undefined) break;
       try {
         await this.bindListener(plan, port);
-        if (!this.open.has(plan.id)) this.reserved.delete(`${plan.protocol}/${port}`);
+        if (!this.open.has(plan.id)) ports.release(plan.protocol, port);
         return;
       } catch (err) {
-        this.reserved.delete(`${plan.protocol}/${port}`);
+        ports.release(plan.protocol, port);
         lastErr = err;
         if (errCode(err) !== 'EADDRINUSE') break;
         busy.add(port);
@@ -470,15 +400,10 @@ export class UserspaceProxier implements Proxier {
   /** Binds one listener on `port`; throws the bind error. */
   private async bindListener(plan: ListenerPlan, port: number): Promise<void> {
     if (plan.protocol === 'TCP') {
-      const server = net.createServer({
-        allowHalfOpen: true,
-        pauseOnConnect: true,
-        noDelay: true,
-        ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}),
-      });
+      const server = net.createServer(this.tcp.serverOptions());
       const l: OpenListener = { kind: 'TCP', plan, port, server };
       server.on('connection', (sock) => {
-        this.onTcpConnection(l, sock);
+        this.tcp.onConnection(l, sock);
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -510,7 +435,7 @@ export class UserspaceProxier implements Proxier {
         this.logger.warn({ err, listener: plan.id }, `listener ${plan.id} failed`);
       });
       socket.on('message', (msg, rinfo) => {
-        this.onUdpMessage(l, msg, rinfo);
+        this.udp.onMessage(l, msg, rinfo);
       });
       if (this.closed) {
         socket.close();
@@ -525,7 +450,7 @@ export class UserspaceProxier implements Proxier {
 
   private closeListener(l: OpenListener, why: string): Promise<void> {
     this.open.delete(l.plan.id);
-    this.reserved.delete(`${l.plan.protocol}/${l.port}`);
+    this.ports?.release(l.plan.protocol, l.port);
     this.logger.info(
       {
         service: l.plan.serviceName,
@@ -540,189 +465,12 @@ export class UserspaceProxier implements Proxier {
       l.server.close();
       return Promise.resolve();
     }
-    for (const s of [...l.sessions.values()]) this.closeSession(l, s);
+    this.udp.closeAll(l);
     return new Promise((resolve) => {
       l.socket.close(() => {
         resolve();
       });
     });
-  }
-
-  // ---- TCP ----
-
-  private onTcpConnection(l: Extract<OpenListener, { kind: 'TCP' }>, client: net.Socket): void {
-    this.counters.tcpAccepted++;
-    client.on('error', () => {
-      /* handled on close */
-    });
-    const plan = l.plan;
-    const bal = this.balancers.get(plan.balancerKey);
-    const clientIP = client.remoteAddress ?? '';
-    const maxAttempts = bal?.list.length ?? 0;
-    const tried = new Set<string>();
-    let done = false;
-    client.once('close', () => {
-      done = true;
-    });
-
-    const reject = (): void => {
-      this.counters.tcpRejected++;
-      if (!client.destroyed) client.resetAndDestroy();
-    };
-
-    const attempt = (): void => {
-      if (done || client.destroyed) return;
-      const ep = tried.size < maxAttempts ? bal?.next(clientIP, tried) : undefined;
-      if (!bal || !ep) {
-        reject();
-        return;
-      }
-      tried.add(ep.endpoint);
-      const up = net.connect({
-        host: ep.ip,
-        port: ep.port,
-        allowHalfOpen: true,
-        noDelay: true,
-        ...(this.highWaterMark ? { highWaterMark: this.highWaterMark } : {}),
-      });
-      let connected = false;
-      const timer = setTimeout(() => {
-        if (!connected) up.destroy(new Error('ETIMEDOUT'));
-      }, this.connectTimeoutMs);
-      const onEarlyClose = (): void => {
-        if (!connected) up.destroy();
-      };
-      client.once('close', onEarlyClose);
-      up.once('error', (err) => {
-        if (connected) return;
-        clearTimeout(timer);
-        client.off('close', onEarlyClose);
-        this.counters.tcpDialFailures++;
-        this.logger.debug(
-          { endpoint: ep.endpoint, service: plan.serviceName, err: errCode(err) },
-          'endpoint connect failed; trying the next',
-        );
-        up.destroy();
-        attempt();
-      });
-      up.once('connect', () => {
-        connected = true;
-        clearTimeout(timer);
-        client.off('close', onEarlyClose);
-        if (done || client.destroyed) {
-          up.destroy();
-          return;
-        }
-        this.splice(client, up, bal, ep);
-      });
-    };
-    attempt();
-  }
-
-  /** Pipes both ways; FIN passes through each way independently, an error resets the other side. */
-  private splice(client: net.Socket, up: net.Socket, bal: Balancer<Endpoint>, ep: Endpoint): void {
-    this.counters.tcpConnected++;
-    this.counters.tcpActive++;
-    this.counters.perEndpoint.set(ep.endpoint, (this.counters.perEndpoint.get(ep.endpoint) ?? 0) + 1);
-    bal.connectionOpened(ep.endpoint);
-    this.sockets.add(client);
-    this.sockets.add(up);
-    up.on('error', () => {
-      /* handled on close */
-    });
-    let closedCount = 0;
-    const onClose = (self: net.Socket, other: net.Socket) => (hadError: boolean) => {
-      this.sockets.delete(self);
-      // A clean close means both directions finished; the other side ends on its own after flushing.
-      if (hadError && !other.destroyed) other.resetAndDestroy();
-      if (++closedCount === 2) {
-        this.counters.tcpActive--;
-        this.counters.tcpBytesToEndpoint += up.bytesWritten;
-        this.counters.tcpBytesToClient += client.bytesWritten;
-        bal.connectionClosed(ep.endpoint);
-      }
-    };
-    client.on('close', onClose(client, up));
-    up.on('close', onClose(up, client));
-    client.pipe(up);
-    up.pipe(client);
-    client.resume();
-  }
-
-  // ---- UDP ----
-
-  private onUdpMessage(
-    l: Extract<OpenListener, { kind: 'UDP' }>,
-    msg: Buffer,
-    rinfo: dgram.RemoteInfo,
-  ): void {
-    const key = `${rinfo.address}|${rinfo.port}`;
-    let s = l.sessions.get(key);
-    if (!s) {
-      const bal = this.balancers.get(l.plan.balancerKey);
-      const ep = bal?.next(rinfo.address);
-      if (!bal || !ep) {
-        this.counters.udpDropped++;
-        return;
-      }
-      s = this.openSession(l, key, rinfo, ep, bal);
-    }
-    s.timer.refresh();
-    this.counters.udpDatagramsToEndpoint++;
-    s.socket.send(msg, s.endpoint.port, s.endpoint.ip);
-  }
-
-  private openSession(
-    l: Extract<OpenListener, { kind: 'UDP' }>,
-    key: string,
-    client: dgram.RemoteInfo,
-    ep: Endpoint,
-    bal: Balancer<Endpoint>,
-  ): UdpSession {
-    const socket = dgram.createSocket({ type: ep.ip.includes(':') ? 'udp6' : 'udp4' });
-    const timer = setTimeout(() => {
-      this.closeSession(l, s);
-    }, this.udpIdleTimeoutMs);
-    timer.unref();
-    const s: UdpSession = { key, endpoint: ep, socket, balancer: bal, timer, closed: false };
-    socket.on('message', (reply, from) => {
-      // The socket is unconnected (no async connect before the first send); ignore strangers.
-      if (from.port !== ep.port || from.address !== ep.ip) return;
-      s.timer.refresh();
-      this.counters.udpDatagramsToClient++;
-      l.socket.send(reply, client.port, client.address);
-    });
-    socket.on('error', (err) => {
-      this.logger.debug({ endpoint: ep.endpoint, err: errCode(err) }, 'udp session error');
-      this.closeSession(l, s);
-    });
-    l.sessions.set(key, s);
-    bal.connectionOpened(ep.endpoint);
-    this.counters.udpSessionsOpened++;
-    this.counters.udpActiveSessions++;
-    this.counters.perEndpoint.set(ep.endpoint, (this.counters.perEndpoint.get(ep.endpoint) ?? 0) + 1);
-    return s;
-  }
-
-  private closeSession(l: Extract<OpenListener, { kind: 'UDP' }>, s: UdpSession): void {
-    if (s.closed) return;
-    s.closed = true;
-    clearTimeout(s.timer);
-    if (l.sessions.get(s.key) === s) l.sessions.delete(s.key);
-    try {
-      s.socket.close();
-    } catch {
-      /* already closed after an error */
-    }
-    s.balancer.connectionClosed(s.endpoint.endpoint);
-    this.counters.udpSessionsClosed++;
-    this.counters.udpActiveSessions--;
-  }
-
-  /** UDP has no connection to finish: sessions to endpoints that left the set go (as conntrack cleanup does). */
-  private pruneUdpSessions(l: Extract<OpenListener, { kind: 'UDP' }>): void {
-    const live = new Set(l.plan.endpoints.map((e) => e.endpoint));
-    for (const s of [...l.sessions.values()]) if (!live.has(s.endpoint.endpoint)) this.closeSession(l, s);
   }
 }
 
