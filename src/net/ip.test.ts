@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { isIP } from 'node:net';
 import {
   canonicalIP,
   cidrContains,
@@ -12,6 +13,7 @@ import {
   splitHostPort,
   ipv6ToGroups,
   groupsToIPv6,
+  ipVersion,
 } from './ip.js';
 
 test('ipFamily is strict', () => {
@@ -85,4 +87,98 @@ test('property: an IPv4 CIDR contains exactly the addresses sharing its prefix',
       assert.equal(cidrContains(c, b), same);
     }),
   );
+});
+
+// The parser replaced node:net's isIP in the pure core; here it is held to isIP's answers.
+const v6Group = fc
+  .tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 1, max: 4 }), fc.boolean())
+  .map(([v, width, upper]) => {
+    const h = v.toString(16).padStart(width, '0');
+    return upper ? h.toUpperCase() : h;
+  });
+const v4Octet = fc.oneof(
+  fc.integer({ min: 0, max: 255 }).map(String),
+  fc.constantFrom('00', '01', '010', '256', '999', '0255', ''),
+);
+const v4Text = fc.array(v4Octet, { minLength: 3, maxLength: 5 }).map((p) => p.join('.'));
+/** IPv6-ish text: groups joined by ':' with an optional '::', a trailing quad and a zone, often malformed. */
+const v6Text = fc
+  .tuple(
+    fc.array(v6Group, { maxLength: 9 }),
+    fc.option(fc.nat(), { nil: undefined }),
+    fc.option(v4Text, { nil: undefined }),
+    fc.option(fc.constantFrom('eth0', '1', 'a.b-c:d', '', '%', ' '), { nil: undefined }),
+    fc.constantFrom('', ':', ' '),
+  )
+  .map(([groups, dbl, quad, zone, junk]) => {
+    let s = groups.join(':');
+    if (dbl !== undefined) {
+      const at = dbl % (groups.length + 1);
+      s = [groups.slice(0, at).join(':'), groups.slice(at).join(':')].join('::');
+    }
+    if (quad !== undefined) s += (s === '' || s.endsWith(':') ? '' : ':') + quad;
+    if (zone !== undefined) s += '%' + zone;
+    return junk === ' ' ? s : junk + s;
+  });
+const anyText = fc.oneof(
+  v6Text,
+  v4Text,
+  fc.ipV4(),
+  fc.ipV6(),
+  fc.string({ unit: fc.constantFrom('0', '1', 'f', 'F', ':', '.', '%', 'g', ' ', '9'), maxLength: 45 }),
+);
+
+test('property: ipVersion agrees with node:net isIP, and ipFamily with it minus zone ids', () => {
+  fc.assert(
+    fc.property(anyText, (s) => {
+      const want = isIP(s);
+      assert.equal(ipVersion(s), want, `ipVersion(${JSON.stringify(s)})`);
+      const strict = s.includes('%') ? 0 : want;
+      assert.equal(ipFamily(s), strict === 4 ? 'IPv4' : strict === 6 ? 'IPv6' : undefined, s);
+    }),
+    { numRuns: 20000 },
+  );
+});
+
+test('property: every valid IPv6 text parses to the groups of its canonical form', () => {
+  fc.assert(
+    fc.property(fc.ipV6(), (s) => {
+      const g = ipv6ToGroups(s);
+      assert.equal(g.length, 8);
+      assert.deepEqual(ipv6ToGroups(groupsToIPv6(g)), g);
+    }),
+  );
+});
+
+test('strict parsing: the edge cases spelled out', () => {
+  for (const ok of ['0.0.0.0', '255.255.255.255', '::', '::1', '1::', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8']) {
+    assert.notEqual(ipFamily(ok), undefined, ok);
+  }
+  for (const ok of ['::ffff:1.2.3.4', '1:2:3:4:5:6:1.2.3.4', '1::1.2.3.4', '::1.2.3.4']) {
+    assert.equal(ipFamily(ok), 'IPv6', ok);
+  }
+  assert.deepEqual(ipv6ToGroups('::ffff:10.0.0.1'), [0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0001]);
+  assert.deepEqual(ipv6ToGroups('1::1.2.3.4'), [1, 0, 0, 0, 0, 0, 0x0102, 0x0304]);
+  for (const bad of [
+    '010.0.0.1',
+    '1.2.3',
+    '1.2.3.4.5',
+    '256.0.0.1',
+    '1:2:3:4:5:6:7:8:9',
+    '1:2:3:4::5:6:7:8',
+    '1::2::3',
+    ':::',
+    ':1::2',
+    '1::2:',
+    '12345::',
+    '::1.2.3.04',
+    '1:2:3:4:5:6:7:1.2.3.4',
+    'fe80::1%eth0',
+    '',
+  ]) {
+    assert.equal(ipFamily(bad), undefined, bad);
+  }
+  assert.equal(ipVersion('fe80::1%eth0'), 6);
+  assert.equal(ipVersion('1.2.3.4%eth0'), 0);
+  assert.equal(ipVersion('fe80::1%'), 0);
 });

@@ -1,23 +1,102 @@
 /**
  * IP address and CIDR helpers. Pure; property-tested.
  *
- * Parsing is strict (node:net isIP rules: no leading zeros, no zone ids) except where a caller asks for
+ * Parsing is strict (node:net isIP's rules, without a zone id: no leading zeros) except where a caller asks for
  * Kubernetes' "sloppy" legacy parsing of endpoint addresses (leading zeros accepted as decimal).
  */
-// node:net's isIPv4/isIPv6 are pure string checks (DESIGN.md §3 asks for them); nothing here does I/O.
-// eslint-disable-next-line @typescript-eslint/no-restricted-imports
-import { isIPv4, isIPv6 } from 'node:net';
+// Our own parser rather than node:net's isIP, so that the pure core imports nothing from Node; ip.test.ts
+// checks it against isIP on random input.
 
 export type IPFamily = 'IPv4' | 'IPv6';
 
-/** The family of a strictly valid IP literal, or undefined. */
+/** One dotted-quad octet without leading zeros (Go's netip.ParseAddr rejects "010"). */
+const V4_OCTET = /^(?:0|[1-9][0-9]{0,2})$/;
+const V6_GROUP = /^[0-9a-fA-F]{1,4}$/;
+/** What node:net accepts after "%" in a scoped IPv6 literal. */
+const ZONE = /^[0-9a-zA-Z.:-]+$/;
+
+/** A strict dotted quad as a 32-bit unsigned number, or undefined. */
+function parseIPv4(ip: string): number | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    if (!V4_OCTET.test(p)) return undefined;
+    const v = Number(p);
+    if (v > 255) return undefined;
+    n = n * 256 + v;
+  }
+  return n;
+}
+
+/** Hex groups separated by single colons ("" is no group); undefined when one is malformed. */
+function parseGroups(s: string): number[] | undefined {
+  if (s === '') return [];
+  const out: number[] = [];
+  for (const g of s.split(':')) {
+    if (!V6_GROUP.test(g)) return undefined;
+    out.push(parseInt(g, 16));
+  }
+  return out;
+}
+
+/**
+ * A strict IPv6 literal (no zone) as 8 16-bit groups, or undefined. "::" stands for one or more zero
+ * groups and appears at most once; a trailing dotted quad stands for the last two groups.
+ */
+function parseIPv6(ip: string): number[] | undefined {
+  if (!ip.includes(':')) return undefined;
+  let s = ip;
+  const tail: number[] = [];
+  const lastColon = s.lastIndexOf(':');
+  const last = s.slice(lastColon + 1);
+  if (last.includes('.')) {
+    const v = parseIPv4(last);
+    if (v === undefined) return undefined;
+    tail.push((v >>> 16) & 0xffff, v & 0xffff);
+    // Keep a "::" that ends right before the quad; drop the single colon that separates it otherwise.
+    s = s.endsWith('::' + last) ? s.slice(0, lastColon + 1) : s.slice(0, lastColon);
+    if (s === '') return undefined;
+  }
+  const dbl = s.indexOf('::');
+  if (dbl >= 0) {
+    if (s.indexOf('::', dbl + 1) >= 0) return undefined;
+    const left = parseGroups(s.slice(0, dbl));
+    const right = parseGroups(s.slice(dbl + 2));
+    if (!left || !right) return undefined;
+    const zeros = 8 - tail.length - left.length - right.length;
+    if (zeros < 1) return undefined;
+    return [...left, ...new Array<number>(zeros).fill(0), ...right, ...tail];
+  }
+  const groups = parseGroups(s);
+  if (!groups || groups.length + tail.length !== 8) return undefined;
+  return [...groups, ...tail];
+}
+
+/** The family of a strictly valid IP literal (no leading zeros in a dotted quad, no zone id), or undefined. */
 export function ipFamily(ip: string): IPFamily | undefined {
-  if (isIPv4(ip)) return 'IPv4';
-  if (isIPv6(ip) && !ip.includes('%')) return 'IPv6';
+  if (parseIPv4(ip) !== undefined) return 'IPv4';
+  if (parseIPv6(ip) !== undefined) return 'IPv6';
   return undefined;
 }
 
-/** Parses an IPv4 literal into a 32-bit unsigned number; throws on invalid input. */
+/**
+ * node:net's isIP() contract without node:net: 4 or 6 for a valid literal, else 0. Unlike ipFamily(),
+ * an IPv6 literal may carry a zone id ("fe80::1%eth0").
+ */
+export function ipVersion(ip: string): 0 | 4 | 6 {
+  const pct = ip.indexOf('%');
+  if (pct >= 0) {
+    return ZONE.test(ip.slice(pct + 1)) && parseIPv6(ip.slice(0, pct)) !== undefined ? 6 : 0;
+  }
+  const f = ipFamily(ip);
+  return f === 'IPv4' ? 4 : f === 'IPv6' ? 6 : 0;
+}
+
+/**
+ * Parses an IPv4 literal into a 32-bit unsigned number; throws on invalid input. Leading zeros are
+ * read as decimal here; callers pass addresses that ipFamily() has already accepted.
+ */
 export function ipv4ToNumber(ip: string): number {
   const parts = ip.split('.');
   if (parts.length !== 4) throw new RangeError(`invalid IPv4 address: ${JSON.stringify(ip)}`);
@@ -35,35 +114,11 @@ export function numberToIPv4(n: number): string {
   return [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
-/** Parses a strictly valid IPv6 literal (embedded IPv4 allowed) into 8 16-bit groups. */
+/** Parses a strictly valid IPv6 literal (embedded IPv4 allowed) into 8 16-bit groups; throws on invalid input. */
 export function ipv6ToGroups(ip: string): number[] {
-  if (!isIPv6(ip) || ip.includes('%')) throw new RangeError(`invalid IPv6 address: ${JSON.stringify(ip)}`);
-  let s = ip;
-  const tail: number[] = [];
-  const lastColon = s.lastIndexOf(':');
-  const last = s.slice(lastColon + 1);
-  if (last.includes('.')) {
-    const v = ipv4ToNumber(last);
-    tail.push((v >>> 16) & 0xffff, v & 0xffff);
-    s = s.slice(0, lastColon + 1) + (s.endsWith('::' + last) ? '' : '0');
-    if (s.endsWith(':0') && tail.length) s = s.slice(0, -2);
-    if (s.endsWith(':') && !s.endsWith('::')) s = s.slice(0, -1);
-  }
-  const want = 8 - tail.length;
-  let groups: number[];
-  if (s.includes('::')) {
-    const [a = '', b = ''] = s.split('::');
-    const left = a === '' ? [] : a.split(':').map((g) => parseInt(g, 16));
-    const right = b === '' ? [] : b.split(':').map((g) => parseInt(g, 16));
-    groups = [...left, ...new Array<number>(want - left.length - right.length).fill(0), ...right];
-  } else {
-    groups = s === '' ? [] : s.split(':').map((g) => parseInt(g, 16));
-  }
-  const all = [...groups, ...tail];
-  if (all.length !== 8 || all.some((g) => Number.isNaN(g))) {
-    throw new RangeError(`invalid IPv6 address: ${JSON.stringify(ip)}`);
-  }
-  return all;
+  const g = parseIPv6(ip);
+  if (!g) throw new RangeError(`invalid IPv6 address: ${JSON.stringify(ip)}`);
+  return g;
 }
 
 /** RFC 5952 canonical text for 8 groups (longest run of >= 2 zero groups compressed, lowercase). */

@@ -9,11 +9,10 @@
  * - filter KUBE-NODEPORT-NON-LOCAL (from INPUT): accepts traffic to NodePort proxy ports.
  * Pure: no I/O. Every value placed in a rule is validated, so the text cannot carry an injected rule.
  */
-import { isIP } from 'node:net';
 import type { DesiredState } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { IPFamily } from '../../model/types.js';
-import { joinHostPort } from '../../net/ip.js';
+import { ipVersion, joinHostPort } from '../../net/ip.js';
 import { planListeners, type ListenerKind, type ListenerPlan, type RelayProtocol } from './render.js';
 
 /** The chains portal mode owns (and removes on shutdown and --cleanup). */
@@ -185,7 +184,7 @@ function checkPort(what: string, port: number): number {
 }
 
 function checkIP(what: string, ip: string, family: IPFamily): string {
-  const v = isIP(ip);
+  const v = ipVersion(ip);
   if (v !== (family === 'IPv6' ? 6 : 4))
     throw new RangeError(`portal rules: ${what} must be an ${family} address, got ${JSON.stringify(ip)}`);
   return ip;
