@@ -21,7 +21,7 @@ function problems(text: string): string[] {
   assert.fail('expected a ConfigError');
 }
 
-test('defaults match upstream v1alpha1 (reference §9.1)', () => {
+test('defaults match upstream v1alpha1 (upstream pkg/proxy/apis/config/v1alpha1/defaults.go)', () => {
   const c = parseKubeProxyConfiguration(HEAD).config;
   assert.equal(c.bindAddress, '0.0.0.0');
   assert.equal(c.healthzBindAddress, '0.0.0.0:10256');

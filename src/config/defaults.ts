@@ -21,7 +21,7 @@ type DeepMutable<T> = T extends readonly (infer U)[]
     : T;
 
 /**
- * The defaults: upstream's v1alpha1 table (reference §9.1), mode resolved to iptables, plus our own
+ * The defaults: upstream's v1alpha1 table (upstream pkg/proxy/apis/config/v1alpha1/defaults.go), mode resolved to iptables, plus our own
  * knobs. A fresh object each call.
  */
 export function defaultProxyConfig(): MutableProxyConfig {

@@ -120,7 +120,7 @@ test('only explicit flags are reported', () => {
   assert.deepEqual([...r.values.keys()], ['profiling']);
 });
 
-test('the table holds every upstream flag of reference §9.2 and ours, each once', () => {
+test('the table holds every upstream flag (cmd/kube-proxy/app/options.go) and ours, each once', () => {
   const names = FLAGS.map((f) => f.name);
   assert.equal(new Set(names).size, names.length);
   const required = [

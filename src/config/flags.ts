@@ -58,7 +58,7 @@ const d = (
 ): FlagSpec => ({ name, type, valueName, defaultText, help, ...extra });
 
 /**
- * Every flag kube-proxy-ts accepts: upstream's names, types and defaults (reference §9.2), then our
+ * Every flag kube-proxy-ts accepts: upstream's names, types and defaults (upstream cmd/kube-proxy/app/options.go), then our
  * own. Help texts are ours. The table is the single source for the parser and for helpText().
  */
 export const FLAGS: readonly FlagSpec[] = [

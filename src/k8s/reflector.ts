@@ -1,7 +1,7 @@
 /**
  * Our own reflector (list + watch) for one resource. Written instead of client-node's informer, which
  * stops for good on any non-410 error, never asks for bookmarks and reports "started" before its first
- * list succeeded (DESIGN.md §3).
+ * list succeeded.
  *
  * Lifecycle: LIST (paged) → replace the store, emitting only the difference → WATCH from the list's
  * resourceVersion (bookmarks on, server timeout randomised 5–10 min like client-go) → on a clean end,

@@ -1,4 +1,4 @@
-/** Label filters upstream applies at the informer (reference §1.1 step 6). Pure. */
+/** Label filters upstream applies at the informer (upstream cmd/kube-proxy/app/server.go, where the informers are created). Pure. */
 import { LABEL_HEADLESS, LABEL_SERVICE_PROXY_NAME } from './types.js';
 
 /** The label selector string the api source sends for Services and EndpointSlices. */

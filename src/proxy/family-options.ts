@@ -54,7 +54,7 @@ export function resolveNodePortAddresses(
   return { matchAll, ips, cidrs: cidrs.map((c) => c.text), containsIPv4Loopback };
 }
 
-/** The local-traffic detector for one family (reference §2.7); none when its input is missing. */
+/** The local-traffic detector for one family (upstream pkg/proxy/util/localdetector.go); none when its input is missing. */
 export function resolveLocalDetector(
   config: ProxyConfig,
   family: IPFamily,

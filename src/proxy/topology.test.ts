@@ -6,7 +6,7 @@ import type { Endpoint, ServicePortInfo } from './types.js';
 import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
 import { NODE, eps, only, state } from '../../test/fixtures/desired-state.js';
 
-test('§11.2: Local policy with only remote endpoints is "no local endpoints" (DROP), none at all is REJECT', () => {
+test('Local policy with only remote endpoints is "no local endpoints" (DROP), none at all is REJECT', () => {
   const svc = makeService('ns1', 'svc1', {
     type: 'NodePort',
     externalTrafficPolicy: 'Local',
@@ -26,7 +26,7 @@ test('§11.2: Local policy with only remote endpoints is "no local endpoints" (D
   assert.equal(only(state([svc, term])[0]!).hasEndpoints, true);
 });
 
-test('§11.3: terminating fallback is computed per set; non-serving terminating never used', () => {
+test('terminating fallback is computed per set; non-serving terminating never used', () => {
   const svc = makeService('ns1', 'svc1', {
     type: 'NodePort',
     externalTrafficPolicy: 'Local',

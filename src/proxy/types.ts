@@ -73,7 +73,7 @@ export interface ServicePortState {
   readonly usesExternalTrafficChain: boolean;
 }
 
-/** Stale UDP state for conntrack cleanup after a sync (reference §8). */
+/** Stale UDP state for conntrack cleanup after a sync (upstream pkg/proxy/conntrack/cleanup.go). */
 export interface ConntrackWork {
   /** Service port keys whose UDP flows must be reconciled. */
   readonly udpServicePorts: ReadonlySet<string>;

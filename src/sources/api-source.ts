@@ -1,5 +1,5 @@
 /**
- * The API source: one reflector per kind kube-proxy watches (reference §1.1 step 6), merged into the
+ * The API source: one reflector per kind kube-proxy watches (upstream cmd/kube-proxy/app/server.go), merged into the
  * Source event stream.
  */
 import type { ApiClient } from '../k8s/client.js';

@@ -20,7 +20,7 @@ export interface LocalMatch {
 }
 
 /**
- * The detector's iptables match text (reference §2.7); undefined is upstream's no-op detector.
+ * The detector's iptables match text (upstream pkg/proxy/util/localdetector.go); undefined is upstream's no-op detector.
  * Throws a RangeError
  * naming the field for an interface name that is not safe in a rule.
  */

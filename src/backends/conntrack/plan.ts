@@ -1,5 +1,5 @@
 /**
- * The pure half of UDP conntrack cleanup (reference §8, upstream pkg/proxy/conntrack/cleanup.go):
+ * The pure half of UDP conntrack cleanup (upstream pkg/proxy/conntrack/cleanup.go):
  * given the desired state and the UDP flows in the conntrack table, which entries to delete.
  * Shared by every kernel mode (iptables, nftables, ipvs); conntrack.ts runs the tool.
  */

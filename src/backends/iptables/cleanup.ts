@@ -1,5 +1,5 @@
 /**
- * `kube-proxy --cleanup` for iptables mode (reference §2.8): removes the jumps, the top-level and
+ * `kube-proxy --cleanup` for iptables mode (upstream pkg/proxy/iptables CleanupLeftovers): removes the jumps, the top-level and
  * per-service chains and the canaries, for both backends (legacy, nft) and both families, best effort.
  * The kubelet-owned KUBE-FIREWALL chain and its jumps stay.
  */

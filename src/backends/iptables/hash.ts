@@ -1,6 +1,6 @@
 /**
  * iptables chain names for service ports and endpoints, bit-compatible with upstream kube-proxy
- * (reference §2.4): the names must match exactly so that a kube-proxy-ts node and an upstream node
+ * (upstream pkg/proxy/iptables/proxier.go): the names must match exactly so that a kube-proxy-ts node and an upstream node
  * agree on which chains are stale, and so upstream's test expectations apply verbatim.
  */
 import { createHash } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * The pure iptables renderer: DesiredState + FamilyOptions -> iptables-restore input, laid out exactly
- * as upstream kube-proxy's syncProxyRules writes it (reference §1.7, §2). No I/O, no clock, no logger:
+ * as upstream kube-proxy's syncProxyRules writes it (upstream pkg/proxy/iptables/proxier.go). No I/O, no clock, no logger:
  * everything the machine decides (nfacct counters, tcp_be_liberal, chains already in the kernel) comes
  * in through RenderMode.
  */
@@ -43,7 +43,7 @@ export const NAT_TOP_CHAINS = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, 
 export type IPTablesTable = 'filter' | 'nat';
 export type BuiltinChain = 'INPUT' | 'FORWARD' | 'OUTPUT' | 'PREROUTING' | 'POSTROUTING';
 
-/** One jump from a built-in chain into a kube-proxy chain (reference §2.2). */
+/** One jump from a built-in chain into a kube-proxy chain (upstream pkg/proxy/iptables/proxier.go). */
 export interface JumpRule {
   readonly table: IPTablesTable;
   readonly chain: BuiltinChain;
@@ -282,7 +282,7 @@ function makeJump(s: JumpSpec): JumpRule {
   };
 }
 
-/** The jump rules of reference §2.2 (upstream iptablesJumpChains + iptablesKubeletJumpChains), in ensure order. */
+/** The jump rules (upstream pkg/proxy/iptables/proxier.go iptablesJumpChains + iptablesKubeletJumpChains), in ensure order. */
 export const JUMP_RULES: readonly JumpRule[] = JUMP_SPECS.map(makeJump);
 
 /** First unsafe field of a service port, or undefined: validated input never has one; this is a backstop. */

@@ -2,7 +2,7 @@
  * The pure IPVS renderer: DesiredState + FamilyOptions -> the whole IPVS-mode layout of one family
  * (addresses on kube-ipvs0, virtual and real servers, ipset contents, the constant iptables rules
  * that match those sets, sysctls), laid out as upstream pkg/proxy/ipvs syncProxyRules builds it
- * (reference §4). No I/O, no clock, no logger. The layout is the sum of one fragment per service
+ * (upstream pkg/proxy/ipvs/proxier.go). No I/O, no clock, no logger. The layout is the sum of one fragment per service
  * port ({@link serviceFragment}) and the constant rules ({@link renderIPVSTables}), so the executor
  * can keep fragments between syncs and rebuild only the changed ones (incremental.ts); full syncs
  * diff the whole layout against what was read from the kernel. `render --proxy-mode ipvs` prints

@@ -1,6 +1,6 @@
 /**
  * nftables object names for service ports and endpoints, identical to upstream's nftables mode
- * (reference §3.2), so an operator reading `nft list table ip kube-proxy` on a kube-proxy-ts node
+ * (upstream pkg/proxy/nftables/proxier.go), so an operator reading `nft list table ip kube-proxy` on a kube-proxy-ts node
  * sees the same names as on an upstream node.
  */
 import { createHash } from 'node:crypto';

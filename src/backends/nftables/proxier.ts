@@ -54,7 +54,7 @@ export class NFTablesProxier implements Proxier {
 
   /**
    * `apply` runs one transaction (default `nft -f -`); `conntrackCleanup` runs the UDP conntrack
-   * reconciler after each successful sync (reference §8; off in unit tests and benchmarks); `list`
+   * reconciler after each successful sync (upstream pkg/proxy/conntrack/cleanup.go; off in unit tests and benchmarks); `list`
    * reads our table back before a full sync so that it can keep the affinity sets' elements (without
    * it, or when the table is missing or not understood, a full sync deletes the table whole).
    */

@@ -1,7 +1,7 @@
 /**
  * The nftables layout: what one family's `kube-proxy` table should contain, as data (chains with
  * their rules, sets and maps with their elements). Pure. Behaviour follows upstream's nftables mode
- * (reference §3); the shape is built for 10,000+ services (docs/nftables-layout.md):
+ * (upstream pkg/proxy/nftables/proxier.go); the shape is built for 10,000+ services (docs/nftables-layout.md):
  *  - dispatch through the shared verdict maps, as upstream;
  *  - endpoint choice by `numgen random mod N offset BASE` into ONE shared data map (slot -> ip . port),
  *    so there is no per-endpoint chain and no anonymous set per service (quadratic in the kernel);

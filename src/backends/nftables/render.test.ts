@@ -45,7 +45,7 @@ test('render is byte-identical for the same input', () => {
   assert.equal(renderNFTables(statesOf(all), [v4]), renderNFTables(statesOf(all), [v4]));
 });
 
-test('object names match upstream (reference §3.2)', () => {
+test('object names match upstream (upstream pkg/proxy/nftables/proxier.go)', () => {
   const spn = { namespace: 'ns1', name: 'svc1', port: 'p80', protocol: 'TCP' as const };
   assert.equal(hashAndTruncate(servicePortBase(spn)), 'ULMVA6XW-ns1/svc1/tcp/p80');
   assert.equal(
