@@ -5,7 +5,9 @@
  * proxier's read-back listing (listTable). Stricter than the kernel where our
  * scripts must not rely on the kernel's leniency: the kernel deletes a chain's rules with the chain,
  * and a newer kernel updates a set's timeout on `add set` with another definition (elements keep
- * their old timeout); the model refuses both. Test-only.
+ * their old timeout); the model refuses both. Pure: the nftables proxier tests use it as their
+ * kernel, and the packet tracer (nft-trace.ts) reads the same model, so both share one
+ * interpretation of the script.
  */
 export interface TableModel {
   chains: Map<string, string[]>;
