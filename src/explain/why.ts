@@ -180,7 +180,13 @@ export function explainFromState(
     reasons.push('externalTrafficPolicy=Local: only endpoints on this node, the client address is kept');
   }
 
-  if (frontend === 'loadBalancer' && i.loadBalancerSourceRanges.length > 0 && sp.hasEndpoints) {
+  // iptables filters by source range only while there are endpoints (its KUBE-FW chain needs some);
+  // nftables checks before DNAT whatever the endpoints (upstream's firewall-ips element is always there).
+  if (
+    frontend === 'loadBalancer' &&
+    i.loadBalancerSourceRanges.length > 0 &&
+    (sp.hasEndpoints || mode === 'nftables')
+  ) {
     const nodeIP = state.nodeIPs[0];
     const ok =
       inAny(i.loadBalancerSourceRanges, p.src) ||
@@ -213,7 +219,19 @@ export function explainFromState(
     .filter((e) => !keptSet.has(e))
     .map((e) => ({ endpoint: e.endpoint, reason: exclusionReason(e, sp, state, local, kept) }));
   let expected: Why['expected'] = 'DNAT';
-  if (!sp.hasEndpoints) {
+  if (
+    kept.length === 0 &&
+    mode === 'iptables' &&
+    source === 'node' &&
+    (frontend === 'externalIP' || frontend === 'loadBalancer')
+  ) {
+    // KUBE-EXTERNAL-SERVICES hangs off INPUT and FORWARD only (upstream); the node's own packet to a
+    // non-local external address passes OUTPUT and leaves.
+    expected = 'NONE';
+    reasons.push(
+      `no ${sp.hasEndpoints ? 'local ' : ''}endpoints, but iptables mode filters external IPs and load balancer IPs only for traffic arriving at the node: the node's own connection passes untouched`,
+    );
+  } else if (!sp.hasEndpoints) {
     expected = 'REJECT';
     reasons.push('the service port has no usable endpoints: rejected');
   } else if (kept.length === 0) {
