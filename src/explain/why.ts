@@ -131,15 +131,36 @@ export function explainFromState(
         ? 'a local pod (local-traffic detector)'
         : 'outside the node';
   if (!found) {
+    const reasons = [
+      `no service port of this family has ${p.protocol} ${p.dst}:${p.dstPort} as a frontend; source is ${srcText}`,
+    ];
+    let expected: Why['expected'] = 'NONE';
+    let hc: ServicePortState | undefined;
+    let cip: ServicePortState | undefined;
+    for (const key of state.sortedKeys) {
+      const sp = state.services.get(key)!;
+      if (sp.info.clusterIP === p.dst) cip ??= sp;
+      if (p.protocol === 'TCP' && sp.info.healthCheckNodePort === p.dstPort && isLocal(p.dst)) hc ??= sp;
+    }
+    if (hc && mode === 'iptables')
+      reasons.push(
+        `${p.dstPort} is the healthCheckNodePort of ${hc.info.serviceName}: accepted for its health check server`,
+      );
+    if (cip) {
+      if (mode === 'nftables') {
+        expected = 'REJECT';
+        reasons.push(
+          `${p.dst} is the cluster IP of ${cip.info.serviceName}, which has no such port: rejected`,
+        );
+      } else reasons.push(`${p.dst} is the cluster IP of ${cip.info.serviceName}, which has no such port`);
+    }
     return {
       service: undefined,
       frontend: undefined,
-      reasons: [
-        `no service port of this family has ${p.protocol} ${p.dst}:${p.dstPort} as a frontend; source is ${srcText}`,
-      ],
+      reasons,
       kept: [],
       excluded: [],
-      expected: 'NONE',
+      expected,
       masquerade: false,
     };
   }
