@@ -6,7 +6,7 @@
  */
 import { canonicalIP, familyOfValid, ipFamily, cidrContains, parseCIDR } from '../net/ip.js';
 import type { ProxyMode } from '../backends/backend.js';
-import type { IPFamily, Protocol } from '../model/types.js';
+import type { IPFamily } from '../model/types.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
 import { tablesFromText } from './iptables-tables.js';
@@ -93,7 +93,7 @@ export function parseExplainRequest(req: ExplainRequest, flag: (name: string) =>
       req.source!,
       `is ${familyOfValid(src.ip)} but the destination ${dst.ip} is ${familyOfValid(dst.ip)}`,
     );
-  return { protocol: protocol as Protocol, src: src.ip, srcPort: src.port, dst: dst.ip, dstPort: dst.port };
+  return { protocol, src: src.ip, srcPort: src.port, dst: dst.ip, dstPort: dst.port };
 }
 
 /** One family's inputs: the state, its options, the text the mode programs, the node's addresses. */
