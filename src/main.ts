@@ -52,7 +52,12 @@ export async function main(argv: readonly string[]): Promise<void> {
         await runRender(cmd, logger, (s) => process.stdout.write(s));
         return;
       case 'explain': {
-        const code = await runExplain(cmd, logger, (s) => process.stdout.write(s));
+        const code = await runExplain(
+          cmd,
+          logger,
+          (s) => process.stdout.write(s),
+          (s) => process.stderr.write(s),
+        );
         if (code !== 0) process.exit(code);
         return;
       }

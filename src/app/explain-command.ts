@@ -13,20 +13,24 @@ import {
   stateForFamily,
   type ExplainContext,
 } from '../explain/explain.js';
+import { compareLive, formatLiveLines } from '../explain/live.js';
 import type { Logger } from '../observability/logger.js';
 import { loadRenderInputs } from './app.js';
+import { readLiveRules } from './explain-live-read.js';
 
 /** Exit status when --live finds the kernel disagreeing with the desired state. */
 export const EXIT_LIVE_DIFFERS = 3;
 
 /**
- * Runs `kube-proxy explain`; returns the exit status (0, or 3 when --live differs). Throws
+ * Runs `kube-proxy explain`; returns the exit status (0, or 3 when --live differs; with -o json the
+ * differences go to `writeErr`, one line each, and stdout holds the kernel's answer). Throws
  * ExplainInputError for bad input (the caller exits 2) and the load errors `render` throws.
  */
 export async function runExplain(
   cmd: CommandLine,
   logger: Logger,
   write: (s: string) => void,
+  writeErr: (s: string) => void,
 ): Promise<number> {
   const req = cmd.explain ?? {
     protocol: undefined,
@@ -57,5 +61,16 @@ export async function runExplain(
     write(output === 'json' ? formatJSON(e) : formatText(e));
     return 0;
   }
-  throw new ExplainInputError('--live', 'true', 'not built yet');
+  const cmp = compareLive(ctx, await readLiveRules(ctx.mode, state.family), packet);
+  if (output === 'json') {
+    write(formatJSON(cmp.live));
+    for (const l of formatLiveLines(cmp)) writeErr(`${l}\n`);
+  } else
+    write(
+      formatText(cmp.live) +
+        formatLiveLines(cmp)
+          .map((l) => `${l}\n`)
+          .join(''),
+    );
+  return cmp.differences.length > 0 ? EXIT_LIVE_DIFFERS : 0;
 }

@@ -23,7 +23,10 @@ export async function readLiveRules(mode: ProxyMode, family: IPFamily): Promise<
   }
   if (mode === 'nftables') {
     const fam = family === 'IPv6' ? 'ip6' : 'ip';
-    const r = await run('nft', ['list', 'table', fam, 'kube-proxy'], { timeoutMs: TIMEOUT_MS, okCodes: [0, 1] });
+    const r = await run('nft', ['list', 'table', fam, 'kube-proxy'], {
+      timeoutMs: TIMEOUT_MS,
+      okCodes: [0, 1],
+    });
     // No table: the kernel holds nothing of ours; the comparison reports every missing rule.
     return r.code === 0 ? r.stdout : '';
   }

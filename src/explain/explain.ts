@@ -277,31 +277,3 @@ export function formatJSON(e: Explanation): string {
     excluded: j.excluded.map((x) => ({ endpoint: x.endpoint, reason: x.reason })),
   })}\n`;
 }
-
-/**
- * Where the traced answer differs from the desired state's (for --live): a verdict, endpoints or
- * masquerade that disagree, each as one sentence. Empty when they agree.
- */
-export function differences(e: Explanation): string[] {
-  const out: string[] = [];
-  const w = e.why;
-  const j = e.json;
-  if (j.verdict !== w.expected && !(w.expected === 'NONE' && j.verdict === 'ACCEPT'))
-    out.push(`verdict: the kernel says ${j.verdict}, the desired state says ${w.expected}`);
-  const want = w.kept.map((x) => x.endpoint);
-  const missing = want.filter((x) => !j.endpoints.includes(x));
-  const extra = j.endpoints.filter((x) => !want.includes(x));
-  for (const m of missing) out.push(`endpoint ${m} is in the desired state but no kernel rule reaches it`);
-  for (const x of extra)
-    out.push(`endpoint ${x} is reached by the kernel's rules but not in the desired state`);
-  if (
-    j.verdict === 'DNAT' &&
-    w.expected === 'DNAT' &&
-    j.masquerade !== w.masquerade &&
-    !w.kept.some((k) => k.ip === e.packet.src)
-  )
-    out.push(
-      `masquerade: the kernel says ${j.masquerade ? 'yes' : 'no'}, the desired state says ${w.masquerade ? 'yes' : 'no'}`,
-    );
-  return out;
-}
