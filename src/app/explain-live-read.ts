@@ -1,12 +1,13 @@
 /**
  * Reads what the kernel holds for `kube-proxy explain --live`, in the current network namespace:
- * iptables-save of the nat and filter tables (the backend in use, as the proxier detects it), or
- * `nft list table <family> kube-proxy`. Read-only.
+ * iptables-save of the filter and nat tables (the backend in use, detected as the proxier does), or
+ * `nft list table <family> kube-proxy`. Read-only; every command goes through exec/.
  */
-import type { ProxyMode } from '../backends/backend.js';
-import { defaultExec, detectBackend, toolsFor } from '../backends/iptables/tools.js';
+import type { ProxyMode } from '../model/proxy-mode.js';
 import type { IPFamily } from '../model/types.js';
-import { run } from '../exec/run.js';
+import { defaultExec } from '../exec/run.js';
+import { detectBackend, iptablesSave, toolsFor } from '../exec/iptables.js';
+import { nftListTable } from '../exec/nft.js';
 import { ExplainInputError } from '../explain/explain.js';
 
 const TIMEOUT_MS = 30_000;
@@ -16,19 +17,12 @@ export async function readLiveRules(mode: ProxyMode, family: IPFamily): Promise<
   if (mode === 'iptables') {
     const { backend } = await detectBackend(defaultExec);
     const tools = toolsFor(backend, family);
-    let out = '';
-    for (const table of ['filter', 'nat'])
-      out += (await run(tools.save, ['-t', table], { timeoutMs: TIMEOUT_MS })).stdout;
-    return out;
+    return (
+      (await iptablesSave(defaultExec, tools, 'filter', TIMEOUT_MS)) +
+      (await iptablesSave(defaultExec, tools, 'nat', TIMEOUT_MS))
+    );
   }
-  if (mode === 'nftables') {
-    const fam = family === 'IPv6' ? 'ip6' : 'ip';
-    const r = await run('nft', ['list', 'table', fam, 'kube-proxy'], {
-      timeoutMs: TIMEOUT_MS,
-      okCodes: [0, 1],
-    });
-    // No table: the kernel holds nothing of ours; the comparison reports every missing rule.
-    return r.code === 0 ? r.stdout : '';
-  }
+  // No table: the kernel holds nothing of ours, and the comparison reports what is missing.
+  if (mode === 'nftables') return nftListTable(family === 'IPv6' ? 'ip6' : 'ip', 'kube-proxy');
   throw new ExplainInputError('--proxy-mode', mode, '--live supports iptables and nftables');
 }

@@ -5,7 +5,8 @@
  * JSON forms live here. Pure.
  */
 import { canonicalIP, familyOfValid, ipFamily, cidrContains, parseCIDR } from '../net/ip.js';
-import type { ProxyMode } from '../backends/backend.js';
+import { KpError } from '../errors.js';
+import type { ProxyMode } from '../model/proxy-mode.js';
 import type { IPFamily } from '../model/types.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
@@ -23,15 +24,13 @@ import {
 import { explainFromState, type Excluded, type Frontend, type Why } from './why.js';
 
 /** A malformed explain request: names the parameter and the value (exit status 2 on the CLI, 400 over HTTP). */
-export class ExplainInputError extends Error {
-  readonly code = 'KP_ERR_EXPLAIN_INPUT';
+export class ExplainInputError extends KpError {
   constructor(
     readonly parameter: string,
     readonly value: string,
     why: string,
   ) {
-    super(`invalid ${parameter} ${JSON.stringify(value)}: ${why}`);
-    this.name = 'ExplainInputError';
+    super('KP_ERR_EXPLAIN_INPUT', `invalid ${parameter} ${JSON.stringify(value)}: ${why}`);
   }
 }
 

@@ -5,7 +5,7 @@
  * whether it is kept and, if not, why (upstream CategorizeEndpoints' reasons). Pure.
  */
 import { cidrContains, isLoopback, parseCIDR } from '../net/ip.js';
-import type { ProxyMode } from '../backends/backend.js';
+import type { ProxyMode } from '../model/proxy-mode.js';
 import { nodePortIPs } from '../backends/nftables/render-layout.js';
 import { topologyModeFromHints } from '../proxy/topology.js';
 import type { FamilyOptions } from '../proxy/options.js';
