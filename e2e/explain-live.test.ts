@@ -48,7 +48,7 @@ for (const m of MODES) {
           DAEMON,
           ...common(),
           '--healthz-bind-address=',
-          '--metrics-bind-address=',
+          '--metrics-bind-address=127.0.0.1:10249',
           // No periodic resync repairs the tampering during the test.
           '--iptables-sync-period=1h',
           '--iptables-min-sync-period=0s',
@@ -93,6 +93,34 @@ for (const m of MODES) {
       assert.match(r.out, /live: the kernel's rules give the desired state's answer/);
     });
 
+    const debugExplain = async (extra = ''): Promise<Record<string, unknown>> => {
+      const url = `http://127.0.0.1:10249/debug/explain?protocol=TCP&source=${ctx.ip.client}&destination=172.30.0.10:80${extra}`;
+      const r = await ctx.lab.exec('node', 'curl', ['-s', '-m', '20', url]);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    };
+
+    test('GET /debug/explain answers with the same JSON from the daemon state', async () => {
+      const j = await debugExplain();
+      assert.equal(j.verdict, 'DNAT', JSON.stringify(j));
+      assert.deepEqual(
+        [...(j.endpoints as string[])].sort(),
+        [`${ctx.ip.b1}:8080`, `${ctx.ip.b2}:8080`].sort(),
+      );
+      assert.equal(j.service, 'default/web:http');
+      assert.equal(j.frontend, 'clusterIP');
+      const bad = await ctx.lab.exec('node', 'curl', [
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        'http://127.0.0.1:10249/debug/explain?protocol=TCP&source=1.2.3&destination=172.30.0.10:80',
+      ]);
+      assert.equal(bad.stdout, '400');
+      const live = await debugExplain('&live=1');
+      assert.deepEqual(live.differences, [], JSON.stringify(live));
+    });
+
     test('names what was deleted behind the daemon and exits 3', async () => {
       const b2 = `${ctx.ip.b2}:8080`;
       if (m.mode === 'nftables') {
@@ -120,6 +148,11 @@ for (const m of MODES) {
           ),
         );
         assert.ok(r.out.includes(`differs: endpoint ${b2}: in the desired state, not reached`), r.out);
+        const live = await debugExplain('&live=1');
+        assert.ok(
+          (live.differences as string[]).some((d) => d.startsWith('map element missing')),
+          JSON.stringify(live),
+        );
       } else {
         const save = (await ctx.lab.exec('node', 'iptables-nft-save', ['-t', 'nat'])).stdout;
         const line = save
