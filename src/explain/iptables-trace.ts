@@ -12,7 +12,7 @@
  * (translated) destination is local; from elsewhere: nat PREROUTING, then filter INPUT when the
  * destination is local, else filter FORWARD and nat POSTROUTING. Pure.
  */
-import { cidrContains, parseCIDR, type CIDR } from '../net/ip.js';
+import { canonicalIP, cidrContains, parseCIDR, type CIDR } from '../net/ip.js';
 import type { IPTablesTables } from './iptables-tables.js';
 import {
   combineBranches,
@@ -89,6 +89,10 @@ function cidrMatch(text: string): (ip: string) => boolean {
     text.includes('/') ? text : `${text}/${text.includes(':') ? 128 : 32}`,
   );
   if (!c) throw new Error(`bad address ${text}`);
+  // A single address (most rules: -d <cluster IP>) is a string compare of canonical forms: the
+  // tracer scans every dispatch rule of a 10k-service table per packet.
+  const host = canonicalIP(text.split('/')[0]!);
+  if (host !== undefined && c.prefix === (c.family === 'IPv6' ? 128 : 32)) return (ip) => ip === host;
   return (ip) => {
     try {
       return cidrContains(c, ip);

@@ -43,9 +43,12 @@ export function parseTableListing(text: string): TableModel {
     const body: string[] = [];
     for (i++; i < lines.length && lines[i] !== '}'; i++) {
       let x = lines[i]!;
-      // An element list may span lines until its closing brace.
-      if (x.startsWith('elements = {')) {
-        while (!x.trimEnd().endsWith('}') && i + 1 < lines.length) x += ` ${lines[++i]!}`;
+      // An element list may span lines until its closing brace (joined once: a 50k-element map
+      // lists 50k lines).
+      if (x.startsWith('elements = {') && !x.endsWith('}')) {
+        const parts = [x];
+        while (!lines[i]!.endsWith('}') && i + 1 < lines.length) parts.push(lines[++i]!);
+        x = parts.join(' ');
       }
       body.push(x);
     }
