@@ -115,9 +115,11 @@ async function main(): Promise<void> {
         const t4 = performance.now();
         const live =
           mode === 'iptables'
-            ? (await lab.exec('node', 'iptables-legacy-save', ['-t', 'filter'], { timeoutMs: 600_000 })).stdout +
+            ? (await lab.exec('node', 'iptables-legacy-save', ['-t', 'filter'], { timeoutMs: 600_000 }))
+                .stdout +
               (await lab.exec('node', 'iptables-legacy-save', ['-t', 'nat'], { timeoutMs: 600_000 })).stdout
-            : (await lab.exec('node', 'nft', ['list', 'table', 'ip', 'kube-proxy'], { timeoutMs: 600_000 })).stdout;
+            : (await lab.exec('node', 'nft', ['list', 'table', 'ip', 'kube-proxy'], { timeoutMs: 600_000 }))
+                .stdout;
         const readMs = ms(t4);
         const t5 = performance.now();
         const cmp = compareLive(ctx, live, last);
