@@ -32,9 +32,12 @@ const LAYERS = {
   k8s: { value: ['model', 'net', 'errors'], type: ['observability', 'config'] },
   sources: { value: ['k8s', 'model', 'net', 'errors'], type: ['observability', 'config', 'proxy'] },
   backends: { value: ['proxy', 'model', 'net', 'config', 'exec', 'errors'], type: ['observability'] },
+  // kube-proxy explain: tracers over the renderers' text; shares their names and matches (pure).
+  explain: { value: ['backends', 'proxy', 'model', 'net', 'errors'], type: [] },
   app: {
     value: [
       'backends',
+      'explain',
       'config',
       'exec',
       'k8s',
@@ -48,7 +51,7 @@ const LAYERS = {
     type: [],
   },
   demo: { value: ['app', 'config', 'observability', 'backends', 'errors'], type: [] },
-  main: { value: ['app', 'config', 'observability', 'backends', 'errors', 'version'], type: [] },
+  main: { value: ['app', 'config', 'observability', 'backends', 'explain', 'errors', 'version'], type: [] },
 };
 const FOLDERS = Object.keys(LAYERS).filter((l) => !['errors', 'version', 'main'].includes(l));
 // Pure modules: no node I/O modules and no I/O layer, whatever their folder allows.
@@ -86,6 +89,7 @@ const PURE_FILES = [
   'src/backends/userspace/port-allocator.ts',
   'src/backends/userspace/portal-render.ts',
   'src/backends/userspace/relay-stats.ts',
+  'src/explain/**/*.ts',
 ];
 const IO_LAYERS = ['k8s', 'exec', 'sources', 'observability', 'app'];
 

@@ -26,7 +26,7 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'bind-address': ['supported', 'used to pick the node IP, as upstream'],
   'bind-address-hard-fail': ['supported', ''],
   'healthz-bind-address': ['supported', '/healthz and /livez'],
-  'metrics-bind-address': ['supported', '/metrics, /healthz, /proxyMode, /configz'],
+  'metrics-bind-address': ['supported', '/metrics, /healthz, /proxyMode, /configz, /debug/explain'],
   'healthz-port': ['supported', 'deprecated upstream; warns'],
   'metrics-port': ['supported', 'deprecated upstream; warns'],
   profiling: ['accepted, no effect', 'no /debug/pprof (use node --inspect)'],
@@ -74,6 +74,11 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'service-cluster-ip-range': ['ours', 'cluster IP allocation for --manifests'],
   'service-node-port-range': ['ours', 'node port allocation for --manifests'],
   'userspace-balancer': ['ours', 'round-robin or least-connections'],
+  protocol: ['ours', "`kube-proxy explain` only: the connection's protocol"],
+  source: ['ours', '`kube-proxy explain` only: where the connection comes from'],
+  destination: ['ours', '`kube-proxy explain` only: where it is addressed to'],
+  output: ['ours', '`kube-proxy explain` only: text or json'],
+  live: ['ours', "`kube-proxy explain` only: trace the kernel's rules (root), exit 3 when they differ"],
   'userspace-portals': ['ours', 'false: no NAT portal rules, listen on local addresses only'],
 };
 

@@ -7,6 +7,7 @@ import { ValidationError } from './model/validate.js';
 import { ApiStatusError, ApiTransportError, ConnectionConfigError } from './k8s/client.js';
 import { GoneError } from './k8s/reflector.js';
 import { serializeError } from './observability/logger.js';
+import { ExplainInputError } from './explain/explain.js';
 
 test('every error class of the project is a KpError with a catalogued code and its own name', () => {
   const samples: KpError[] = [
@@ -19,6 +20,7 @@ test('every error class of the project is a KpError with a catalogued code and i
     new ApiTransportError('watch: idle timeout', true),
     new GoneError('watch: too old resource version'),
     new ModeUnavailableError('nftables mode needs nft'),
+    new ExplainInputError('--source', '1.2.3', 'is not an IP address'),
   ];
   const names = new Set<string>();
   for (const e of samples) {

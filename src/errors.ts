@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   KP_ERR_CLEANUP: 'a cleanup did not remove everything it should',
   KP_ERR_CLOSED: 'an object was used after close()',
   KP_ERR_INVALID_ARGUMENT: 'a programming error: an argument outside its contract',
+  KP_ERR_EXPLAIN_INPUT: 'a kube-proxy explain request has a malformed or missing parameter (exit status 2)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

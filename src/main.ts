@@ -8,6 +8,8 @@ import { createLogger } from './observability/logger.js';
 import { runCleanup, runRender } from './app/app.js';
 import { runDaemon } from './app/proxy-server.js';
 import { describeFailure } from './errors.js';
+import { runExplain } from './app/explain-command.js';
+import { ExplainInputError } from './explain/explain.js';
 import { KUBERNETES_COMPAT, VERSION } from './version.js';
 
 function fail(msg: string, code = 1): never {
@@ -49,6 +51,16 @@ export async function main(argv: readonly string[]): Promise<void> {
       case 'render':
         await runRender(cmd, logger, (s) => process.stdout.write(s));
         return;
+      case 'explain': {
+        const code = await runExplain(
+          cmd,
+          logger,
+          (s) => process.stdout.write(s),
+          (s) => process.stderr.write(s),
+        );
+        if (code !== 0) process.exit(code);
+        return;
+      }
       case 'run': {
         const daemon = await runDaemon(cmd, logger);
         let stopping = false;
@@ -75,6 +87,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
   } catch (err) {
     // A catalogued error is one line for the operator; anything else is a bug and keeps its stack.
+    // Bad explain input is a usage error: exit status 2, like a bad flag.
+    if (err instanceof ExplainInputError) fail(err.message, 2);
     fail(describeFailure(err));
   }
 }

@@ -1,11 +1,15 @@
 /**
- * The one-shot commands: render (what the daemon would program for the current input) and cleanup
+ * The one-shot commands: render (what the daemon would program for the current input; explain reads
+ * the same inputs through loadRenderInputs) and cleanup
  * (every mode removes what it created). The daemon itself is app/proxy-server.ts.
  */
 import type { CommandLine } from '../config/types.js';
 import { resolveNodeName } from '../config/load.js';
 import { getBackend, registeredModes } from '../backends/backend.js';
 import type { Logger } from '../observability/logger.js';
+import type { Backend } from '../backends/backend.js';
+import type { FamilyOptions } from '../proxy/options.js';
+import type { DesiredState } from '../proxy/types.js';
 import { StateTracker } from '../proxy/state-tracker.js';
 import type { SourceScope } from '../sources/source.js';
 import { osHostname, readInterfaceAddresses } from './machine.js';
@@ -18,8 +22,16 @@ import {
   familyOptions,
 } from './startup.js';
 
-/** `kube-proxy render`: prints what the daemon would program for the current input, then stops. */
-export async function runRender(cmd: CommandLine, logger: Logger, write: (s: string) => void): Promise<void> {
+/** What `render` and `explain` read: the backend, one state and options per family, the node's addresses. */
+export interface RenderInputs {
+  readonly backend: Backend;
+  readonly states: readonly DesiredState[];
+  readonly options: readonly FamilyOptions[];
+  readonly interfaceAddresses: readonly string[];
+}
+
+/** Loads the state `render` (and `explain`) works on: every object from the source, once synced. */
+export async function loadRenderInputs(cmd: CommandLine, logger: Logger): Promise<RenderInputs> {
   const config = cmd.config;
   const backend = backendFor(config);
   const nodeName = resolveNodeName(config, osHostname());
@@ -40,6 +52,12 @@ export async function runRender(cmd: CommandLine, logger: Logger, write: (s: str
   const interfaceAddresses = readInterfaceAddresses();
   const states = families.map((f) => tracker.build(f));
   const options = families.map((f) => familyOptions(config, tracker, f, interfaceAddresses));
+  return { backend, states, options, interfaceAddresses };
+}
+
+/** `kube-proxy render`: prints what the daemon would program for the current input, then stops. */
+export async function runRender(cmd: CommandLine, logger: Logger, write: (s: string) => void): Promise<void> {
+  const { backend, states, options } = await loadRenderInputs(cmd, logger);
   write(backend.render(states, options));
 }
 

@@ -19,6 +19,7 @@ import { StateTracker } from '../proxy/state-tracker.js';
 import type { Source, SourceEvent, SourceScope } from '../sources/source.js';
 import { KpError } from '../errors.js';
 import { osHostname, readInterfaceAddresses } from './machine.js';
+import { ExplainService } from './explain-service.js';
 import { SyncLoop } from './sync-loop.js';
 import { applyLinuxSetup } from './linux-setup.js';
 import {
@@ -43,6 +44,8 @@ export class ProxyServer implements Daemon {
   private rejectFirst!: (err: unknown) => void;
   private readonly health: ProxyHealthServer;
   private readonly metricsServer: ReturnType<typeof createMetricsServer>;
+  /** /debug/explain: answers from the last synced state of each family. */
+  private readonly explain: ExplainService;
   private readonly closers: (() => Promise<void> | void)[] = [];
   private readonly proxiers = new Map<IPFamily, Proxier>();
   private loop: SyncLoop | undefined;
@@ -66,10 +69,12 @@ export class ProxyServer implements Daemon {
     // An unobserved rejection must not crash the process before run()'s caller attaches a handler.
     this.firstSync.catch(() => undefined);
     this.health = new ProxyHealthServer({ healthTimeoutMs: 2 * periods.syncPeriodMs, metrics, logger });
+    this.explain = new ExplainService(backend, readInterfaceAddresses());
     this.metricsServer = createMetricsServer(metrics.registry, {
       proxyMode: config.mode,
       configz: config,
       logger,
+      explain: (q) => this.explain.handle(q),
     });
     this.closers.push(closeSource);
   }
@@ -189,6 +194,11 @@ export class ProxyServer implements Daemon {
         this.resolveFirst();
       },
     });
+    const observed = hooks.synced;
+    hooks.synced = (r) => {
+      observed?.(r);
+      this.explain.synced(r.state, optionsByFamily.get(r.family)!);
+    };
     const loop = new SyncLoop(tracker, this.proxiers, this.periods, hooks, logger);
     this.loop = loop;
     let lastPodCIDRs = JSON.stringify(probe.currentNode()?.podCIDRs ?? []);

@@ -370,6 +370,24 @@ export const FLAGS: readonly FlagSpec[] = [
     'round-robin',
     "Userspace mode load balancing: 'round-robin' or 'least-connections'.",
   ),
+  // ---- kube-proxy explain ----
+  d('protocol', 'string', 'TCP|UDP|SCTP', '', 'explain: the protocol of the connection to explain.'),
+  d(
+    'source',
+    'string',
+    'IP[:PORT]',
+    '',
+    'explain: where the connection comes from (a pod, a node IP, or outside).',
+  ),
+  d('destination', 'string', 'IP:PORT', '', 'explain: where the connection is addressed to.'),
+  d('output', 'string', 'text|json', 'text', 'explain: output format.', { shorthand: 'o' }),
+  d(
+    'live',
+    'bool',
+    '',
+    'false',
+    "explain: trace the kernel's rules in the current network namespace (root) and report where they differ from the desired state.",
+  ),
   d(
     'userspace-portals',
     'bool',

@@ -212,6 +212,9 @@ const BINDINGS: readonly FlagBinding[] = [
   b('userspace-portals', ['userspacePortals'], (c, v) => (c.userspacePortals = asBool(v)), false),
 ];
 
+/** Flags of `kube-proxy explain` only: the connection to explain and how to answer. */
+const EXPLAIN_FLAGS = ['protocol', 'source', 'destination', 'output', 'live'] as const;
+
 const CONTROL_FLAGS = new Set([
   'config',
   'write-config-to',
@@ -220,6 +223,7 @@ const CONTROL_FLAGS = new Set([
   'version',
   'help',
   'log-flush-frequency',
+  ...EXPLAIN_FLAGS,
 ]);
 
 /** Default file reader: UTF-8 contents of a path. */
@@ -238,7 +242,7 @@ function render(v: FlagValue): string {
  *
  * `-h/--help` and `--version` return at once with the default config (the file is not read).
  * The command is, first match wins: help, version, write-config (--write-config-to), cleanup, init-only,
- * render (first positional "render"), run.
+ * render (first positional "render"), explain (first positional "explain"; its own flags only there), run.
  *
  * Throws FlagError for unknown flags, malformed flag values and unexpected arguments; ConfigError for
  * an unreadable or invalid file and for invalid values, one line per problem naming the flag (when it
@@ -252,13 +256,27 @@ export function parseCommandLine(
   let command: CommandLine['command'] = 'run';
   if (positionals.length > 0) {
     if (positionals[0] === 'render') command = 'render';
-    const extra = positionals.slice(command === 'render' ? 1 : 0);
+    if (positionals[0] === 'explain') command = 'explain';
+    const extra = positionals.slice(command === 'run' ? 0 : 1);
     if (extra.length > 0) {
       throw new FlagError(
-        `unexpected argument ${JSON.stringify(extra[0])}: kube-proxy takes no arguments (besides the "render" subcommand)`,
+        `unexpected argument ${JSON.stringify(extra[0])}: kube-proxy takes no arguments (besides the "render" and "explain" subcommands)`,
       );
     }
   }
+  for (const f of EXPLAIN_FLAGS)
+    if (values.has(f) && command !== 'explain' && values.get('help') !== true)
+      throw new FlagError(`--${f} is a flag of "kube-proxy explain" only`);
+  const explain =
+    command === 'explain'
+      ? {
+          protocol: values.get('protocol') as string | undefined,
+          source: values.get('source') as string | undefined,
+          destination: values.get('destination') as string | undefined,
+          output: (values.get('output') as string | undefined) ?? 'text',
+          live: values.get('live') === true,
+        }
+      : undefined;
   const explicitFlags = new Set(values.keys());
   const writeConfigTo = (values.get('write-config-to') as string | undefined) ?? '';
   if (values.get('help') === true)
@@ -346,7 +364,7 @@ export function parseCommandLine(
   if (writeConfigTo !== '') command = 'write-config';
   else if (values.get('cleanup') === true) command = 'cleanup';
   else if (values.get('init-only') === true) command = 'init-only';
-  return { command, config, writeConfigTo, explicitFlags, warnings };
+  return { command, config, writeConfigTo, explicitFlags, warnings, ...(explain ? { explain } : {}) };
 }
 
 /**
@@ -370,6 +388,8 @@ export function helpText(): string {
     'Usage:',
     '  kube-proxy [flags]',
     '  kube-proxy render [flags] --manifests DIR   print what the proxy would program, then exit',
+    '  kube-proxy explain --protocol P --source IP[:PORT] --destination IP:PORT [-o text|json] [--live] [flags]',
+    '                                              trace one NEW connection through the rules and say why',
     '',
     'Flags (explicit flags override values from --config):',
     ...lines,

@@ -87,11 +87,20 @@ export interface ProxyConfig {
 
 /** Actions selected on the command line besides running the daemon. */
 export interface CommandLine {
-  readonly command: 'run' | 'render' | 'version' | 'help' | 'cleanup' | 'write-config' | 'init-only';
+  readonly command:
+    'run' | 'render' | 'explain' | 'version' | 'help' | 'cleanup' | 'write-config' | 'init-only';
   readonly config: ProxyConfig;
   readonly writeConfigTo: string;
   /** Names of the flags given explicitly (for messages). */
   readonly explicitFlags: ReadonlySet<string>;
   /** Warnings to log once the logger exists (deprecated or ignored flags/fields). */
   readonly warnings: readonly string[];
+  /** `kube-proxy explain`: the flags as given (validated by the explain command, exit status 2). */
+  readonly explain?: {
+    readonly protocol: string | undefined;
+    readonly source: string | undefined;
+    readonly destination: string | undefined;
+    readonly output: string;
+    readonly live: boolean;
+  };
 }

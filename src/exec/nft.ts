@@ -38,3 +38,17 @@ export function nftReader(nft = 'nft', exec: Exec = defaultExec): (script: strin
 export async function nftCheck(nft: string, script: string, exec: Exec = defaultExec): Promise<void> {
   await exec(nft, ['-c', '-f', '-'], { input: script, timeoutMs: 10_000 });
 }
+
+/**
+ * `nft list table <family> <name>` with its elements (not terse), for `explain --live`; '' when the
+ * table does not exist (nft exits 1 then).
+ */
+export async function nftListTable(
+  family: 'ip' | 'ip6',
+  name: string,
+  nft = 'nft',
+  exec: Exec = defaultExec,
+): Promise<string> {
+  const r = await exec(nft, ['list', 'table', family, name], { timeoutMs: NFT_TIMEOUT_MS, okCodes: [0, 1] });
+  return r.code === 0 ? r.stdout : '';
+}

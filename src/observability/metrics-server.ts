@@ -1,7 +1,8 @@
 /**
  * The metrics server on metricsBindAddress (upstream cmd/kube-proxy/app/server.go serveMetrics):
  * `/metrics` (Prometheus text), `/healthz` (component-base's ping check: "ok"), `/proxyMode`
- * (the mode as plain text) and `/configz` (the running configuration as JSON).
+ * (the mode as plain text), `/configz` (the running configuration as JSON), and ours:
+ * `/debug/explain?protocol=&source=&destination=[&live=1]` (kube-proxy explain's JSON).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,8 @@ export interface MetricsServerOptions {
   /** The /configz section name; upstream registers the config under its API group. */
   readonly configzName?: string;
   readonly logger?: Logger;
+  /** Answers /debug/explain from the query string (JSON body); absent → 404. */
+  readonly explain?: (query: URLSearchParams) => Promise<{ status: number; body: string }>;
 }
 
 /** An HTTP endpoint: its request listener, and listen/close for real sockets. */
@@ -67,6 +70,24 @@ export function createMetricsServer(registry: Registry, options: MetricsServerOp
           200,
           { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' },
           JSON.stringify(body),
+        );
+        return;
+      }
+      case '/debug/explain': {
+        const explain = options.explain;
+        if (!explain) {
+          notFound(res);
+          return;
+        }
+        const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+        const json = { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' } as const;
+        explain(query).then(
+          (r) => {
+            reply(res, r.status, json, r.body);
+          },
+          (err: unknown) => {
+            reply(res, 500, json, `${JSON.stringify({ error: String(err) })}\n`);
+          },
         );
         return;
       }

@@ -21,9 +21,9 @@ import { IPTablesProxier } from './proxier.js';
 import { ruleService } from './planner.js';
 import { renderIPTables } from './render.js';
 import { toolsFor } from '../../exec/iptables.js';
+import { IPTablesTables, type Tables } from '../../explain/iptables-tables.js';
 
 const NODE = 'node-1';
-const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
 const ORDER_FREE = new Set([
   'KUBE-SERVICES',
   'KUBE-NODEPORTS',
@@ -31,22 +31,10 @@ const ORDER_FREE = new Set([
   'KUBE-PROXY-FIREWALL',
 ]);
 
-type Tables = Map<string, Map<string, string[]>>;
-
-/** A tiny netfilter: tables of chains of rule strings; restores are atomic per call. */
-class FakeKernel {
-  tables: Tables = new Map();
+/** The tables model (src/explain/iptables-tables.ts) behind the proxier's Exec: restore, save, -N/-C/-I/-S/-X. */
+class FakeKernel extends IPTablesTables {
   restores: string[] = [];
   failNextRestore = false;
-
-  table(name: string): Map<string, string[]> {
-    let t = this.tables.get(name);
-    if (!t) {
-      t = new Map([...BUILTIN].map((c) => [c, [] as string[]]));
-      this.tables.set(name, t);
-    }
-    return t;
-  }
 
   exec = (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> => {
     const ok = (stdout = '', code = 0): Promise<RunResult> => {
@@ -54,13 +42,7 @@ class FakeKernel {
         return Promise.reject(new ExecError('KP_ERR_EXEC_FAILED', cmd, args, code, 'fake failure'));
       return Promise.resolve({ code, stdout, stderr: '', durationMs: 0 });
     };
-    if (cmd.endsWith('-save')) {
-      const t = this.table(args[args.indexOf('-t') + 1]!);
-      let out = `*${args[args.indexOf('-t') + 1]!}\n`;
-      for (const c of t.keys()) out += `:${c} ${BUILTIN.has(c) ? 'ACCEPT' : '-'} [0:0]\n`;
-      for (const [c, rules] of t) for (const r of rules) out += `-A ${c} ${r}\n`;
-      return ok(`${out}COMMIT\n`);
-    }
+    if (cmd.endsWith('-save')) return ok(this.save(args[args.indexOf('-t') + 1]!));
     if (cmd.endsWith('-restore')) {
       this.restores.push(opts.input ?? '');
       if (this.failNextRestore) {
@@ -104,61 +86,6 @@ class FakeKernel {
         return ok('', 2);
     }
   };
-
-  private applyRestore(text: string): void {
-    const next: Tables = new Map(
-      [...this.tables].map(([n, t]) => [n, new Map([...t].map(([c, r]) => [c, [...r]]))]),
-    );
-    const take = (name: string): Map<string, string[]> => {
-      let t = next.get(name);
-      if (!t) next.set(name, (t = new Map([...BUILTIN].map((c) => [c, [] as string[]]))));
-      return t;
-    };
-    let t: Map<string, string[]> | undefined;
-    const need = (c: string): string[] => {
-      const r = t!.get(c);
-      if (!r) throw new Error(`chain ${c} does not exist`);
-      return r;
-    };
-    const checkTarget = (rule: string): void => {
-      const m = / -j (\S+)/.exec(` ${rule}`);
-      if (m && m[1]!.startsWith('KUBE-')) need(m[1]!);
-    };
-    for (const line of text.split('\n')) {
-      if (line === '' || line === 'COMMIT') continue;
-      if (line.startsWith('*')) t = take(line.slice(1));
-      else if (line.startsWith(':')) t!.set(line.slice(1, line.indexOf(' ')), []);
-      else if (line.startsWith('-A ')) {
-        const [c, rule] = split(line);
-        checkTarget(rule);
-        need(c).push(rule);
-      } else if (line.startsWith('-I ')) {
-        const [c, rest] = split(line);
-        const rule = rest.slice(rest.indexOf(' ') + 1);
-        checkTarget(rule);
-        need(c).unshift(rule);
-      } else if (line.startsWith('-D ')) {
-        const [c, rule] = split(line);
-        const rules = need(c);
-        const i = rules.indexOf(rule);
-        if (i < 0) throw new Error(`-D: no such rule in ${c}: ${rule}`);
-        rules.splice(i, 1);
-      } else if (line.startsWith('-X ')) {
-        const c = line.slice(3);
-        if (need(c).length > 0) throw new Error(`-X ${c}: chain not empty`);
-        for (const [, rules] of t!)
-          if (rules.some((r) => r.endsWith(`-j ${c}`))) throw new Error(`-X ${c}: chain in use`);
-        t!.delete(c);
-      } else throw new Error(`fake restore: cannot parse ${line}`);
-    }
-    this.tables = next;
-  }
-}
-
-function split(line: string): [string, string] {
-  const rest = line.slice(3);
-  const sp = rest.indexOf(' ');
-  return [rest.slice(0, sp), rest.slice(sp + 1)];
 }
 
 /** What the kernel should hold for `state`: a full render applied to empty tables (jumps and canaries aside). */

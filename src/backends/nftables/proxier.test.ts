@@ -8,7 +8,7 @@ import { StateTracker } from '../../proxy/state-tracker.js';
 import { createMemoryLogger } from '../../observability/logger.js';
 import { NFTablesProxier, type NftLister } from './proxier.js';
 import { renderNFTables } from './render.js';
-import { applyScript, listTable, type TableModel } from './nft-model.test-helper.js';
+import { applyScript, listTable, type TableModel } from '../../explain/nft-table-model.js';
 
 const KINDS: Kind[] = ['Service', 'EndpointSlice', 'Node', 'ServiceCIDR'];
 const names = Object.keys(SCENARIOS).filter((n) => n !== 'etp-local-no-local-endpoints');

@@ -7,7 +7,7 @@ import type { KubeObject } from '../../model/types.js';
 import { buildLayout, type NftLayout } from './render-layout.js';
 import { diffScript, fullScript, replaceScript } from './render-script.js';
 import { SlotAllocator } from './slots.js';
-import { applyScript, listTable, type TableModel } from './nft-model.test-helper.js';
+import { applyScript, listTable, type TableModel } from '../../explain/nft-table-model.js';
 import { parseTableListing, type ExistingTable } from './render-existing.js';
 
 const v4 = familyOptions('IPv4');

@@ -5,10 +5,14 @@
  * proxier's read-back listing (listTable). Stricter than the kernel where our
  * scripts must not rely on the kernel's leniency: the kernel deletes a chain's rules with the chain,
  * and a newer kernel updates a set's timeout on `add set` with another definition (elements keep
- * their old timeout); the model refuses both. Test-only.
+ * their old timeout); the model refuses both. Pure: the nftables proxier tests use it as their
+ * kernel, and the packet tracer (nft-trace.ts) reads the same model, so both share one
+ * interpretation of the script.
  */
 export interface TableModel {
   chains: Map<string, string[]>;
+  /** Base chains: name -> `type … hook … priority … ;` (absent in models built by hand). */
+  hooks?: Map<string, string>;
   sets: Map<string, { kind: 'set' | 'map'; spec: string; elements: Map<string, string> }>;
 }
 
@@ -29,6 +33,7 @@ function splitItems(body: string): string[] {
 export function applyScript(m: TableModel | undefined, script: string): TableModel {
   let t: TableModel | undefined = m && {
     chains: new Map([...m.chains].map(([k, v]) => [k, [...v]])),
+    hooks: new Map(m.hooks ?? []),
     sets: new Map(
       [...m.sets].map(([k, v]) => [k, { kind: v.kind, spec: v.spec, elements: new Map(v.elements) }]),
     ),
@@ -43,7 +48,7 @@ export function applyScript(m: TableModel | undefined, script: string): TableMod
     if (!h) throw new Error(`unparsed: ${line}`);
     const [, verb, obj, , name, rest] = h;
     if (obj === 'table') {
-      if (verb === 'add') t ??= { chains: new Map(), sets: new Map() };
+      if (verb === 'add') t ??= { chains: new Map(), hooks: new Map(), sets: new Map() };
       else if (verb === 'delete') {
         if (!t) throw new Error('delete of missing table');
         t = undefined;
@@ -54,6 +59,8 @@ export function applyScript(m: TableModel | undefined, script: string): TableMod
     if (obj === 'chain') {
       if (verb === 'add') {
         if (!tm.chains.has(name!)) tm.chains.set(name!, []);
+        const hook = /\{ (type .*hook .*;) \}$/.exec(rest ?? '');
+        if (hook) (tm.hooks ??= new Map()).set(name!, hook[1]!);
       } else if (verb === 'flush') {
         if (!tm.chains.has(name!)) throw new Error(`flush of missing chain ${name}`);
         tm.chains.set(name!, []);
@@ -68,6 +75,7 @@ export function applyScript(m: TableModel | undefined, script: string): TableMod
           for (const v of s.elements.values())
             if (refs(v).chains.includes(name!)) throw new Error(`chain ${name} still in ${sn}`);
         tm.chains.delete(name!);
+        tm.hooks?.delete(name!);
       }
     } else if (obj === 'rule') {
       const c = tm.chains.get(name!);

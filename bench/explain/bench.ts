@@ -1,0 +1,147 @@
+// kube-proxy explain benchmark (not a test). For N services × 5 endpoints (default 10,000), in
+// iptables and nftables mode:
+//  - CLI after load: what `kube-proxy explain` does once the state is loaded: render the family's
+//    rules, load them into the tracer, trace one packet (to the last service);
+//  - /debug/explain: one trace on the tracer the daemon keeps per synced state (median of 50,
+//    random services, warm);
+//  - --live (root, with --live): rules loaded into a fresh network namespace, then read back
+//    (iptables-legacy-save / nft list table, through `ip netns exec`) and compared for one packet.
+//   node --import tsx bench/explain/bench.ts [--services=10000] [--live]
+// Prints a markdown table and the machine facts.
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { createLab } from '../../e2e/lab/topology.js';
+import type { KubeObject } from '../../src/model/types.js';
+import type { FamilyOptions } from '../../src/proxy/options.js';
+import { desiredStatesFromObjects } from '../../src/proxy/state-from-objects.js';
+import { renderForDisplay } from '../../src/backends/iptables/render-display.js';
+import { renderNFTables } from '../../src/backends/nftables/render.js';
+import { explainWith, loadTracer, type ExplainContext } from '../../src/explain/explain.js';
+import { compareLive } from '../../src/explain/live.js';
+import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
+import { familyOptions } from '../../test/fixtures/options.js';
+
+const argv = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const N = Number(argv.get('services') ?? 10000);
+const LIVE = argv.has('live');
+const EPS = 5;
+
+const ip4 = (n: number): string => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+const clusterIP = (i: number): string => ip4((172 << 24) | (16 << 16) | (i + 1));
+
+function objects(): KubeObject[] {
+  const objs: KubeObject[] = [makeNode('node-1', ['10.100.0.2'])];
+  for (let i = 0; i < N; i++) {
+    const name = `svc-${String(i).padStart(6, '0')}`;
+    // Every tenth service is a NodePort: the tracer walks KUBE-NODEPORTS / service-nodeports too.
+    const np = i % 10 === 0;
+    objs.push(
+      makeService('bench', name, {
+        clusterIP: clusterIP(i),
+        ...(np
+          ? {
+              type: 'NodePort',
+              ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30000 + (i % 2700) }],
+            }
+          : {}),
+      }),
+    );
+    const base = (10 << 24) | (128 << 16) | (i * EPS);
+    objs.push(
+      makeSlice(
+        'bench',
+        name,
+        `${name}-a`,
+        Array.from({ length: EPS }, (_, k) => ({ ip: ip4(base + k), nodeName: 'node-2' })),
+      ),
+    );
+  }
+  return objs;
+}
+
+const ms = (t0: number): number => performance.now() - t0;
+const fmt = (x: number): string => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const [state] = desiredStatesFromObjects(objects(), { families: ['IPv4'], nodeName: 'node-1' });
+  const loadMs = ms(t0);
+  const opts: FamilyOptions = familyOptions({ localDetector: { kind: 'cidr', cidrs: ['10.244.0.0/16'] } });
+  const rows: string[] = [];
+  for (const mode of ['iptables', 'nftables'] as const) {
+    const last = {
+      protocol: 'TCP' as const,
+      src: '10.244.0.10',
+      srcPort: 0,
+      dst: clusterIP(N - 1),
+      dstPort: 80,
+    };
+    const t1 = performance.now();
+    const rules = mode === 'nftables' ? renderNFTables([state!], [opts]) : renderForDisplay([state!], [opts]);
+    const renderMs = ms(t1);
+    const ctx: ExplainContext = {
+      mode,
+      state: state!,
+      options: opts,
+      rules,
+      interfaceAddresses: ['10.100.0.2'],
+    };
+    const t2 = performance.now();
+    const tracer = loadTracer(ctx);
+    const tracerMs = ms(t2);
+    const t3 = performance.now();
+    const first = explainWith(tracer, ctx, last);
+    const firstMs = ms(t3);
+    if (first.json.endpoints.length !== EPS)
+      throw new Error(`${mode}: unexpected answer ${JSON.stringify(first.json)}`);
+    const warm: number[] = [];
+    for (let k = 0; k < 50; k++) {
+      const i = Math.floor(Math.random() * N);
+      const t = performance.now();
+      explainWith(tracer, ctx, { ...last, dst: clusterIP(i) });
+      warm.push(ms(t));
+    }
+    let liveMs = '';
+    if (LIVE) {
+      const lab = await createLab({ pods: 0 });
+      try {
+        if (mode === 'iptables')
+          await lab.exec('node', 'iptables-legacy-restore', ['-w', '--noflush'], {
+            input: rules,
+            timeoutMs: 300_000,
+          });
+        else await lab.exec('node', 'nft', ['-f', '-'], { input: rules, timeoutMs: 300_000 });
+        const t4 = performance.now();
+        const live =
+          mode === 'iptables'
+            ? (await lab.exec('node', 'iptables-legacy-save', ['-t', 'filter'], { timeoutMs: 600_000 }))
+                .stdout +
+              (await lab.exec('node', 'iptables-legacy-save', ['-t', 'nat'], { timeoutMs: 600_000 })).stdout
+            : (await lab.exec('node', 'nft', ['list', 'table', 'ip', 'kube-proxy'], { timeoutMs: 600_000 }))
+                .stdout;
+        const readMs = ms(t4);
+        const t5 = performance.now();
+        const cmp = compareLive(ctx, live, last);
+        const cmpMs = ms(t5);
+        if (cmp.differences.length > 0)
+          throw new Error(`${mode}: live differs: ${cmp.differences.join('; ')}`);
+        liveMs = `${fmt(readMs + cmpMs)} (read ${fmt(readMs)}, compare ${fmt(cmpMs)})`;
+      } finally {
+        await lab.destroy();
+      }
+    }
+    rows.push(
+      `| ${mode} | ${fmt(renderMs + tracerMs + firstMs)} (render ${fmt(renderMs)}, load ${fmt(tracerMs)}, trace ${fmt(firstMs)}) | ${fmt(median(warm))} (max ${fmt(Math.max(...warm))}) | ${LIVE ? liveMs : 'not run'} |`,
+    );
+  }
+  console.log(`explain at ${N} services × ${EPS} endpoints (state built in ${fmt(loadMs)})\n`);
+  console.log(
+    '| mode | CLI after load (one explain) | /debug/explain (warm, median of 50) | --live (read + compare) |',
+  );
+  console.log('|---|---:|---:|---:|');
+  for (const r of rows) console.log(r);
+  console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}`);
+}
+
+await main();

@@ -1,0 +1,458 @@
+/**
+ * The iptables packet tracer: runs one NEW connection's first packet through the nat and filter
+ * tables (as iptables-tables.ts holds them after loading `kube-proxy render` output or an
+ * iptables-save) and says what the kernel does with it. Semantics of upstream's proxier-test tracer:
+ * - only NEW connections: `--ctstate NEW` matches, RELATED/ESTABLISHED/INVALID never do, DNAT does
+ *   once a DNAT happened; `-m recent --rcheck` (affinity from other connections) never matches;
+ * - `-m statistic` is a fork: the rule both matches and does not, so every endpoint the chain can
+ *   reach is listed, in rule order;
+ * - masquerade is true iff the packet got the masquerade mark anywhere;
+ * - addrtype LOCAL is decided by env.isLocal (the caller adds 127.0.0.0/8 and ::1 in iptables mode).
+ * Hooks: from the node: nat OUTPUT, filter OUTPUT, nat POSTROUTING, then filter INPUT when the
+ * (translated) destination is local; from elsewhere: nat PREROUTING, then filter INPUT when the
+ * destination is local, else filter FORWARD and nat POSTROUTING. Pure.
+ */
+import { canonicalIP, cidrContains, parseCIDR, type CIDR } from '../net/ip.js';
+import type { IPTablesTables } from './iptables-tables.js';
+import {
+  combineBranches,
+  mergeSteps,
+  type Packet,
+  type TraceEnv,
+  type TraceResult,
+  type TraceStep,
+} from './packet.js';
+
+/** Splits a rule into words the way iptables-save quotes them (double quotes group, and are dropped). */
+export function ruleWords(rule: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  let any = false;
+  for (let i = 0; i < rule.length; i++) {
+    const c = rule[i]!;
+    if (c === '"') {
+      quoted = !quoted;
+      any = true;
+    } else if (c === '\\' && quoted && i + 1 < rule.length) {
+      cur += rule[++i]!;
+    } else if (c === ' ' && !quoted) {
+      if (any || cur !== '') out.push(cur);
+      cur = '';
+      any = false;
+    } else {
+      cur += c;
+      any = true;
+    }
+  }
+  if (any || cur !== '') out.push(cur);
+  return out;
+}
+
+interface PacketState {
+  dst: string;
+  dstPort: number;
+  mark: number;
+  dnat: string | undefined;
+  marked: boolean;
+  verdict: 'ACCEPT' | 'DROP' | 'REJECT' | undefined;
+  steps: { phase: number; step: TraceStep }[];
+}
+
+type Match = (p: Packet, st: PacketState, env: TraceEnv) => boolean;
+
+type Target =
+  | { kind: 'none' }
+  | { kind: 'jump' | 'goto'; chain: string }
+  | { kind: 'return' | 'accept' | 'drop' | 'reject' | 'masquerade' }
+  | { kind: 'mark'; or: number; xor: number; and: number }
+  | { kind: 'dnat'; to: string };
+
+interface ParsedRule {
+  readonly text: string;
+  readonly matches: readonly Match[];
+  /** `-m statistic`: the rule may or may not match (a fork). */
+  readonly random: boolean;
+  readonly target: Target;
+  /** Set when a word was not understood: the rule never matches. */
+  readonly unreadable?: string;
+}
+
+function parseMark(s: string): { value: number; mask: number } {
+  const [v, m] = s.split('/');
+  const value = Number(v);
+  return { value, mask: m === undefined ? 0xffffffff : Number(m) };
+}
+
+function cidrMatch(text: string): (ip: string) => boolean {
+  const c: CIDR | undefined = parseCIDR(
+    text.includes('/') ? text : `${text}/${text.includes(':') ? 128 : 32}`,
+  );
+  if (!c) throw new Error(`bad address ${text}`);
+  // A single address (most rules: -d <cluster IP>) is a string compare of canonical forms: the
+  // tracer scans every dispatch rule of a 10k-service table per packet.
+  const host = canonicalIP(text.split('/')[0]!);
+  if (host !== undefined && c.prefix === (c.family === 'IPv6' ? 128 : 32)) return (ip) => ip === host;
+  return (ip) => {
+    try {
+      return cidrContains(c, ip);
+    } catch {
+      return false; // the other family never matches
+    }
+  };
+}
+
+function ifaceMatch(pattern: string): (iface: string | undefined) => boolean {
+  if (pattern.endsWith('+')) {
+    const prefix = pattern.slice(0, -1);
+    return (iface) => iface !== undefined && iface.startsWith(prefix);
+  }
+  return (iface) => iface === pattern;
+}
+
+/** Parses one rule (`-A CHAIN` already stripped). Words it does not know make the rule unreadable. */
+export function parseRule(text: string): ParsedRule {
+  const w = ruleWords(text);
+  const matches: Match[] = [];
+  let random = false;
+  let target: Target = { kind: 'none' };
+  let unreadable: string | undefined;
+  let neg = false;
+  // MARK's options follow `-j MARK`: collected here, put into the target at the end.
+  const mark = { or: 0, xor: 0, and: 0xffffffff };
+  const add = (m: Match): void => {
+    const n = neg;
+    neg = false;
+    matches.push(n ? (p, st, env) => !m(p, st, env) : m);
+  };
+  try {
+    for (let i = 0; i < w.length; i++) {
+      const a = w[i]!;
+      const next = (): string => {
+        const v = w[++i];
+        if (v === undefined) throw new Error(`${a} needs a value`);
+        return v;
+      };
+      switch (a) {
+        case '!':
+          neg = true;
+          break;
+        case '-m': {
+          const mod = next();
+          // Modules whose options are handled below, or that carry no condition of their own.
+          if (
+            ![
+              'comment',
+              'tcp',
+              'udp',
+              'sctp',
+              'addrtype',
+              'conntrack',
+              'mark',
+              'statistic',
+              'recent',
+              'nfacct',
+            ].includes(mod)
+          )
+            throw new Error(`-m ${mod}`);
+          break;
+        }
+        case '--comment':
+        case '--nfacct-name':
+          next();
+          break;
+        case '-p': {
+          const proto = next().toUpperCase();
+          add((p) => p.protocol === proto);
+          break;
+        }
+        case '-s': {
+          const m = cidrMatch(next());
+          add((p) => m(p.src));
+          break;
+        }
+        case '-d': {
+          const m = cidrMatch(next());
+          add((_p, st) => m(st.dst));
+          break;
+        }
+        case '--dport': {
+          const port = Number(next());
+          add((_p, st) => st.dstPort === port);
+          break;
+        }
+        case '--sport': {
+          const port = Number(next());
+          add((p) => p.srcPort === port);
+          break;
+        }
+        case '-i': {
+          const m = ifaceMatch(next());
+          add((_p, _st, env) => m(env.source === 'pod' ? env.podInterface : undefined));
+          break;
+        }
+        case '--dst-type': {
+          if (next() !== 'LOCAL') throw new Error('--dst-type other than LOCAL');
+          add((_p, st, env) => env.isLocal(st.dst));
+          break;
+        }
+        case '--src-type': {
+          if (next() !== 'LOCAL') throw new Error('--src-type other than LOCAL');
+          add((p, _st, env) => env.isLocal(p.src));
+          break;
+        }
+        case '--ctstate': {
+          const states = next().split(',');
+          add((_p, st) => states.includes('NEW') || (states.includes('DNAT') && st.dnat !== undefined));
+          break;
+        }
+        case '--mark': {
+          const { value, mask } = parseMark(next());
+          add((_p, st) => (st.mark & mask) >>> 0 === value >>> 0);
+          break;
+        }
+        case '--mode':
+          if (next() !== 'random') throw new Error('statistic mode other than random');
+          break;
+        case '--probability':
+          next();
+          random = true;
+          break;
+        case '--rcheck':
+          // Affinity: an entry exists only for a client seen before on another connection.
+          add(() => false);
+          break;
+        case '--name':
+        case '--seconds':
+          next();
+          break;
+        case '--set':
+        case '--reap':
+          break;
+        case '-j':
+        case '-g': {
+          const t = next();
+          if (a === '-g') target = { kind: 'goto', chain: t };
+          else if (t === 'RETURN') target = { kind: 'return' };
+          else if (t === 'ACCEPT') target = { kind: 'accept' };
+          else if (t === 'DROP') target = { kind: 'drop' };
+          else if (t === 'REJECT') target = { kind: 'reject' };
+          else if (t === 'MASQUERADE') target = { kind: 'masquerade' };
+          else if (t === 'MARK') target = { kind: 'mark', ...mark };
+          else if (t === 'DNAT') target = { kind: 'dnat', to: '' };
+          else if (/^[A-Z]/.test(t) && /^[A-Z][A-Z0-9-]*$/.test(t) && !['SNAT', 'LOG', 'NFLOG'].includes(t))
+            target = { kind: 'jump', chain: t };
+          else throw new Error(`-j ${t}`);
+          break;
+        }
+        case '--or-mark':
+          mark.or = Number(next());
+          break;
+        case '--xor-mark':
+          mark.xor = Number(next());
+          break;
+        case '--set-xmark': {
+          const { value, mask } = parseMark(next());
+          mark.and = ~mask >>> 0;
+          mark.xor = value;
+          break;
+        }
+        case '--to-destination':
+          if (target.kind === 'dnat') target = { kind: 'dnat', to: next() };
+          else next();
+          break;
+        case '--random-fully':
+        case '--random':
+          break;
+        default:
+          throw new Error(a);
+      }
+    }
+    if (target.kind === 'mark') target = { kind: 'mark', ...mark };
+  } catch (err) {
+    unreadable = err instanceof Error ? err.message : String(err);
+  }
+  return unreadable === undefined
+    ? { text, matches, random, target }
+    : { text, matches: [], random: false, target: { kind: 'none' }, unreadable };
+}
+
+/** The host part of a DNAT target ("10.0.0.1:80", "[fd00::1]:80"). */
+function splitTarget(to: string, fallbackPort: number): { ip: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(to) ?? /^([^:]+)(?::(\d+))?$/.exec(to);
+  if (!m) return { ip: to, port: fallbackPort };
+  return { ip: m[1]!, port: m[2] === undefined ? fallbackPort : Number(m[2]) };
+}
+
+/** A loaded rule set: parses each rule once, on first use (a 10k-service table is mostly never read). */
+export class IPTablesTracer {
+  private readonly parsed = new Map<string, ParsedRule[]>();
+  private readonly unreadable = new Set<string>();
+
+  constructor(private readonly tables: IPTablesTables) {}
+
+  private chainRules(table: string, chain: string): ParsedRule[] | undefined {
+    const key = `${table} ${chain}`;
+    let p = this.parsed.get(key);
+    if (!p) {
+      const raw = this.tables.tables.get(table)?.get(chain);
+      if (!raw) return undefined;
+      p = raw.map(parseRule);
+      this.parsed.set(key, p);
+    }
+    return p;
+  }
+
+  /** Traces `p` (see the file comment for the semantics). */
+  trace(p: Packet, env: TraceEnv): TraceResult {
+    this.unreadable.clear();
+    const start: PacketState = {
+      dst: p.dst,
+      dstPort: p.dstPort,
+      mark: 0,
+      dnat: undefined,
+      marked: false,
+      verdict: undefined,
+      steps: [],
+    };
+    let branches: PacketState[] = [start];
+    const hook = (table: string, chain: string, phase: number): void => {
+      const out: PacketState[] = [];
+      for (const st of branches) {
+        if (st.verdict === 'DROP' || st.verdict === 'REJECT') {
+          out.push(st);
+          continue;
+        }
+        for (const b of this.run(table, chain, 0, st, p, env, phase, 0)) {
+          // ACCEPT ends this hook only; the packet goes on to the next one.
+          if (b.end === 'accept' && b.st.verdict === undefined) b.st.verdict = 'ACCEPT';
+          out.push(b.st);
+        }
+      }
+      branches = out;
+    };
+    // Each branch routes by its own (translated) destination.
+    if (env.source === 'node') {
+      hook('nat', 'OUTPUT', 0);
+      hook('filter', 'OUTPUT', 1);
+      hook('nat', 'POSTROUTING', 2);
+      const all = branches;
+      branches = all.filter((b) => env.isLocal(b.dst));
+      hook('filter', 'INPUT', 3);
+      branches = [...branches, ...all.filter((b) => !env.isLocal(b.dst))];
+    } else {
+      hook('nat', 'PREROUTING', 0);
+      const all = branches;
+      branches = all.filter((b) => env.isLocal(b.dst));
+      hook('filter', 'INPUT', 1);
+      const local = branches;
+      branches = all.filter((b) => !env.isLocal(b.dst));
+      hook('filter', 'FORWARD', 2);
+      hook('nat', 'POSTROUTING', 3);
+      branches = [...local, ...branches];
+    }
+    const combined = combineBranches(
+      branches.map((b) => ({
+        ...(b.dnat !== undefined ? { endpoint: b.dnat } : {}),
+        ...(b.verdict !== undefined ? { verdict: b.verdict } : {}),
+        marked: b.marked,
+      })),
+    );
+    return {
+      ...combined,
+      steps: mergeSteps(branches.map((b) => b.steps)),
+      unreadable: [...this.unreadable],
+    };
+  }
+
+  /** Runs chain from rule `i`; returns every branch with how it left the chain. */
+  private run(
+    table: string,
+    chain: string,
+    i: number,
+    st: PacketState,
+    p: Packet,
+    env: TraceEnv,
+    phase: number,
+    depth: number,
+  ): { st: PacketState; end: End }[] {
+    const rules = this.chainRules(table, chain);
+    if (!rules || depth > 64) return [{ st, end: 'return' }];
+    const out: { st: PacketState; end: End }[] = [];
+    for (; i < rules.length; i++) {
+      const r = rules[i]!;
+      if (r.unreadable !== undefined) {
+        this.unreadable.add(`-A ${chain} ${r.text}`);
+        continue;
+      }
+      if (!r.matches.every((m) => m(p, st, env))) continue;
+      const other = r.random ? clone(st) : undefined;
+      st.steps.push({ phase, step: { table, chain, rule: `-A ${chain} ${r.text}` } });
+      const res = this.apply(table, chain, i, r.target, st, p, env, phase, depth);
+      if (res === 'next') continue;
+      out.push(...res);
+      // A statistic rule also does not match: that branch goes on with the next rule.
+      if (other) out.push(...this.run(table, chain, i + 1, other, p, env, phase, depth));
+      return out;
+    }
+    // Off the end: a user chain returns; a built-in chain's policy (ACCEPT wherever we program) ends
+    // the hook without being a verdict of ours, which is the same thing for the hook loop.
+    out.push({ st, end: 'return' });
+    return out;
+  }
+
+  /** Applies rule `i`'s target: 'next' for a non-terminating one, else the branches leaving the chain. */
+  private apply(
+    table: string,
+    chain: string,
+    i: number,
+    t: Target,
+    st: PacketState,
+    p: Packet,
+    env: TraceEnv,
+    phase: number,
+    depth: number,
+  ): 'next' | { st: PacketState; end: End }[] {
+    switch (t.kind) {
+      case 'none':
+        return 'next';
+      case 'return':
+        return [{ st, end: 'return' }];
+      case 'accept':
+        return [{ st, end: 'accept' }];
+      case 'drop':
+      case 'reject':
+        st.verdict = t.kind === 'drop' ? 'DROP' : 'REJECT';
+        return [{ st, end: t.kind }];
+      case 'masquerade':
+        st.marked = true;
+        return [{ st, end: 'snat' }];
+      case 'mark':
+        st.mark = (((st.mark & t.and) | t.or) ^ t.xor) >>> 0;
+        if (t.or !== 0) st.marked = true;
+        return 'next';
+      case 'dnat': {
+        const { ip, port } = splitTarget(t.to, st.dstPort);
+        st.dst = ip;
+        st.dstPort = port;
+        st.dnat = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+        return [{ st, end: 'dnat' }];
+      }
+      case 'jump':
+      case 'goto': {
+        const out: { st: PacketState; end: End }[] = [];
+        for (const b of this.run(table, t.chain, 0, st, p, env, phase, depth + 1)) {
+          if (b.end !== 'return' || t.kind === 'goto') out.push(b);
+          else out.push(...this.run(table, chain, i + 1, b.st, p, env, phase, depth));
+        }
+        return out;
+      }
+    }
+  }
+}
+
+type End = 'return' | 'accept' | 'drop' | 'reject' | 'dnat' | 'snat';
+
+function clone(st: PacketState): PacketState {
+  return { ...st, steps: [...st.steps] };
+}

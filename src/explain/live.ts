@@ -1,0 +1,170 @@
+/**
+ * `explain --live`: traces the packet through what the kernel holds (iptables-save text, or the
+ * `nft list table` listing) and through what the desired state renders, and says where they differ:
+ * the answer (verdict, endpoints, masquerade), rules and map elements on the desired path that the
+ * kernel lacks (a missing element, a missing rule, a missing or flushed chain), and rules on the
+ * kernel's path that are not ours. Kernel rules are quoted as `render` prints them when they are
+ * ours. Pure.
+ */
+import { savedForm } from '../backends/iptables/save-normalize.js';
+import { explain, explainWith, type ExplainContext, type Explanation } from './explain.js';
+import { tablesFromText, type IPTablesTables } from './iptables-tables.js';
+import { IPTablesTracer } from './iptables-trace.js';
+import { applyScript, type TableModel } from './nft-table-model.js';
+import { parseTableListing } from './nft-listing.js';
+import { NftTracer } from './nft-trace.js';
+import type { Packet, TraceStep } from './packet.js';
+
+/** Both answers and what differs between them (empty when the kernel agrees). */
+export interface LiveComparison {
+  readonly desired: Explanation;
+  readonly live: Explanation;
+  readonly differences: readonly string[];
+}
+
+const stepKey = (s: TraceStep): string => `${s.table}\u0000${s.chain}\u0000${s.rule}`;
+
+/**
+ * A rule in a form both spellings share: nft lists `|` and `^` where our scripts write `or` and
+ * `xor`, and drops a `meta l4proto tcp` that a later `tcp dport` implies.
+ */
+function nftNorm(rule: string): string {
+  return rule
+    .replace(/meta mark set meta mark \| /g, 'meta mark set meta mark or ')
+    .replace(/meta mark set meta mark \^ /g, 'meta mark set meta mark xor ')
+    .replace(/(^|\s)meta l4proto (tcp|udp|sctp) (dnat .* \2 dport )/, '$1$3');
+}
+
+function answerDifferences(d: Explanation, l: Explanation): string[] {
+  const out: string[] = [];
+  if (d.json.verdict !== l.json.verdict)
+    out.push(`verdict: the kernel says ${l.json.verdict}, the desired state says ${d.json.verdict}`);
+  for (const e of d.json.endpoints)
+    if (!l.json.endpoints.includes(e))
+      out.push(`endpoint ${e}: in the desired state, not reached by the kernel's rules`);
+  for (const e of l.json.endpoints)
+    if (!d.json.endpoints.includes(e))
+      out.push(`endpoint ${e}: reached by the kernel's rules, not in the desired state`);
+  if (d.json.masquerade !== l.json.masquerade)
+    out.push(
+      `masquerade: the kernel says ${l.json.masquerade ? 'yes' : 'no'}, the desired state says ${d.json.masquerade ? 'yes' : 'no'}`,
+    );
+  return out;
+}
+
+function compareIPTables(ctx: ExplainContext, liveText: string, p: Packet): LiveComparison {
+  const desiredTables = tablesFromText(ctx.rules);
+  const liveTables: IPTablesTables = tablesFromText(liveText);
+  const desired = explain(ctx, p);
+  const raw = explainWith(new IPTablesTracer(liveTables), { ...ctx, rules: liveText }, p);
+  // Quote kernel rules as render prints them: find the rendered rule iptables-save prints this way.
+  const rendered = new Map<string, Map<string, string>>();
+  const renderedOf = (s: TraceStep): string | undefined => {
+    const k = `${s.table} ${s.chain}`;
+    let m = rendered.get(k);
+    if (!m) {
+      m = new Map();
+      for (const r of desiredTables.tables.get(s.table)?.get(s.chain) ?? []) {
+        const line = `-A ${s.chain} ${r}`;
+        m.set(savedForm(line, ctx.state.family) ?? line, line);
+        m.set(line, line);
+      }
+      rendered.set(k, m);
+    }
+    return m.get(s.rule);
+  };
+  const foreign: string[] = [];
+  const steps = raw.json.steps.map((s) => {
+    const r = renderedOf(s);
+    if (r === undefined) foreign.push(`${s.table}: ${s.rule}`);
+    return r === undefined ? s : { ...s, rule: r };
+  });
+  const live: Explanation = { ...raw, json: { ...raw.json, steps } };
+  const differences = answerDifferences(desired, live);
+  const onPath = new Set(steps.map(stepKey));
+  for (const s of desired.json.steps) {
+    if (onPath.has(stepKey(s))) continue;
+    const chain = liveTables.tables.get(s.table)?.get(s.chain);
+    const want = desiredTables.tables.get(s.table)?.get(s.chain) ?? [];
+    if (!chain) differences.push(`chain ${s.table} ${s.chain} is missing from the kernel`);
+    else if (chain.length === 0 && want.length > 0)
+      differences.push(`chain ${s.table} ${s.chain} was flushed`);
+    else {
+      const saved = savedForm(s.rule, ctx.state.family) ?? s.rule;
+      const body = (x: string): string => x.slice(x.indexOf(' ', 3) + 1);
+      if (!chain.includes(body(saved)) && !chain.includes(body(s.rule)))
+        differences.push(`rule missing from the kernel: ${s.table}: ${s.rule}`);
+    }
+  }
+  for (const f of foreign) differences.push(`a rule that is not ours is on the path: ${f}`);
+  return { desired, live, differences: dedupe(differences) };
+}
+
+function compareNFTables(ctx: ExplainContext, liveText: string, p: Packet): LiveComparison {
+  const fam = ctx.state.family === 'IPv6' ? 'ip6' : 'ip';
+  const desiredModel: TableModel = applyScript(undefined, ctx.rules);
+  const liveModel = parseTableListing(liveText);
+  const desired = explain(ctx, p);
+  const raw = explainWith(new NftTracer(liveModel, fam), { ...ctx, rules: liveText }, p);
+  const prefix = `add rule ${fam} kube-proxy `;
+  const body = (s: TraceStep): string => s.rule.slice(prefix.length + s.chain.length + 1);
+  // Quote the kernel's rule as render prints it when the desired chain has the same rule.
+  const steps = raw.json.steps.map((s) => {
+    if (!s.rule.startsWith(prefix)) return s;
+    const n = nftNorm(body(s));
+    const mine = (desiredModel.chains.get(s.chain) ?? []).find((r) => nftNorm(r) === n);
+    return mine === undefined ? s : { ...s, rule: `${prefix}${s.chain} ${mine}` };
+  });
+  const live: Explanation = { ...raw, json: { ...raw.json, steps } };
+  const differences = answerDifferences(desired, live);
+  const onPath = new Set(steps.map(stepKey));
+  const desiredKeys = new Set(desired.json.steps.map(stepKey));
+  for (const s of desired.json.steps) {
+    if (onPath.has(stepKey(s))) continue;
+    const el = /^add element \S+ kube-proxy (\S+) \{ (.*?)(?: : (.*))? \}$/.exec(s.rule);
+    if (el) {
+      const set = liveModel.sets.get(el[1]!);
+      const have = set?.elements.get(el[2]!);
+      if (!set) differences.push(`set ${el[1]} is missing from the kernel`);
+      else if (have === undefined) differences.push(`map element missing from the kernel: ${s.rule}`);
+      else if (have !== (el[3] ?? ''))
+        differences.push(`map element differs: ${s.rule}; the kernel has ${have}`);
+      continue;
+    }
+    const chain = liveModel.chains.get(s.chain);
+    const want = desiredModel.chains.get(s.chain) ?? [];
+    if (!chain) differences.push(`chain ${s.chain} is missing from the kernel`);
+    else if (chain.length === 0 && want.length > 0) differences.push(`chain ${s.chain} was flushed`);
+    else if (!chain.map(nftNorm).includes(nftNorm(body(s))))
+      differences.push(`rule missing from the kernel: ${s.rule}`);
+  }
+  for (const s of steps) {
+    if (desiredKeys.has(stepKey(s))) continue;
+    const el = /^add element \S+ kube-proxy (\S+) \{ (.*?)(?: : (.*))? \}$/.exec(s.rule);
+    const ours = el
+      ? desiredModel.sets.get(el[1]!)?.elements.get(el[2]!) === (el[3] ?? '')
+      : (desiredModel.chains.get(s.chain) ?? []).includes(body(s));
+    if (!ours) differences.push(`${el ? 'an element' : 'a rule'} that is not ours is on the path: ${s.rule}`);
+  }
+  return { desired, live, differences: dedupe(differences) };
+}
+
+function dedupe(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
+/**
+ * Compares the kernel's rules (`liveText`: iptables-save of nat and filter, or `nft list table`)
+ * with the desired state's for `p`. Throws an Error when the kernel text cannot be read.
+ */
+export function compareLive(ctx: ExplainContext, liveText: string, p: Packet): LiveComparison {
+  if (ctx.mode === 'iptables') return compareIPTables(ctx, liveText, p);
+  if (ctx.mode === 'nftables') return compareNFTables(ctx, liveText, p);
+  throw new RangeError(`explain --live: mode ${ctx.mode} is not supported`);
+}
+
+/** The text form of a live comparison: the kernel's trace, then each difference or that they agree. */
+export function formatLiveLines(c: LiveComparison): string[] {
+  if (c.differences.length === 0) return ["live: the kernel's rules give the desired state's answer"];
+  return c.differences.map((d) => `differs: ${d}`);
+}

@@ -1,0 +1,275 @@
+/**
+ * The "why" of an explain: what the desired state says about a packet, independent of any rules.
+ * Which service port and frontend its destination names, which traffic-policy branch applies to
+ * its source, the LoadBalancer source-range verdict, and for every endpoint of the service port
+ * whether it is kept and, if not, why (upstream CategorizeEndpoints' reasons). Pure.
+ */
+import { cidrContains, isLoopback, parseCIDR } from '../net/ip.js';
+import type { ProxyMode } from '../model/proxy-mode.js';
+import { nodePortIPs } from '../backends/nftables/render-layout.js';
+import { topologyModeFromHints } from '../proxy/topology.js';
+import type { FamilyOptions } from '../proxy/options.js';
+import type { DesiredState, Endpoint, ServicePortState } from '../proxy/types.js';
+import type { Packet, SourceKind } from './packet.js';
+
+export type Frontend = 'clusterIP' | 'nodePort' | 'externalIP' | 'loadBalancer';
+
+/** An endpoint the desired state does not send this connection to, and why. */
+export interface Excluded {
+  readonly endpoint: string;
+  readonly reason: string;
+}
+
+/** What the desired state says about one packet. */
+export interface Why {
+  readonly service: ServicePortState | undefined;
+  readonly frontend: Frontend | undefined;
+  /** One sentence per decision, in the order the data path takes them. */
+  readonly reasons: readonly string[];
+  /** The endpoints the state allows for this packet (empty when it is dropped or rejected). */
+  readonly kept: readonly Endpoint[];
+  readonly excluded: readonly Excluded[];
+  /** What the rules should do, by the state alone (for `--live` comparisons). */
+  readonly expected: 'DNAT' | 'REJECT' | 'DROP' | 'NONE';
+  readonly masquerade: boolean;
+}
+
+function inAny(cidrs: readonly string[], ip: string): boolean {
+  return cidrs.some((c) => {
+    const p = parseCIDR(c);
+    try {
+      return p !== undefined && cidrContains(p, ip);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Whether `ip` takes NodePort traffic in `mode` (the renderers' node-port address rules). */
+function isNodePortAddress(
+  mode: ProxyMode,
+  state: DesiredState,
+  opts: FamilyOptions,
+  ip: string,
+  isLocal: (ip: string) => boolean,
+): boolean {
+  if (mode === 'nftables') {
+    const ips = nodePortIPs(state, opts);
+    return ips === 'all' ? isLocal(ip) && !isLoopback(ip) : ips.includes(ip);
+  }
+  const npa = opts.nodePortAddresses;
+  if (isLoopback(ip) && (state.family === 'IPv6' || !opts.localhostNodePorts || mode !== 'iptables'))
+    return false;
+  return npa.matchAll ? isLocal(ip) : npa.ips.includes(ip);
+}
+
+/** Finds the service port and frontend `p` is addressed to, as the dispatch rules look them up. */
+export function findFrontend(
+  mode: ProxyMode,
+  state: DesiredState,
+  opts: FamilyOptions,
+  p: Packet,
+  isLocal: (ip: string) => boolean,
+): { sp: ServicePortState; frontend: Frontend } | undefined {
+  let byNodePort: ServicePortState | undefined;
+  const np = isNodePortAddress(mode, state, opts, p.dst, isLocal);
+  for (const key of state.sortedKeys) {
+    const sp = state.services.get(key)!;
+    const i = sp.info;
+    if (i.protocol !== p.protocol) continue;
+    if (i.port === p.dstPort) {
+      if (i.clusterIP === p.dst) return { sp, frontend: 'clusterIP' };
+      if (i.externalIPs.includes(p.dst)) return { sp, frontend: 'externalIP' };
+      if (i.loadBalancerVIPs.includes(p.dst)) return { sp, frontend: 'loadBalancer' };
+    }
+    if (np && i.nodePort !== 0 && i.nodePort === p.dstPort) byNodePort ??= sp;
+  }
+  return byNodePort ? { sp: byNodePort, frontend: 'nodePort' } : undefined;
+}
+
+/** Why `ep` is not among `kept` for this service port. */
+function exclusionReason(
+  ep: Endpoint,
+  sp: ServicePortState,
+  state: DesiredState,
+  local: boolean,
+  kept: readonly Endpoint[],
+): string {
+  if (local && !ep.isLocal) return `not on this node (${ep.nodeName || 'no node'}) under a Local policy`;
+  if (!ep.ready && !(ep.serving && ep.terminating)) return 'not ready';
+  if (!ep.ready) return 'terminating while ready ones exist';
+  if (!local) {
+    const mode = topologyModeFromHints(sp.endpoints, state.nodeName, state.nodeZone);
+    const by =
+      sp.info.trafficDistribution !== ''
+        ? `trafficDistribution=${sp.info.trafficDistribution}`
+        : 'topology-aware hints';
+    if (mode === 'PreferSameZone')
+      return `another zone (${ep.zone || 'unknown'}) under ${by}: hinted for ${[...(ep.zoneHints ?? [])].sort().join(',') || 'none'}, this node is in ${state.nodeZone}`;
+    if (mode === 'PreferSameNode') return `another node (${ep.nodeName || 'unknown'}) under ${by}`;
+  }
+  return kept.length > 0 ? 'not selected' : 'not usable';
+}
+
+/**
+ * What the desired state says about `p` from `source`. `srcIsPod` is the local-traffic detector's
+ * verdict on the source; `mode` picks the node-port address rules of that mode.
+ */
+export function explainFromState(
+  mode: ProxyMode,
+  state: DesiredState,
+  opts: FamilyOptions,
+  p: Packet,
+  source: SourceKind,
+  isLocal: (ip: string) => boolean,
+): Why {
+  const found = findFrontend(mode, state, opts, p, isLocal);
+  const srcText =
+    source === 'node'
+      ? 'the node itself'
+      : source === 'pod'
+        ? 'a local pod (local-traffic detector)'
+        : 'outside the node';
+  if (!found) {
+    const reasons = [
+      `no service port of this family has ${p.protocol} ${p.dst}:${p.dstPort} as a frontend; source is ${srcText}`,
+    ];
+    let expected: Why['expected'] = 'NONE';
+    let hc: ServicePortState | undefined;
+    let cip: ServicePortState | undefined;
+    for (const key of state.sortedKeys) {
+      const sp = state.services.get(key)!;
+      if (sp.info.clusterIP === p.dst) cip ??= sp;
+      if (p.protocol === 'TCP' && sp.info.healthCheckNodePort === p.dstPort && isLocal(p.dst)) hc ??= sp;
+    }
+    if (hc && mode === 'iptables')
+      reasons.push(
+        `${p.dstPort} is the healthCheckNodePort of ${hc.info.serviceName}: accepted for its health check server`,
+      );
+    if (cip) {
+      if (mode === 'nftables') {
+        expected = 'REJECT';
+        reasons.push(
+          `${p.dst} is the cluster IP of ${cip.info.serviceName}, which has no such port: rejected`,
+        );
+      } else reasons.push(`${p.dst} is the cluster IP of ${cip.info.serviceName}, which has no such port`);
+    }
+    return {
+      service: undefined,
+      frontend: undefined,
+      reasons,
+      kept: [],
+      excluded: [],
+      expected,
+      masquerade: false,
+    };
+  }
+  const { sp, frontend } = found;
+  const i = sp.info;
+  const reasons: string[] = [
+    `${p.protocol} ${p.dst}:${p.dstPort} is the ${frontend} frontend of service port ${i.nameString}; source ${p.src} is ${srcText}`,
+  ];
+  const external = frontend !== 'clusterIP';
+  let local = false;
+  let masquerade = false;
+  if (!external) {
+    local = i.internalPolicyLocal;
+    reasons.push(
+      local
+        ? 'internalTrafficPolicy=Local: only endpoints on this node'
+        : 'internalTrafficPolicy=Cluster: every usable endpoint (after topology)',
+    );
+    if (opts.masqueradeAll) {
+      masquerade = true;
+      reasons.push('masqueradeAll: the connection is masqueraded');
+    } else if (source !== 'pod' && opts.localDetector.kind !== 'none') {
+      masquerade = true;
+      reasons.push('the source is not a local pod: masqueraded (the backend sees a node address)');
+    }
+  } else if (!i.externalPolicyLocal) {
+    masquerade = true;
+    reasons.push('externalTrafficPolicy=Cluster: masqueraded, every usable endpoint (after topology)');
+  } else if (source === 'pod' && opts.localDetector.kind !== 'none') {
+    reasons.push('externalTrafficPolicy=Local, but pod traffic short-circuits to the cluster endpoints');
+  } else if (source === 'node') {
+    masquerade = true;
+    reasons.push(
+      'externalTrafficPolicy=Local, but traffic from the node is masqueraded and goes to the cluster endpoints',
+    );
+  } else {
+    local = true;
+    reasons.push('externalTrafficPolicy=Local: only endpoints on this node, the client address is kept');
+  }
+
+  // iptables filters by source range only while there are endpoints (its KUBE-FW chain needs some);
+  // nftables checks before DNAT whatever the endpoints (upstream's firewall-ips element is always there).
+  if (
+    frontend === 'loadBalancer' &&
+    i.loadBalancerSourceRanges.length > 0 &&
+    (sp.hasEndpoints || mode === 'nftables')
+  ) {
+    const nodeIP = state.nodeIPs[0];
+    const ok =
+      inAny(i.loadBalancerSourceRanges, p.src) ||
+      (nodeIP !== undefined &&
+        inAny(i.loadBalancerSourceRanges, nodeIP) &&
+        i.loadBalancerVIPs.includes(p.src));
+    if (!ok) {
+      reasons.push(
+        `loadBalancerSourceRanges ${i.loadBalancerSourceRanges.join(',')} do not admit ${p.src}: dropped`,
+      );
+      return {
+        service: sp,
+        frontend,
+        reasons,
+        kept: [],
+        excluded: sp.endpoints.map((e) => ({
+          endpoint: e.endpoint,
+          reason: 'source range denies the client',
+        })),
+        expected: 'DROP',
+        masquerade: false,
+      };
+    }
+    reasons.push(`loadBalancerSourceRanges ${i.loadBalancerSourceRanges.join(',')} admit ${p.src}`);
+  }
+
+  const kept = local ? sp.localEndpoints : sp.clusterEndpoints;
+  const keptSet = new Set(kept);
+  const excluded = sp.endpoints
+    .filter((e) => !keptSet.has(e))
+    .map((e) => ({ endpoint: e.endpoint, reason: exclusionReason(e, sp, state, local, kept) }));
+  let expected: Why['expected'] = 'DNAT';
+  if (
+    kept.length === 0 &&
+    mode === 'iptables' &&
+    source === 'node' &&
+    (frontend === 'externalIP' || frontend === 'loadBalancer')
+  ) {
+    // KUBE-EXTERNAL-SERVICES hangs off INPUT and FORWARD only (upstream); the node's own packet to a
+    // non-local external address passes OUTPUT and leaves.
+    expected = 'NONE';
+    reasons.push(
+      `no ${sp.hasEndpoints ? 'local ' : ''}endpoints, but iptables mode filters external IPs and load balancer IPs only for traffic arriving at the node: the node's own connection passes untouched`,
+    );
+  } else if (!sp.hasEndpoints) {
+    expected = 'REJECT';
+    reasons.push('the service port has no usable endpoints: rejected');
+  } else if (kept.length === 0) {
+    expected = 'DROP';
+    reasons.push('no local endpoints under the Local policy: dropped');
+  }
+  // Hairpin: a backend reaching itself through the service is masqueraded so the reply returns.
+  if (expected === 'DNAT' && kept.some((e) => e.ip === p.src) && !masquerade) {
+    reasons.push('the client is one of the endpoints: a hairpin connection to itself is masqueraded');
+  }
+  return {
+    service: sp,
+    frontend,
+    reasons,
+    kept: expected === 'DNAT' ? kept : [],
+    excluded,
+    expected,
+    masquerade: expected === 'DNAT' && masquerade,
+  };
+}
