@@ -73,12 +73,25 @@ export function parseTap(tap: string): Scenario[] {
   return out;
 }
 
+/** The detail of a failed top-level suite (e.g. its before hook threw), or '' when none failed. */
+export function suiteFailure(tap: string): string {
+  const lines = tap.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^not ok \d+ - /.test(lines[i]!)) continue;
+    out.push(lines[i]!);
+    for (let j = i + 1; j < lines.length && /^ {2}/.test(lines[j]!); j++) out.push(lines[j]!.slice(2));
+  }
+  return out.join('\n');
+}
+
 const unavailable = vmUnavailable();
 
 describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
   let scenarios: Scenario[] = [];
   let output = '';
   let code: number | null = null;
+  let suiteError = '';
 
   before(() => {
     const r = spawnSync(RUNNER, ['node', '--import', 'tsx', '--test', '--test-reporter=tap', SUITE], {
@@ -97,6 +110,7 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     output = `${r.stdout}\n${r.stderr}`;
     code = r.status;
     scenarios = parseTap(r.stdout);
+    suiteError = suiteFailure(r.stdout);
   });
 
   test('the VM booted and ran the suite', (t) => {
@@ -107,6 +121,8 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
       t.diagnostic(`${s.ok ? 'ok' : 'FAILED'} ${((s.durationMs ?? 0) / 1000).toFixed(1)} s  ${s.name}`);
     assert.notEqual(code, 124, `VM timed out:\n${output.slice(-3000)}`);
     assert.notEqual(code, 125, `VM failed to boot:\n${output.slice(-3000)}`);
+    // A failed before hook cancels every scenario; say why once, here, in full.
+    assert.equal(suiteError, '', `the in-VM suite failed:\n${suiteError.slice(-6000)}`);
     assert.ok(
       scenarios.length >= 10,
       `expected the in-VM scenarios, got ${scenarios.length}:\n${output.slice(-3000)}`,
@@ -134,7 +150,10 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
       const s = scenarios.find((x) => x.name === name);
       assert.ok(s, `scenario did not run in the VM:\n${output.slice(-2000)}`);
       assert.ok(!s.skip, `scenario skipped in the VM:\n${s.detail}`);
-      assert.ok(s.ok, `in-VM scenario "${name}" failed:\n${s.detail}`);
+      assert.ok(
+        s.ok,
+        `in-VM scenario "${name}" failed:\n${s.detail}${/cancelledByParent/.test(s.detail) ? `\nthe suite:\n${suiteError.slice(-3000)}` : ''}`,
+      );
     });
   }
 

@@ -162,7 +162,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
       }),
     ]);
     write('gt-slice.yaml', [slice('gt', [{ ip: ip.b1 }, { ip: ip.b2 }], gtPorts)]);
-    await startDaemon('rr');
+    await startDaemonRetry('rr');
     mark('daemon synced');
   });
 
