@@ -16,6 +16,7 @@ import {
   serviceFragment,
   TABLE_NAME,
   type ServiceFragment,
+  type NftLayout,
 } from './render-layout.js';
 import { createScript, diffScript, replaceScript, type DiffStats } from './render-script.js';
 import { listScript, parseTableListing, type ExistingTable } from './render-existing.js';
