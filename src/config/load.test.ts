@@ -338,7 +338,10 @@ test('priority services: default kube-system/kube-dns; from the kubeProxyTs exte
     (e: unknown) =>
       e instanceof ConfigError && /kubeProxyTs\.priorityServices: must be namespace\/name/.test(e.message),
   );
-  assert.throws(() => parseCommandLine(['--priority-services=x']), /--priority-services: must be namespace\/name/);
+  assert.throws(
+    () => parseCommandLine(['--priority-services=x']),
+    /--priority-services: must be namespace\/name/,
+  );
 });
 
 test('--ipvs-health-check: off by default; tcp with its options; bad values are named', () => {
