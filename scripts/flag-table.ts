@@ -75,10 +75,7 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'service-node-port-range': ['ours', 'node port allocation for --manifests'],
   'userspace-balancer': ['ours', 'round-robin or least-connections'],
   'userspace-portals': ['ours', 'false: no NAT portal rules, listen on local addresses only'],
-  'ipvs-health-check': [
-    'ours',
-    'tcp: probe real servers, weight 0 while failing (ipvs; userspace skips them)',
-  ],
+  'ipvs-health-check': ['ours', 'tcp: probe real servers, weight 0 while failing (ipvs)'],
   'ipvs-health-check-interval': ['ours', 'one probe per real server per interval'],
   'ipvs-health-check-timeout': ['ours', ''],
   'ipvs-health-check-fall': ['ours', ''],

@@ -382,7 +382,7 @@ export const FLAGS: readonly FlagSpec[] = [
     'string',
     'string',
     '',
-    "Health-check IPVS real servers (and userspace endpoints): 'tcp' probes each by TCP connect and gives a failing one weight 0; empty is off.",
+    "Health-check IPVS real servers: 'tcp' probes each by TCP connect and gives a failing one weight 0; empty is off.",
   ),
   d(
     'ipvs-health-check-interval',

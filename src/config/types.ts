@@ -90,7 +90,7 @@ export interface ProxyConfig {
   readonly priorityServices: readonly string[];
   /**
    * --ipvs-health-check=tcp and its -interval/-timeout/-fall/-rise: TCP probes of IPVS real servers
-   * (and userspace endpoints); a failing one gets weight 0. mode "" is off.
+   * (ipvs mode); a failing one gets weight 0. mode "" is off.
    */
   readonly ipvsHealthCheck: {
     readonly mode: '' | 'tcp';

@@ -5,7 +5,7 @@
  * interval however many Services share it.
  *
  * Health never overrides readiness: only endpoints the desired state already uses are targets, and
- * an unhealthy one is drained (IPVS weight 0) or skipped (userspace), never added.
+ * an unhealthy one is drained (IPVS weight 0), never added.
  *
  * Pure: time comes in as numbers (ms), probes go out as lists of targets.
  */
