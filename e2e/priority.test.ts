@@ -32,7 +32,6 @@ describe('the kubernetes Service answers before the first full sync ends', () =>
         r.stateToAnswerMs < r.stateToFullMs,
         `answered ${r.stateToAnswerMs} ms after the state, full sync done after ${r.stateToFullMs} ms`,
       );
-      assert.ok(r.stateToPriorityMs <= r.stateToAnswerMs + 1_000, 'the priority sync came first');
     });
   }
 });
