@@ -5,8 +5,8 @@
 import { ipFamily, parseCIDR, splitHostPort } from '../net/ip.js';
 import type { ProxyConfig } from './types.js';
 import { formatGoDuration } from './duration.js';
-import { priorityServiceError } from '../proxy/priority.js';
-import { healthCheckOptionErrors } from '../proxy/health-check.js';
+import { priorityServiceError } from '../model/extensions.js';
+import { healthCheckOptionErrors } from '../model/extensions.js';
 
 /** One invalid value, named by its v1alpha1 field path. */
 export interface ConfigProblem {

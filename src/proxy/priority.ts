@@ -7,29 +7,13 @@
  * Pure: no I/O.
  */
 import type { DesiredState, ServicePortState } from './types.js';
+export { priorityServiceError } from '../model/extensions.js';
 
 /** Always first, whatever the flag says: the API server's Service. */
 export const API_SERVER_SERVICE = 'default/kubernetes';
 
 /** --priority-services' default. */
 export const DEFAULT_PRIORITY_SERVICES: readonly string[] = ['kube-system/kube-dns'];
-
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/**
- * Checks one --priority-services entry ("namespace/name", both DNS-1123 labels, as Services are
- * named). Returns undefined when valid, else the reason (for a one-line error naming the entry).
- */
-export function priorityServiceError(entry: string): string | undefined {
-  const parts = entry.split('/');
-  if (parts.length !== 2) return 'must be namespace/name';
-  const [ns, name] = parts as [string, string];
-  if (!NAME.test(ns) || ns.length > 63)
-    return `namespace ${JSON.stringify(ns)} is not a valid DNS-1123 label`;
-  if (!NAME.test(name) || name.length > 63)
-    return `name ${JSON.stringify(name)} is not a valid DNS-1123 label`;
-  return undefined;
-}
 
 /** The Services to program first: the API server's Service, then `configured`, without repeats. */
 export function prioritySet(configured: readonly string[]): ReadonlySet<string> {
