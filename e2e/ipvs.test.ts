@@ -4,13 +4,13 @@
  * runs the whole in-VM suite (e2e/vm/ipvs-suite.vm.ts) there, and reports each of its scenarios as
  * a test here. Skips with "IPVS VM unavailable: …" when the VM cannot run on this machine.
  *
- * env: IPVS_VM_CACHE (kernel cache, default /var/cache/ipvs-vm), VM_ACCEL (default tcg here: KVM on
+ * env: VM_OUTPUT_FILE (write the whole in-VM output there), IPVS_VM_CACHE (kernel cache, default /var/cache/ipvs-vm), VM_ACCEL (default tcg here: KVM on
  * these hosts hangs the guest and costs a 30 s boot timeout), VM_TIMEOUT (default 900 s), VM_MEM (default 2048 MiB).
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const RUNNER = fileURLToPath(new URL('./vm/run-in-ipvs-vm.sh', import.meta.url));
@@ -108,6 +108,8 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
       maxBuffer: 64 * 1024 * 1024,
     });
     output = `${r.stdout}\n${r.stderr}`;
+    // The whole in-VM output (the daemon's log tails of a failed before hook are only there).
+    if (process.env.VM_OUTPUT_FILE) writeFileSync(process.env.VM_OUTPUT_FILE, output);
     code = r.status;
     scenarios = parseTap(r.stdout);
     suiteError = suiteFailure(r.stdout);
@@ -144,6 +146,7 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     'endpoint added back: new connections reach it again',
     'sh scheduler (after a restart that edits the virtual servers): one client always reaches one endpoint',
     'lc scheduler: a new connection goes to the endpoint with the fewest active connections',
+    'health check: a stopped listener goes to weight 0, takes no new connection, and gets its weight back',
     '--cleanup removes virtual servers, kube-ipvs0, our ipsets and chains',
   ]) {
     test(`in VM: ${name}`, () => {

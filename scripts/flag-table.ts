@@ -25,7 +25,7 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'hostname-override': ['supported', ''],
   'bind-address': ['supported', 'used to pick the node IP, as upstream'],
   'bind-address-hard-fail': ['supported', ''],
-  'healthz-bind-address': ['supported', '/healthz and /livez'],
+  'healthz-bind-address': ['supported', '/healthz, /livez and /readyz (ours)'],
   'metrics-bind-address': ['supported', '/metrics, /healthz, /proxyMode, /configz, /debug/explain'],
   'healthz-port': ['supported', 'deprecated upstream; warns'],
   'metrics-port': ['supported', 'deprecated upstream; warns'],
@@ -80,6 +80,15 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   output: ['ours', '`kube-proxy explain` only: text or json'],
   live: ['ours', "`kube-proxy explain` only: trace the kernel's rules (root), exit 3 when they differ"],
   'userspace-portals': ['ours', 'false: no NAT portal rules, listen on local addresses only'],
+  'ipvs-health-check': ['ours', 'tcp: probe real servers, weight 0 while failing (ipvs)'],
+  'ipvs-health-check-interval': ['ours', 'one probe per real server per interval'],
+  'ipvs-health-check-timeout': ['ours', ''],
+  'ipvs-health-check-fall': ['ours', ''],
+  'ipvs-health-check-rise': ['ours', ''],
+  'priority-services': [
+    'ours',
+    'programmed alone before the bulk on a node without rules; default/kubernetes always is',
+  ],
 };
 
 /** The markdown table. */

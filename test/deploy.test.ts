@@ -95,6 +95,9 @@ test('DaemonSet: kubeadm command line, host network, privileges, mounts, probes,
   assert.equal(c.securityContext.privileged, true);
   assert.equal(c.livenessProbe.httpGet.path, '/livez');
   assert.equal(c.livenessProbe.httpGet.port, 10256);
+  // Readiness means "programmed": /readyz, on the same healthz port.
+  assert.equal(c.readinessProbe.httpGet.path, '/readyz');
+  assert.equal(c.readinessProbe.httpGet.port, 10256);
   const mounts = Object.fromEntries((c.volumeMounts as Obj[]).map((m) => [m.name, m.mountPath]));
   assert.deepEqual(mounts, {
     'kube-proxy': '/var/lib/kube-proxy',

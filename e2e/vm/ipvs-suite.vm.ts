@@ -63,6 +63,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
   let daemon: LabProcess;
   let dir: string;
   let ip: Record<'b1' | 'b2' | 'b3', string>;
+  const backends: Partial<Record<'b1' | 'b2' | 'b3', LabProcess>> = {};
   const write = (file: string, objs: Obj[]): void => {
     writeFileSync(join(dir, file), yaml(objs));
   };
@@ -95,7 +96,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     mark('lab created');
     ip = { b1: lab.pod('b1').ip, b2: lab.pod('b2').ip, b3: lab.pod('b3').ip };
     for (const b of ['b1', 'b2', 'b3'] as const) {
-      await lab.startBackend(b, { tcpPorts: [8080] });
+      backends[b] = await lab.startBackend(b, { tcpPorts: [8080] });
       await lab.spawn(b, process.execPath, ['-e', HOLD_SERVER, b]).waitForOutput(/ready/, 30_000);
     }
     mark('backends started');
@@ -182,6 +183,13 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
         '--healthz-bind-address=0.0.0.0:10256',
         '--metrics-bind-address=127.0.0.1:10249',
         '--ipvs-min-sync-period=0s',
+        // Health checks on for the whole suite (every backend listens, so weights stay 1 until the
+        // health-check scenario stops one): 1 s interval, fall 2, rise 1.
+        '--ipvs-health-check=tcp',
+        '--ipvs-health-check-interval=1s',
+        '--ipvs-health-check-timeout=500ms',
+        '--ipvs-health-check-fall=2',
+        '--ipvs-health-check-rise=1',
         '-v=4',
       ],
       {
@@ -363,6 +371,38 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     assert.ok(m[1], m[0]);
     assert.notEqual(m[1], m[2], 'the second connection avoids the busy endpoint');
     assert.equal(m[3], m[2], 'after B is closed, C goes where nothing is open (rr would go back to A)');
+  });
+
+  test('health check: a stopped listener goes to weight 0, takes no new connection, and gets its weight back', async () => {
+    const rs = (w: number): RegExp =>
+      new RegExp(
+        // Only the real-server lines of that one virtual server.
+        `TCP\\s+172\\.30\\.0\\.10:80 \\w+(?:\\n\\s+->.*?)*?\\n\\s+-> ${ip.b1.replaceAll('.', '\\.')}:8080\\s+Masq\\s+${w}\\s`,
+      );
+    assert.match(await ipvsList(), rs(1), 'healthy before');
+    const started = performance.now();
+    await backends.b1!.stop(5_000);
+    await until('b1:8080 at weight 0', async () => rs(0).test(await ipvsList()), 30_000);
+    mark(
+      `b1 stopped -> weight 0 after ${((performance.now() - started) / 1000).toFixed(1)} s (fall 2 x interval 1 s)`,
+    );
+    assert.match(daemon.stderr, /real server failed its health check/);
+    const t = await lab.tcpMany('client', '172.30.0.10', 80, 10);
+    assert.deepEqual(t.backends, { b2: 10 }, JSON.stringify(t));
+    const back = performance.now();
+    backends.b1 = await lab.startBackend('b1', { tcpPorts: [8080] });
+    await until('b1:8080 back at weight 1', async () => rs(1).test(await ipvsList()), 30_000);
+    mark(`b1 restarted -> weight 1 after ${((performance.now() - back) / 1000).toFixed(1)} s (rise 1)`);
+    assert.match(daemon.stderr, /real server passed its health check again/);
+    const metrics = (
+      await lab.exec('node', process.execPath, [
+        '-e',
+        "fetch('http://127.0.0.1:10249/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
+      ])
+    ).stdout;
+    assert.match(metrics, /kubeproxy_ipvs_real_server_health\{ip_family="IPv4",state="unhealthy"\} 0/);
+    const again = await lab.tcpMany('client', '172.30.0.10', 80, 10);
+    assert.ok((again.backends.b1 ?? 0) > 0, JSON.stringify(again));
   });
 
   test('--cleanup removes virtual servers, kube-ipvs0, our ipsets and chains', async () => {

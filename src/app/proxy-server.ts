@@ -22,6 +22,8 @@ import { osHostname, readInterfaceAddresses } from './machine.js';
 import { ExplainService } from './explain-service.js';
 import { SyncLoop } from './sync-loop.js';
 import { applyLinuxSetup } from './linux-setup.js';
+import { prioritySet } from '../proxy/priority.js';
+import { HealthChecker } from './health-checker.js';
 import {
   BASE_KINDS,
   backendFor,
@@ -48,6 +50,7 @@ export class ProxyServer implements Daemon {
   private readonly explain: ExplainService;
   private readonly closers: (() => Promise<void> | void)[] = [];
   private readonly proxiers = new Map<IPFamily, Proxier>();
+  private readonly checkers: HealthChecker[] = [];
   private loop: SyncLoop | undefined;
   private serviceHealth: ServiceHealthServer | undefined;
   private stopped = false;
@@ -121,6 +124,7 @@ export class ProxyServer implements Daemon {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const c of this.checkers) c.stop();
     await this.source.stop();
     await this.loop?.stop();
     for (const p of this.proxiers.values()) await p.close();
@@ -161,7 +165,21 @@ export class ProxyServer implements Daemon {
     const optionsByFamily = new Map(
       families.map((f) => [f, familyOptions(config, probe, f, interfaceAddresses)] as const),
     );
+    const hc = config.ipvsHealthCheck;
     for (const f of families) {
+      // Only modes that hand the checker their endpoints (ipvs) get probes; the others never set targets.
+      const checker =
+        hc.mode === 'tcp'
+          ? new HealthChecker({
+              family: f,
+              options: hc,
+              logger: logger.child({ family: f }),
+              metrics,
+              // A flipped real server is re-weighted by a full sync (health changes are rare).
+              onChange: () => this.loop?.forceFullSync(),
+            })
+          : undefined;
+      if (checker) this.checkers.push(checker);
       this.proxiers.set(
         f,
         await backend.create({
@@ -170,6 +188,7 @@ export class ProxyServer implements Daemon {
           metrics,
           syncPeriodMs: this.periods.syncPeriodMs,
           onNeedFullSync: () => this.loop?.forceFullSync(),
+          ...(checker ? { health: checker } : {}),
         }),
       );
     }
@@ -199,7 +218,17 @@ export class ProxyServer implements Daemon {
       observed?.(r);
       this.explain.synced(r.state, optionsByFamily.get(r.family)!);
     };
-    const loop = new SyncLoop(tracker, this.proxiers, this.periods, hooks, logger);
+    const loop = new SyncLoop(
+      tracker,
+      this.proxiers,
+      {
+        ...this.periods,
+        priorityServices: prioritySet(config.priorityServices),
+        driftCheckPeriodMs: this.periods.syncPeriodMs,
+      },
+      hooks,
+      logger,
+    );
     this.loop = loop;
     let lastPodCIDRs = JSON.stringify(probe.currentNode()?.podCIDRs ?? []);
     const onEvent = (ev: SourceEvent): void => {

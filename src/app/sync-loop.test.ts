@@ -85,3 +85,82 @@ test('a failed sync is retried as a full sync that still carries the change', as
   assert.deepEqual(failed, [false]);
   await loop.stop();
 });
+
+function startedLoop(
+  proxier: Proxier,
+  priority: ReadonlySet<string>,
+  hooks: ConstructorParameters<typeof SyncLoop>[3] = {},
+) {
+  const tracker = new StateTracker({ families: ['IPv4'], nodeName: 'n' });
+  const loop = new SyncLoop(
+    tracker,
+    new Map([['IPv4', proxier]]),
+    { minSyncPeriodMs: 0, syncPeriodMs: 50, priorityServices: priority },
+    hooks,
+    createMemoryLogger(),
+  );
+  loop.start();
+  for (const [ns, name, ip] of [
+    ['default', 'kubernetes', '172.30.0.1'],
+    ['kube-system', 'kube-dns', '172.30.0.10'],
+    ['ns', 'a', '172.30.0.41'],
+    ['ns', 'b', '172.30.0.42'],
+  ] as const)
+    loop.handleEvent({ type: 'add', object: makeService(ns, name, { clusterIP: ip }) });
+  loop.handleEvent({ type: 'synced', kind: 'Service' });
+  loop.handleEvent({ type: 'synced', kind: 'EndpointSlice' });
+  return loop;
+}
+
+test('the first sync programs the priority services alone first, then everything; later syncs do not repeat it', async () => {
+  const { p, calls } = recordingProxier();
+  const seen: string[][] = [];
+  const loop = startedLoop(p, new Set(['default/kubernetes', 'kube-system/kube-dns', 'x/absent']), {
+    prioritySynced: (_f, services) => seen.push([...services]),
+  });
+  await settle(loop);
+  assert.deepEqual(calls, [
+    { full: true, changed: ['default/kubernetes', 'kube-system/kube-dns'], size: 2 },
+    { full: true, changed: ['default/kubernetes', 'kube-system/kube-dns', 'ns/a', 'ns/b'], size: 4 },
+  ]);
+  assert.deepEqual(seen, [['default/kubernetes', 'kube-system/kube-dns']]);
+  loop.forceFullSync();
+  await settle(loop);
+  assert.equal(calls.length, 3);
+  assert.equal(calls[2]?.size, 4);
+  await loop.stop();
+});
+
+test('no priority sync when the proxier finds rules of an earlier run, or when none of the services exists', async () => {
+  const restarted = recordingProxier();
+  const p: Proxier = { ...restarted.p, hasProgrammedRules: () => Promise.resolve(true) };
+  const loop = startedLoop(p, new Set(['default/kubernetes']));
+  await settle(loop);
+  assert.deepEqual(
+    restarted.calls.map((c) => c.size),
+    [4],
+  );
+  await loop.stop();
+  const fresh = recordingProxier();
+  const loop2 = startedLoop(fresh.p, new Set(['x/absent']));
+  await settle(loop2);
+  assert.deepEqual(
+    fresh.calls.map((c) => c.size),
+    [4],
+  );
+  await loop2.stop();
+});
+
+test('a failed priority sync does not fail the first sync', async () => {
+  const { p, calls } = recordingProxier(1);
+  const loop = startedLoop(p, new Set(['default/kubernetes']));
+  await settle(loop);
+  assert.deepEqual(
+    calls.map((c) => [c.full, c.size]),
+    [
+      [true, 1],
+      [true, 4],
+    ],
+  );
+  await loop.stop();
+});

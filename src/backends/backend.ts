@@ -6,6 +6,8 @@ import type { DesiredState } from '../proxy/types.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { Logger } from '../observability/logger.js';
 import type { ProxyMetrics } from '../observability/metrics.js';
+import type { EndpointHealth } from '../proxy/health-check.js';
+import type { DriftFinding } from './drift.js';
 
 import type { ProxyMode } from '../model/proxy-mode.js';
 import type { Kind } from '../model/types.js';
@@ -27,6 +29,20 @@ export interface Proxier {
    */
   sync(state: DesiredState, full: boolean): Promise<SyncOutcome>;
   /**
+   * Optional: whether the kernel already holds rules this mode programmed (a restart), checked
+   * cheaply before the first sync. When true (or when the check throws) the sync loop does not
+   * program the priority Services alone first, since a sync of that small state would remove every
+   * other Service's rules until the bulk sync lands. Absent means "nothing survives a restart".
+   */
+  hasProgrammedRules?(): Promise<boolean>;
+  /**
+   * Optional: reads back cheaply what the last successful sync wrote and returns every difference
+   * (backends/drift.ts). Empty when nothing differs, or when the proxier does not know what it
+   * wrote (before its first sync, after a failure: the next full sync rewrites everything anyway).
+   * Never called during sync(). Must not touch other owners' objects.
+   */
+  checkDrift?(): Promise<readonly DriftFinding[]>;
+  /**
    * Stops timers and listeners the proxier owns. Kernel modes leave their rules in place (they keep
    * working and survive a restart); userspace removes its portal rules, which would otherwise send
    * service traffic to closed sockets.
@@ -47,6 +63,11 @@ export interface BackendDeps {
   readonly metrics?: ProxyMetrics;
   /** The mode's syncPeriod (ms): the interval of periodic checks a proxier runs itself (iptables canary). */
   readonly syncPeriodMs?: number;
+  /**
+   * --ipvs-health-check: the proxier hands it its TCP endpoints after each sync and programs the
+   * unhealthy ones with weight 0 (IPVS; userspace does not use it yet). Absent: no health checking.
+   */
+  readonly health?: EndpointHealth;
 }
 
 /** How often a mode syncs: upstream's per-mode syncPeriod and minSyncPeriod (ms). */

@@ -217,6 +217,8 @@ function applyCommon(c: MutableProxyConfig, f: V1Alpha1 | V1Alpha2, duration: Du
   c.detectLocalMode = (f.detectLocalMode ?? '') as MutableProxyConfig['detectLocalMode'];
   c.nodePortAddresses = expandNodePortAddresses(f.nodePortAddresses ?? []);
   c.configSyncPeriodMs = duration('configSyncPeriod', f.configSyncPeriod, 15 * 60_000, true);
+  const ours = f.kubeProxyTs;
+  if (ours?.priorityServices != null) c.priorityServices = [...ours.priorityServices];
 }
 
 function conntrackFrom(

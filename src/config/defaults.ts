@@ -3,6 +3,7 @@
  * durations, empty strings and null pointers get defaults), mode resolved to iptables, plus our own knobs.
  */
 import type { ProxyConfig } from './types.js';
+import { DEFAULT_HEALTH_CHECK } from '../model/extensions.js';
 
 export const API_GROUP = 'kubeproxy.config.k8s.io';
 export const V1ALPHA1 = `${API_GROUP}/v1alpha1`;
@@ -78,5 +79,7 @@ export function defaultProxyConfig(): MutableProxyConfig {
     serviceNodePortRange: { min: 30000, max: 32767 },
     userspaceBalancer: 'round-robin',
     userspacePortals: true,
+    priorityServices: ['kube-system/kube-dns'],
+    ipvsHealthCheck: { mode: '', ...DEFAULT_HEALTH_CHECK },
   };
 }

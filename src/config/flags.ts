@@ -395,6 +395,36 @@ export const FLAGS: readonly FlagSpec[] = [
     'true',
     'Userspace mode: as root with iptables, program NAT portal rules that bring service traffic to the proxy; false listens on local service addresses and NodePorts only.',
   ),
+  d(
+    'ipvs-health-check',
+    'string',
+    'string',
+    '',
+    "Health-check IPVS real servers: 'tcp' probes each by TCP connect and gives a failing one weight 0; empty is off.",
+  ),
+  d(
+    'ipvs-health-check-interval',
+    'duration',
+    'duration',
+    '5s',
+    'Time between two probes of one real server.',
+  ),
+  d('ipvs-health-check-timeout', 'duration', 'duration', '5s', 'A probe connect slower than this fails.'),
+  d(
+    'ipvs-health-check-fall',
+    'int32',
+    'int32',
+    '2',
+    'Consecutive failed probes that make a real server unhealthy.',
+  ),
+  d('ipvs-health-check-rise', 'int32', 'int32', '1', 'Consecutive good probes that make it healthy again.'),
+  d(
+    'priority-services',
+    'stringSlice',
+    'strings',
+    'kube-system/kube-dns',
+    'Services (namespace/name) programmed first, in one small sync before the rest, when the proxy starts on a node without rules; default/kubernetes always is.',
+  ),
 ];
 
 const byName = new Map(FLAGS.map((f) => [f.name, f]));

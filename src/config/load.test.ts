@@ -321,3 +321,48 @@ test('resolveNodeName: override when set, else hostname; trimmed and lowercased'
   assert.equal(resolveNodeName({ hostnameOverride: ' Node-1 ' }, 'ignored'), 'node-1');
   assert.equal(resolveNodeName({ hostnameOverride: '   ' }, 'HOST'), 'host');
 });
+
+test('priority services: default kube-system/kube-dns; from the kubeProxyTs extension field; the flag wins; bad entries are named', () => {
+  assert.deepEqual(parseCommandLine([]).config.priorityServices, ['kube-system/kube-dns']);
+  const file = `${HEAD}kubeProxyTs:\n  priorityServices: [kube-system/coredns, monitoring/prometheus]\n`;
+  const r = parseCommandLine(['--config=/c.yaml'], files({ '/c.yaml': file }));
+  assert.deepEqual(r.config.priorityServices, ['kube-system/coredns', 'monitoring/prometheus']);
+  const f = parseCommandLine(['--config=/c.yaml', '--priority-services=a/b'], files({ '/c.yaml': file }));
+  assert.deepEqual(f.config.priorityServices, ['a/b']);
+  assert.throws(
+    () =>
+      parseCommandLine(
+        ['--config=/c.yaml'],
+        files({ '/c.yaml': `${HEAD}kubeProxyTs:\n  priorityServices: [nope]\n` }),
+      ),
+    (e: unknown) =>
+      e instanceof ConfigError && /kubeProxyTs\.priorityServices: must be namespace\/name/.test(e.message),
+  );
+  assert.throws(
+    () => parseCommandLine(['--priority-services=x']),
+    /--priority-services: must be namespace\/name/,
+  );
+});
+
+test('--ipvs-health-check: off by default; tcp with its options; bad values are named', () => {
+  assert.equal(parseCommandLine([]).config.ipvsHealthCheck.mode, '');
+  const r = parseCommandLine([
+    '--ipvs-health-check=tcp',
+    '--ipvs-health-check-interval=2s',
+    '--ipvs-health-check-timeout=1s',
+    '--ipvs-health-check-fall=3',
+    '--ipvs-health-check-rise=2',
+  ]);
+  assert.deepEqual(r.config.ipvsHealthCheck, {
+    mode: 'tcp',
+    intervalMs: 2000,
+    timeoutMs: 1000,
+    fall: 3,
+    rise: 2,
+  });
+  assert.throws(() => parseCommandLine(['--ipvs-health-check=http']), /must be "" \(off\) or tcp/);
+  assert.throws(
+    () => parseCommandLine(['--ipvs-health-check-timeout=10s']),
+    /timeout must not exceed the interval/,
+  );
+});

@@ -210,6 +210,27 @@ const BINDINGS: readonly FlagBinding[] = [
     false,
   ),
   b('userspace-portals', ['userspacePortals'], (c, v) => (c.userspacePortals = asBool(v)), false),
+  b(
+    'ipvs-health-check',
+    ['ipvsHealthCheck.mode'],
+    (c, v) => (c.ipvsHealthCheck.mode = asStr(v) as MutableProxyConfig['ipvsHealthCheck']['mode']),
+    false,
+  ),
+  b(
+    'ipvs-health-check-interval',
+    ['ipvsHealthCheck.interval'],
+    (c, v) => (c.ipvsHealthCheck.intervalMs = asNum(v)),
+    false,
+  ),
+  b(
+    'ipvs-health-check-timeout',
+    ['ipvsHealthCheck.timeout'],
+    (c, v) => (c.ipvsHealthCheck.timeoutMs = asNum(v)),
+    false,
+  ),
+  b('ipvs-health-check-fall', ['ipvsHealthCheck.fall'], (c, v) => (c.ipvsHealthCheck.fall = asNum(v)), false),
+  b('ipvs-health-check-rise', ['ipvsHealthCheck.rise'], (c, v) => (c.ipvsHealthCheck.rise = asNum(v)), false),
+  b('priority-services', ['kubeProxyTs.priorityServices'], (c, v) => (c.priorityServices = asList(v))),
 ];
 
 /** Flags of `kube-proxy explain` only: the connection to explain and how to answer. */

@@ -59,6 +59,11 @@ const common = {
   detectLocalMode: str,
   nodePortAddresses: strList,
   configSyncPeriod: dur,
+  /**
+   * Ours, not upstream's: kube-proxy-ts' own settings, in one extension field so that the rest of
+   * the file stays upstream's. (Upstream's strict decoder rejects it: a file that sets it is ours.)
+   */
+  kubeProxyTs: z.strictObject({ priorityServices: strList }).nullish(),
 };
 
 export const v1alpha1Schema = z.strictObject({

@@ -83,6 +83,22 @@ export interface ProxyConfig {
   readonly userspaceBalancer: 'round-robin' | 'least-connections';
   /** Userspace mode: program NAT portals when root and iptables allow (--userspace-portals). */
   readonly userspacePortals: boolean;
+  /**
+   * --priority-services: "ns/name" of Services programmed alone, before the bulk, on the first sync
+   * (default/kubernetes always is; see proxy/priority.ts).
+   */
+  readonly priorityServices: readonly string[];
+  /**
+   * --ipvs-health-check=tcp and its -interval/-timeout/-fall/-rise: TCP probes of IPVS real servers
+   * (ipvs mode); a failing one gets weight 0. mode "" is off.
+   */
+  readonly ipvsHealthCheck: {
+    readonly mode: '' | 'tcp';
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly fall: number;
+    readonly rise: number;
+  };
 }
 
 /** Actions selected on the command line besides running the daemon. */

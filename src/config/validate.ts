@@ -5,6 +5,8 @@
 import { ipFamily, parseCIDR, splitHostPort } from '../net/ip.js';
 import type { ProxyConfig } from './types.js';
 import { formatGoDuration } from './duration.js';
+import { priorityServiceError } from '../model/extensions.js';
+import { healthCheckOptionErrors } from '../model/extensions.js';
 
 /** One invalid value, named by its v1alpha1 field path. */
 export interface ConfigProblem {
@@ -233,6 +235,19 @@ export function validateProxyConfig(c: ProxyConfig): ConfigProblem[] {
       message: 'must be round-robin or least-connections',
       value: c.userspaceBalancer,
     });
+  }
+  const hc = c.ipvsHealthCheck;
+  if (hc.mode !== '' && hc.mode !== 'tcp')
+    out.push({ path: 'ipvsHealthCheck.mode', message: 'must be "" (off) or tcp', value: hc.mode });
+  for (const why of healthCheckOptionErrors(hc))
+    out.push({
+      path: 'ipvsHealthCheck',
+      message: why,
+      value: `interval ${hc.intervalMs}ms timeout ${hc.timeoutMs}ms fall ${hc.fall} rise ${hc.rise}`,
+    });
+  for (const entry of c.priorityServices) {
+    const why = priorityServiceError(entry);
+    if (why !== undefined) out.push({ path: 'kubeProxyTs.priorityServices', message: why, value: entry });
   }
   return out;
 }

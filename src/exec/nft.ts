@@ -34,6 +34,27 @@ export function nftReader(nft = 'nft', exec: Exec = defaultExec): (script: strin
     (await exec(nft, ['-t', '-f', '-'], { input: script, timeoutMs: NFT_TIMEOUT_MS })).stdout;
 }
 
+/**
+ * Runs a read-only script with `nft -f -`, not terse (set and map elements included), and returns
+ * its output: the nftables drift check's read-back.
+ */
+export function nftFullReader(nft = 'nft', exec: Exec = defaultExec): (script: string) => Promise<string> {
+  return async (script) =>
+    (await exec(nft, ['-f', '-'], { input: script, timeoutMs: NFT_TIMEOUT_MS })).stdout;
+}
+
+/**
+ * `nft list chain <family> <table> <chain>` on the command line: nft 1.0.6 cannot list one named
+ * chain from a script. Read-only.
+ */
+export function nftChainReader(
+  nft = 'nft',
+  exec: Exec = defaultExec,
+): (family: string, table: string, chain: string) => Promise<string> {
+  return async (family, table, chain) =>
+    (await exec(nft, ['list', 'chain', family, table, chain], { timeoutMs: NFT_TIMEOUT_MS })).stdout;
+}
+
 /** `nft -c -f -`: parses and checks a script against the kernel without applying it. */
 export async function nftCheck(nft: string, script: string, exec: Exec = defaultExec): Promise<void> {
   await exec(nft, ['-c', '-f', '-'], { input: script, timeoutMs: 10_000 });

@@ -51,6 +51,17 @@ export interface ProxyMetrics {
   readonly proxyLivezTotal: Counter<'code'>;
   readonly conntrackReconcilerDeletedEntriesTotal: Counter<'ip_family'>;
   readonly conntrackReconcilerSyncDuration: Histogram<'ip_family'>;
+  /**
+   * kubeproxy_ipvs_real_server_health{ip_family,state} (ours): probe targets by health state
+   * ("healthy" / "unhealthy") under --ipvs-health-check; per state, not per server, so bounded.
+   */
+  readonly ipvsRealServerHealth: Gauge<'ip_family' | 'state'>;
+  /**
+   * kubeproxy_sync_proxy_rules_drift_total{ip_family,object} (ours): differences found between what
+   * the proxy last wrote and what the kernel holds, by kind of object (table, chain, map, set,
+   * jump, virtual_server, real_server, ipset, address).
+   */
+  readonly syncProxyRulesDriftTotal: Counter<'ip_family' | 'object'>;
 }
 
 export interface MetricsOptions {
@@ -221,6 +232,18 @@ export function createMetrics(options: MetricsOptions = {}): ProxyMetrics {
       'Cumulative conntrack flows deleted by conntrack reconciler',
       always,
     ),
+    ipvsRealServerHealth: new Gauge({
+      name: `${SUBSYSTEM}_ipvs_real_server_health`,
+      help: alpha('Real servers probed by the IPVS health check, by health state'),
+      labelNames: ['ip_family', 'state'],
+      registers: want('ipvs', 'userspace'),
+    }),
+    syncProxyRulesDriftTotal: new Counter({
+      name: `${SUBSYSTEM}_sync_proxy_rules_drift_total`,
+      help: alpha('Differences found between the rules last written and the kernel, by object kind'),
+      labelNames: ['ip_family', 'object'],
+      registers: want('iptables', 'ipvs', 'nftables'),
+    }),
     conntrackReconcilerSyncDuration: familyHistogram(
       'conntrack_reconciler_sync_duration_seconds',
       'ReconcileConntrackFlowsLatency latency in seconds',

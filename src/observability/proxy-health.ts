@@ -6,6 +6,8 @@
  * updated) older than healthTimeout. Only families that have called updated() at least once are
  * judged, as upstream's loop runs over the last-updated map; proxiers call updated() once when
  * their sync loop starts, so a proxier whose first sync never succeeds still goes unhealthy.
+ *
+ * /readyz (ours, not upstream's) answers whether the data plane is programmed: see readiness.ts.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +27,7 @@ import {
 } from './go-time.js';
 import { closeHttp, listenHttp, notFound, parseHostPort, reply, requestPath } from './http-util.js';
 import { KpError } from '../errors.js';
+import { ReadinessTracker, readinessBody, type Readiness } from './readiness.js';
 
 /**
  * Response body style.
@@ -89,6 +92,7 @@ export class ProxyHealthServer {
   // Upstream treats the node as eligible until told otherwise, so a starting proxy is not drained.
   private eligible = true;
   private readonly servers = new Set<Server>();
+  private readonly readinessTracker: ReadinessTracker;
 
   constructor(private readonly options: ProxyHealthOptions) {
     if (!(Number.isFinite(options.healthTimeoutMs) && options.healthTimeoutMs >= 0)) {
@@ -100,11 +104,36 @@ export class ProxyHealthServer {
     this.clock = options.clock ?? realClock;
     this.timeoutMs = options.healthTimeoutMs;
     this.format = options.bodyFormat ?? 'json';
+    this.readinessTracker = new ReadinessTracker(this.timeoutMs, this.clock);
   }
 
   /** Records that `family` has changes waiting; keeps the time of the oldest one until updated(). */
   queuedUpdate(family: IPFamily): void {
     if (!this.oldestPendingQueued.has(family)) this.oldestPendingQueued.set(family, this.clock.now());
+    this.readinessTracker.queued(family);
+  }
+
+  /** For /readyz: the families the proxy runs; each is unready until its first full sync. */
+  expectFamilies(families: readonly IPFamily[]): void {
+    this.readinessTracker.expect(families);
+  }
+
+  /**
+   * For /readyz: a sync of `family` succeeded (`full`: the whole state was programmed). Does not
+   * touch /healthz, which updated() drives with upstream's semantics.
+   */
+  syncSucceeded(family: IPFamily, full: boolean): void {
+    this.readinessTracker.synced(family, full);
+  }
+
+  /** For /readyz: a sync of `family` failed with `err`. */
+  syncFailed(family: IPFamily, err: unknown): void {
+    this.readinessTracker.failed(family, err);
+  }
+
+  /** Whether every family is programmed and not behind for longer than the timeout (see readiness.ts). */
+  readiness(): Readiness {
+    return this.readinessTracker.readiness();
   }
 
   /** Records a successful sync of `family`: clears its pending update and sets lastUpdated = now. */
@@ -150,12 +179,15 @@ export class ProxyHealthServer {
     return this.health().healthy;
   }
 
-  /** The request listener serving /healthz and /livez (404 elsewhere); exposed for embedding and tests. */
+  /** The request listener serving /healthz, /livez and /readyz (404 elsewhere); exposed for embedding and tests. */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = requestPath(req.url);
     if (path === '/healthz') this.serve(res, true);
     else if (path === '/livez') this.serve(res, false);
-    else notFound(res);
+    else if (path === '/readyz') {
+      const r = this.readinessTracker.readiness();
+      reply(res, r.ready ? 200 : 503, JSON_HEADERS, readinessBody(r));
+    } else notFound(res);
   };
 
   private serve(res: ServerResponse, withNode: boolean): void {

@@ -41,6 +41,7 @@ export function syncObservabilityHooks(o: SyncObservers): SyncHooks {
   const { metrics, health, serviceHealth, logger } = o;
   return {
     started: (families) => {
+      health.expectFamilies(families);
       for (const f of families) health.updated(f);
     },
     queued: (families) => {
@@ -80,6 +81,7 @@ export function syncObservabilityHooks(o: SyncObservers): SyncHooks {
         metrics.iptablesRulesLastSync.set({ ...labels, table }, c.written);
       }
       health.updated(r.family);
+      health.syncSucceeded(r.family, r.full);
       // Counts apply to services the server knows, so set them once the listeners are in place.
       // Copy first: the state's maps are live and change with the next build.
       const counts = new Map(r.state.localReadyEndpoints);
@@ -92,6 +94,12 @@ export function syncObservabilityHooks(o: SyncObservers): SyncHooks {
         },
       );
       o.afterSync?.(r);
+    },
+    failed: (family, _full, err) => {
+      health.syncFailed(family, err);
+    },
+    drift: (family, findings) => {
+      for (const f of findings) metrics.syncProxyRulesDriftTotal.inc({ ip_family: family, object: f.object });
     },
   };
 }

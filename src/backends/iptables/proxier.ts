@@ -53,6 +53,8 @@ import { PROC_SYS, readSysctl, sysctlName, writeSysctl } from '../../exec/sysctl
 import { sameChain } from './save-normalize.js';
 import { planRestores, renderIncremental, renderWhole, type ChainBook } from './planner.js';
 import type { IPFamily } from '../../model/types.js';
+import { jumpChains, missingJumps } from './drift.js';
+import type { DriftFinding } from '../drift.js';
 
 const RESTORE_TIMEOUT_MS = 300_000;
 
@@ -248,6 +250,34 @@ export class IPTablesProxier implements Proxier {
         nat: { total: this.ruleTotals.nat, written: plan.writtenPerTable.nat },
       },
     };
+  }
+
+  /**
+   * Drift (backends/drift.ts): the jumps from the built-in chains into ours, one short
+   * `iptables -S <chain>` each. Flushed tables are the canary monitor's business. Nothing is
+   * compared before the first full sync (which creates the jumps).
+   */
+  async checkDrift(): Promise<readonly DriftFinding[]> {
+    if (!this.incrementalReady || this.closed) return [];
+    const t = this.o.tools;
+    const listings = new Map<string, string>();
+    for (const { table, chain } of jumpChains(JUMP_RULES)) {
+      const r = await this.exec(t.iptables, ['-w', '-t', table, '-S', chain], {
+        okCodes: [0, 1],
+        timeoutMs: RESTORE_TIMEOUT_MS,
+      });
+      if (r.code === 0) listings.set(`${table} ${chain}`, r.stdout);
+    }
+    return missingJumps(JUMP_RULES, listings);
+  }
+
+  /** A restart: KUBE-SERVICES already holds a rule (one rule is read, not the whole chain). */
+  async hasProgrammedRules(): Promise<boolean> {
+    const r = await this.exec(this.o.tools.iptables, ['-w', '-t', 'nat', '-S', 'KUBE-SERVICES', '1'], {
+      okCodes: [0, 1],
+      timeoutMs: RESTORE_TIMEOUT_MS,
+    });
+    return r.code === 0 && r.stdout.trim() !== '';
   }
 
   async close(): Promise<void> {

@@ -36,6 +36,11 @@ import { readSysctl, writeSysctl } from '../../exec/sysctl.js';
 import { ipsetNames, ipsetRestore, ipsetSave } from '../../exec/ipset.js';
 import { ipvsadmList, ipvsadmRestore, ipvsadmSave } from '../../exec/ipvsadm.js';
 import { deviceAddresses, ipBatch } from '../../exec/link.js';
+import { healthTargets, weighLayout, weighPartial } from './health-weights.js';
+import { compareIPVS } from './drift.js';
+import type { DriftFinding } from '../drift.js';
+
+const NO_TARGETS: ReadonlySet<string> = new Set();
 
 const TOOL_TIMEOUT_MS = 120_000;
 
@@ -167,7 +172,10 @@ export class IPVSProxier implements Proxier {
       // Full: render everything (keeping the fragments of unchanged service ports), read the kernel, diff everything.
       ({ program, rebuilt } = IPVSProgram.full(state, ctx, prev));
       this.program = program;
-      layout = assembleIPVSLayout(ctx, opts, program.fragments(state.sortedKeys));
+      layout = weighLayout(
+        assembleIPVSLayout(ctx, opts, program.fragments(state.sortedKeys)),
+        this.deps.health?.unhealthy() ?? NO_TARGETS,
+      );
       tables = layout.nat + layout.filter;
       lap('render');
       this.logSkipped(layout.skipped);
@@ -187,7 +195,11 @@ export class IPVSProxier implements Proxier {
       const t2 = renderIPVSTables(ctx.family, opts, (set) => program.nonEmpty(set), program.noNodeAccess());
       tables = t2.nat + t2.filter;
       lap('render');
-      plan = planPartial(kernel, update.desired, opts.ipvsExcludeCIDRs);
+      plan = planPartial(
+        kernel,
+        weighPartial(update.desired, this.deps.health?.unhealthy() ?? NO_TARGETS),
+        opts.ipvsExcludeCIDRs,
+      );
       lap('diff');
     }
     const writeTables = isFull || tables !== this.lastTables;
@@ -216,6 +228,7 @@ export class IPVSProxier implements Proxier {
     }
     this.kernel = kernel;
     this.program = program;
+    this.deps.health?.setTargets(healthTargets([...program.frags.values()].map((e) => e.frag)));
     if (this.deps.conntrackCleanup ?? true) {
       await reconcileUDPConntrack(state, {
         exec: this.exec,
@@ -382,6 +395,25 @@ export class IPVSProxier implements Proxier {
         'service address skipped: not of this family or invalid',
       );
     }
+  }
+
+  /**
+   * Drift (backends/drift.ts): reads the kernel as a full sync does (virtual and real servers, our
+   * ipsets, kube-ipvs0's addresses) and compares with what the last successful sync left. Under the
+   * sync lock, so it never sees a half-applied sync; nothing to compare after a failed sync.
+   */
+  checkDrift(): Promise<readonly DriftFinding[]> {
+    return this.locked(async () => {
+      const want = this.kernel;
+      if (!want) return [];
+      const have = await readKernelState(this.exec, this.deps.options.family);
+      return this.kernel === want ? compareIPVS(want, have) : [];
+    });
+  }
+
+  /** A restart: kube-ipvs0 exists (our dummy device; --cleanup deletes it). */
+  async hasProgrammedRules(): Promise<boolean> {
+    return (await deviceAddresses(this.exec, N.DUMMY_DEVICE)) !== undefined;
   }
 
   close(): Promise<void> {

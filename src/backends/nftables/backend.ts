@@ -5,11 +5,11 @@
 import type { Backend } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import { which } from '../../exec/run.js';
-import { findNft, nftCheck, nftRunner } from '../../exec/nft.js';
+import { findNft, nftChainReader, nftCheck, nftFullReader, nftRunner } from '../../exec/nft.js';
 import { ModeUnavailableError } from '../../errors.js';
 import { TABLE_NAME } from './render-layout.js';
 import { renderNFTables } from './render.js';
-import { NFTablesProxier, nftLister } from './proxier.js';
+import { NFTablesProxier, nftLister, nftTableExists } from './proxier.js';
 
 const PROBE = `add table ip kube-proxy-probe
 add chain ip kube-proxy-probe c { type nat hook prerouting priority dstnat ; }
@@ -74,7 +74,10 @@ export const nftablesBackend: Backend = {
       deps.logger.warn(
         'the `conntrack` tool is not on PATH: stale UDP flows will not be cleaned after endpoint changes',
       );
-    return new NFTablesProxier(deps, nftRunner(nft), conntrack, nftLister(nft));
+    return new NFTablesProxier(deps, nftRunner(nft), conntrack, nftLister(nft), nftTableExists(nft), {
+      script: nftFullReader(nft),
+      chain: nftChainReader(nft),
+    });
   },
   cleanup: (logger) => cleanupNFTables(logger),
 };

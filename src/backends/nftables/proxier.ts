@@ -9,7 +9,15 @@ import type { BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { DesiredState, ServicePortState } from '../../proxy/types.js';
 import { defaultExec } from '../../exec/run.js';
 import { nftReader, nftRunner, type NftRunner } from '../../exec/nft.js';
-import { layoutBase, serviceFragment, TABLE_NAME, type ServiceFragment } from './render-layout.js';
+import type { DriftFinding } from '../drift.js';
+import { baseChainNames, compareNft, driftReadScript, parseDriftRead, type NftExpected } from './drift.js';
+import {
+  layoutBase,
+  serviceFragment,
+  TABLE_NAME,
+  type ServiceFragment,
+  type NftLayout,
+} from './render-layout.js';
 import { createScript, diffScript, replaceScript, type DiffStats } from './render-script.js';
 import { listScript, parseTableListing, type ExistingTable } from './render-existing.js';
 import { SlotAllocator } from './slots.js';
@@ -26,6 +34,12 @@ export type NftLister = (family: 'ip' | 'ip6') => Promise<string>;
 export function nftLister(nft = 'nft'): NftLister {
   const read = nftReader(nft);
   return (family) => read(listScript(family));
+}
+
+/** The drift check's read-back: a non-terse script, and one named chain (command line). */
+export interface NftDriftReader {
+  readonly script: (script: string) => Promise<string>;
+  readonly chain: (family: string, table: string, chain: string) => Promise<string>;
 }
 
 /** What the last sync sent (for tests, logs and the benchmark). */
@@ -49,6 +63,8 @@ export interface LastSync {
 export class NFTablesProxier implements Proxier {
   private readonly slots = new SlotAllocator();
   private programmed: Programmed | undefined;
+  /** The base layout (base chains, global sets and maps) of `programmed`: the drift check needs both. */
+  private programmedBase: NftLayout | undefined;
   private readonly skippedLogged = new Set<string>();
   last: LastSync | undefined;
 
@@ -63,6 +79,8 @@ export class NFTablesProxier implements Proxier {
     private readonly apply: NftRunner = nftRunner(),
     private readonly conntrackCleanup = false,
     private readonly list?: NftLister,
+    private readonly tableExists?: (family: 'ip' | 'ip6') => Promise<boolean>,
+    private readonly driftRead?: NftDriftReader,
   ) {}
 
   /** Our table as it is now, or undefined when there is none or it cannot be read or understood. */
@@ -203,6 +221,7 @@ export class NFTablesProxier implements Proxier {
       }
     }
     this.programmed = { ...next, baseKey, frags };
+    this.programmedBase = base;
     this.last = { full: isFull, bytes: script.length, rebuilt, ...(stats ? { stats } : {}), ...replaced };
     this.deps.logger.debug(
       { family: state.family, full: isFull, bytes: script.length, rebuilt, ...stats, ...replaced },
@@ -255,9 +274,55 @@ export class NFTablesProxier implements Proxier {
     );
   }
 
+  /**
+   * Drift (backends/drift.ts): reads back our chains and hooks, our base chains' rules and our sets'
+   * elements and compares them with what the last successful sync left. Nothing to compare before
+   * the first sync or after a failed one (the next full sync rewrites everything anyway).
+   */
+  async checkDrift(): Promise<readonly DriftFinding[]> {
+    const p = this.programmed;
+    const base = this.programmedBase;
+    if (!p || !base || !this.driftRead) return [];
+    const family = base.family;
+    const whole = programmedLayout(base, p);
+    const expected: NftExpected = { family, chains: whole.chains, sets: whole.sets, elems: whole.elements };
+    let text: string;
+    try {
+      text = await this.driftRead.script(driftReadScript(family));
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      if (/No such file or directory/.test(msg)) return compareNft(expected, undefined);
+      throw err;
+    }
+    for (const name of baseChainNames(expected)) {
+      try {
+        text += await this.driftRead.chain(family, TABLE_NAME, name);
+      } catch {
+        // A deleted base chain fails its listing; compareNft names it from the chain list.
+      }
+    }
+    // The table may have gone between the programmed snapshot and now: compare against the same one.
+    return this.programmed === p ? compareNft(expected, parseDriftRead(text, family)) : [];
+  }
+
+  /** A restart: our table of this family exists (`nft list tables`, not the table's contents). */
+  async hasProgrammedRules(): Promise<boolean> {
+    if (!this.tableExists) return false;
+    return this.tableExists(this.deps.options.family === 'IPv6' ? 'ip6' : 'ip');
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Whether our table of one family exists: `nft list tables <family>`, not the table's contents. Read-only. */
+export function nftTableExists(nft = 'nft'): (family: 'ip' | 'ip6') => Promise<boolean> {
+  const read = nftReader(nft);
+  return async (family) =>
+    (await read(`list tables ${family}\n`))
+      .split('\n')
+      .some((l) => l.trim() === `table ${family} ${TABLE_NAME}`);
 }
 
 /** A transaction exercising every feature the layout needs; `nft -c` checks it without committing. */

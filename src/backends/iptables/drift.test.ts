@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { jumpChains, missingJumps } from './drift.js';
+import { JUMP_RULES } from './render.js';
+
+const nat = JUMP_RULES.filter((r) => r.table === 'nat' && r.chain === 'PREROUTING');
+
+test('the built-in chains to read, once each', () => {
+  const chains = jumpChains(JUMP_RULES);
+  assert.equal(new Set(chains.map((c) => `${c.table} ${c.chain}`)).size, chains.length);
+  assert.ok(chains.some((c) => c.table === 'nat' && c.chain === 'PREROUTING'));
+});
+
+test("a present jump is found among other owners' rules; a removed one is named", () => {
+  const j = nat[0]!;
+  const ours = `-A PREROUTING ${j.args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}`;
+  const other = '-A PREROUTING -p tcp --dport 2222 -j DNAT --to-destination 10.0.0.9:22';
+  const listed = `-P PREROUTING ACCEPT\n${other}\n${ours}\n`;
+  assert.deepEqual(missingJumps(nat, new Map([['nat PREROUTING', listed]])), []);
+  assert.deepEqual(missingJumps(nat, new Map([['nat PREROUTING', `-P PREROUTING ACCEPT\n${other}\n`]])), [
+    { object: 'jump', message: `jump from nat PREROUTING to ${j.target} missing` },
+  ]);
+  assert.deepEqual(missingJumps(nat, new Map()), [], 'an unread chain is not reported');
+});

@@ -1,0 +1,40 @@
+/**
+ * iptables drift check (see backends/drift.ts): the jumps from the built-in chains into ours,
+ * read with `iptables -S <chain>` per built-in chain (a few short chains, whatever the cluster size).
+ * A flushed table is the canary monitor's business (it already forces a full sync). Other owners'
+ * rules in the same built-in chains are not looked at, so they are never reported. Pure.
+ */
+import { hasJump } from './chain-diff.js';
+import type { JumpRule } from './render.js';
+import type { DriftFinding } from '../drift.js';
+
+/** The (table, chain) pairs to read, each once, in a stable order. */
+export function jumpChains(rules: readonly JumpRule[]): { table: string; chain: string }[] {
+  const seen = new Map<string, { table: string; chain: string }>();
+  for (const r of rules) seen.set(`${r.table} ${r.chain}`, { table: r.table, chain: r.chain });
+  return [...seen.values()];
+}
+
+/** The jump's comment (how kube-proxy's jumps are told from others' rules to the same chain). */
+function commentOf(args: readonly string[]): string {
+  const i = args.indexOf('--comment');
+  return i >= 0 ? (args[i + 1] ?? '') : '';
+}
+
+/**
+ * The jumps of `rules` that `listings` ("table chain" -> `iptables -S chain` output) lack.
+ * A chain with no listing is skipped (could not be read: no finding, no repair loop).
+ */
+export function missingJumps(
+  rules: readonly JumpRule[],
+  listings: ReadonlyMap<string, string>,
+): DriftFinding[] {
+  const out: DriftFinding[] = [];
+  for (const r of rules) {
+    const text = listings.get(`${r.table} ${r.chain}`);
+    if (text === undefined) continue;
+    if (!hasJump(text, r.chain, r.target, commentOf(r.args)))
+      out.push({ object: 'jump', message: `jump from ${r.table} ${r.chain} to ${r.target} missing` });
+  }
+  return out;
+}
