@@ -108,14 +108,14 @@ export class ApiHealth {
    * Records that `who`'s request failed with `e` and will be retried in `retryInMs`. Logs the kind's
    * operator line the first time the kind appears in an episode; repeats go to debug.
    */
-  failed(who: string, e: unknown, retryInMs: number): ApiFaultClass {
+  failed(who: string, e: unknown, retryInMs: number, phase?: string): ApiFaultClass {
     const cls = classifyApiError(e);
     const error = e instanceof Error ? e.message : String(e);
     const t = this.now();
     if (this.failing.size === 0 && this.reported.size === 0) this.episodeStart = t;
     const prev = this.failing.get(who);
     this.failing.set(who, { cls, error, since: prev?.since ?? t });
-    const fields = { reflector: who, fault: cls.kind, err: error, retryInMs };
+    const fields = { reflector: who, ...(phase ? { phase } : {}), fault: cls.kind, err: error, retryInMs };
     if (this.reported.has(cls.kind)) {
       this.log.debug(fields, cls.message);
     } else {

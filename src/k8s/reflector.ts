@@ -221,8 +221,8 @@ export class Reflector {
         const retryAfter = e instanceof ApiStatusError ? e.retryAfterMs : undefined;
         const delay =
           retryAfter !== undefined ? Math.min(retryAfter, this.timing.retryAfterMaxMs) : this.nextBackoff();
-        this.health.failed(this.opts.kind, e, delay);
-                try {
+        this.health.failed(this.opts.kind, e, delay, phase);
+        try {
           await this.health.wait(delay, this.abort.signal, retryAfter !== undefined);
         } catch {
           break;
