@@ -36,7 +36,9 @@ export async function loadRenderInputs(cmd: CommandLine, logger: Logger): Promis
   const backend = backendFor(config);
   const nodeName = resolveNodeName(config, osHostname());
   const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
-  const { source, close } = await createSource(config, scope, logger);
+  const { source, close } = await createSource(config, scope, logger, {
+    enforceServiceClusterIPRange: cmd.explicitFlags.has('service-cluster-ip-range'),
+  });
   const { ready } = collectUntilSynced(
     source,
     scope.serviceCIDRs ? [...BASE_KINDS, 'ServiceCIDR'] : BASE_KINDS,
