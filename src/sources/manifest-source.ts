@@ -338,7 +338,7 @@ function startWorker(workerData: unknown, resourceLimits: ResourceLimits): Worke
 }
 
 /** Heap cap of a parse worker: a YAML alias or nesting bomb fails that file, not the proxy. */
-const WORKER_HEAP_MB = 512;
+const WORKER_HEAP_MB = 1024;
 
 /**
  * readManifestFile in a worker thread. A worker that dies (out of memory, say) fails the file like a
