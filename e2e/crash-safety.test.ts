@@ -174,7 +174,7 @@ for (const { mode, count } of MODES) {
       await daemon.stop(5_000);
       await new Promise((r) => setTimeout(r, 2_000));
       daemon = start();
-      await pollUntil('the restarted daemon synced', async () => /sync done/.test(daemon.stderr), {
+      await pollUntil('the restarted daemon synced', () => Promise.resolve(/sync done/.test(daemon.stderr)), {
         timeoutMs: 90_000,
         diagnostics,
       });
