@@ -410,6 +410,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     }
     mark('cleanup done');
     const out = `cleanup exit ${r.code ?? r.signal}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`;
+    assert.equal(r.code, 0, `--cleanup must exit 0 on a node that ran IPVS mode\n${out}`);
     assert.doesNotMatch(await ipvsList(), /TCP/, out);
     const link = await lab.exec('node', 'ip', ['link', 'show', 'kube-ipvs0'], { allowFail: true });
     assert.notEqual(link.code, 0);

@@ -63,16 +63,44 @@ export async function runRender(cmd: CommandLine, logger: Logger, write: (s: str
   write(backend.render(states, options));
 }
 
-/** `kube-proxy --cleanup`: every built mode removes what it created (upstream cleans all modes). */
-export async function runCleanup(logger: Logger): Promise<boolean> {
-  let ok = true;
-  for (const mode of registeredModes()) {
-    try {
-      await getBackend(mode)!.cleanup(logger);
-    } catch (err) {
-      ok = false;
-      logger.error({ mode, err }, 'cleanup failed');
+/**
+ * The order of `--cleanup`: IPVS mode's rules jump to chains iptables mode also creates
+ * (KUBE-MARK-MASQ, KUBE-PROXY-FIREWALL), so IPVS goes before iptables; the others share nothing.
+ */
+const CLEANUP_ORDER: readonly string[] = ['ipvs', 'userspace', 'nftables', 'iptables'];
+
+/**
+ * `kube-proxy --cleanup`: every built mode removes what it created (upstream cleans all modes), in
+ * CLEANUP_ORDER. A node that ran several modes can hold references the order does not foresee (an old
+ * mode's leftovers jumping into a chain another mode deletes): the modes that failed are retried once
+ * after the others are gone. True when every mode succeeded; each final failure is one error line.
+ */
+export async function runCleanup(
+  logger: Logger,
+  backends: readonly Backend[] = registeredModes().map((m) => getBackend(m)!),
+): Promise<boolean> {
+  const rank = (b: Backend): number => {
+    const i = CLEANUP_ORDER.indexOf(b.mode);
+    return i < 0 ? CLEANUP_ORDER.length : i;
+  };
+  let pending = [...backends].sort((a, b) => rank(a) - rank(b));
+  let failures: { mode: string; err: unknown }[] = [];
+  for (let pass = 1; pass <= 2 && pending.length > 0; pass++) {
+    failures = [];
+    for (const b of pending) {
+      try {
+        await b.cleanup(logger);
+      } catch (err) {
+        failures.push({ mode: b.mode, err });
+      }
     }
+    pending = pending.filter((b) => failures.some((f) => f.mode === b.mode));
+    if (pass === 1 && pending.length > 0)
+      logger.info(
+        { modes: pending.map((b) => b.mode) },
+        'cleanup: retrying the modes that failed, now that the others are gone',
+      );
   }
-  return ok;
+  for (const f of failures) logger.error({ mode: f.mode, err: f.err }, 'cleanup failed');
+  return failures.length === 0;
 }
