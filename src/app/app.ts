@@ -5,7 +5,7 @@
  */
 import type { CommandLine } from '../config/types.js';
 import { resolveNodeName } from '../config/load.js';
-import { getBackend, registeredModes } from '../backends/backend.js';
+import { getBackend, registeredModes, type Backend } from '../backends/backend.js';
 import type { Logger } from '../observability/logger.js';
 import type { Backend } from '../backends/backend.js';
 import type { FamilyOptions } from '../proxy/options.js';
@@ -64,26 +64,17 @@ export async function runRender(cmd: CommandLine, logger: Logger, write: (s: str
 }
 
 /**
- * The order of `--cleanup`: IPVS mode's rules jump to chains iptables mode also creates
- * (KUBE-MARK-MASQ, KUBE-PROXY-FIREWALL), so IPVS goes before iptables; the others share nothing.
- */
-const CLEANUP_ORDER: readonly string[] = ['ipvs', 'userspace', 'nftables', 'iptables'];
-
-/**
- * `kube-proxy --cleanup`: every built mode removes what it created (upstream cleans all modes), in
- * CLEANUP_ORDER. A node that ran several modes can hold references the order does not foresee (an old
- * mode's leftovers jumping into a chain another mode deletes): the modes that failed are retried once
- * after the others are gone. True when every mode succeeded; each final failure is one error line.
+ * `kube-proxy --cleanup`: every built mode removes what it created (upstream cleans all modes), each
+ * before the modes its `cleanupBefore` names (IPVS before iptables: its rules use iptables-mode
+ * chains). A node that ran several modes can hold references no order foresees (an old mode's leftovers
+ * jumping into a chain another mode deletes): the modes that failed are retried once after the others
+ * are gone. True when every mode succeeded; each final failure is one error line.
  */
 export async function runCleanup(
   logger: Logger,
   backends: readonly Backend[] = registeredModes().map((m) => getBackend(m)!),
 ): Promise<boolean> {
-  const rank = (b: Backend): number => {
-    const i = CLEANUP_ORDER.indexOf(b.mode);
-    return i < 0 ? CLEANUP_ORDER.length : i;
-  };
-  let pending = [...backends].sort((a, b) => rank(a) - rank(b));
+  let pending = cleanupOrder(backends);
   let failures: { mode: string; err: unknown }[] = [];
   for (let pass = 1; pass <= 2 && pending.length > 0; pass++) {
     failures = [];
@@ -103,4 +94,25 @@ export async function runCleanup(
   }
   for (const f of failures) logger.error({ mode: f.mode, err: f.err }, 'cleanup failed');
   return failures.length === 0;
+}
+
+/** `backends` with each moved ahead of the modes its cleanupBefore names (stable otherwise). */
+export function cleanupOrder(backends: readonly Backend[]): Backend[] {
+  const order = [...backends];
+  for (let round = 0; round < order.length; round++) {
+    let moved = false;
+    for (const b of [...order]) {
+      const at = order.indexOf(b);
+      const first = Math.min(
+        ...(b.cleanupBefore ?? []).map((m) => order.findIndex((o) => o.mode === m)).filter((k) => k >= 0),
+      );
+      if (first < at) {
+        order.splice(at, 1);
+        order.splice(first, 0, b);
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  return order;
 }

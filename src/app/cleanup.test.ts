@@ -6,9 +6,15 @@ import type { ProxyMode } from '../model/proxy-mode.js';
 import { createMemoryLogger } from '../observability/logger.js';
 
 /** A backend whose cleanup fails while any mode in `blockedBy` has not cleaned up yet (a chain still referenced). */
-function fake(mode: ProxyMode, done: string[], blockedBy: readonly string[] = []): Backend {
-  return {
+function fake(
+  mode: ProxyMode,
+  done: string[],
+  blockedBy: readonly string[] = [],
+  cleanupBefore: readonly ProxyMode[] = [],
+): Backend {
+  const b: Pick<Backend, 'mode' | 'render' | 'create' | 'cleanup' | 'cleanupBefore'> = {
     mode,
+    cleanupBefore,
     render: () => '',
     create: () => Promise.reject(new Error('not in this test')),
     cleanup: () => {
@@ -21,6 +27,7 @@ function fake(mode: ProxyMode, done: string[], blockedBy: readonly string[] = []
       return Promise.resolve();
     },
   };
+  return b as Backend;
 }
 
 test('--cleanup on a node that ran IPVS: IPVS is cleaned before iptables, whose chains its rules use; exit ok', async () => {
@@ -31,7 +38,7 @@ test('--cleanup on a node that ran IPVS: IPVS is cleaned before iptables, whose 
     fake('userspace', done),
     fake('nftables', done),
     fake('iptables', done, ['ipvs']),
-    fake('ipvs', done),
+    fake('ipvs', done, [], ['iptables']),
   ]);
   assert.equal(ok, true);
   assert.ok(done.indexOf('ipvs') < done.indexOf('iptables'), done.join(','));
@@ -45,7 +52,7 @@ test('--cleanup on a mixed node: a mode that fails because another still holds r
   const done: string[] = [];
   const log = createMemoryLogger();
   // An iptables-mode leftover that jumps to a chain IPVS cleanup wants to delete.
-  const ok = await runCleanup(log, [fake('iptables', done), fake('ipvs', done, ['iptables'])]);
+  const ok = await runCleanup(log, [fake('iptables', done), fake('ipvs', done, ['iptables'], ['iptables'])]);
   assert.equal(ok, true);
   assert.deepEqual(done.sort(), ['iptables', 'ipvs']);
   assert.deepEqual(

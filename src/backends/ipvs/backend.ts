@@ -84,4 +84,5 @@ export const ipvsBackend: Backend = {
     });
   },
   cleanup: (logger) => cleanupIPVS(logger),
+  cleanupBefore: ['iptables'],
 };
