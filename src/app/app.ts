@@ -7,7 +7,6 @@ import type { CommandLine } from '../config/types.js';
 import { resolveNodeName } from '../config/load.js';
 import { getBackend, registeredModes, type Backend } from '../backends/backend.js';
 import type { Logger } from '../observability/logger.js';
-import type { Backend } from '../backends/backend.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
 import { StateTracker } from '../proxy/state-tracker.js';
