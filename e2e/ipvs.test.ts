@@ -137,6 +137,7 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     'rr scheduler: exact alternation between the two endpoints',
     'ClientIP affinity (persistence): every connection of one client lands on one endpoint',
     'NodePort from the external client, masqueraded',
+    'NodePort on every local address but kube-ipvs0: the bridge address from a pod, and an address added later',
     'externalTrafficPolicy=Local: LB traffic reaches only the local endpoint with the client IP preserved',
     'LoadBalancerSourceRanges: the allowed source passes, others are dropped',
     'no endpoints: the connection is refused',

@@ -71,6 +71,7 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   version: ['supported', ''],
   help: ['supported', ''],
   manifests: ['ours', 'run on a folder of manifests instead of an API server'],
+  'manifests-max-file-size': ['ours', 'a bigger manifest file is skipped, with an error naming it'],
   'service-cluster-ip-range': ['ours', 'cluster IP allocation for --manifests'],
   'service-node-port-range': ['ours', 'node port allocation for --manifests'],
   'userspace-balancer': ['ours', 'round-robin or least-connections'],

@@ -49,6 +49,8 @@ export interface RecordedRequest {
   readonly query: URLSearchParams;
   readonly watch: boolean;
   readonly headers: http.IncomingHttpHeaders;
+  /** Date.now() when the request arrived. */
+  readonly at: number;
 }
 
 export interface FakeApiServerOptions {
@@ -61,6 +63,10 @@ export interface FakeApiServerOptions {
   readonly resources?: Readonly<Record<string, ResourceInfo>>;
   /** Required bearer token; requests without `Authorization: Bearer <token>` get 401. */
   readonly token?: string;
+  /** Port to listen on; default 0 (random). A fixed port lets a test start the server after its client. */
+  readonly port?: number;
+  /** Address to listen on; default 127.0.0.1. */
+  readonly host?: string;
 }
 
 interface HistoryEntry {
@@ -113,8 +119,26 @@ export interface FakeApiServer {
   expireWatches(): void;
   /** Open watches stop receiving anything (a half-open connection, from the client's view). */
   stallWatches(): void;
-  /** The next `n` requests (optionally only matching `filter`) get HTTP `code` with a Status body. */
-  failNext(n: number, code?: number, filter?: (r: RecordedRequest) => boolean): void;
+  /**
+   * The next `n` requests (optionally only matching `filter`) get HTTP `code` with a Status body, and a
+   * Retry-After header when `retryAfterSeconds` is given.
+   */
+  failNext(
+    n: number,
+    code?: number,
+    filter?: (r: RecordedRequest) => boolean,
+    retryAfterSeconds?: number,
+  ): void;
+  /** Every request gets HTTP `code` (with Retry-After when given) until failAll(undefined). */
+  failAll(code: number | undefined, retryAfterSeconds?: number): void;
+  /**
+   * The process hangs (as under SIGSTOP): open watches get nothing more, new requests are accepted and
+   * held. unhang() answers the held requests; the stalled watches stay silent (a client must notice).
+   */
+  hang(): void;
+  unhang(): void;
+  /** Changes the required bearer token (undefined: none required); a credentials fault and its fix. */
+  setToken(token: string | undefined): void;
   /** The next `n` requests (optionally filtered) are accepted and never answered. */
   stallNext(n: number, filter?: (r: RecordedRequest) => boolean): void;
   /** Forgets all history: any watch from an older resourceVersion, and any continue token, gets 410. */
@@ -143,7 +167,15 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
   const snapshots = new Map<string, Snapshot & { pos: number }>();
   let snapshotSeq = 0;
   const requests: RecordedRequest[] = [];
-  const failures: { code: number; filter?: ((r: RecordedRequest) => boolean) | undefined }[] = [];
+  const failures: {
+    code: number;
+    filter?: ((r: RecordedRequest) => boolean) | undefined;
+    retryAfter?: number | undefined;
+  }[] = [];
+  let failEvery: { code: number; retryAfter?: number | undefined } | undefined;
+  let hanging = false;
+  const held: { r: RecordedRequest; req: IncomingMessage; res: ServerResponse }[] = [];
+  let token = options.token;
   const stalls: { filter?: ((r: RecordedRequest) => boolean) | undefined }[] = [];
   let uidSeq = 0;
 
@@ -259,8 +291,22 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     stallWatches() {
       for (const w of watchers) w.stalled = true;
     },
-    failNext(n, code = 500, filter) {
-      for (let i = 0; i < n; i++) failures.push({ code, filter });
+    failNext(n, code = 500, filter, retryAfter) {
+      for (let i = 0; i < n; i++) failures.push({ code, filter, retryAfter });
+    },
+    failAll(code, retryAfter) {
+      failEvery = code === undefined ? undefined : { code, retryAfter };
+    },
+    hang() {
+      hanging = true;
+      for (const w of watchers) w.stalled = true;
+    },
+    unhang() {
+      hanging = false;
+      for (const h of held.splice(0)) if (!h.res.destroyed && !h.res.writableEnded) handle(h.req, h.res, h.r);
+    },
+    setToken(t) {
+      token = t;
     },
     stallNext(n, filter) {
       for (let i = 0; i < n; i++) stalls.push({ filter });
@@ -275,6 +321,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       new Promise<void>((resolve) => {
         clearInterval(bookmarkTimer);
         for (const w of [...watchers]) closeWatcher(w);
+        held.length = 0;
         server.close(() => {
           resolve();
         });
@@ -322,20 +369,42 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     handle(req, res);
   });
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  function handle(req: IncomingMessage, res: ServerResponse, heldRequest?: RecordedRequest): void {
     const u = new URL(req.url ?? '/', 'http://x');
+    if (heldRequest) {
+      dispatch(heldRequest, u, req, res);
+      return;
+    }
     const r: RecordedRequest = {
       method: req.method ?? 'GET',
       path: u.pathname,
       query: u.searchParams,
       watch: u.searchParams.get('watch') === 'true' || u.searchParams.get('watch') === '1',
       headers: req.headers,
+      at: Date.now(),
     };
     requests.push(r);
+    if (hanging) {
+      held.push({ r, req, res });
+      return;
+    }
+    dispatch(r, u, req, res);
+  }
+
+  function dispatch(r: RecordedRequest, u: URL, req: IncomingMessage, res: ServerResponse): void {
     const fi = failures.findIndex((f) => !f.filter || f.filter(r));
-    if (fi >= 0) {
-      const f = failures.splice(fi, 1)[0]!;
-      sendStatus(res, f.code, f.code === 410 ? 'Expired' : 'InternalError', `injected failure ${f.code}`);
+    const f = fi >= 0 ? failures.splice(fi, 1)[0]! : failEvery;
+    if (f) {
+      if (f.retryAfter !== undefined) res.setHeader('Retry-After', String(f.retryAfter));
+      const reason =
+        f.code === 410
+          ? 'Expired'
+          : f.code === 429
+            ? 'TooManyRequests'
+            : f.code === 401
+              ? 'Unauthorized'
+              : 'InternalError';
+      sendStatus(res, f.code, reason, `injected failure ${f.code}`);
       return;
     }
     const si = stalls.findIndex((s) => !s.filter || s.filter(r));
@@ -345,7 +414,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       res.on('close', () => stalledResponses.delete(res));
       return;
     }
-    if (options.token !== undefined && req.headers.authorization !== `Bearer ${options.token}`) {
+    if (token !== undefined && req.headers.authorization !== `Bearer ${token}`) {
       sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
       return;
     }
@@ -524,9 +593,12 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
     return [...s.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o);
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+  });
   const port = (server.address() as AddressInfo).port;
-  (api as { url: string }).url = `http://127.0.0.1:${port}`;
+  (api as { url: string }).url = `http://${options.host ?? '127.0.0.1'}:${port}`;
   return api;
 }
 

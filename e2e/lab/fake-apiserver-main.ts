@@ -2,20 +2,26 @@
  * The fake API server (test/fake-apiserver.ts) as a process, so it can run inside a lab namespace
  * and be reached there on 127.0.0.1 by a daemon started with a kubeconfig.
  *
- *   node --import tsx e2e/lab/fake-apiserver-main.ts [--token=T]
+ *   node --import tsx e2e/lab/fake-apiserver-main.ts [--token=T] [--port=P]
  *
  * stdout: `fake-apiserver listening <url>` once bound; `request <METHOD> <path>?<query> auth=<ok|none|bad>`
  * for every request; `done <seq>` after each command. stdin: one JSON command per line,
  * `{"seq":1,"op":"apply","resource":"services","obj":{...}}` or
- * `{"seq":2,"op":"delete","resource":"services","namespace":"default","name":"web"}`.
+ * `{"seq":2,"op":"delete","resource":"services","namespace":"default","name":"web"}`; faults:
+ * `{"op":"hang"}`, `{"op":"unhang"}`, `{"op":"failAll","code":500,"retryAfter":1}` (code null clears),
+ * `{"op":"setToken","token":"T"}`, `{"op":"drop"}` (cut every watch), `{"op":"expire"}` (410 them).
  * A malformed command prints `error <seq> <message>` and is skipped. Exits on SIGTERM or stdin EOF.
  */
 import { createInterface } from 'node:readline';
 import { startFakeApiServer } from '../../test/fake-apiserver.js';
 
 const tokenArg = process.argv.slice(2).find((a) => a.startsWith('--token='));
-const token = tokenArg?.slice('--token='.length);
-const api = await startFakeApiServer(token === undefined ? {} : { token });
+let token = tokenArg?.slice('--token='.length);
+const portArg = process.argv.slice(2).find((a) => a.startsWith('--port='));
+const api = await startFakeApiServer({
+  ...(token === undefined ? {} : { token }),
+  ...(portArg ? { port: Number(portArg.slice('--port='.length)) } : {}),
+});
 
 let seen = 0;
 const report = setInterval(() => {
@@ -35,6 +41,9 @@ interface Command {
   readonly obj?: Record<string, unknown>;
   readonly namespace?: string;
   readonly name?: string;
+  readonly code?: number | null;
+  readonly retryAfter?: number;
+  readonly token?: string;
 }
 
 const lines = createInterface({ input: process.stdin });
@@ -44,8 +53,16 @@ lines.on('line', (line) => {
   try {
     const c = JSON.parse(line) as Command;
     seq = c.seq ?? '?';
-    if (typeof c.resource !== 'string') throw new Error('resource missing');
-    if (c.op === 'apply' && c.obj) api.apply(c.resource, c.obj);
+    if (c.op === 'hang') api.hang();
+    else if (c.op === 'unhang') api.unhang();
+    else if (c.op === 'failAll') api.failAll(c.code ?? undefined, c.retryAfter);
+    else if (c.op === 'setToken') {
+      token = c.token;
+      api.setToken(c.token);
+    } else if (c.op === 'drop') api.dropWatches();
+    else if (c.op === 'expire') api.expireWatches();
+    else if (typeof c.resource !== 'string') throw new Error('resource missing');
+    else if (c.op === 'apply' && c.obj) api.apply(c.resource, c.obj);
     else if (c.op === 'delete' && typeof c.name === 'string')
       api.delete(c.resource, c.namespace ?? '', c.name);
     else throw new Error(`unknown op ${String(c.op)}`);

@@ -268,6 +268,34 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     assert.deepEqual(Object.keys(t.clients), [lab.node.bridgeIp], 'NodePort traffic is masqueraded');
   });
 
+  test('NodePort on every local address but kube-ipvs0: the bridge address from a pod, and an address added later', async () => {
+    // With nodePortAddresses unset upstream serves every local address; a pod reaches the node by its bridge IP.
+    const t = await lab.tcpMany('client', lab.node.bridgeIp, 30080, 5);
+    assert.equal(t.ok, 5, JSON.stringify(t.errors));
+    const l = await ipvsList();
+    assert.match(l, new RegExp(`TCP {2}${lab.node.bridgeIp.replaceAll('.', '\\.')}:30080 rr`));
+    assert.doesNotMatch(
+      l,
+      /(172\.30\.0\.\d+|192\.0\.2\.\d+|127\.0\.0\.1):30080/,
+      'no NodePort on kube-ipvs0 or loopback',
+    );
+    // An address added to the node gets its NodePorts at a later sync (the periodic one at the latest).
+    await lab.exec('node', 'ip', ['addr', 'add', '10.100.0.50/24', 'dev', lab.node.externalInterface]);
+    await until(
+      'a NodePort on the added address',
+      async () => /10\.100\.0\.50:30080 /.test(await ipvsList()),
+      90_000,
+    );
+    const n = await lab.tcpMany('ext', '10.100.0.50', 30080, 5);
+    assert.equal(n.ok, 5, JSON.stringify(n.errors));
+    await lab.exec('node', 'ip', ['addr', 'del', '10.100.0.50/24', 'dev', lab.node.externalInterface]);
+    await until(
+      'the NodePort of the removed address gone',
+      async () => !/10\.100\.0\.50:30080 /.test(await ipvsList()),
+      90_000,
+    );
+  });
+
   test('externalTrafficPolicy=Local: LB traffic reaches only the local endpoint with the client IP preserved', async () => {
     const t = await lab.tcpMany('ext', '192.0.2.13', 80, 10);
     assert.ok(only(t, 'b1'), JSON.stringify(t));
@@ -422,6 +450,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     }
     mark('cleanup done');
     const out = `cleanup exit ${r.code ?? r.signal}:\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`;
+    assert.equal(r.code, 0, `--cleanup must exit 0 on a node that ran IPVS mode\n${out}`);
     assert.doesNotMatch(await ipvsList(), /TCP/, out);
     const link = await lab.exec('node', 'ip', ['link', 'show', 'kube-ipvs0'], { allowFail: true });
     assert.notEqual(link.code, 0);

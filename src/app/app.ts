@@ -5,9 +5,8 @@
  */
 import type { CommandLine } from '../config/types.js';
 import { resolveNodeName } from '../config/load.js';
-import { getBackend, registeredModes } from '../backends/backend.js';
+import { getBackend, registeredModes, type Backend } from '../backends/backend.js';
 import type { Logger } from '../observability/logger.js';
-import type { Backend } from '../backends/backend.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
 import { StateTracker } from '../proxy/state-tracker.js';
@@ -36,7 +35,9 @@ export async function loadRenderInputs(cmd: CommandLine, logger: Logger): Promis
   const backend = backendFor(config);
   const nodeName = resolveNodeName(config, osHostname());
   const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
-  const { source, close } = await createSource(config, scope, logger);
+  const { source, close } = await createSource(config, scope, logger, {
+    enforceServiceClusterIPRange: cmd.explicitFlags.has('service-cluster-ip-range'),
+  });
   const { ready } = collectUntilSynced(
     source,
     scope.serviceCIDRs ? [...BASE_KINDS, 'ServiceCIDR'] : BASE_KINDS,
@@ -61,16 +62,56 @@ export async function runRender(cmd: CommandLine, logger: Logger, write: (s: str
   write(backend.render(states, options));
 }
 
-/** `kube-proxy --cleanup`: every built mode removes what it created (upstream cleans all modes). */
-export async function runCleanup(logger: Logger): Promise<boolean> {
-  let ok = true;
-  for (const mode of registeredModes()) {
-    try {
-      await getBackend(mode)!.cleanup(logger);
-    } catch (err) {
-      ok = false;
-      logger.error({ mode, err }, 'cleanup failed');
+/**
+ * `kube-proxy --cleanup`: every built mode removes what it created (upstream cleans all modes), each
+ * before the modes its `cleanupBefore` names (IPVS before iptables: its rules use iptables-mode
+ * chains). A node that ran several modes can hold references no order foresees (an old mode's leftovers
+ * jumping into a chain another mode deletes): the modes that failed are retried once after the others
+ * are gone. True when every mode succeeded; each final failure is one error line.
+ */
+export async function runCleanup(
+  logger: Logger,
+  backends: readonly Backend[] = registeredModes().map((m) => getBackend(m)!),
+): Promise<boolean> {
+  let pending = cleanupOrder(backends);
+  let failures: { mode: string; err: unknown }[] = [];
+  for (let pass = 1; pass <= 2 && pending.length > 0; pass++) {
+    failures = [];
+    for (const b of pending) {
+      try {
+        await b.cleanup(logger);
+      } catch (err) {
+        failures.push({ mode: b.mode, err });
+      }
     }
+    pending = pending.filter((b) => failures.some((f) => f.mode === b.mode));
+    if (pass === 1 && pending.length > 0)
+      logger.info(
+        { modes: pending.map((b) => b.mode) },
+        'cleanup: retrying the modes that failed, now that the others are gone',
+      );
   }
-  return ok;
+  for (const f of failures) logger.error({ mode: f.mode, err: f.err }, 'cleanup failed');
+  return failures.length === 0;
+}
+
+/** `backends` with each moved ahead of the modes its cleanupBefore names (stable otherwise). */
+export function cleanupOrder(backends: readonly Backend[]): Backend[] {
+  const order = [...backends];
+  for (let round = 0; round < order.length; round++) {
+    let moved = false;
+    for (const b of [...order]) {
+      const at = order.indexOf(b);
+      const first = Math.min(
+        ...(b.cleanupBefore ?? []).map((m) => order.findIndex((o) => o.mode === m)).filter((k) => k >= 0),
+      );
+      if (first < at) {
+        order.splice(at, 1);
+        order.splice(first, 0, b);
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  return order;
 }

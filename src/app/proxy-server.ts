@@ -92,7 +92,9 @@ export class ProxyServer implements Daemon {
     const nodeName = resolveNodeName(config, osHostname());
     const periods = backend.syncPeriods(config);
     const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
-    const { source, close } = await createSource(config, scope, logger);
+    const { source, close } = await createSource(config, scope, logger, {
+      enforceServiceClusterIPRange: cmd.explicitFlags.has('service-cluster-ip-range'),
+    });
     const metrics = createMetrics({ mode: config.mode });
     return new ProxyServer(config, logger, backend, nodeName, periods, metrics, source, close);
   }

@@ -28,17 +28,24 @@ export function backendFor(config: ProxyConfig): Backend {
   return b.fromConfig(config);
 }
 
-/** Creates the configured source (manifests when --manifests is set, else the API server). */
+/**
+ * Creates the configured source (manifests when --manifests is set, else the API server).
+ * `extra.enforceServiceClusterIPRange`: the manifests source refuses Services whose cluster IP is outside
+ * --service-cluster-ip-range (pass true when the operator set that flag).
+ */
 export async function createSource(
   config: ProxyConfig,
   scope: SourceScope,
   logger: Logger,
+  extra: { readonly enforceServiceClusterIPRange?: boolean } = {},
 ): Promise<{ source: Source; close: () => void }> {
   if (config.manifests !== '') {
     const source = createManifestSource({
       dir: config.manifests,
       scope,
       logger,
+      maxFileBytes: config.manifestsMaxFileSize,
+      enforceServiceClusterIPRange: extra.enforceServiceClusterIPRange ?? false,
       serviceClusterIPRanges: config.serviceClusterIPRange,
       nodePortRange: config.serviceNodePortRange,
     });

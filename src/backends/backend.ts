@@ -99,6 +99,11 @@ export interface Backend {
   create(deps: BackendDeps): Promise<Proxier>;
   /** `--cleanup`: removes everything this mode ever created (best effort, all families). */
   cleanup(logger: Logger): Promise<void>;
+  /**
+   * Modes whose `--cleanup` must run after this one's: this mode's rules jump into chains those modes
+   * also create and delete (IPVS into iptables mode's KUBE-MARK-MASQ), which are busy until ours go.
+   */
+  readonly cleanupBefore?: readonly ProxyMode[];
 }
 
 const registry = new Map<ProxyMode, Backend>();

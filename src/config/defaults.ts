@@ -75,6 +75,7 @@ export function defaultProxyConfig(): MutableProxyConfig {
     udpIdleTimeoutMs: 250,
     logging: { verbosity: 0, format: 'text' },
     manifests: '',
+    manifestsMaxFileSize: 8 * 1024 * 1024,
     serviceClusterIPRange: ['10.96.0.0/12'],
     serviceNodePortRange: { min: 30000, max: 32767 },
     userspaceBalancer: 'round-robin',

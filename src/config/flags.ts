@@ -350,6 +350,13 @@ export const FLAGS: readonly FlagSpec[] = [
     'Read Services, EndpointSlices and Nodes from YAML files in this folder instead of an API server.',
   ),
   d(
+    'manifests-max-file-size',
+    'int32',
+    'bytes',
+    '8388608',
+    'Largest manifest file --manifests reads, in bytes; a bigger file is skipped with an error naming it.',
+  ),
+  d(
     'service-cluster-ip-range',
     'stringSlice',
     'strings',

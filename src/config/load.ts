@@ -188,6 +188,12 @@ const BINDINGS: readonly FlagBinding[] = [
   // ---- ours (not in the file) ----
   b('manifests', ['manifests'], (c, v) => (c.manifests = asStr(v)), false),
   b(
+    'manifests-max-file-size',
+    ['manifestsMaxFileSize'],
+    (c, v) => (c.manifestsMaxFileSize = asNum(v)),
+    false,
+  ),
+  b(
     'service-cluster-ip-range',
     ['serviceClusterIPRange'],
     (c, v) => (c.serviceClusterIPRange = asList(v)),

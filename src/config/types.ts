@@ -75,6 +75,8 @@ export interface ProxyConfig {
   // ---- our own (not in upstream's file; flags only) ----
   /** --manifests DIR: use the embedded manifests source instead of an API server. */
   readonly manifests: string;
+  /** --manifests-max-file-size: bytes; a bigger manifest file is skipped (and named in an error). */
+  readonly manifestsMaxFileSize: number;
   /** --service-cluster-ip-range for the manifests source's ClusterIP allocation (comma-separated, one per family). */
   readonly serviceClusterIPRange: readonly string[];
   /** --service-node-port-range "30000-32767". */

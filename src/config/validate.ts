@@ -221,6 +221,12 @@ export function validateProxyConfig(c: ProxyConfig): ConfigProblem[] {
   if (c.serviceClusterIPRange.length === 0)
     out.push({ path: 'serviceClusterIPRange', message: 'must hold at least one CIDR', value: [] });
   validateCIDRList('serviceClusterIPRange', c.serviceClusterIPRange, out, true);
+  if (!Number.isInteger(c.manifestsMaxFileSize) || c.manifestsMaxFileSize < 1)
+    out.push({
+      path: 'manifestsMaxFileSize',
+      message: 'must be a positive number of bytes',
+      value: c.manifestsMaxFileSize,
+    });
   const r = c.serviceNodePortRange;
   if (!Number.isInteger(r.min) || !Number.isInteger(r.max) || r.min < 1 || r.max > 65535 || r.min > r.max) {
     out.push({

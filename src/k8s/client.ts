@@ -200,7 +200,10 @@ export interface WatchEvent {
   readonly object: Record<string, unknown>;
 }
 
-/** The server answered with a non-2xx status; `status` is its Status object when it sent one. */
+/**
+ * The server answered with a non-2xx status; `status` is its Status object when it sent one, and
+ * `retryAfterMs` its Retry-After header (429 and 503 carry one when the server sheds load).
+ */
 export class ApiStatusError extends KpError {
   declare readonly code: 'KP_ERR_API_STATUS';
   constructor(
@@ -208,6 +211,7 @@ export class ApiStatusError extends KpError {
     readonly reason: string,
     message: string,
     readonly status?: Record<string, unknown>,
+    readonly retryAfterMs?: number,
   ) {
     super('KP_ERR_API_STATUS', message);
   }
@@ -296,6 +300,15 @@ export interface RequestOptions {
   readonly signal?: AbortSignal;
   /** Abort when no byte arrives for this long (half-open connections, stalled servers). */
   readonly idleTimeoutMs?: number;
+  /**
+   * Liveness check, our stand-in for the HTTP/2 ping upstream's client sends: when no byte has
+   * arrived for `afterMs`, ask the server something cheap on another request; no answer within
+   * `timeoutMs` means the server hangs, and this request fails as idle. An answer (any status) means
+   * the server is alive and merely quiet, and the request goes on.
+   */
+  readonly probe?: { readonly afterMs: number; readonly timeoutMs: number };
+  /** Called once when the server answers 2xx (before the body): the request reached a live server. */
+  readonly onResponse?: () => void;
 }
 
 /** A read-only client for list and watch. One instance per connection; close() frees its sockets. */
@@ -334,10 +347,13 @@ export class ApiClient {
     query: Readonly<Record<string, string>>,
     ro: RequestOptions = {},
   ): Promise<unknown> {
-    const { res, idle } = await this.open(path, query, ro);
+    const { res, idle, touch } = await this.open(path, query, ro);
     const chunks: Buffer[] = [];
     try {
-      for await (const c of res) chunks.push(c as Buffer);
+      for await (const c of res) {
+        touch();
+        chunks.push(c as Buffer);
+      }
     } catch (e) {
       throw this.transportError(e, ro.signal, `GET ${path}: response interrupted`, idle());
     }
@@ -361,7 +377,7 @@ export class ApiClient {
     onEvent: (ev: WatchEvent) => void,
     ro: RequestOptions = {},
   ): Promise<void> {
-    const { res, idle } = await this.open(path, { ...query, watch: 'true' }, ro);
+    const { res, idle, touch } = await this.open(path, { ...query, watch: 'true' }, ro);
     res.setEncoding('utf8');
     let buf = '';
     const handlerFailure: { e?: unknown } = {};
@@ -376,6 +392,7 @@ export class ApiClient {
     };
     try {
       for await (const chunk of res) {
+        touch();
         buf += chunk as string;
         let nl: number;
         while ((nl = buf.indexOf('\n')) >= 0) {
@@ -403,7 +420,7 @@ export class ApiClient {
     path: string,
     query: Readonly<Record<string, string>>,
     ro: RequestOptions,
-  ): Promise<{ res: IncomingMessage; idle: () => boolean }> {
+  ): Promise<{ res: IncomingMessage; idle: () => boolean; touch: () => void }> {
     if (this.closed) throw new ApiTransportError('client is closed');
     await this.limiter.take(ro.signal);
     const headers = await this.opts.settings.authHeaders();
@@ -420,6 +437,9 @@ export class ApiClient {
         headers: { ...headers, Accept: 'application/json', 'User-Agent': this.userAgent },
         ...(ro.signal ? { signal: ro.signal } : {}),
       });
+      const touch = this.livenessProbe(req, path, ro, () => {
+        idleFired = true;
+      });
       if (ro.idleTimeoutMs !== undefined && ro.idleTimeoutMs > 0) {
         // Socket inactivity in either direction, also while the body streams: this is the watchdog.
         req.setTimeout(ro.idleTimeoutMs, () => {
@@ -432,21 +452,106 @@ export class ApiClient {
       });
       req.on('response', (res) => {
         const code = res.statusCode ?? 0;
+        touch();
         if (code >= 200 && code < 300) {
-          resolve({ res, idle });
+          ro.onResponse?.();
+          resolve({ res, idle, touch });
           return;
         }
+        const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
         readStatus(res).then(
           (st) => {
             const reason =
               typeof st?.reason === 'string' ? st.reason : (http.STATUS_CODES[code] ?? 'Unknown');
             const msg = typeof st?.message === 'string' ? st.message : `HTTP ${code}`;
-            reject(new ApiStatusError(code, reason, `GET ${path}: ${code} ${reason}: ${msg}`, st));
+            reject(
+              new ApiStatusError(code, reason, `GET ${path}: ${code} ${reason}: ${msg}`, st, retryAfterMs),
+            );
           },
           (e: unknown) => {
             reject(this.transportError(e, ro.signal, `GET ${path}: error body interrupted`, idleFired));
           },
         );
+      });
+      req.end();
+    });
+  }
+
+  /**
+   * Arms the liveness probe of {@link RequestOptions.probe} on `req` and returns the function that
+   * tells it a byte arrived. Without a probe option it returns a no-op.
+   */
+  private livenessProbe(
+    req: http.ClientRequest,
+    path: string,
+    ro: RequestOptions,
+    markIdle: () => void,
+  ): () => void {
+    const p = ro.probe;
+    if (!p || p.afterMs <= 0) return () => {};
+    let finished = false;
+    const fire = (): void => {
+      void this.ping(p.timeoutMs).then((alive) => {
+        if (finished) return;
+        if (alive) {
+          // A quiet but live server (a watch with no changes): wait another period before asking again.
+          timer.refresh();
+          return;
+        }
+        markIdle();
+        req.destroy(
+          new ApiTransportError(
+            `GET ${path}: no data for ${p.afterMs} ms and no answer to a probe within ${p.timeoutMs} ms`,
+            true,
+          ),
+        );
+      });
+    };
+    const timer = setTimeout(fire, p.afterMs);
+    const finish = (): void => {
+      finished = true;
+      clearTimeout(timer);
+    };
+    req.on('close', finish);
+    req.on('response', (res) => res.on('close', finish));
+    return () => {
+      if (!finished) timer.refresh();
+    };
+  }
+
+  /**
+   * True when the server answers GET /version (any HTTP status) within `timeoutMs`: the process is
+   * alive and serving. Not rate-limited, like the HTTP/2 pings it stands in for.
+   */
+  async ping(timeoutMs: number): Promise<boolean> {
+    if (this.closed) return false;
+    let headers: Readonly<Record<string, string>> = {};
+    try {
+      headers = await this.opts.settings.authHeaders();
+    } catch {
+      // An answer without credentials (401) still proves the server is alive.
+    }
+    const url = new URL(this.opts.settings.server.href);
+    url.pathname = url.pathname.replace(/\/$/, '') + '/version';
+    const mod = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve) => {
+      const req = mod.request(url, {
+        method: 'GET',
+        agent: this.agent,
+        headers: { ...headers, Accept: 'application/json', 'User-Agent': this.userAgent },
+      });
+      const t = setTimeout(() => {
+        req.destroy();
+        resolve(false);
+      }, timeoutMs);
+      req.on('response', (res) => {
+        clearTimeout(t);
+        res.resume();
+        resolve(true);
+      });
+      req.on('error', () => {
+        clearTimeout(t);
+        resolve(false);
       });
       req.end();
     });
@@ -486,6 +591,21 @@ function parseWatchLine(line: string, path: string): WatchEvent {
     throw new ApiTransportError(`watch ${path}: ${type} event without an object`);
   }
   return { type, object: object as Record<string, unknown> };
+}
+
+/**
+ * Retry-After in milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when
+ * absent or unparsable.
+ */
+export function parseRetryAfter(
+  v: string | string[] | undefined,
+  now: number = Date.now(),
+): number | undefined {
+  const text = (Array.isArray(v) ? v[0] : v)?.trim();
+  if (!text) return undefined;
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 async function readStatus(res: IncomingMessage): Promise<Record<string, unknown> | undefined> {

@@ -6,14 +6,20 @@
  * Lifecycle: LIST (paged) → replace the store, emitting only the difference → WATCH from the list's
  * resourceVersion (bookmarks on, server timeout randomised 5–10 min like client-go) → on a clean end,
  * re-watch from the last resourceVersion seen → on 410 Gone, relist → on any other failure, back off
- * with jitter and retry, forever, until stop().
+ * with jitter (or as long as the server's Retry-After says) and retry, forever, until stop().
+ *
+ * Faults are reported through an {@link ApiHealth} shared by the connection's reflectors: one line
+ * per kind of fault, and a recovery of one reflector wakes the others' retries. The backoff is capped
+ * low (2 s) so that the proxy is steady within about 2 s of the server's recovery; a server that wants
+ * fewer requests says so with Retry-After, which is honoured.
  */
 import type { Kind, KubeObject } from '../model/types.js';
 import { KNOWN_KINDS, ValidationError } from '../model/validate.js';
 import type { Logger } from '../observability/logger.js';
 import type { ApiClient, WatchEvent } from './client.js';
-import { ApiStatusError, ApiTransportError, sleep } from './client.js';
+import { ApiStatusError, ApiTransportError } from './client.js';
 import { KpError } from '../errors.js';
+import { ApiHealth } from './api-health.js';
 
 /** What a reflector tells its consumer. `synced` comes once, after the first complete list. */
 export type ReflectorEvent =
@@ -24,16 +30,29 @@ export type ReflectorEvent =
 
 /** Timings; all injectable so tests run in milliseconds. */
 export interface ReflectorTiming {
-  /** First retry delay after a failure (jittered up to +100%). Default 800 ms. */
+  /** First retry delay after a failure (jittered down by up to half). Default 500 ms. */
   readonly backoffInitialMs: number;
-  /** Cap of the doubling backoff. Default 30 s. */
+  /**
+   * Cap of the doubling backoff. Default 2 s: the proxy must be steady within about that long after
+   * the server recovers; a server under load asks for more with Retry-After.
+   */
   readonly backoffMaxMs: number;
+  /** Longest Retry-After honoured. Default 60 s. */
+  readonly retryAfterMaxMs: number;
+  /**
+   * Liveness probe: after this long without a byte, ask the server whether it is alive (upstream's
+   * client pings every 30 s). Default 30 s.
+   */
+  readonly probeAfterMs: number;
+  /** The probe's answer deadline (upstream's ping timeout). Default 15 s. */
+  readonly probeTimeoutMs: number;
   /** Watch timeoutSeconds is drawn uniformly in [min, 2*min]. Default 300 s (client-go: 5–10 min). */
   readonly minWatchTimeoutSeconds: number;
   /**
-   * Abort a request when no byte (not even a bookmark) arrives for this long. The API server sends
-   * bookmarks about once a minute to watchers that ask, so a longer silence means a dead or half-open
-   * connection; a false alarm only costs a re-watch from the last resourceVersion. Default 3 min.
+   * Abort a request when no byte (not even a bookmark) arrives for this long, even if the server answers
+   * probes. The API server sends bookmarks about once a minute to watchers that ask, so a longer
+   * silence means this one connection is half-open; a false alarm only costs a re-watch from the last
+   * resourceVersion. Default 3 min.
    */
   readonly idleTimeoutMs: number;
   /** A watch that ends cleanly sooner than this without any event counts as a failure. Default 1 s. */
@@ -41,8 +60,11 @@ export interface ReflectorTiming {
 }
 
 export const DEFAULT_REFLECTOR_TIMING: ReflectorTiming = {
-  backoffInitialMs: 800,
-  backoffMaxMs: 30_000,
+  backoffInitialMs: 500,
+  backoffMaxMs: 2_000,
+  retryAfterMaxMs: 60_000,
+  probeAfterMs: 30_000,
+  probeTimeoutMs: 15_000,
   minWatchTimeoutSeconds: 300,
   idleTimeoutMs: 180_000,
   shortWatchMs: 1_000,
@@ -63,6 +85,8 @@ export interface ReflectorOptions {
   /** LIST page size (limit); 0 disables paging. Default 500 (client-go's). */
   readonly pageSize?: number;
   readonly logger: Logger;
+  /** Shared with the connection's other reflectors; a private one when absent. */
+  readonly health?: ApiHealth;
   /** Called synchronously, in order; never after stop() resolved. */
   readonly onEvent: (ev: ReflectorEvent) => void;
   readonly timing?: Partial<ReflectorTiming>;
@@ -99,11 +123,13 @@ export class Reflector {
   private backoffMs: number;
   private pathIndex = 0;
   private readonly paths: readonly string[];
+  private readonly health: ApiHealth;
 
   constructor(private readonly opts: ReflectorOptions) {
     this.timing = { ...DEFAULT_REFLECTOR_TIMING, ...opts.timing };
     this.random = opts.random ?? Math.random;
     this.log = opts.logger.child({ reflector: opts.kind });
+    this.health = opts.health ?? new ApiHealth(opts.logger);
     this.backoffMs = this.timing.backoffInitialMs;
     this.paths = [opts.path, ...(opts.fallbackPaths ?? [])];
   }
@@ -168,7 +194,7 @@ export class Reflector {
         if (needList) {
           await this.listAndReplace();
           needList = false;
-          this.backoffMs = this.timing.backoffInitialMs;
+          this.reachedServer();
         }
         await this.watchOnce();
       } catch (e) {
@@ -189,11 +215,15 @@ export class Reflector {
           this.pathIndex = (this.pathIndex + 1) % this.paths.length;
           this.log.warn({ from, to: this.path }, 'collection not served, trying another API version');
         }
-        const delay = this.nextBackoff();
-        const level = e instanceof ApiTransportError && !e.idle ? 'info' : 'warn';
-        this.log[level]({ phase, err: e, retryInMs: delay }, `${phase} failed, retrying`);
+        // After a hang the server may have restarted or compacted: relist rather than trust a re-watch
+        // (upstream's reflector relists after a watch that ended in an error, too).
+        if (e instanceof ApiTransportError && e.idle) needList = true;
+        const retryAfter = e instanceof ApiStatusError ? e.retryAfterMs : undefined;
+        const delay =
+          retryAfter !== undefined ? Math.min(retryAfter, this.timing.retryAfterMaxMs) : this.nextBackoff();
+        this.health.failed(this.opts.kind, e, delay, phase);
         try {
-          await sleep(delay, this.abort.signal);
+          await this.health.wait(delay, this.abort.signal, retryAfter !== undefined);
         } catch {
           break;
         }
@@ -201,10 +231,29 @@ export class Reflector {
     }
   }
 
+  /** Jittered downwards (50–100% of the step) so that the cap is a true bound on the retry interval. */
   private nextBackoff(): number {
-    const base = this.backoffMs;
+    const base = Math.min(this.backoffMs, this.timing.backoffMaxMs);
     this.backoffMs = Math.min(this.backoffMs * 2, this.timing.backoffMaxMs);
-    return Math.round(base * (1 + this.random()));
+    return Math.round(base * (0.5 + 0.5 * this.random()));
+  }
+
+  /** A request got a 2xx: the backoff starts over and the shared health hears of it. */
+  private reachedServer(): void {
+    this.backoffMs = this.timing.backoffInitialMs;
+    this.health.succeeded(this.opts.kind);
+  }
+
+  private requestOptions(): {
+    signal: AbortSignal;
+    idleTimeoutMs: number;
+    probe: { afterMs: number; timeoutMs: number };
+  } {
+    return {
+      signal: this.abort.signal,
+      idleTimeoutMs: this.timing.idleTimeoutMs,
+      probe: { afterMs: this.timing.probeAfterMs, timeoutMs: this.timing.probeTimeoutMs },
+    };
   }
 
   private async listAndReplace(): Promise<void> {
@@ -220,10 +269,7 @@ export class Reflector {
       if (cont) q.continue = cont;
       // No resourceVersion: a consistent read. "0" (watch cache) is cheaper but may be older than what
       // we already delivered, and replaying an older state would move the proxy backwards in time.
-      const body = await this.opts.client.getJSON(this.path, q, {
-        signal: this.abort.signal,
-        idleTimeoutMs: this.timing.idleTimeoutMs,
-      });
+      const body = await this.opts.client.getJSON(this.path, q, this.requestOptions());
       if (!isRec(body) || !Array.isArray(body.items) || !isRec(body.metadata)) {
         throw new ApiTransportError(`list ${this.path}: not a List object`);
       }
@@ -318,17 +364,36 @@ export class Reflector {
     if (this.opts.fieldSelector) q.fieldSelector = this.opts.fieldSelector;
     const started = Date.now();
     let events = 0;
-    await this.opts.client.watch(
-      this.path,
-      q,
-      (ev) => {
-        events++;
-        this.handleWatchEvent(ev);
-        // Any event proves the connection and our resourceVersion are good.
-        this.backoffMs = this.timing.backoffInitialMs;
-      },
-      { signal: this.abort.signal, idleTimeoutMs: this.timing.idleTimeoutMs },
-    );
+    // A 200 that stays open for shortWatchMs, or any event, proves the server and our credentials work:
+    // reset then, not at the first event, which may be a minute away on a quiet cluster. Not at the 200
+    // itself, or a server that closes every watch at once would reset the backoff into a busy loop.
+    let proven = false;
+    let proveTimer: NodeJS.Timeout | undefined;
+    const prove = (): void => {
+      if (proven) return;
+      proven = true;
+      clearTimeout(proveTimer);
+      this.reachedServer();
+    };
+    try {
+      await this.opts.client.watch(
+        this.path,
+        q,
+        (ev) => {
+          events++;
+          this.handleWatchEvent(ev);
+          if (ev.type !== 'ERROR') prove();
+        },
+        {
+          ...this.requestOptions(),
+          onResponse: () => {
+            proveTimer = setTimeout(prove, this.timing.shortWatchMs);
+          },
+        },
+      );
+    } finally {
+      clearTimeout(proveTimer);
+    }
     if (events === 0 && Date.now() - started < this.timing.shortWatchMs) {
       throw new ApiTransportError(`watch ${this.path}: closed immediately with no event`);
     }

@@ -303,13 +303,21 @@ export function validateService(raw: unknown): Service {
   };
 }
 
+/** The API server's limit on endpoints per EndpointSlice (maxEndpoints in its validation). */
+export const MAX_SLICE_ENDPOINTS = 1000;
+
 /** Validates a discovery.k8s.io/v1 EndpointSlice. Addresses are normalised with sloppy parsing. */
 export function validateEndpointSlice(raw: unknown): EndpointSlice {
   if (!isRec(raw)) throw new ValidationError('EndpointSlice', '', '', '', raw, 'must be an object');
   const { r, meta } = readMeta('EndpointSlice', raw, true, isDNS1123Subdomain, 'DNS-1123 subdomain');
   const addressType = r.enumOf(raw.addressType, 'addressType', ['IPv4', 'IPv6', 'FQDN'] as const, 'IPv4');
   if (raw.addressType === undefined) r.fail('addressType', raw.addressType, 'required');
-  const endpoints: SliceEndpoint[] = r.arr(raw.endpoints, 'endpoints').map((v, i) => {
+  const rawEndpoints = r.arr(raw.endpoints, 'endpoints');
+  // The API server refuses a slice over 1,000 endpoints; a bigger one is a hand-made (or hostile) input
+  // that would cost a rule per endpoint in every sync. The value is the count, not the list.
+  if (rawEndpoints.length > MAX_SLICE_ENDPOINTS)
+    r.fail('endpoints', rawEndpoints.length, `must have at most ${MAX_SLICE_ENDPOINTS} items`);
+  const endpoints: SliceEndpoint[] = rawEndpoints.map((v, i) => {
     const f = `endpoints[${i}]`;
     const e = r.rec(v, f, false);
     const addrs = r.arr(e.addresses, `${f}.addresses`).map((a, j) => {

@@ -169,10 +169,22 @@ test('node IPs: bind address, then Node InternalIP/ExternalIP, then loopback', (
   assert.deepEqual(t.nodeIPs('IPv6'), ['fd00::2']);
   const t2 = new StateTracker({ families: ['IPv4'], nodeName: NODE, bindAddress: '10.1.1.1' });
   t2.onEvent({ type: 'add', object: makeNode(NODE, ['192.168.0.2']) });
-  assert.deepEqual(t2.nodeIPs('IPv4'), ['10.1.1.1']);
+  assert.deepEqual(t2.nodeIPs('IPv4'), ['10.1.1.1', '192.168.0.2'], 'the bind address is primary');
   // another node's object is ignored
   t2.onEvent({ type: 'add', object: makeNode('other', ['192.168.0.9']) });
-  assert.deepEqual(t2.nodeIPs('IPv4'), ['10.1.1.1']);
+  assert.deepEqual(t2.nodeIPs('IPv4'), ['10.1.1.1', '192.168.0.2']);
+});
+
+test('node IPs: every address of the family, primary first, no duplicates', () => {
+  const t = new StateTracker({ families: ['IPv4', 'IPv6'], nodeName: NODE, bindAddress: '0.0.0.0' });
+  t.onEvent({ type: 'add', object: makeNode(NODE, ['192.168.0.2', 'fd00::2', '10.0.0.7', '192.168.0.2']) });
+  assert.deepEqual(t.nodeIPs('IPv4'), ['192.168.0.2', '10.0.0.7']);
+  assert.deepEqual(t.nodeIPs('IPv6'), ['fd00::2']);
+  assert.deepEqual(
+    t.build('IPv4').nodeIPs,
+    ['192.168.0.2', '10.0.0.7'],
+    'the desired state carries them all',
+  );
 });
 
 test('tracker: no-local-endpoints counts follow changes and equal a full recount', () => {

@@ -242,18 +242,22 @@ export class StateTracker {
   }
 
   /**
-   * Node IPs of `family`, primary first (upstream detectNodeIPs): a specific --bind-address of that
-   * family; else the Node's first InternalIP, then ExternalIP, of that family; else loopback.
+   * Every node IP of `family`, primary first. The primary is upstream's (detectNodeIPs): a specific
+   * --bind-address of that family; else the Node's first InternalIP, then ExternalIP, of that family;
+   * else loopback. The others are the Node's remaining InternalIPs, then ExternalIPs, of that family.
    */
   nodeIPs(family: IPFamily): string[] {
+    const out: string[] = [];
     const ba = this.opts.bindAddress ? canonicalIP(this.opts.bindAddress) : undefined;
-    if (ba && ipFamily(ba) === family && ba !== '0.0.0.0' && ba !== '::') return [ba];
+    if (ba && ipFamily(ba) === family && ba !== '0.0.0.0' && ba !== '::') out.push(ba);
     for (const type of ['InternalIP', 'ExternalIP']) {
       for (const a of this.node?.addresses ?? []) {
-        if (a.type === type && ipFamily(a.address) === family) return [a.address];
+        if (a.type !== type || ipFamily(a.address) !== family) continue;
+        const ip = canonicalIP(a.address) ?? a.address;
+        if (!out.includes(ip)) out.push(ip);
       }
     }
-    return [LOOPBACK[family]];
+    return out.length > 0 ? out : [LOOPBACK[family]];
   }
 
   /** True when node-level inputs (IPs, zone, pod CIDRs) differ from the last commit: forces a full sync. */

@@ -5,6 +5,7 @@
 import type { ApiClient } from '../k8s/client.js';
 import type { ReflectorEvent, ReflectorTiming } from '../k8s/reflector.js';
 import { Reflector } from '../k8s/reflector.js';
+import { ApiHealth, type ApiHealthStatus } from '../k8s/api-health.js';
 import { PROXY_LABEL_SELECTOR } from '../model/filters.js';
 import type { Kind } from '../model/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -61,10 +62,21 @@ export interface ApiSourceOptions {
   readonly random?: () => number;
 }
 
+/**
+ * The source's state for readiness and diagnostics: "never synced" is `synced: false`; "sync failing"
+ * is a `fault` (after the first sync too: the proxy then serves its last known state).
+ */
+export interface ApiSourceStatus extends ApiHealthStatus {
+  /** Every watched kind has delivered its first complete list. */
+  readonly synced: boolean;
+}
+
 /** The api source plus introspection for the app (readiness) and tests. */
 export interface ApiSource extends Source {
   /** True once every watched kind has delivered its first complete list. */
   hasSynced(): boolean;
+  /** Synced or not, and the current fault (kind, operator message, error, since) if any. */
+  status(): ApiSourceStatus;
   /** Resolves true when every kind has synced, false if stopped first. */
   waitForSync(): Promise<boolean>;
 }
@@ -78,6 +90,7 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
   let handler: SourceHandler | undefined;
   let stopped = false;
   let resyncTimer: NodeJS.Timeout | undefined;
+  const health = new ApiHealth(log);
   const reflectors = watchedResources(opts.scope).map(
     (res) =>
       new Reflector({
@@ -89,6 +102,7 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
         ...(res.fieldSelector !== undefined ? { fieldSelector: res.fieldSelector } : {}),
         ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
         logger: log,
+        health,
         ...(opts.timing ? { timing: opts.timing } : {}),
         ...(opts.random ? { random: opts.random } : {}),
         onEvent: (ev: ReflectorEvent) => {
@@ -120,6 +134,7 @@ export function createApiSource(opts: ApiSourceOptions): ApiSource {
       await Promise.all(reflectors.map((r) => r.stop()));
     },
     hasSynced: () => reflectors.every((r) => r.hasSynced()),
+    status: () => ({ synced: reflectors.every((r) => r.hasSynced()), ...health.status() }),
     async waitForSync(): Promise<boolean> {
       const all = await Promise.all(reflectors.map((r) => r.waitForSync()));
       return all.every(Boolean);

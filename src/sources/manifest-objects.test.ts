@@ -57,7 +57,7 @@ metadata: {name: wrongapi}
   );
   assert.match(errors[0]!.msg, /a\.yaml:6: .*shop\/bad.*spec\.ports\[0\]\.port/);
   assert.equal(errors[1]!.fields.field, 'apiVersion');
-  assert.ok(r.problems.some((p) => p.level === 'debug' && /Deployment/.test(p.msg)));
+  assert.ok(r.problems.some((p) => p.level === 'warn' && /Deployment/.test(p.msg)));
 });
 
 test('non-object documents and missing kind are errors, never throws', () => {
@@ -142,4 +142,69 @@ test('compose: Endpoints mirrored; an explicit slice with the same name wins', (
   const two = r.objects.get('EndpointSlice/default/legacy-2');
   assert.ok(two?.kind === 'EndpointSlice' && two.endpoints.length === 0);
   assert.equal(r.problems.length, 1);
+});
+
+const svcDoc = (name: string, ip: string): string =>
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: ${ip}, ports: [{port: 80}]}\n`;
+
+test('compose: two Services claiming one clusterIP: a warning naming file, Service and field; the older keeps it', () => {
+  const a = read('a.yaml', svcDoc('first', '10.96.0.50'));
+  const b = read('b.yaml', svcDoc('second', '10.96.0.50') + '---\n' + svcDoc('other', '10.96.0.51'));
+  const r = composeManifestObjects([a, b], opts);
+  assert.ok(r.objects.has('Service/default/first'));
+  assert.ok(!r.objects.has('Service/default/second'));
+  assert.ok(r.objects.has('Service/default/other'), 'everything else keeps working');
+  const w = r.problems.filter((p) => p.level === 'warn');
+  assert.equal(w.length, 1);
+  assert.equal(w[0]!.fields.file, 'b.yaml');
+  assert.equal(w[0]!.fields.name, 'second');
+  assert.equal(w[0]!.fields.field, 'spec.clusterIP');
+  assert.match(
+    w[0]!.msg,
+    /^b\.yaml:1: Service default\/second: spec\.clusterIP 10\.96\.0\.50 is already used by Service default\/first/,
+  );
+  // "Older" is the one already in force, even when it comes later in file order.
+  const again = composeManifestObjects([a, b], {
+    ...opts,
+    servicesInForce: new Set(['Service/default/second']),
+  });
+  assert.ok(again.objects.has('Service/default/second'));
+  assert.ok(!again.objects.has('Service/default/first'));
+});
+
+test('compose: a clusterIP outside --service-cluster-ip-range is refused (when set), naming file, Service and field', () => {
+  const f = read('c.yaml', svcDoc('out', '172.30.0.1') + '---\n' + svcDoc('in', '10.96.0.60'));
+  const r = composeManifestObjects([f], { ...opts, enforceServiceClusterIPRange: true });
+  assert.ok(!r.objects.has('Service/default/out'));
+  assert.ok(r.objects.has('Service/default/in'));
+  const e = r.problems.filter((p) => p.level === 'error');
+  assert.equal(e.length, 1);
+  assert.deepEqual(
+    {
+      file: e[0]!.fields.file,
+      name: e[0]!.fields.name,
+      field: e[0]!.fields.field,
+      value: e[0]!.fields.value,
+    },
+    { file: 'c.yaml', name: 'out', field: 'spec.clusterIPs[0]', value: '172.30.0.1' },
+  );
+  assert.match(
+    e[0]!.msg,
+    /^c\.yaml:1: Service default\/out: spec\.clusterIPs\[0\] 172\.30\.0\.1 is not within --service-cluster-ip-range \(10\.96\.0\.0\/12\)/,
+  );
+  // Without the flag the default range is only an allocation pool.
+  assert.ok(composeManifestObjects([f], opts).objects.has('Service/default/out'));
+});
+
+test('an EndpointSlice over 1,000 endpoints is refused with one error naming file, slice and field', () => {
+  const eps = Array.from({ length: 1001 }, (_, i) => `{addresses: [10.244.${i >> 8}.${i & 255}]}`).join(', ');
+  const r = read(
+    'd.yaml',
+    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: big, labels: {kubernetes.io/service-name: s}}\naddressType: IPv4\nendpoints: [${eps}]\n`,
+  );
+  assert.equal(r.entries.length, 0);
+  assert.equal(r.problems.length, 1);
+  assert.equal(r.problems[0]!.fields.field, 'endpoints');
+  assert.equal(r.problems[0]!.fields.value, 1001);
+  assert.match(r.problems[0]!.msg, /^d\.yaml:1: .*big.*endpoints.*at most 1000/);
 });

@@ -12,7 +12,7 @@ import type { EndpointSlice, IPFamily, KubeObject, Service } from '../model/type
 import { ValidationError, KNOWN_KINDS, validateEndpointSlice, validateObject } from '../model/validate.js';
 import { isForThisProxy } from '../model/filters.js';
 import type { SourceScope } from './source.js';
-import type { ManifestDoc } from './manifest-parse.js';
+import { parseManifestText, type ManifestDoc, type ManifestParseError } from './manifest-parse.js';
 import { mirrorEndpoints } from './manifest-endpoints.js';
 import {
   allocateServices,
@@ -21,6 +21,7 @@ import {
   type IPFamilyPolicy,
 } from './manifest-allocate.js';
 import { objectKey } from './manifest-diff.js';
+import { cidrContains, parseCIDR } from '../net/ip.js';
 
 /** One usable definition found in a file. */
 export type ManifestEntry =
@@ -107,9 +108,10 @@ export function readManifestDocs(
     }
     const allowed = kind === 'Endpoints' ? ['v1'] : KNOWN_KINDS[kind]?.apiVersions;
     if (allowed === undefined) {
+      // One line per object: a typo in a kind ("Servcie") would otherwise vanish without a word.
       problems.push({
-        level: 'debug',
-        msg: `${file}:${doc.line}: ignoring ${kind} ${name}: not a kind kube-proxy reads`,
+        level: 'warn',
+        msg: `${file}:${doc.line}: ignoring ${kind} ${name}: kind is not one kube-proxy reads`,
         fields: { file, line: doc.line, kind, name },
       });
       continue;
@@ -163,6 +165,18 @@ export function readManifestDocs(
   return { entries, problems };
 }
 
+/** One file read: its entries and problems, or the syntax error that makes it unusable. */
+export type ManifestFileResult =
+  | { readonly ok: true; readonly entries: ManifestEntry[]; readonly problems: ManifestProblem[] }
+  | { readonly ok: false; readonly error: ManifestParseError };
+
+/** parseManifestText then readManifestDocs: one file's text to entries. Pure; never throws. */
+export function readManifestFile(file: string, text: string): ManifestFileResult {
+  const parsed = parseManifestText(file, text);
+  if (!parsed.ok) return parsed;
+  return { ok: true, ...readManifestDocs(file, parsed.docs) };
+}
+
 function readDualStack(svc: Service, raw: Rec): { ipFamilies: IPFamily[]; ipFamilyPolicy?: IPFamilyPolicy } {
   const spec = isRec(raw.spec) ? raw.spec : {};
   const fail = (field: string, value: unknown, reason: string): never => {
@@ -185,6 +199,17 @@ function readDualStack(svc: Service, raw: Rec): { ipFamilies: IPFamily[]; ipFami
 export interface ComposeOptions {
   readonly scope: SourceScope;
   readonly serviceClusterIPRanges: readonly string[];
+  /**
+   * Refuse a Service whose explicit cluster IP lies outside serviceClusterIPRanges, as the API server
+   * would. Off when the operator did not set --service-cluster-ip-range: the default range is only an
+   * allocation pool then, not a statement about the cluster.
+   */
+  readonly enforceServiceClusterIPRange?: boolean;
+  /**
+   * Keys of the Services delivered last time: when two Services claim one cluster IP, the one already in
+   * force is the older and keeps it (the API server's allocator would have refused the newer).
+   */
+  readonly servicesInForce?: ReadonlySet<string>;
   readonly nodePortRange: { readonly min: number; readonly max: number };
   readonly previousAllocations?: ReadonlyMap<string, string | number>;
 }
@@ -227,8 +252,9 @@ export function composeManifestObjects(
     }
   }
 
+  const refused = refuseServices(winners, opts, problems);
   const requests = [...winners.values()].flatMap((e) =>
-    e.type === 'object' && e.object.kind === 'Service'
+    e.type === 'object' && e.object.kind === 'Service' && !refused.has(e.key)
       ? [
           {
             service: e.object,
@@ -243,10 +269,11 @@ export function composeManifestObjects(
     nodePortRange: opts.nodePortRange,
     ...(opts.previousAllocations ? { previous: opts.previousAllocations } : {}),
   });
-  for (const p of alloc.problems) problems.push(allocationProblem(p));
+  for (const p of alloc.problems) problems.push(allocationProblem(p, winners));
 
   const all = new Map<string, KubeObject>();
   for (const s of alloc.services) all.set(objectKey(s), s);
+  for (const k of clusterIPConflicts(alloc.services, winners, opts.servicesInForce, problems)) all.delete(k);
   for (const e of winners.values()) {
     if (e.type === 'object' && e.object.kind !== 'Service') all.set(e.key, e.object);
   }
@@ -277,10 +304,109 @@ export function composeManifestObjects(
   return { objects, problems, allocations: alloc.allocations, nextAllocations: alloc.next };
 }
 
-function allocationProblem(p: AllocationProblem): ManifestProblem {
+function allocationProblem(
+  p: AllocationProblem,
+  winners: ReadonlyMap<string, ManifestEntry>,
+): ManifestProblem {
+  const e = winners.get(`Service/${p.service}`);
+  const at = e ? `${e.file}:${e.line}: ` : '';
   return {
     level: 'error',
-    msg: `Service ${p.service}: cannot allocate ${p.what}: ${p.message}`,
-    fields: { kind: 'Service', service: p.service, field: p.what },
+    msg: `${at}Service ${p.service}: cannot allocate ${p.what}: ${p.message}`,
+    fields: {
+      ...(e ? { file: e.file, line: e.line } : {}),
+      kind: 'Service',
+      service: p.service,
+      field: p.what,
+    },
   };
+}
+
+/**
+ * Services the API server would have refused for their explicit cluster IPs: outside the service
+ * cluster IP range (only when enforced). Each gets one error naming file, Service and field.
+ */
+function refuseServices(
+  winners: ReadonlyMap<string, ManifestEntry>,
+  opts: ComposeOptions,
+  problems: ManifestProblem[],
+): Set<string> {
+  const refused = new Set<string>();
+  if (!opts.enforceServiceClusterIPRange) return refused;
+  const ranges = opts.serviceClusterIPRanges.flatMap((t) => {
+    const c = parseCIDR(t);
+    return c ? [c] : [];
+  });
+  for (const e of winners.values()) {
+    if (e.type !== 'object' || e.object.kind !== 'Service') continue;
+    const s = e.object;
+    const ips = s.clusterIPs.length > 0 ? s.clusterIPs : s.clusterIP !== '' ? [s.clusterIP] : [];
+    for (const [i, ip] of ips.entries()) {
+      if (ip === 'None' || ranges.some((r) => cidrContains(r, ip))) continue;
+      const field = s.clusterIPs.length > 0 ? `spec.clusterIPs[${i}]` : 'spec.clusterIP';
+      problems.push({
+        level: 'error',
+        msg: `${e.file}:${e.line}: Service ${s.meta.namespace}/${s.meta.name}: ${field} ${ip} is not within --service-cluster-ip-range (${opts.serviceClusterIPRanges.join(',')}); Service skipped`,
+        fields: {
+          file: e.file,
+          line: e.line,
+          kind: 'Service',
+          namespace: s.meta.namespace,
+          name: s.meta.name,
+          field,
+          value: ip,
+        },
+      });
+      refused.add(e.key);
+      break;
+    }
+  }
+  return refused;
+}
+
+/**
+ * Cluster IPs claimed by two Services: the API server's allocator never lets that happen, so the newer
+ * claim is dropped with a warning. Older means already in force; among new ones, the first in file order.
+ * Returns the keys of the dropped Services.
+ */
+function clusterIPConflicts(
+  services: readonly Service[],
+  winners: ReadonlyMap<string, ManifestEntry>,
+  inForce: ReadonlySet<string> | undefined,
+  problems: ManifestProblem[],
+): string[] {
+  const ordered = [...services].sort((a, b) => {
+    const fa = inForce?.has(objectKey(a)) ? 0 : 1;
+    const fb = inForce?.has(objectKey(b)) ? 0 : 1;
+    return fa - fb; // stable: file order within each group
+  });
+  const owner = new Map<string, Service>();
+  const dropped: string[] = [];
+  for (const s of ordered) {
+    const ips = s.clusterIPs.filter((ip) => ip !== '' && ip !== 'None');
+    const taken = ips.find((ip) => owner.has(ip));
+    if (taken !== undefined) {
+      const o = owner.get(taken)!;
+      const e = winners.get(objectKey(s));
+      const ko = winners.get(objectKey(o));
+      const at = e ? `${e.file}:${e.line}: ` : '';
+      problems.push({
+        level: 'warn',
+        msg: `${at}Service ${s.meta.namespace}/${s.meta.name}: spec.clusterIP ${taken} is already used by Service ${o.meta.namespace}/${o.meta.name}${ko ? ` (${ko.file}:${ko.line})` : ''}; keeping the older, this one skipped`,
+        fields: {
+          ...(e ? { file: e.file, line: e.line } : {}),
+          kind: 'Service',
+          namespace: s.meta.namespace,
+          name: s.meta.name,
+          field: 'spec.clusterIP',
+          value: taken,
+          keptService: `${o.meta.namespace}/${o.meta.name}`,
+        },
+      });
+      dropped.push(objectKey(s));
+      continue;
+    }
+    for (const ip of ips) owner.set(ip, s);
+  }
+  return dropped;
 }

@@ -44,7 +44,10 @@ spec:
   - port: ${port}${extra}
 `;
 
-async function startSource(scope = { nodeName: 'demo-node', serviceCIDRs: false }) {
+async function startSource(
+  scope = { nodeName: 'demo-node', serviceCIDRs: false },
+  extra: { maxFileBytes?: number; workerParseBytes?: number } = {},
+) {
   const logger = createMemoryLogger();
   const events: SourceEvent[] = [];
   source = createManifestSource({
@@ -55,6 +58,7 @@ async function startSource(scope = { nodeName: 'demo-node', serviceCIDRs: false 
     nodePortRange: { min: 30000, max: 32767 },
     debounceMs: 50,
     rescanIntervalMs: 200,
+    ...extra,
   });
   await source.start((e) => events.push(e));
   const names = () => events.map(describe);
@@ -278,4 +282,51 @@ test('examples/: loads without errors or warnings, as demo-node', async () => {
   );
   assert.equal(legacy.length, 2);
   assert.ok(adds.filter((o) => o.kind === 'EndpointSlice').length >= 9);
+});
+
+test('a file over --manifests-max-file-size is skipped with one error naming it; the others load', async () => {
+  await writeFile(join(dir, 'a.yaml'), service('a', 80));
+  await writeFile(join(dir, 'big.yaml'), service('big', 81) + '#'.repeat(2000) + '\n');
+  const { logger, names } = await startSource(undefined, { maxFileBytes: 1000 });
+  assert.ok(names().includes('add Service default/a'));
+  assert.ok(!names().includes('add Service default/big'));
+  const errs = logger.entries.filter((e) => e.level === 'error');
+  assert.equal(errs.length, 1);
+  assert.equal(errs[0]!.obj.file, 'big.yaml');
+  assert.equal(errs[0]!.obj.limit, 1000);
+  assert.match(errs[0]!.msg, /^big\.yaml: \d+ bytes is over --manifests-max-file-size \(1000\)/);
+  // Rescans do not repeat it while the file is unchanged.
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(logger.entries.filter((e) => e.level === 'error').length, 1);
+});
+
+test('a big file is parsed in a worker thread: same objects and problems, the event loop keeps turning', async () => {
+  let text = '';
+  for (let i = 0; i < 1500; i++)
+    text += service(`s${i}`, 1000 + i).replace(/ *clusterIP: .*\n/, '') + '---\n';
+  text += 'apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {ports: [{port: 70000}]}\n';
+  await writeFile(join(dir, 'a.yaml'), text);
+  // Ticks during start(): with the parse on the main thread, none could run while it lasted.
+  let maxGap = 0;
+  let last = Date.now();
+  const t = setInterval(() => {
+    const now = Date.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+  }, 5);
+  const t0 = Date.now();
+  const { logger, names } = await startSource(undefined, { workerParseBytes: 1 });
+  const total = Date.now() - t0;
+  clearInterval(t);
+  maxGap = Math.max(maxGap, Date.now() - last);
+  assert.equal(
+    names().filter((n) => n.startsWith('add Service')).length,
+    1500,
+    JSON.stringify(logger.entries.filter((e) => e.level !== 'info')).slice(0, 2000),
+  );
+  const errs = logger.entries.filter((e) => e.level === 'error');
+  assert.equal(errs.length, 1);
+  assert.equal(errs[0]!.obj.field, 'spec.ports[0].port');
+  // Relative, not a time budget: the longest stall is a fraction of the whole load, which the parse dominates.
+  assert.ok(maxGap < total / 2, `longest event-loop stall ${maxGap} ms of a ${total} ms load`);
 });

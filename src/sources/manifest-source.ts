@@ -12,15 +12,17 @@
  * manifest-objects.ts and manifest-allocate.ts): cluster IPs, node ports, Endpoints mirroring.
  */
 import { watch, type FSWatcher } from 'node:fs';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Kind, KubeObject } from '../model/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Source, SourceHandler, SourceScope } from './source.js';
-import { isManifestFileName, parseManifestText } from './manifest-parse.js';
+import { isManifestFileName } from './manifest-parse.js';
 import {
   composeManifestObjects,
-  readManifestDocs,
+  readManifestFile,
+  type ManifestFileResult,
   type ManifestEntry,
   type ManifestProblem,
 } from './manifest-objects.js';
@@ -35,6 +37,15 @@ export interface ManifestSourceOptions {
   readonly serviceClusterIPRanges: readonly string[];
   /** Inclusive node port range used to allocate node ports. */
   readonly nodePortRange: { readonly min: number; readonly max: number };
+  /** Refuse Services whose explicit cluster IP is outside serviceClusterIPRanges (the flag was set). */
+  readonly enforceServiceClusterIPRange?: boolean;
+  /** --manifests-max-file-size: a bigger file is skipped with an error naming it. Default 8 MiB. */
+  readonly maxFileBytes?: number;
+  /**
+   * Files at least this big are parsed in a worker thread (default 256 KiB): parsing megabytes of YAML
+   * takes seconds, which must not stall health checks and syncs.
+   */
+  readonly workerParseBytes?: number;
   /** Quiet time after a watch event before rescanning; default 100 ms. */
   readonly debounceMs?: number;
   /** Safety-net rescan period; default 2000 ms. 0 disables it. */
@@ -58,6 +69,8 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
   const log = opts.logger.child({ source: 'manifests', dir: opts.dir });
   const debounceMs = opts.debounceMs ?? 100;
   const rescanMs = opts.rescanIntervalMs ?? 2000;
+  const maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const workerParseBytes = opts.workerParseBytes ?? 256 * 1024;
 
   let handler: SourceHandler | undefined;
   let stopped = false;
@@ -111,6 +124,15 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
       present.add(name);
       const old = files.get(name);
       if (old?.sig === sig) continue;
+      if (size > BigInt(maxFileBytes)) {
+        // Checked before reading: a huge file costs memory to read and seconds to parse.
+        log.error(
+          { file: name, size: Number(size), limit: maxFileBytes },
+          `${name}: ${size} bytes is over --manifests-max-file-size (${maxFileBytes}); ${old ? 'keeping its last good objects' : 'no objects read from it'}`,
+        );
+        files.set(name, { sig, entries: old?.entries ?? [] });
+        continue;
+      }
       let text: string;
       try {
         const buf = await readFile(path);
@@ -129,7 +151,9 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
         files.set(name, { sig, entries: old.entries });
         continue;
       }
-      const parsed = parseManifestText(name, text);
+      const parsed =
+        text.length >= workerParseBytes ? await readInWorker(name, text) : readManifestFile(name, text);
+      if (stopped) return false;
       if (!parsed.ok) {
         const { line, column, message } = parsed.error;
         log.error(
@@ -139,7 +163,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
         files.set(name, { sig, entries: old?.entries ?? [] });
         continue;
       }
-      const { entries, problems } = readManifestDocs(name, parsed.docs);
+      const { entries, problems } = parsed;
       problems.forEach(emitProblem);
       log.debug({ file: name, objects: entries.length }, `read ${name}`);
       files.set(name, { sig, entries });
@@ -163,6 +187,8 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
         serviceClusterIPRanges: opts.serviceClusterIPRanges,
         nodePortRange: opts.nodePortRange,
         previousAllocations: allocations,
+        ...(opts.enforceServiceClusterIPRange ? { enforceServiceClusterIPRange: true } : {}),
+        servicesInForce: new Set([...delivered.keys()].filter((k) => k.startsWith('Service/'))),
       },
     );
     // Cross-file problems are recomputed on every change; log each only while it is new.
@@ -292,6 +318,65 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
       if (scanning) await scanning;
     },
   };
+}
+
+/** The default of --manifests-max-file-size: 8 MiB. */
+export const DEFAULT_MAX_FILE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * How to start the worker: built, its .js entry beside this module; run from source through tsx (tests,
+ * e2e), a worker does not inherit tsx's loader, so a small script registers it there first and then
+ * imports the .ts entry.
+ */
+function startWorker(workerData: unknown, resourceLimits: ResourceLimits): Worker {
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./manifest-parse-worker.js', import.meta.url), { workerData, resourceLimits });
+  const entry = new URL('./manifest-parse-worker.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const script = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(script, { eval: true, workerData, resourceLimits });
+}
+
+/** Heap cap of a parse worker: a YAML alias or nesting bomb fails that file, not the proxy. */
+const WORKER_HEAP_MB = 1024;
+
+/**
+ * readManifestFile in a worker thread. A worker that dies (out of memory, say) fails the file like a
+ * syntax error would, with the reason.
+ */
+function readInWorker(name: string, text: string): Promise<ManifestFileResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (r: ManifestFileResult): void => {
+      if (done) return;
+      done = true;
+      resolve(r);
+    };
+    const fail = (message: string): void => {
+      finish({ ok: false, error: { line: 1, column: 1, message } });
+    };
+    let w: Worker;
+    try {
+      w = startWorker({ name, text }, { maxOldGenerationSizeMb: WORKER_HEAP_MB });
+    } catch (e) {
+      fail(`cannot start a parser thread: ${errText(e)}`);
+      return;
+    }
+    w.once('message', (r: ManifestFileResult) => {
+      finish(r);
+      void w.terminate();
+    });
+    w.once('error', (e) => {
+      fail(
+        (e as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `parsing needs more than ${WORKER_HEAP_MB} MB of memory`
+          : errText(e),
+      );
+    });
+    w.once('exit', (code) => {
+      fail(`the parser thread exited with code ${code}`);
+    });
+  });
 }
 
 function errText(e: unknown): string {

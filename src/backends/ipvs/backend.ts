@@ -10,7 +10,14 @@ import { ipvsadmSetTimeouts } from '../../exec/ipvsadm.js';
 import { ModeUnavailableError } from '../../errors.js';
 
 import { assertScheduler, renderIPVSText } from './render.js';
-import { IPVSProxier, cleanupIPVS, gracefulFromEnv, ipvsTimeoutArgs, type WithTimeouts } from './proxier.js';
+import {
+  IPVSProxier,
+  cleanupIPVS,
+  gracefulFromEnv,
+  ipvsTimeoutArgs,
+  readLocalAddresses,
+  type WithTimeouts,
+} from './proxier.js';
 
 /** Kernel modules IPVS mode uses (loaded best effort; the probe below decides). */
 const MODULES = ['ip_vs', 'ip_vs_rr', 'ip_vs_wrr', 'ip_vs_sh', 'nf_conntrack'];
@@ -69,7 +76,13 @@ export const ipvsBackend: Backend = {
         `ipvs mode needs ${iptables.restore} on PATH (Debian: apt-get install iptables)`,
       );
     deps.logger.info({ backend, reason, scheduler }, 'ipvs mode: using iptables backend');
-    return new IPVSProxier({ ...deps, iptables, graceful: gracefulFromEnv() });
+    return new IPVSProxier({
+      ...deps,
+      iptables,
+      graceful: gracefulFromEnv(),
+      localAddresses: readLocalAddresses,
+    });
   },
   cleanup: (logger) => cleanupIPVS(logger),
+  cleanupBefore: ['iptables'],
 };

@@ -104,3 +104,57 @@ test('a conntrack failure is logged and does not fail the sync', async () => {
     JSON.stringify(logs.entries),
   );
 });
+
+test('NodePorts on every local address but kube-ipvs0 (and loopback, IPv6 link-local); an added address gets them at the next sync', async () => {
+  const np = makeService('ns', 'np', {
+    type: 'NodePort',
+    clusterIP: '172.30.0.11',
+    ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }],
+  });
+  const npSlice = makeSlice(
+    'ns',
+    'np',
+    'np-1',
+    [{ ip: '10.244.0.12', nodeName: NODE }],
+    [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  );
+  const [s] = desiredStatesFromObjects([makeNode(NODE, ['10.100.0.2']), np, npSlice], {
+    families: ['IPv4'],
+    nodeName: NODE,
+  });
+  const addrs = [
+    { iface: 'lo', address: '127.0.0.1' },
+    { iface: 'eth0', address: '10.100.0.2' },
+    { iface: 'eth0', address: 'fe80::1' },
+    { iface: 'cbr0', address: '10.244.0.1' },
+    { iface: 'kube-ipvs0', address: '172.30.0.11' },
+  ];
+  const inner = fakeExec();
+  const calls: string[] = [];
+  const exec: Exec = (cmd, args, o) => {
+    calls.push(`${cmd} ${args.join(' ')}\n${o?.input ?? ''}`);
+    return inner.exec(cmd, args, o);
+  };
+  const p = new IPVSProxier({
+    logger: createMemoryLogger(),
+    options: familyOptions('IPv4'),
+    exec,
+    iptables: toolsFor('legacy', 'IPv4'),
+    writeSysctl: () => undefined,
+    graceful: { checkIntervalMs: 3_600_000, timeoutMs: 3_600_000 },
+    localAddresses: () => addrs,
+  });
+  const vsAdds = (): string[] =>
+    calls
+      .filter((c) => c.startsWith('ipvsadm -R'))
+      .flatMap((c) => [...c.matchAll(/-A -t (\S+):30080 /g)].map((m) => m[1]!));
+  await p.sync(s!, true);
+  assert.deepEqual(vsAdds().sort(), ['10.100.0.2', '10.244.0.1']);
+  addrs.push({ iface: 'eth0', address: '10.100.0.50' });
+  calls.length = 0;
+  await p.sync(s!, false);
+  assert.ok(p.last!.full, 'a changed address set makes the sync full');
+  // The fake kernel stays empty, so the full sync programs every address again, the new one included.
+  assert.deepEqual(vsAdds().sort(), ['10.100.0.2', '10.100.0.50', '10.244.0.1']);
+  await p.close();
+});

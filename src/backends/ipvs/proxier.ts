@@ -8,6 +8,7 @@
  * the constant rules changed), `ipvsadm -R`, `ip -batch`. Removed TCP real servers are drained
  * (weight 0) and deleted once their connections reach 0 or a timeout passes.
  */
+import { networkInterfaces } from 'node:os';
 import type { BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import type { IPFamily } from '../../model/types.js';
@@ -15,7 +16,14 @@ import type { DesiredState } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import { which, defaultExec } from '../../exec/run.js';
 import { ensureRule, iptablesRestore, toolsFor, type Exec, type IPTablesTools } from '../../exec/iptables.js';
-import { assembleIPVSLayout, ipvsContext, renderIPVSTables, vsArgs, type IPVSLayout } from './render.js';
+import {
+  assembleIPVSLayout,
+  ipvsContext,
+  renderIPVSTables,
+  vsArgs,
+  type IPVSLayout,
+  type LocalAddress,
+} from './render.js';
 import {
   emptyKernelState,
   parseDeviceAddresses,
@@ -78,6 +86,19 @@ export interface IPVSProxierDeps extends BackendDeps {
   readonly now?: () => number;
   /** Delete stale UDP conntrack entries after each sync (upstream always does). Default true. */
   readonly conntrackCleanup?: boolean;
+  /**
+   * The machine's addresses, read at every sync: NodePorts follow them when nodePortAddresses matches
+   * all. Absent (unit tests), the node IPs stand in.
+   */
+  readonly localAddresses?: () => readonly LocalAddress[];
+}
+
+/** Every address on the machine's interfaces, with the interface's name. */
+export function readLocalAddresses(): LocalAddress[] {
+  const out: LocalAddress[] = [];
+  for (const [iface, list] of Object.entries(networkInterfaces()))
+    for (const a of list ?? []) out.push({ iface, address: a.address });
+  return out;
 }
 
 /** What the last sync did (tests, logs, the benchmark). */
@@ -156,7 +177,9 @@ export class IPVSProxier implements Proxier {
       phases[name] = n - t;
       t = n;
     };
-    const ctx = ipvsContext(state, opts);
+    // Re-read every sync (upstream does too): an address added to the node gets its NodePorts at the next
+    // sync, and a changed address set changes the context, which makes that sync a full one.
+    const ctx = ipvsContext(state, opts, this.deps.localAddresses?.());
     const prev = this.program;
     const isFull = full || this.kernel === undefined || prev === undefined || prev.ctxKey !== contextKey(ctx);
     let kernel = this.kernel;

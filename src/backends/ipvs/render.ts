@@ -126,20 +126,53 @@ export interface IPVSContext {
   readonly scheduler: string;
   /** Node IPs of this family, canonical. */
   readonly nodeIPs: readonly string[];
-  /** Addresses NodePort virtual servers are created on (nodePortAddresses, or every node IP). */
+  /**
+   * Addresses NodePort virtual servers are created on: nodePortAddresses' matches; when it matches all,
+   * every local address of the family but kube-ipvs0's (as upstream), or the node IPs when the local
+   * addresses are not known (`kube-proxy render`).
+   */
   readonly nodePortIPs: readonly string[];
 }
 
-/** The context of `state` under `opts`. Throws RangeError on a bad scheduler. */
+/** One address on one of the machine's interfaces. */
+export interface LocalAddress {
+  readonly iface: string;
+  readonly address: string;
+}
+
+/**
+ * The local addresses of `family` a NodePort answers on when nodePortAddresses matches all, as
+ * upstream's IPVS mode picks them: every interface but kube-ipvs0 (whose addresses are the Services'
+ * own), without loopback and IPv6 link-local addresses. Canonical, sorted, no duplicates. Pure.
+ */
+export function nodePortLocalAddresses(addrs: readonly LocalAddress[], family: IPFamily): string[] {
+  const out = new Set<string>();
+  for (const a of addrs) {
+    if (a.iface === N.DUMMY_DEVICE) continue;
+    const ip = famIP(a.address.split('%')[0] ?? '', family);
+    if (ip === undefined) continue;
+    if (family === 'IPv4' ? ip.startsWith('127.') : ip === '::1' || /^fe[89ab][0-9a-f]:/i.test(ip)) continue;
+    out.add(ip);
+  }
+  return [...out].sort();
+}
+
+/**
+ * The context of `state` under `opts`; `localAddresses` (the machine's, see
+ * {@link nodePortLocalAddresses}) decide NodePort addresses when nodePortAddresses matches all.
+ * Throws RangeError on a bad scheduler.
+ */
 export function ipvsContext(
   state: Pick<DesiredState, 'family' | 'nodeIPs'>,
   opts: FamilyOptions,
+  localAddresses?: readonly LocalAddress[],
 ): IPVSContext {
   const family = state.family;
   const scheduler = opts.ipvsScheduler === '' ? 'rr' : opts.ipvsScheduler;
   assertScheduler(scheduler);
   const nodeIPs = state.nodeIPs.map((ip) => famIP(ip, family)).filter((ip): ip is string => ip !== undefined);
-  const nodePortIPs = (opts.nodePortAddresses.matchAll ? nodeIPs : opts.nodePortAddresses.ips)
+  const all = localAddresses ? nodePortLocalAddresses(localAddresses, family) : nodeIPs;
+  const nodePortIPs = (opts.nodePortAddresses.matchAll ? all : opts.nodePortAddresses.ips)
     .map((ip) => famIP(ip, family))
     .filter((ip): ip is string => ip !== undefined);
   return { family, scheduler, nodeIPs, nodePortIPs };
