@@ -22,7 +22,8 @@
 #   NODE_VERSION      Node.js version of the local base (default 22.23.5); NPM_VERSION (default 10.9.9)
 #
 # Podman settings (generated here, the host's configuration is not used): runtime runc, cgroup manager
-# cgroupfs, no default ulimits, file event logger. crun and the default ulimits fail on these machines.
+# cgroupfs, no default ulimits, file event logger, and no network by default (the default bridge
+# network would program the host's firewall). crun and the default ulimits fail on these machines.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +54,9 @@ cat >"$CONTAINERS_CONF.tmp" <<'EOF'
 # Written by kube-proxy-ts scripts/image.sh; regenerated on every run.
 [containers]
 default_ulimits = []
+# No network unless the caller names one (--network=host, --network=ns:...): podman's default bridge
+# network would add rules to the host's firewall.
+netns = "none"
 
 [engine]
 runtime = "runc"
