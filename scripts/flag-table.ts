@@ -13,7 +13,7 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   config: ['supported', 'KubeProxyConfiguration v1alpha1 or v1alpha2; explicit flags override it (warning)'],
   'write-config-to': ['supported', 'writes v1alpha1 and exits'],
   cleanup: ['supported', 'removes the rules of every mode, then exits'],
-  'init-only': ['accepted, no effect', 'there is no separate privileged init step'],
+  'init-only': ['supported', 'sets the sysctls the mode needs (and conntrack), then exits; for an init container'],
   kubeconfig: [
     'supported',
     'token, tokenFile and client certificates are tested; exec plugins go through client-node, untested',

@@ -10,6 +10,8 @@ import { runDaemon } from './app/proxy-server.js';
 import { describeFailure } from './errors.js';
 import { runExplain } from './app/explain-command.js';
 import { ExplainInputError } from './explain/explain.js';
+import { runInitOnly } from './app/linux-setup.js';
+import { getBackend } from './backends/backend.js';
 import { KUBERNETES_COMPAT, VERSION } from './version.js';
 
 function fail(msg: string, code = 1): never {
@@ -43,7 +45,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         logger.info({ path: cmd.writeConfigTo }, 'wrote the configuration file');
         return;
       case 'init-only':
-        logger.info('init-only: nothing to initialise outside the data plane in this version');
+        process.exit(runInitOnly(cmd.config, getBackend(cmd.config.mode)?.kernel ?? false, logger) ? 0 : 1);
         return;
       case 'cleanup':
         process.exit((await runCleanup(logger)) ? 0 : 1);
