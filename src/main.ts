@@ -27,7 +27,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   } catch (err) {
     fail(`${err instanceof Error ? err.message : String(err)}\nRun 'kube-proxy --help' for usage.`, 2);
   }
-  const logger = createLogger(cmd.config.logging.verbosity);
+  const { verbosity, format, splitStream } = cmd.config.logging;
+  const logger = createLogger(verbosity, process.stderr, {
+    format: format === 'json' ? 'json' : 'text',
+    splitStream: format === 'json' ? splitStream?.json : splitStream?.text,
+  });
   for (const w of cmd.warnings) logger.warn(w);
 
   try {

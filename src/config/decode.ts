@@ -209,7 +209,13 @@ function applyCommon(c: MutableProxyConfig, f: V1Alpha1 | V1Alpha2, duration: Du
     qps: cc.qps || 5,
     burst: cc.burst || 10,
   };
-  c.logging = { verbosity: f.logging?.verbosity ?? 0, format: f.logging?.format || 'text' };
+  const logOptions = (f.logging?.options ?? {}) as Record<string, { splitStream?: unknown } | undefined>;
+  const split = { text: logOptions.text?.splitStream === true, json: logOptions.json?.splitStream === true };
+  c.logging = {
+    verbosity: f.logging?.verbosity ?? 0,
+    format: f.logging?.format || 'text',
+    ...(split.text || split.json ? { splitStream: split } : {}),
+  };
   c.hostnameOverride = f.hostnameOverride ?? '';
   c.bindAddressHardFail = f.bindAddressHardFail ?? false;
   c.enableProfiling = f.enableProfiling ?? false;

@@ -185,6 +185,31 @@ const BINDINGS: readonly FlagBinding[] = [
   b('udp-timeout', ['udpIdleTimeout'], (c, v) => (c.udpIdleTimeoutMs = asNum(v))),
   b('v', ['logging.verbosity'], (c, v) => (c.logging.verbosity = asNum(v)), false),
   b('logging-format', ['logging.format'], (c, v) => (c.logging.format = asStr(v)), false),
+  b(
+    'vmodule',
+    ['logging.vmodule'],
+    (c, v) => {
+      const raw = asStr(v).trim();
+      for (const part of raw === '' ? [] : raw.split(',')) {
+        if (!/^[^=,\s]+=\d+$/.test(part.trim()))
+          throw new RangeError(`expected pattern=N, got ${JSON.stringify(part)}`);
+      }
+      c.logging.vmodule = raw;
+    },
+    false,
+  ),
+  b(
+    'log-text-split-stream',
+    ['logging.options.text.splitStream'],
+    (c, v) => (c.logging.splitStream = { text: asBool(v), json: c.logging.splitStream?.json ?? false }),
+    false,
+  ),
+  b(
+    'log-json-split-stream',
+    ['logging.options.json.splitStream'],
+    (c, v) => (c.logging.splitStream = { text: c.logging.splitStream?.text ?? false, json: asBool(v) }),
+    false,
+  ),
   // ---- ours (not in the file) ----
   b('manifests', ['manifests'], (c, v) => (c.manifests = asStr(v)), false),
   b(
@@ -222,9 +247,19 @@ const CONTROL_FLAGS = new Set([
   'init-only',
   'version',
   'help',
-  'log-flush-frequency',
   ...EXPLAIN_FLAGS,
 ]);
+
+/**
+ * Upstream flags that parse here but have nothing to act on; giving one logs once why. (--vmodule is
+ * bound and validated above, then lands here too.)
+ */
+export const NO_EFFECT_FLAGS: Readonly<Record<string, string>> = {
+  vmodule: 'per-source-file verbosity has no meaning here; -v applies to the whole process',
+  'log-flush-frequency': 'logs are written immediately, never buffered',
+  'log-text-info-buffer-size': 'info messages are not buffered',
+  'log-json-info-buffer-size': 'info messages are not buffered',
+};
 
 /** Default file reader: UTF-8 contents of a path. */
 function readUtf8(p: string): string {
@@ -326,6 +361,8 @@ export function parseCommandLine(
   for (const name of explicitFlags) {
     const dep = flagSpec(name)?.deprecated;
     if (dep) warnings.push(dep);
+    const why = NO_EFFECT_FLAGS[name];
+    if (why !== undefined) warnings.push(`--${name} is accepted and has no effect here: ${why}`);
   }
   if (configPath !== '') {
     const overriding = BINDINGS.filter((x) => x.warnWithConfig && explicitFlags.has(x.flag)).map(
@@ -408,5 +445,5 @@ export function resolveNodeName(config: Pick<ProxyConfig, 'hostnameOverride'>, o
 
 /** The flag names load.ts binds (for tests that check every table flag is wired). */
 export function boundFlagNames(): readonly string[] {
-  return [...BINDINGS.map((x) => x.flag), ...CONTROL_FLAGS];
+  return [...BINDINGS.map((x) => x.flag), ...CONTROL_FLAGS, ...Object.keys(NO_EFFECT_FLAGS)];
 }

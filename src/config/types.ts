@@ -70,7 +70,14 @@ export interface ProxyConfig {
   readonly nodePortAddresses: readonly string[];
   /** Userspace mode: UDP idle timeout. */
   readonly udpIdleTimeoutMs: number;
-  readonly logging: { readonly verbosity: number; readonly format: string };
+  readonly logging: {
+    readonly verbosity: number;
+    readonly format: string;
+    /** --log-text-split-stream / --log-json-split-stream (or logging.options.<format>.splitStream). */
+    readonly splitStream?: { readonly text: boolean; readonly json: boolean };
+    /** --vmodule, validated (pattern=N,...); accepted with no effect (no per-file verbosity here). */
+    readonly vmodule?: string;
+  };
 
   // ---- our own (not in upstream's file; flags only) ----
   /** --manifests DIR: use the embedded manifests source instead of an API server. */
