@@ -10,7 +10,10 @@ type Status = 'supported' | 'accepted, ignored (warning)' | 'accepted, no effect
 
 /** Status and a note for every flag. A flag missing here makes the docs test fail. */
 export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
-  config: ['supported', 'KubeProxyConfiguration v1alpha1 or v1alpha2; explicit flags override it (warning)'],
+  config: [
+    'supported',
+    'KubeProxyConfiguration v1alpha1 or v1alpha2; explicit flags override it (warning); a change on disk logs and exits 1 (the pod restarts)',
+  ],
   'write-config-to': ['supported', 'writes v1alpha1 and exits'],
   cleanup: ['supported', 'removes the rules of every mode, then exits'],
   'init-only': ['supported', 'sets the sysctls the mode needs (and conntrack), then exits; for an init container'],

@@ -12,6 +12,7 @@ import { runExplain } from './app/explain-command.js';
 import { ExplainInputError } from './explain/explain.js';
 import { runInitOnly } from './app/linux-setup.js';
 import { getBackend } from './backends/backend.js';
+import { watchConfigFile } from './app/config-watch.js';
 import { KUBERNETES_COMPAT, VERSION } from './version.js';
 
 function fail(msg: string, code = 1): never {
@@ -85,6 +86,22 @@ export async function main(argv: readonly string[]): Promise<void> {
         process.on('SIGTERM', () => {
           shutdown('SIGTERM');
         });
+        // Upstream reads --config once and exits when it changes on disk, so the pod restarts with it.
+        if (cmd.configPath) {
+          const path = cmd.configPath;
+          watchConfigFile(path, (reason) => {
+            if (stopping) return;
+            stopping = true;
+            logger.error(
+              { path, reason },
+              'the --config file changed on disk; exiting so that the restarted proxy applies it',
+            );
+            daemon.stop().then(
+              () => process.exit(1),
+              () => process.exit(1),
+            );
+          });
+        }
         daemon.firstSync.catch((err: unknown) => {
           fail(describeFailure(err));
         });

@@ -401,7 +401,15 @@ export function parseCommandLine(
   if (writeConfigTo !== '') command = 'write-config';
   else if (values.get('cleanup') === true) command = 'cleanup';
   else if (values.get('init-only') === true) command = 'init-only';
-  return { command, config, writeConfigTo, explicitFlags, warnings, ...(explain ? { explain } : {}) };
+  return {
+    command,
+    config,
+    writeConfigTo,
+    explicitFlags,
+    warnings,
+    configPath,
+    ...(explain ? { explain } : {}),
+  };
 }
 
 /**

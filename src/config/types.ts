@@ -98,6 +98,8 @@ export interface CommandLine {
     'run' | 'render' | 'explain' | 'version' | 'help' | 'cleanup' | 'write-config' | 'init-only';
   readonly config: ProxyConfig;
   readonly writeConfigTo: string;
+  /** --config: the file the configuration came from ("" when none); the daemon exits when it changes. */
+  readonly configPath?: string;
   /** Names of the flags given explicitly (for messages). */
   readonly explicitFlags: ReadonlySet<string>;
   /** Warnings to log once the logger exists (deprecated or ignored flags/fields). */

@@ -40,7 +40,7 @@ test('formatKlogLine gives klog text lines: header, quoted message, key=value pa
   assert.match(line, KLOG_LINE);
   assert.match(
     formatKlogLine({ level: 40, time: 0, msg: 'w' }, 1),
-    /^W0101 00:00:00\.000000       1 kube-proxy\] "w"$/,
+    /^W0101 00:00:00\.000000 {7}1 kube-proxy\] "w"$/,
   );
   assert.match(formatKlogLine({ level: 50, time: 0, msg: 'e' }, 1), /^E0101 /);
   // An error keeps to one line: its message, its code, a quoted stack.
@@ -54,7 +54,7 @@ test('formatKlogLine gives klog text lines: header, quoted message, key=value pa
     1,
   );
   assert.equal(e.split('\n').length, 1);
-  assert.match(e, / err="a\\nb" errCode="KP_ERR_X" stacktrace="Error: a\\n  at x"$/);
+  assert.match(e, / err="a\\nb" errCode="KP_ERR_X" stacktrace="Error: a\\n {2}at x"$/);
 });
 
 test('createLogger text format writes klog lines; JSON stays the library default', () => {
