@@ -38,7 +38,10 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
     'supported',
     'iptables (default), nftables, ipvs, userspace; kernelspace is Windows-only and rejected',
   ],
-  'feature-gates': ['accepted, no effect', 'every GA behaviour is always on'],
+  'feature-gates': [
+    'supported',
+    'parsed and reviewed: --help lists the gates kube-proxy-ts knows; any gate set against a built-in behaviour, read by nothing, or unknown is logged once',
+  ],
   'iptables-masquerade-bit': ['supported', ''],
   'masquerade-all': ['supported', 'iptables and nftables'],
   'iptables-localhost-nodeports': ['supported', ''],

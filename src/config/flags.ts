@@ -150,7 +150,7 @@ export const FLAGS: readonly FlagSpec[] = [
     'mapStringBool',
     'mapStringBool',
     '',
-    'Comma-separated key=true|false pairs enabling or disabling features.',
+    'Comma-separated key=true|false pairs enabling or disabling features. Options are:',
   ),
   d(
     'iptables-masquerade-bit',

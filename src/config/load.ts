@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { CommandLine, ProxyConfig } from './types.js';
 import { ConfigError, FlagError } from './errors.js';
 import { FLAGS, flagSpec, parseArgs, type FlagValue } from './flags.js';
+import { featureGateHelpLines, reviewFeatureGates } from './feature-gates.js';
 import {
   decodeKubeProxyConfiguration,
   expandNodePortAddresses,
@@ -374,6 +375,7 @@ export function parseCommandLine(
       );
     }
   }
+  warnings.push(...reviewFeatureGates(config.featureGates));
   if (config.mode === 'ipvs')
     warnings.push('the ipvs proxy mode is deprecated upstream (KEP-5495); consider nftables');
 
@@ -426,7 +428,12 @@ export function helpText(): string {
     return [left, right] as const;
   });
   const width = Math.max(...rows.map(([l]) => l.length)) + 3;
-  const lines = rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`);
+  const lines = rows.flatMap(([l, r]) => {
+    const row = `  ${l.padEnd(width)}${r}`;
+    // Like upstream, --feature-gates lists every gate it knows under its row.
+    if (!l.includes('--feature-gates ')) return [row];
+    return [row, ...featureGateHelpLines().map((x) => `  ${' '.repeat(width + 2)}${x}`)];
+  });
   return [
     'kube-proxy-ts: the Kubernetes network proxy (userspace, iptables, ipvs and nftables modes).',
     '',
