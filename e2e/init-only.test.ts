@@ -49,7 +49,10 @@ describe('--init-only sets the mode sysctls in its namespace and exits 0', { ski
   });
 
   test('ipvs mode on a kernel without IPVS: the IPVS sysctls cannot be set, so it exits 1 naming one', async (t) => {
-    if (existsSync('/proc/sys/net/ipv4/vs')) return t.skip('this kernel has IPVS');
+    if (existsSync('/proc/sys/net/ipv4/vs')) {
+      t.skip('this kernel has IPVS');
+      return;
+    }
     const r = await lab.exec('node', process.execPath, [CLI, '--init-only', '--proxy-mode=ipvs'], {
       allowFail: true,
     });

@@ -193,7 +193,7 @@ function checked<T>(schema: z.ZodType<T>, raw: unknown, lenient?: string[]): T {
           lenient.push(
             `unknown field ${JSON.stringify([...issue.path.map(String), k].join('.'))} ignored (lenient decoding, as upstream)`,
           );
-          delete parent[k];
+          Reflect.deleteProperty(parent, k);
         }
       }
       res = schema.safeParse(copy);
