@@ -16,7 +16,10 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   ],
   'write-config-to': ['supported', 'writes v1alpha1 and exits'],
   cleanup: ['supported', 'removes the rules of every mode, then exits'],
-  'init-only': ['supported', 'sets the sysctls the mode needs (and conntrack), then exits; for an init container'],
+  'init-only': [
+    'supported',
+    'sets the sysctls the mode needs (and conntrack), then exits; for an init container',
+  ],
   kubeconfig: [
     'supported',
     'token, tokenFile and client certificates are tested; exec plugins go through client-node, untested',
