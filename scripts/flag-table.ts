@@ -64,7 +64,10 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'pod-interface-name-prefix': ['supported', ''],
   'nodeport-addresses': ['supported', 'CIDRs, or "primary"'],
   'oom-score-adj': ['supported', 'kernel modes'],
-  'conntrack-max-per-core': ['supported', 'kernel modes; nf_conntrack_max is only raised'],
+  'conntrack-max-per-core': [
+    'supported',
+    'kernel modes; nf_conntrack_max is only raised, and then the hashsize to max/4 (from the initial netns only: it is global)',
+  ],
   'conntrack-min': ['supported', ''],
   'conntrack-tcp-timeout-established': ['supported', ''],
   'conntrack-tcp-timeout-close-wait': ['supported', ''],

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { runInitOnly } from './linux-setup.js';
+import { raiseConntrackHashsize, runInitOnly } from './linux-setup.js';
 import { defaultProxyConfig } from '../config/defaults.js';
 import { createMemoryLogger } from '../observability/logger.js';
 
@@ -73,6 +73,29 @@ test('--init-only in nftables mode needs no mode sysctl; iptables without localh
     assert.equal(runInitOnly(config, true, createMemoryLogger(), root), true);
     config.iptables.localhostNodePorts = true;
     assert.equal(runInitOnly(config, true, createMemoryLogger(), root), false, 'route_localnet is missing');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('conntrack hashsize: raised to max/4 when smaller, only in the initial network namespace', () => {
+  const root = fakeProcSys({ hashsize: '16384' });
+  const file = join(root, 'hashsize');
+  try {
+    const log = createMemoryLogger();
+    assert.equal(raiseConntrackHashsize(262144, log, { file, inInitialNetns: () => false }), false);
+    assert.equal(read(root, 'hashsize'), '16384', 'left alone outside the initial netns');
+    assert.equal(raiseConntrackHashsize(262144, log, { file, inInitialNetns: () => true }), true);
+    assert.equal(read(root, 'hashsize'), '65536');
+    assert.equal(
+      raiseConntrackHashsize(131072, log, { file, inInitialNetns: () => true }),
+      false,
+      'never lowered',
+    );
+    assert.equal(read(root, 'hashsize'), '65536');
+    rmSync(file);
+    assert.equal(raiseConntrackHashsize(524288, log, { file, inInitialNetns: () => true }), false);
+    assert.ok(log.entries.some((e) => e.level === 'warn' && /hashsize/.test(e.msg)));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
