@@ -219,6 +219,13 @@ describe('container image: built with podman, run with kubeadm argv in a node na
     if (pid > 0) t.diagnostic(`container RSS after sync (3 services): ${rssMiB(pid)} MiB`);
   });
 
+  test('records a Starting Event on its Node through events.k8s.io/v1, with the token', async () => {
+    await api.waitForOutput(
+      /^request POST \/apis\/events\.k8s\.io\/v1\/namespaces\/default\/events\? auth=ok$/m,
+      20_000,
+    );
+  });
+
   test('SIGTERM: the container exits 0 and leaves its rules', async () => {
     proxy.setRef(true); // keep the test alive while it waits for the exit
     const kill = await imageSh(['podman', 'kill', '--signal=TERM', name], 60_000);

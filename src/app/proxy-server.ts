@@ -18,6 +18,7 @@ import { syncObservabilityHooks } from '../observability/sync-metrics.js';
 import { StateTracker } from '../proxy/state-tracker.js';
 import type { Source, SourceEvent, SourceScope } from '../sources/source.js';
 import { KpError } from '../errors.js';
+import { EventRecorder } from '../k8s/events.js';
 import { osHostname, readInterfaceAddresses } from './machine.js';
 import { ExplainService } from './explain-service.js';
 import { SyncLoop } from './sync-loop.js';
@@ -51,6 +52,8 @@ export class ProxyServer implements Daemon {
   private loop: SyncLoop | undefined;
   private serviceHealth: ServiceHealthServer | undefined;
   private stopped = false;
+  /** Events go where upstream sends them; only with an API server (the manifests source has none). */
+  private recorder: EventRecorder | undefined;
 
   private constructor(
     private readonly config: ProxyConfig,
@@ -89,9 +92,11 @@ export class ProxyServer implements Daemon {
     const nodeName = resolveNodeName(config, osHostname());
     const periods = backend.syncPeriods(config);
     const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
-    const { source, close } = await createSource(config, scope, logger);
+    const { source, close, client } = await createSource(config, scope, logger);
     const metrics = createMetrics({ mode: config.mode });
-    return new ProxyServer(config, logger, backend, nodeName, periods, metrics, source, close);
+    const server = new ProxyServer(config, logger, backend, nodeName, periods, metrics, source, close);
+    if (client) server.recorder = new EventRecorder(client, nodeName, logger);
+    return server;
   }
 
   /** Changes the system (sysctls, listeners) and starts the source and, once it has synced, the proxiers. */
@@ -105,6 +110,13 @@ export class ProxyServer implements Daemon {
       },
       'starting kube-proxy-ts',
     );
+    void this.recorder?.record({
+      regarding: { kind: 'Node', name: this.nodeName, uid: this.nodeName },
+      type: 'Normal',
+      reason: 'Starting',
+      action: 'StartKubeProxy',
+      note: '',
+    });
     if (backend.kernel) applyLinuxSetup(config, logger);
     await this.listen('healthz server', config.healthzBindAddress, (a) => this.health.listen(a));
     this.closers.push(() => this.health.close());
@@ -182,6 +194,16 @@ export class ProxyServer implements Daemon {
       proxyHealthy: () => health.health().healthy,
       logger,
       nodeName,
+      onListenError: (e) => {
+        const [namespace = '', name = ''] = e.service.split('/');
+        void this.recorder?.record({
+          regarding: { kind: 'Service', namespace, name },
+          type: 'Warning',
+          reason: 'FailedToStartServiceHealthcheck',
+          action: 'Listen',
+          note: e.message,
+        });
+      },
     });
     this.serviceHealth = serviceHealth;
     const hooks = syncObservabilityHooks({

@@ -33,7 +33,7 @@ export async function createSource(
   config: ProxyConfig,
   scope: SourceScope,
   logger: Logger,
-): Promise<{ source: Source; close: () => void }> {
+): Promise<{ source: Source; close: () => void; client?: ApiClient }> {
   if (config.manifests !== '') {
     const source = createManifestSource({
       dir: config.manifests,
@@ -62,6 +62,7 @@ export async function createSource(
   });
   return {
     source,
+    client,
     close: () => {
       client.close();
     },
