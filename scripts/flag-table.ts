@@ -35,7 +35,10 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'metrics-bind-address': ['supported', '/metrics, /healthz, /proxyMode, /configz, /debug/explain'],
   'healthz-port': ['supported', 'deprecated upstream; warns'],
   'metrics-port': ['supported', 'deprecated upstream; warns'],
-  profiling: ['accepted, no effect', 'no /debug/pprof (use node --inspect)'],
+  profiling: [
+    'supported',
+    '/debug/pprof/profile?seconds=N (V8 .cpuprofile) and /debug/pprof/heap (.heapsnapshot) on the metrics server',
+  ],
   'show-hidden-metrics-for-version': ['accepted, no effect', 'no hidden metrics exist yet'],
   'proxy-mode': [
     'supported',

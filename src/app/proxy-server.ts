@@ -19,6 +19,7 @@ import { StateTracker } from '../proxy/state-tracker.js';
 import type { Source, SourceEvent, SourceScope } from '../sources/source.js';
 import { KpError } from '../errors.js';
 import { EventRecorder } from '../k8s/events.js';
+import { KUBERNETES_COMPAT, VERSION } from '../version.js';
 import { osHostname, readInterfaceAddresses } from './machine.js';
 import { ExplainService } from './explain-service.js';
 import { SyncLoop } from './sync-loop.js';
@@ -64,6 +65,7 @@ export class ProxyServer implements Daemon {
     private readonly metrics: ProxyMetrics,
     private readonly source: Source,
     closeSource: () => void,
+    flagValues: Readonly<Record<string, string>> = {},
   ) {
     this.firstSync = new Promise<void>((res, rej) => {
       this.resolveFirst = res;
@@ -78,6 +80,19 @@ export class ProxyServer implements Daemon {
       configz: config,
       logger,
       explain: (q) => this.explain.handle(q),
+      enableProfiling: config.enableProfiling,
+      // The z-pages are alpha upstream and off unless their gates are on; so here.
+      ...(config.featureGates.ComponentFlagz === true ? { flagz: flagValues } : {}),
+      ...(config.featureGates.ComponentStatusz === true
+        ? {
+            statusz: {
+              started: new Date(Date.now() - process.uptime() * 1000),
+              binaryVersion: `${VERSION} (kube-proxy-ts)`,
+              emulationVersion: KUBERNETES_COMPAT.replace(/^v/, ''),
+              runtimeVersion: process.version,
+            },
+          }
+        : {}),
     });
     this.closers.push(closeSource);
   }
@@ -94,7 +109,17 @@ export class ProxyServer implements Daemon {
     const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
     const { source, close, client } = await createSource(config, scope, logger);
     const metrics = createMetrics({ mode: config.mode });
-    const server = new ProxyServer(config, logger, backend, nodeName, periods, metrics, source, close);
+    const server = new ProxyServer(
+      config,
+      logger,
+      backend,
+      nodeName,
+      periods,
+      metrics,
+      source,
+      close,
+      cmd.flagValues,
+    );
     if (client) server.recorder = new EventRecorder(client, nodeName, logger);
     return server;
   }

@@ -14,9 +14,10 @@ export interface GateSpec {
   /**
    * What the gate does here: `fixed` — the behaviour is built in at the upstream default, so setting
    * the gate to the other value is logged as unsupported; `none` — nothing in kube-proxy-ts reads it
-   * (Windows-only, or a library knob with no counterpart), logged once as accepted with no effect.
+   * (Windows-only, or a library knob with no counterpart), logged once as accepted with no effect;
+   * `honoured` — both values work here as upstream.
    */
-  readonly here: 'fixed' | 'none';
+  readonly here: 'fixed' | 'none' | 'honoured';
   readonly note: string;
 }
 
@@ -38,8 +39,8 @@ const g = (
 export const FEATURE_GATES: readonly GateSpec[] = [
   g('AllAlpha', 'ALPHA', false, 'none', 'no alpha behaviour is switchable here'),
   g('AllBeta', 'BETA', false, 'none', 'no beta behaviour is switchable here'),
-  g('ComponentFlagz', 'ALPHA', false, 'none', 'no /flagz endpoint'),
-  g('ComponentStatusz', 'ALPHA', false, 'none', 'no /statusz endpoint'),
+  g('ComponentFlagz', 'ALPHA', false, 'honoured', '/flagz on the metrics server'),
+  g('ComponentStatusz', 'ALPHA', false, 'honoured', '/statusz on the metrics server'),
   g('ContextualLogging', 'BETA', true, 'none', 'logging library knob'),
   g('KubeProxyDrainingTerminatingNodes', 'GA', true, 'fixed', '/healthz fails for a node being deleted'),
   g('LoadBalancerIPMode', 'GA', true, 'fixed', 'ipMode Proxy ingress IPs are not programmed'),
@@ -74,6 +75,8 @@ export function reviewFeatureGates(gates: Readonly<Record<string, boolean>>): st
       out.push(
         `feature gate ${name}=${value} is not one kube-proxy-ts knows (see --help); accepted, no effect`,
       );
+    } else if (spec.here === 'honoured') {
+      continue;
     } else if (spec.here === 'none') {
       if (value !== spec.default)
         out.push(`feature gate ${name}=${value} is accepted and has no effect here (${spec.note})`);

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommandLine, ProxyConfig } from './types.js';
 import { ConfigError, FlagError } from './errors.js';
-import { FLAGS, flagSpec, parseArgs, type FlagValue } from './flags.js';
+import { FLAGS, flagSpec, formatGoDuration, parseArgs, type FlagValue } from './flags.js';
 import { featureGateHelpLines, reviewFeatureGates } from './feature-gates.js';
 import {
   decodeKubeProxyConfiguration,
@@ -410,8 +410,26 @@ export function parseCommandLine(
     explicitFlags,
     warnings,
     configPath,
+    flagValues: effectiveFlagValues(values),
     ...(explain ? { explain } : {}),
   };
+}
+
+/** Each flag's value as pflag prints it: the given value, else the default text. */
+function effectiveFlagValues(values: ReadonlyMap<string, FlagValue>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of FLAGS) {
+    const v = values.get(f.name);
+    if (v === undefined) out[f.name] = f.defaultText;
+    else if (f.type === 'duration') out[f.name] = formatGoDuration(v as number);
+    else if (Array.isArray(v)) out[f.name] = (v as readonly string[]).join(',');
+    else if (typeof v === 'object')
+      out[f.name] = Object.entries(v)
+        .map(([k, b]) => `${k}=${String(b)}`)
+        .join(',');
+    else out[f.name] = String(v);
+  }
+  return out;
 }
 
 /**

@@ -100,6 +100,8 @@ export interface CommandLine {
   readonly writeConfigTo: string;
   /** --config: the file the configuration came from ("" when none); the daemon exits when it changes. */
   readonly configPath?: string;
+  /** Every flag's effective value as text (given, else its default), for /flagz. */
+  readonly flagValues?: Readonly<Record<string, string>>;
   /** Names of the flags given explicitly (for messages). */
   readonly explicitFlags: ReadonlySet<string>;
   /** Warnings to log once the logger exists (deprecated or ignored flags/fields). */
