@@ -42,7 +42,7 @@ export async function heapSnapshot(): Promise<string> {
   session.connect();
   const chunks: string[] = [];
   session.on('HeapProfiler.addHeapSnapshotChunk', (m) => {
-    chunks.push((m.params).chunk);
+    chunks.push(m.params.chunk);
   });
   try {
     await post(session, 'HeapProfiler.takeHeapSnapshot', { reportProgress: false });
