@@ -244,6 +244,14 @@ describe('container image: built with podman, run with kubeadm argv in a node na
     assert.equal((await lab.tcpMany('client', '10.96.0.10', 80, 5)).ok, 5);
   });
 
+  test('--init-only through the image (an init container) sets the mode sysctls and exits 0', async () => {
+    await lab.exec('node', 'sysctl', ['-w', 'net.ipv4.conf.all.route_localnet=0']);
+    const r = await imageSh(['podman', ...runArgs(`${name}-init`, ['--init-only']).slice(1)], 120_000);
+    assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+    const v = (await lab.exec('node', 'sysctl', ['-n', 'net.ipv4.conf.all.route_localnet'])).stdout.trim();
+    assert.equal(v, '1');
+  });
+
   test('--cleanup through the image removes the rules and exits 0', async () => {
     const r = await imageSh(['podman', ...runArgs(`${name}-cleanup`, ['--cleanup']).slice(1)], 120_000);
     assert.equal(r.code, 0, `${r.out}\n${r.err}`);
