@@ -97,7 +97,9 @@ describe(
       await daemon.waitForOutput(/programming the data plane/, 60_000);
       const nat = await until('web programmed', async () => {
         const text = (await lab.exec('node', 'iptables-save', ['-t', 'nat'])).stdout;
-        return /^-A KUBE-SERVICES .*default\/web:http cluster IP.* -j KUBE-SVC-\w+$/m.test(text)
+        // The jumps are ensured after the restore: wait for both, not just the service chain.
+        return /^-A KUBE-SERVICES .*default\/web:http cluster IP.* -j KUBE-SVC-\w+$/m.test(text) &&
+          /^-A PREROUTING .*-j KUBE-SERVICES$/m.test(text)
           ? text
           : undefined;
       });
