@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../src/backends/index.js';
 import { parseCommandLine } from '../src/config/load.js';
-import { runDaemon } from '../src/app/app.js';
+import { runDaemon } from '../src/app/proxy-server.js';
 import { createMemoryLogger } from '../src/observability/logger.js';
 
 function freePort(): Promise<number> {
