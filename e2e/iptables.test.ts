@@ -72,6 +72,7 @@ for (const backend of BACKENDS) {
           '--iptables-min-sync-period=0s',
           '--iptables-sync-period=3s',
           '-v=2',
+          '--logging-format=json', // the assertions read fields of pino's JSON lines
         ],
         { ...process.env, KUBE_PROXY_IPTABLES_BACKEND: backend },
       );

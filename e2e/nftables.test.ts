@@ -48,6 +48,7 @@ describe('nftables mode in the lab', { skip: skipReason() }, () => {
       '--metrics-bind-address=127.0.0.1:10249',
       '--iptables-min-sync-period=0s',
       '-v=2',
+      '--logging-format=json', // logLines() reads pino's JSON lines
     ]);
     ctx.diagnostics = () => `daemon:\n${d.tail(30)}`;
     return d;

@@ -10,10 +10,16 @@ type Status = 'supported' | 'accepted, ignored (warning)' | 'accepted, no effect
 
 /** Status and a note for every flag. A flag missing here makes the docs test fail. */
 export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
-  config: ['supported', 'KubeProxyConfiguration v1alpha1 or v1alpha2; explicit flags override it (warning)'],
+  config: [
+    'supported',
+    'KubeProxyConfiguration v1alpha1 or v1alpha2; explicit flags override it (warning); a change on disk logs and exits 1 (the pod restarts)',
+  ],
   'write-config-to': ['supported', 'writes v1alpha1 and exits'],
   cleanup: ['supported', 'removes the rules of every mode, then exits'],
-  'init-only': ['accepted, no effect', 'there is no separate privileged init step'],
+  'init-only': [
+    'supported',
+    'sets the sysctls the mode needs (and conntrack), then exits; for an init container',
+  ],
   kubeconfig: [
     'supported',
     'token, tokenFile and client certificates are tested; exec plugins go through client-node, untested',
@@ -29,13 +35,19 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'metrics-bind-address': ['supported', '/metrics, /healthz, /proxyMode, /configz, /debug/explain'],
   'healthz-port': ['supported', 'deprecated upstream; warns'],
   'metrics-port': ['supported', 'deprecated upstream; warns'],
-  profiling: ['accepted, no effect', 'no /debug/pprof (use node --inspect)'],
+  profiling: [
+    'supported',
+    '/debug/pprof/profile?seconds=N (V8 .cpuprofile) and /debug/pprof/heap (.heapsnapshot) on the metrics server',
+  ],
   'show-hidden-metrics-for-version': ['accepted, no effect', 'no hidden metrics exist yet'],
   'proxy-mode': [
     'supported',
     'iptables (default), nftables, ipvs, userspace; kernelspace is Windows-only and rejected',
   ],
-  'feature-gates': ['accepted, no effect', 'every GA behaviour is always on'],
+  'feature-gates': [
+    'supported',
+    'parsed and reviewed: --help lists the gates kube-proxy-ts knows; any gate set against a built-in behaviour, read by nothing, or unknown is logged once',
+  ],
   'iptables-masquerade-bit': ['supported', ''],
   'masquerade-all': ['supported', 'iptables and nftables'],
   'iptables-localhost-nodeports': ['supported', ''],
@@ -55,7 +67,10 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'pod-interface-name-prefix': ['supported', ''],
   'nodeport-addresses': ['supported', 'CIDRs, or "primary"'],
   'oom-score-adj': ['supported', 'kernel modes'],
-  'conntrack-max-per-core': ['supported', 'kernel modes; nf_conntrack_max is only raised'],
+  'conntrack-max-per-core': [
+    'supported',
+    'kernel modes; nf_conntrack_max is only raised, and then the hashsize to max/4 (from the initial netns only: it is global)',
+  ],
   'conntrack-min': ['supported', ''],
   'conntrack-tcp-timeout-established': ['supported', ''],
   'conntrack-tcp-timeout-close-wait': ['supported', ''],
@@ -66,8 +81,13 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   'proxy-port-range': ['supported', 'userspace mode portal ports; deprecated upstream'],
   'udp-timeout': ['supported', 'userspace mode UDP session idle timeout; deprecated upstream'],
   v: ['supported', 'klog verbosity: 2 debug, 4 trace'],
-  'logging-format': ['accepted, no effect', 'logs are JSON lines (pino)'],
-  'log-flush-frequency': ['accepted, no effect', ''],
+  vmodule: ['accepted, no effect', 'validated (pattern=N,...); -v applies to the whole process; logged once'],
+  'logging-format': ['supported', 'text (default): klog lines; json: one JSON object per line (pino fields)'],
+  'log-flush-frequency': ['accepted, no effect', 'logs are written immediately; logged once'],
+  'log-text-split-stream': ['supported', 'info to stdout, warnings and errors to stderr'],
+  'log-json-split-stream': ['supported', 'info to stdout, warnings and errors to stderr'],
+  'log-text-info-buffer-size': ['accepted, no effect', 'nothing is buffered; logged once'],
+  'log-json-info-buffer-size': ['accepted, no effect', 'nothing is buffered; logged once'],
   version: ['supported', ''],
   help: ['supported', ''],
   manifests: ['ours', 'run on a folder of manifests instead of an API server'],

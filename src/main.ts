@@ -10,6 +10,9 @@ import { runDaemon } from './app/proxy-server.js';
 import { describeFailure } from './errors.js';
 import { runExplain } from './app/explain-command.js';
 import { ExplainInputError } from './explain/explain.js';
+import { runInitOnly } from './app/linux-setup.js';
+import { getBackend } from './backends/backend.js';
+import { watchConfigFile } from './app/config-watch.js';
 import { KUBERNETES_COMPAT, VERSION } from './version.js';
 
 function fail(msg: string, code = 1): never {
@@ -25,7 +28,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   } catch (err) {
     fail(`${err instanceof Error ? err.message : String(err)}\nRun 'kube-proxy --help' for usage.`, 2);
   }
-  const logger = createLogger(cmd.config.logging.verbosity);
+  const { verbosity, format, splitStream } = cmd.config.logging;
+  const logger = createLogger(verbosity, process.stderr, {
+    format: format === 'json' ? 'json' : 'text',
+    splitStream: format === 'json' ? splitStream?.json : splitStream?.text,
+  });
   for (const w of cmd.warnings) logger.warn(w);
 
   try {
@@ -43,7 +50,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         logger.info({ path: cmd.writeConfigTo }, 'wrote the configuration file');
         return;
       case 'init-only':
-        logger.info('init-only: nothing to initialise outside the data plane in this version');
+        process.exit(runInitOnly(cmd.config, getBackend(cmd.config.mode)?.kernel ?? false, logger) ? 0 : 1);
         return;
       case 'cleanup':
         process.exit((await runCleanup(logger)) ? 0 : 1);
@@ -79,6 +86,22 @@ export async function main(argv: readonly string[]): Promise<void> {
         process.on('SIGTERM', () => {
           shutdown('SIGTERM');
         });
+        // Upstream reads --config once and exits when it changes on disk, so the pod restarts with it.
+        if (cmd.configPath) {
+          const path = cmd.configPath;
+          watchConfigFile(path, (reason) => {
+            if (stopping) return;
+            stopping = true;
+            logger.error(
+              { path, reason },
+              'the --config file changed on disk; exiting so that the restarted proxy applies it',
+            );
+            daemon.stop().then(
+              () => process.exit(1),
+              () => process.exit(1),
+            );
+          });
+        }
         daemon.firstSync.catch((err: unknown) => {
           fail(describeFailure(err));
         });

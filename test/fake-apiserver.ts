@@ -98,6 +98,8 @@ export interface FakeApiServer {
   readonly url: string;
   /** Every request received, in order. */
   readonly requests: RecordedRequest[];
+  /** Every Event POSTed to /apis/events.k8s.io/v1/namespaces/<ns>/events, in order (bodies as sent). */
+  readonly events: Obj[];
   /** The current resourceVersion (the last one assigned). */
   currentResourceVersion(): number;
   /** Creates an object (fills namespace "default" for namespaced kinds, uid, resourceVersion); returns the stored copy. Throws if it exists. */
@@ -167,6 +169,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
   const snapshots = new Map<string, Snapshot & { pos: number }>();
   let snapshotSeq = 0;
   const requests: RecordedRequest[] = [];
+  const events: Obj[] = [];
   const failures: {
     code: number;
     filter?: ((r: RecordedRequest) => boolean) | undefined;
@@ -223,6 +226,7 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
   const api: FakeApiServer = {
     url: '',
     requests,
+    events,
     currentResourceVersion: () => rv,
     create(resource, obj) {
       const s = store(resource);
@@ -418,8 +422,23 @@ export async function startFakeApiServer(options: FakeApiServerOptions = {}): Pr
       sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
       return;
     }
+    // The one write kube-proxy makes: Events (events.k8s.io/v1), answered 201 with the object.
+    if (r.method === 'POST' && /^\/apis\/events\.k8s\.io\/v1\/namespaces\/[^/]+\/events$/.test(u.pathname)) {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        try {
+          const ev = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Obj;
+          events.push(ev);
+          sendJSON(res, 201, ev);
+        } catch {
+          sendStatus(res, 400, 'BadRequest', 'the body is not JSON');
+        }
+      });
+      return;
+    }
     if (r.method !== 'GET') {
-      sendStatus(res, 405, 'MethodNotAllowed', `the fake serves GET only (got ${r.method})`);
+      sendStatus(res, 405, 'MethodNotAllowed', `the fake serves GET and Event POSTs only (got ${r.method})`);
       return;
     }
     if (u.pathname === '/healthz' || u.pathname === '/readyz' || u.pathname === '/livez') {

@@ -18,6 +18,8 @@ import { syncObservabilityHooks } from '../observability/sync-metrics.js';
 import { StateTracker } from '../proxy/state-tracker.js';
 import type { Source, SourceEvent, SourceScope } from '../sources/source.js';
 import { KpError } from '../errors.js';
+import { EventRecorder } from '../k8s/events.js';
+import { KUBERNETES_COMPAT, VERSION } from '../version.js';
 import { osHostname, readInterfaceAddresses } from './machine.js';
 import { ExplainService } from './explain-service.js';
 import { SyncLoop } from './sync-loop.js';
@@ -54,6 +56,8 @@ export class ProxyServer implements Daemon {
   private loop: SyncLoop | undefined;
   private serviceHealth: ServiceHealthServer | undefined;
   private stopped = false;
+  /** Events go where upstream sends them; only with an API server (the manifests source has none). */
+  private recorder: EventRecorder | undefined;
 
   private constructor(
     private readonly config: ProxyConfig,
@@ -64,6 +68,7 @@ export class ProxyServer implements Daemon {
     private readonly metrics: ProxyMetrics,
     private readonly source: Source,
     closeSource: () => void,
+    flagValues: Readonly<Record<string, string>> = {},
   ) {
     this.firstSync = new Promise<void>((res, rej) => {
       this.resolveFirst = res;
@@ -78,6 +83,19 @@ export class ProxyServer implements Daemon {
       configz: config,
       logger,
       explain: (q) => this.explain.handle(q),
+      enableProfiling: config.enableProfiling,
+      // The z-pages are alpha upstream and off unless their gates are on; so here.
+      ...(config.featureGates.ComponentFlagz === true ? { flagz: flagValues } : {}),
+      ...(config.featureGates.ComponentStatusz === true
+        ? {
+            statusz: {
+              started: new Date(Date.now() - process.uptime() * 1000),
+              binaryVersion: `${VERSION} (kube-proxy-ts)`,
+              emulationVersion: KUBERNETES_COMPAT.replace(/^v/, ''),
+              runtimeVersion: process.version,
+            },
+          }
+        : {}),
     });
     this.closers.push(closeSource);
   }
@@ -92,11 +110,23 @@ export class ProxyServer implements Daemon {
     const nodeName = resolveNodeName(config, osHostname());
     const periods = backend.syncPeriods(config);
     const scope: SourceScope = { nodeName, serviceCIDRs: backend.watches.includes('ServiceCIDR') };
-    const { source, close } = await createSource(config, scope, logger, {
+    const { source, close, client } = await createSource(config, scope, logger, {
       enforceServiceClusterIPRange: cmd.explicitFlags.has('service-cluster-ip-range'),
     });
     const metrics = createMetrics({ mode: config.mode });
-    return new ProxyServer(config, logger, backend, nodeName, periods, metrics, source, close);
+    const server = new ProxyServer(
+      config,
+      logger,
+      backend,
+      nodeName,
+      periods,
+      metrics,
+      source,
+      close,
+      cmd.flagValues,
+    );
+    if (client) server.recorder = new EventRecorder(client, nodeName, logger);
+    return server;
   }
 
   /** Changes the system (sysctls, listeners) and starts the source and, once it has synced, the proxiers. */
@@ -110,6 +140,13 @@ export class ProxyServer implements Daemon {
       },
       'starting kube-proxy-ts',
     );
+    void this.recorder?.record({
+      regarding: { kind: 'Node', name: this.nodeName, uid: this.nodeName },
+      type: 'Normal',
+      reason: 'Starting',
+      action: 'StartKubeProxy',
+      note: '',
+    });
     if (backend.kernel) applyLinuxSetup(config, logger);
     await this.listen('healthz server', config.healthzBindAddress, (a) => this.health.listen(a));
     this.closers.push(() => this.health.close());
@@ -203,6 +240,16 @@ export class ProxyServer implements Daemon {
       proxyHealthy: () => health.health().healthy,
       logger,
       nodeName,
+      onListenError: (e) => {
+        const [namespace = '', name = ''] = e.service.split('/');
+        void this.recorder?.record({
+          regarding: { kind: 'Service', namespace, name },
+          type: 'Warning',
+          reason: 'FailedToStartServiceHealthcheck',
+          action: 'Listen',
+          note: e.message,
+        });
+      },
     });
     this.serviceHealth = serviceHealth;
     const hooks = syncObservabilityHooks({

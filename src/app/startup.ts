@@ -38,7 +38,7 @@ export async function createSource(
   scope: SourceScope,
   logger: Logger,
   extra: { readonly enforceServiceClusterIPRange?: boolean } = {},
-): Promise<{ source: Source; close: () => void }> {
+): Promise<{ source: Source; close: () => void; client?: ApiClient }> {
   if (config.manifests !== '') {
     const source = createManifestSource({
       dir: config.manifests,
@@ -69,6 +69,7 @@ export async function createSource(
   });
   return {
     source,
+    client,
     close: () => {
       client.close();
     },

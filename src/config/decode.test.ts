@@ -135,11 +135,24 @@ test('mode "" resolves to iptables; kernelspace and unknown modes are rejected w
   assert.match(problems(`${HEAD}mode: turbo\n`)[0]!, /mode: must be one of/);
 });
 
-test('unknown fields are errors naming the full path', () => {
-  assert.deepEqual(problems(`${HEAD}iptables:\n  masqueradeBits: 3\n`), [
+test('v1alpha1 unknown fields are warnings naming the full path; the rest of the file applies', () => {
+  const d = decodeKubeProxyConfiguration(
+    `${HEAD}bogus: 1\niptables:\n  masqueradeBits: 3\n  masqueradeAll: true\nlogging:\n  nope: {}\n`,
+  );
+  assert.deepEqual(d.warnings.filter((w) => w.startsWith('unknown field')).sort(), [
+    'unknown field "bogus" ignored (lenient decoding, as upstream)',
+    'unknown field "iptables.masqueradeBits" ignored (lenient decoding, as upstream)',
+    'unknown field "logging.nope" ignored (lenient decoding, as upstream)',
+  ]);
+  assert.equal(d.config.iptables.masqueradeAll, true);
+  // A mistyped known field is still an error.
+  assert.match(problems(`${HEAD}bogus: 1\niptables:\n  masqueradeAll: 3\n`)[0]!, /iptables\.masqueradeAll/);
+});
+
+test('v1alpha2 unknown fields are errors naming the full path', () => {
+  assert.deepEqual(problems(`${HEAD2}iptables:\n  masqueradeBits: 3\n`), [
     'KubeProxyConfiguration: unknown field "iptables.masqueradeBits"',
   ]);
-  assert.deepEqual(problems(`${HEAD}bogus: 1\n`), ['KubeProxyConfiguration: unknown field "bogus"']);
 });
 
 test('wrong apiVersion, kind and types are errors naming the field', () => {

@@ -111,8 +111,9 @@ function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
 
 /**
  * Parses and defaults a KubeProxyConfiguration document (YAML or JSON; v1alpha1 or v1alpha2) without
- * validating values. Throws ConfigError for unreadable YAML, a wrong apiVersion/kind, an unknown field
- * (named by path), a value of the wrong type, a malformed duration, or an unsupported mode.
+ * validating values. Throws ConfigError for unreadable YAML, a wrong apiVersion/kind, a v1alpha2 unknown
+ * field (named by path), a value of the wrong type, a malformed duration, or an unsupported mode. A
+ * v1alpha1 unknown field is a warning (upstream decodes leniently after a strict failure).
  */
 export function decodeKubeProxyConfiguration(text: string): DecodedConfig {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
@@ -151,7 +152,7 @@ export function decodeKubeProxyConfiguration(text: string): DecodedConfig {
   let decoded: MutableProxyConfig;
   let rawMode: string;
   if (apiVersion === V1ALPHA1) {
-    const f = checked(v1alpha1Schema, raw);
+    const f = checked(v1alpha1Schema, raw, warnings);
     decoded = fromV1alpha1(f, duration, warnings);
     rawMode = (f.mode ?? '').trim();
   } else {
@@ -173,10 +174,32 @@ export function decodeKubeProxyConfiguration(text: string): DecodedConfig {
   };
 }
 
-/** Validates `raw` against a schema; throws ConfigError naming unknown fields and mistyped values. */
-function checked<T>(schema: z.ZodType<T>, raw: unknown): T {
-  const res = schema.safeParse(raw);
+/**
+ * Validates `raw` against a schema; throws ConfigError naming mistyped values, and unknown fields too
+ * unless `lenient` collects warnings: then, as upstream falls back to lenient decoding after a strict
+ * decoding error, each unknown field is named in a warning and dropped.
+ */
+function checked<T>(schema: z.ZodType<T>, raw: unknown, lenient?: string[]): T {
+  let res = schema.safeParse(raw);
   if (res.success) return res.data;
+  if (lenient !== undefined && res.error.issues.some((i) => i.code === 'unrecognized_keys')) {
+    const copy = structuredClone(raw);
+    for (let round = 0; round < 8 && !res.success; round++) {
+      const unknown = res.error.issues.filter((i) => i.code === 'unrecognized_keys');
+      if (unknown.length === 0) break;
+      for (const issue of unknown) {
+        const parent = valueAt(copy, issue.path) as Record<string, unknown>;
+        for (const k of issue.keys) {
+          lenient.push(
+            `unknown field ${JSON.stringify([...issue.path.map(String), k].join('.'))} ignored (lenient decoding, as upstream)`,
+          );
+          Reflect.deleteProperty(parent, k);
+        }
+      }
+      res = schema.safeParse(copy);
+    }
+    if (res.success) return res.data;
+  }
   const problems: string[] = [];
   for (const issue of res.error.issues) {
     const base = issue.path.map(String);
@@ -209,7 +232,13 @@ function applyCommon(c: MutableProxyConfig, f: V1Alpha1 | V1Alpha2, duration: Du
     qps: cc.qps || 5,
     burst: cc.burst || 10,
   };
-  c.logging = { verbosity: f.logging?.verbosity ?? 0, format: f.logging?.format || 'text' };
+  const logOptions = (f.logging?.options ?? {}) as Record<string, { splitStream?: unknown } | undefined>;
+  const split = { text: logOptions.text?.splitStream === true, json: logOptions.json?.splitStream === true };
+  c.logging = {
+    verbosity: f.logging?.verbosity ?? 0,
+    format: f.logging?.format || 'text',
+    ...(split.text || split.json ? { splitStream: split } : {}),
+  };
   c.hostnameOverride = f.hostnameOverride ?? '';
   c.bindAddressHardFail = f.bindAddressHardFail ?? false;
   c.enableProfiling = f.enableProfiling ?? false;

@@ -67,7 +67,19 @@ export function renderConfigFile(c: ProxyConfig): string {
       tcpTimeout: g(c.ipvs.tcpTimeoutMs),
       udpTimeout: g(c.ipvs.udpTimeoutMs),
     },
-    logging: { flushFrequency: '5s', format: c.logging.format, verbosity: c.logging.verbosity },
+    logging: {
+      flushFrequency: '5s',
+      format: c.logging.format,
+      verbosity: c.logging.verbosity,
+      ...(c.logging.splitStream
+        ? {
+            options: {
+              text: { splitStream: c.logging.splitStream.text },
+              json: { splitStream: c.logging.splitStream.json },
+            },
+          }
+        : {}),
+    },
     metricsBindAddress: c.metricsBindAddress,
     mode: c.mode,
     nftables: {

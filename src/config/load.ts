@@ -12,7 +12,8 @@
 import { readFileSync } from 'node:fs';
 import type { CommandLine, ProxyConfig } from './types.js';
 import { ConfigError, FlagError } from './errors.js';
-import { FLAGS, flagSpec, parseArgs, type FlagValue } from './flags.js';
+import { FLAGS, flagSpec, formatGoDuration, parseArgs, type FlagValue } from './flags.js';
+import { featureGateHelpLines, reviewFeatureGates } from './feature-gates.js';
 import {
   decodeKubeProxyConfiguration,
   expandNodePortAddresses,
@@ -185,6 +186,31 @@ const BINDINGS: readonly FlagBinding[] = [
   b('udp-timeout', ['udpIdleTimeout'], (c, v) => (c.udpIdleTimeoutMs = asNum(v))),
   b('v', ['logging.verbosity'], (c, v) => (c.logging.verbosity = asNum(v)), false),
   b('logging-format', ['logging.format'], (c, v) => (c.logging.format = asStr(v)), false),
+  b(
+    'vmodule',
+    ['logging.vmodule'],
+    (c, v) => {
+      const raw = asStr(v).trim();
+      for (const part of raw === '' ? [] : raw.split(',')) {
+        if (!/^[^=,\s]+=\d+$/.test(part.trim()))
+          throw new RangeError(`expected pattern=N, got ${JSON.stringify(part)}`);
+      }
+      c.logging.vmodule = raw;
+    },
+    false,
+  ),
+  b(
+    'log-text-split-stream',
+    ['logging.options.text.splitStream'],
+    (c, v) => (c.logging.splitStream = { text: asBool(v), json: c.logging.splitStream?.json ?? false }),
+    false,
+  ),
+  b(
+    'log-json-split-stream',
+    ['logging.options.json.splitStream'],
+    (c, v) => (c.logging.splitStream = { text: c.logging.splitStream?.text ?? false, json: asBool(v) }),
+    false,
+  ),
   // ---- ours (not in the file) ----
   b('manifests', ['manifests'], (c, v) => (c.manifests = asStr(v)), false),
   b(
@@ -249,9 +275,19 @@ const CONTROL_FLAGS = new Set([
   'init-only',
   'version',
   'help',
-  'log-flush-frequency',
   ...EXPLAIN_FLAGS,
 ]);
+
+/**
+ * Upstream flags that parse here but have nothing to act on; giving one logs once why. (--vmodule is
+ * bound and validated above, then lands here too.)
+ */
+export const NO_EFFECT_FLAGS: Readonly<Record<string, string>> = {
+  vmodule: 'per-source-file verbosity has no meaning here; -v applies to the whole process',
+  'log-flush-frequency': 'logs are written immediately, never buffered',
+  'log-text-info-buffer-size': 'info messages are not buffered',
+  'log-json-info-buffer-size': 'info messages are not buffered',
+};
 
 /** Default file reader: UTF-8 contents of a path. */
 function readUtf8(p: string): string {
@@ -353,6 +389,8 @@ export function parseCommandLine(
   for (const name of explicitFlags) {
     const dep = flagSpec(name)?.deprecated;
     if (dep) warnings.push(dep);
+    const why = NO_EFFECT_FLAGS[name];
+    if (why !== undefined) warnings.push(`--${name} is accepted and has no effect here: ${why}`);
   }
   if (configPath !== '') {
     const overriding = BINDINGS.filter((x) => x.warnWithConfig && explicitFlags.has(x.flag)).map(
@@ -364,6 +402,7 @@ export function parseCommandLine(
       );
     }
   }
+  warnings.push(...reviewFeatureGates(config.featureGates));
   if (config.mode === 'ipvs')
     warnings.push('the ipvs proxy mode is deprecated upstream (KEP-5495); consider nftables');
 
@@ -391,7 +430,33 @@ export function parseCommandLine(
   if (writeConfigTo !== '') command = 'write-config';
   else if (values.get('cleanup') === true) command = 'cleanup';
   else if (values.get('init-only') === true) command = 'init-only';
-  return { command, config, writeConfigTo, explicitFlags, warnings, ...(explain ? { explain } : {}) };
+  return {
+    command,
+    config,
+    writeConfigTo,
+    explicitFlags,
+    warnings,
+    configPath,
+    flagValues: effectiveFlagValues(values),
+    ...(explain ? { explain } : {}),
+  };
+}
+
+/** Each flag's value as pflag prints it: the given value, else the default text. */
+function effectiveFlagValues(values: ReadonlyMap<string, FlagValue>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of FLAGS) {
+    const v = values.get(f.name);
+    if (v === undefined) out[f.name] = f.defaultText;
+    else if (f.type === 'duration') out[f.name] = formatGoDuration(v as number);
+    else if (Array.isArray(v)) out[f.name] = (v as readonly string[]).join(',');
+    else if (typeof v === 'object')
+      out[f.name] = Object.entries(v)
+        .map(([k, b]) => `${k}=${String(b)}`)
+        .join(',');
+    else out[f.name] = String(v);
+  }
+  return out;
 }
 
 /**
@@ -408,7 +473,12 @@ export function helpText(): string {
     return [left, right] as const;
   });
   const width = Math.max(...rows.map(([l]) => l.length)) + 3;
-  const lines = rows.map(([l, r]) => `  ${l.padEnd(width)}${r}`);
+  const lines = rows.flatMap(([l, r]) => {
+    const row = `  ${l.padEnd(width)}${r}`;
+    // Like upstream, --feature-gates lists every gate it knows under its row.
+    if (!l.includes('--feature-gates ')) return [row];
+    return [row, ...featureGateHelpLines().map((x) => `  ${' '.repeat(width + 2)}${x}`)];
+  });
   return [
     'kube-proxy-ts: the Kubernetes network proxy (userspace, iptables, ipvs and nftables modes).',
     '',
@@ -435,5 +505,5 @@ export function resolveNodeName(config: Pick<ProxyConfig, 'hostnameOverride'>, o
 
 /** The flag names load.ts binds (for tests that check every table flag is wired). */
 export function boundFlagNames(): readonly string[] {
-  return [...BINDINGS.map((x) => x.flag), ...CONTROL_FLAGS];
+  return [...BINDINGS.map((x) => x.flag), ...CONTROL_FLAGS, ...Object.keys(NO_EFFECT_FLAGS)];
 }

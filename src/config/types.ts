@@ -70,7 +70,14 @@ export interface ProxyConfig {
   readonly nodePortAddresses: readonly string[];
   /** Userspace mode: UDP idle timeout. */
   readonly udpIdleTimeoutMs: number;
-  readonly logging: { readonly verbosity: number; readonly format: string };
+  readonly logging: {
+    readonly verbosity: number;
+    readonly format: string;
+    /** --log-text-split-stream / --log-json-split-stream (or logging.options.<format>.splitStream). */
+    readonly splitStream?: { readonly text: boolean; readonly json: boolean };
+    /** --vmodule, validated (pattern=N,...); accepted with no effect (no per-file verbosity here). */
+    readonly vmodule?: string;
+  };
 
   // ---- our own (not in upstream's file; flags only) ----
   /** --manifests DIR: use the embedded manifests source instead of an API server. */
@@ -109,6 +116,10 @@ export interface CommandLine {
     'run' | 'render' | 'explain' | 'version' | 'help' | 'cleanup' | 'write-config' | 'init-only';
   readonly config: ProxyConfig;
   readonly writeConfigTo: string;
+  /** --config: the file the configuration came from ("" when none); the daemon exits when it changes. */
+  readonly configPath?: string;
+  /** Every flag's effective value as text (given, else its default), for /flagz. */
+  readonly flagValues?: Readonly<Record<string, string>>;
   /** Names of the flags given explicitly (for messages). */
   readonly explicitFlags: ReadonlySet<string>;
   /** Warnings to log once the logger exists (deprecated or ignored flags/fields). */

@@ -3,7 +3,7 @@
  * own oom_score_adj. Every mode writes them through here. A key is dotted (net.ipv4.conf.all.route_localnet)
  * or a path below /proc/sys (net/ipv4/conf/all/route_localnet); `root` lets tests point at a folder.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const PROC_SYS = '/proc/sys';
@@ -46,4 +46,28 @@ export function ensureSysctl(
 /** Sets this process's oom_score_adj. Throws when the kernel refuses. */
 export function writeOomScoreAdj(value: number): void {
   writeFileSync('/proc/self/oom_score_adj', String(value));
+}
+
+/** nf_conntrack's hash table size: a module parameter, global to the machine (not per namespace). */
+export const CONNTRACK_HASHSIZE = '/sys/module/nf_conntrack/parameters/hashsize';
+
+/**
+ * Raises the integer in `file` (a module parameter under /sys) to `value` when it is lower. Returns the
+ * value found when it wrote, undefined when nothing was written. Throws when it cannot read or write
+ * (a read-only /sys in a container).
+ */
+export function raiseSysfsInt(file: string, value: number): number | undefined {
+  const cur = Number(readFileSync(file, 'utf8').trim());
+  if (cur >= value) return undefined;
+  writeFileSync(file, String(value));
+  return cur;
+}
+
+/** Whether this process runs in the machine's initial network namespace (the one PID 1 has). */
+export function inInitialNetns(): boolean {
+  try {
+    return statSync('/proc/self/ns/net').ino === statSync('/proc/1/ns/net').ino;
+  } catch {
+    return false;
+  }
 }

@@ -311,7 +311,7 @@ export interface RequestOptions {
   readonly onResponse?: () => void;
 }
 
-/** A read-only client for list and watch. One instance per connection; close() frees its sockets. */
+/** A client for list and watch, plus the one write kube-proxy makes (Events). One instance per connection; close() frees its sockets. */
 export class ApiClient {
   private readonly agent: http.Agent;
   private readonly limiter: TokenBucket;
@@ -362,6 +362,26 @@ export class ApiClient {
       return JSON.parse(text) as unknown;
     } catch {
       throw new ApiTransportError(`GET ${path}: response is not JSON (${text.slice(0, 80)})`);
+    }
+  }
+
+  /**
+   * POSTs `body` as JSON to `path` (kube-proxy writes only Events) and returns the parsed answer.
+   * Throws ApiStatusError for a non-2xx answer and ApiTransportError when the request fails.
+   */
+  async postJSON(path: string, body: unknown, ro: RequestOptions = {}): Promise<unknown> {
+    const { res, idle } = await this.open(path, {}, ro, JSON.stringify(body));
+    const chunks: Buffer[] = [];
+    try {
+      for await (const c of res) chunks.push(c as Buffer);
+    } catch (e) {
+      throw this.transportError(e, ro.signal, `POST ${path}: response interrupted`, idle());
+    }
+    const text = Buffer.concat(chunks).toString('utf8');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return undefined;
     }
   }
 
@@ -420,7 +440,9 @@ export class ApiClient {
     path: string,
     query: Readonly<Record<string, string>>,
     ro: RequestOptions,
+    body?: string,
   ): Promise<{ res: IncomingMessage; idle: () => boolean; touch: () => void }> {
+    const method = body === undefined ? 'GET' : 'POST';
     if (this.closed) throw new ApiTransportError('client is closed');
     await this.limiter.take(ro.signal);
     const headers = await this.opts.settings.authHeaders();
@@ -432,9 +454,14 @@ export class ApiClient {
     const idle = (): boolean => idleFired;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, {
-        method: 'GET',
+        method,
         agent: this.agent,
-        headers: { ...headers, Accept: 'application/json', 'User-Agent': this.userAgent },
+        headers: {
+          ...headers,
+          Accept: 'application/json',
+          'User-Agent': this.userAgent,
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        },
         ...(ro.signal ? { signal: ro.signal } : {}),
       });
       const touch = this.livenessProbe(req, path, ro, () => {
@@ -444,11 +471,11 @@ export class ApiClient {
         // Socket inactivity in either direction, also while the body streams: this is the watchdog.
         req.setTimeout(ro.idleTimeoutMs, () => {
           idleFired = true;
-          req.destroy(new ApiTransportError(`GET ${path}: no data for ${ro.idleTimeoutMs} ms`, true));
+          req.destroy(new ApiTransportError(`${method} ${path}: no data for ${ro.idleTimeoutMs} ms`, true));
         });
       }
       req.on('error', (e) => {
-        reject(this.transportError(e, ro.signal, `GET ${path}: request failed`, idleFired));
+        reject(this.transportError(e, ro.signal, `${method} ${path}: request failed`, idleFired));
       });
       req.on('response', (res) => {
         const code = res.statusCode ?? 0;
@@ -465,15 +492,21 @@ export class ApiClient {
               typeof st?.reason === 'string' ? st.reason : (http.STATUS_CODES[code] ?? 'Unknown');
             const msg = typeof st?.message === 'string' ? st.message : `HTTP ${code}`;
             reject(
-              new ApiStatusError(code, reason, `GET ${path}: ${code} ${reason}: ${msg}`, st, retryAfterMs),
+              new ApiStatusError(
+                code,
+                reason,
+                `${method} ${path}: ${code} ${reason}: ${msg}`,
+                st,
+                retryAfterMs,
+              ),
             );
           },
           (e: unknown) => {
-            reject(this.transportError(e, ro.signal, `GET ${path}: error body interrupted`, idleFired));
+            reject(this.transportError(e, ro.signal, `${method} ${path}: error body interrupted`, idleFired));
           },
         );
       });
-      req.end();
+      req.end(body);
     });
   }
 

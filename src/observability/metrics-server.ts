@@ -2,7 +2,8 @@
  * The metrics server on metricsBindAddress (upstream cmd/kube-proxy/app/server.go serveMetrics):
  * `/metrics` (Prometheus text), `/healthz` (component-base's ping check: "ok"), `/proxyMode`
  * (the mode as plain text), `/configz` (the running configuration as JSON), and ours:
- * `/debug/explain?protocol=&source=&destination=[&live=1]` (kube-proxy explain's JSON).
+ * `/debug/explain?protocol=&source=&destination=[&live=1]` (kube-proxy explain's JSON); `/flagz` and
+ * `/statusz` when their gates are on, and `/debug/pprof/...` with --profiling, as upstream.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,8 @@ import type { Registry } from 'prom-client';
 import type { Logger } from './logger.js';
 import { METRICS_CONTENT_TYPE, renderMetrics } from './metrics.js';
 import { closeHttp, listenHttp, notFound, parseHostPort, reply, requestPath } from './http-util.js';
+import { flagzText, statuszText, type StatuszInfo } from './zpages.js';
+import { handleProfiling } from './profiling.js';
 
 export interface MetricsServerOptions {
   /** Served as-is by /proxyMode (e.g. "iptables"). */
@@ -21,6 +24,12 @@ export interface MetricsServerOptions {
   readonly logger?: Logger;
   /** Answers /debug/explain from the query string (JSON body); absent → 404. */
   readonly explain?: (query: URLSearchParams) => Promise<{ status: number; body: string }>;
+  /** /flagz (gate ComponentFlagz): every flag's effective value by name; omitted → 404. */
+  readonly flagz?: Readonly<Record<string, string>>;
+  /** /statusz (gate ComponentStatusz): the process's start time and versions; omitted → 404. */
+  readonly statusz?: Omit<StatuszInfo, 'now' | 'paths'>;
+  /** --profiling: serve /debug/pprof (CPU profile, heap snapshot). */
+  readonly enableProfiling?: boolean;
 }
 
 /** An HTTP endpoint: its request listener, and listen/close for real sockets. */
@@ -91,10 +100,28 @@ export function createMetricsServer(registry: Registry, options: MetricsServerOp
         );
         return;
       }
+      case '/flagz':
+        if (options.flagz === undefined) break;
+        reply(res, 200, TEXT, flagzText(options.flagz));
+        return;
+      case '/statusz':
+        if (options.statusz === undefined) break;
+        reply(res, 200, TEXT, statuszText({ ...options.statusz, now: new Date(), paths: paths() }));
+        return;
       default:
-        notFound(res);
+        if (options.enableProfiling === true && handleProfiling(path, req, res)) return;
     }
+    notFound(res);
   };
+  const paths = (): string[] => [
+    '/configz',
+    '/healthz',
+    '/metrics',
+    '/proxyMode',
+    ...(options.flagz ? ['/flagz'] : []),
+    ...(options.statusz ? ['/statusz'] : []),
+    ...(options.enableProfiling === true ? ['/debug/pprof'] : []),
+  ];
 
   return {
     handle,

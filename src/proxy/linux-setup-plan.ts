@@ -44,6 +44,36 @@ export function conntrackSysctls(config: ProxyConfig, cpus: number): SysctlWrite
   return out;
 }
 
+/**
+ * The sysctls the chosen mode's proxier needs before it can program the kernel, as upstream's proxiers
+ * set them when they are created: iptables with localhost NodePorts needs route_localnet; IPVS needs
+ * its connection-tracking and expiry knobs, IPv4 forwarding, and with strictARP the ARP settings.
+ * nftables and userspace need none.
+ */
+export function modeSysctls(config: ProxyConfig): SysctlWrite[] {
+  switch (config.mode) {
+    case 'iptables':
+      return config.iptables.localhostNodePorts
+        ? [{ path: 'net/ipv4/conf/all/route_localnet', value: 1 }]
+        : [];
+    case 'ipvs':
+      return [
+        { path: 'net/ipv4/vs/conntrack', value: 1 },
+        { path: 'net/ipv4/vs/expire_nodest_conn', value: 1 },
+        { path: 'net/ipv4/vs/expire_quiescent_template', value: 1 },
+        { path: 'net/ipv4/ip_forward', value: 1 },
+        ...(config.ipvs.strictARP
+          ? [
+              { path: 'net/ipv4/conf/all/arp_ignore', value: 1 },
+              { path: 'net/ipv4/conf/all/arp_announce', value: 2 },
+            ]
+          : []),
+      ];
+    default:
+      return [];
+  }
+}
+
 /** Modes that program the kernel; only they touch sysctls (userspace and state run unprivileged). */
 export function isKernelMode(mode: ProxyConfig['mode']): boolean {
   return mode === 'iptables' || mode === 'nftables' || mode === 'ipvs';
