@@ -186,10 +186,20 @@ for (const backend of BACKENDS) {
         await traffic;
       }
       const synced = Date.now() - t0;
+      // A failure here has been a rare EHOSTUNREACH in CI: show the lab's neighbour tables and the
+      // service's conntrack entries, to tell an ARP miss from a rule gap.
+      let kernel = '';
+      if (failures.length > 0)
+        for (const [ns, cmd, args] of [
+          ['node', 'ip', ['-s', 'neigh', 'show']],
+          ['client', 'ip', ['-s', 'neigh', 'show']],
+          ['node', 'conntrack', ['-L', '-d', '172.30.0.10']],
+        ] as const)
+          kernel += `${ns}: ${cmd} ${args.join(' ')}\n${(await ctx.lab.exec(ns, cmd, [...args], { allowFail: true })).stdout}\n`;
       assert.deepEqual(
         failures,
         [],
-        `no connection failed while the new daemon took over (first sync at +${synced} ms)\n${ctx.diagnostics()}`,
+        `no connection failed while the new daemon took over (first sync at +${synced} ms)\n${kernel}${ctx.diagnostics()}`,
       );
       assert.equal(chains(await save('nat')), before);
       // The chains already hold exactly our rules: the first sync adopts them and rewrites none.

@@ -138,6 +138,7 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     'ClientIP affinity (persistence): every connection of one client lands on one endpoint',
     'NodePort from the external client, masqueraded',
     'NodePort on every local address but kube-ipvs0: the bridge address from a pod, and an address added later',
+    'NodePort on every local address but kube-ipvs0: the bridge address from a pod, and an address added later',
     'externalTrafficPolicy=Local: LB traffic reaches only the local endpoint with the client IP preserved',
     'LoadBalancerSourceRanges: the allowed source passes, others are dropped',
     'no endpoints: the connection is refused',
@@ -145,8 +146,10 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     'hairpin: a pod reaching itself through its service is masqueraded (KUBE-LOOP-BACK)',
     'graceful termination: open connection survives, new ones avoid the endpoint, then it is deleted',
     'endpoint added back: new connections reach it again',
+    'drift: a deleted virtual server, a flushed ipset and a removed VIP are repaired within one sync period',
     'sh scheduler (after a restart that edits the virtual servers): one client always reaches one endpoint',
     'lc scheduler: a new connection goes to the endpoint with the fewest active connections',
+    'health check: a stopped listener goes to weight 0, takes no new connection, and gets its weight back',
     'health check: a stopped listener goes to weight 0, takes no new connection, and gets its weight back',
     '--cleanup removes virtual servers, kube-ipvs0, our ipsets and chains',
   ]) {

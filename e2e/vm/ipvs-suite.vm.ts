@@ -365,6 +365,59 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     });
   });
 
+  test('drift: a deleted virtual server, a flushed ipset and a removed VIP are repaired within one sync period', async () => {
+    const metric = async (): Promise<string> =>
+      (
+        await lab.exec('node', process.execPath, [
+          '-e',
+          "fetch('http://127.0.0.1:10249/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
+        ])
+      ).stdout;
+    const count = (text: string, object: string): number =>
+      Number(
+        new RegExp(
+          `kubeproxy_sync_proxy_rules_drift_total\\{ip_family="IPv4",object="${object}"\\} (\\d+)`,
+        ).exec(text)?.[1] ?? 0,
+      );
+    const before = await metric();
+    const seen = daemon.stderr.length;
+    // Three kinds of damage another tool could do, all at once.
+    await lab.exec('node', 'ipvsadm', ['-D', '-t', '172.30.0.19:80']);
+    await lab.exec('node', 'ipset', ['flush', 'KUBE-LOAD-BALANCER-SOURCE-CIDR']);
+    await lab.exec('node', 'ip', ['addr', 'del', '172.30.0.22/32', 'dev', 'kube-ipvs0']);
+    assert.doesNotMatch(await ipvsList(), /172\.30\.0\.19:80/);
+    const started = performance.now();
+    // The check runs every syncPeriod (30 s by default for IPVS); allow one period plus slack under TCG.
+    await until(
+      'the repair',
+      async () => {
+        const list = await ipvsList();
+        const addrs = (await lab.exec('node', 'ip', ['-4', 'addr', 'show', 'dev', 'kube-ipvs0'])).stdout;
+        const members = (await lab.exec('node', 'ipset', ['list', 'KUBE-LOAD-BALANCER-SOURCE-CIDR'])).stdout;
+        return (
+          /172\.30\.0\.19:80/.test(list) && /172\.30\.0\.22\/32/.test(addrs) && /192\.0\.2\.11/.test(members)
+        );
+      },
+      75_000,
+    );
+    mark(`drift repaired after ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const log = daemon.stderr.slice(seen);
+    assert.match(
+      log,
+      /virtual server 172\.30\.0\.19:80\/TCP deleted|virtual server 172\.30\.0\.19:80 deleted/,
+      daemon.tail(30),
+    );
+    assert.match(log, /ipset KUBE-LOAD-BALANCER-SOURCE-CIDR lost/, daemon.tail(30));
+    const after = await metric();
+    for (const object of ['virtual_server', 'ipset', 'address'])
+      assert.ok(count(after, object) > count(before, object), `drift counter for ${object}:\n${after}`);
+    // Real connections work again through the repaired pieces.
+    const sticky = await lab.tcpMany('client', '172.30.0.19', 80, 4);
+    assert.equal(sticky.ok, 4, JSON.stringify(sticky));
+    const gt = await lab.tcpMany('client', '172.30.0.22', 80, 4);
+    assert.equal(gt.ok, 4, JSON.stringify(gt));
+  });
+
   test('sh scheduler (after a restart that edits the virtual servers): one client always reaches one endpoint', async () => {
     await restartWith('sh');
     /** The real servers (address and weight) of 172.30.0.10:80 in an `ipvsadm -Ln` listing. */

@@ -62,6 +62,8 @@ export interface ProxyMetrics {
    * jump, virtual_server, real_server, ipset, address).
    */
   readonly syncProxyRulesDriftTotal: Counter<'ip_family' | 'object'>;
+  /** Ours: userspace listeners that could not bind (each failed attempt). */
+  readonly userspaceListenFailuresTotal: Counter<'ip_family' | 'protocol' | 'code'>;
 }
 
 export interface MetricsOptions {
@@ -243,6 +245,12 @@ export function createMetrics(options: MetricsOptions = {}): ProxyMetrics {
       help: alpha('Differences found between the rules last written and the kernel, by object kind'),
       labelNames: ['ip_family', 'object'],
       registers: want('iptables', 'ipvs', 'nftables'),
+    }),
+    userspaceListenFailuresTotal: new Counter({
+      name: `${SUBSYSTEM}_userspace_listen_failures_total`,
+      help: alpha('Userspace listeners that could not bind, by error code (each failed attempt)'),
+      labelNames: ['ip_family', 'protocol', 'code'],
+      registers: want('userspace'),
     }),
     conntrackReconcilerSyncDuration: familyHistogram(
       'conntrack_reconciler_sync_duration_seconds',

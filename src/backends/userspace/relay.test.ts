@@ -14,6 +14,8 @@ import { UserspaceProxier, type UserspaceRelayOptions } from './relay.js';
 import { createUserspaceBackend, userspaceBackend, userspaceOptionsFromConfig } from './backend.js';
 import type { PortalProbe } from './portal.js';
 import { fakeExec } from '../../exec/fake-exec.js';
+import { createMetrics } from '../../observability/metrics.js';
+import { KpError } from '../../errors.js';
 import { familyOptions } from '../../../test/fixtures/options.js';
 
 const OPTS: FamilyOptions = familyOptions({ randomFully: false });
@@ -138,6 +140,55 @@ function proxier(opts: UserspaceRelayOptions = {}): {
 }
 
 describe('userspace relay TCP', () => {
+  it('a busy port fails the sync (warning, metric), asks for retries with backoff, and is served once free', async () => {
+    const [b] = await Promise.all([tcpBackend('a')]);
+    // Someone else holds the service's address and port.
+    const holder = net.createServer((s) => s.destroy());
+    holder.listen(18090, '127.0.0.41');
+    await once(holder, 'listening');
+    const log = createMemoryLogger();
+    const metrics = createMetrics({ mode: 'userspace', defaultMetrics: false });
+    const asked: number[] = [];
+    const t0 = Date.now();
+    const p = new UserspaceProxier({
+      logger: log,
+      options: OPTS,
+      metrics,
+      syncPeriodMs: 1500,
+      onNeedFullSync: () => asked.push(Date.now() - t0),
+    });
+    cleanups.push(() => p.close());
+    const state = stateFor({ name: 'busy', ip: '127.0.0.41', port: 18090 }, [b!.port]);
+    await assert.rejects(p.sync(state), (err: unknown) => {
+      assert.ok(err instanceof KpError && err.code === 'KP_ERR_LISTEN', String(err));
+      assert.match(err.message, /TCP\/127\.0\.0\.41:18090 \(EADDRINUSE\)/);
+      return true;
+    });
+    assert.ok(
+      log.entries.some(
+        (e) =>
+          e.level === 'warn' &&
+          /cannot listen on tcp 127\.0\.0\.41:18090 \(port already in use\)/.test(e.msg),
+      ),
+      JSON.stringify(log.entries.map((e) => e.msg)),
+    );
+    await waitFor(() => asked.length === 1, 'the first retry request', 5000);
+    await assert.rejects(p.sync(state), /KP_ERR_LISTEN|cannot listen/);
+    await waitFor(() => asked.length === 2, 'the second retry request', 5000);
+    // Backoff: the second request came about 2 s after the second failure (the cap is the 1.5 s period).
+    assert.ok(asked[1]! - asked[0]! >= 1000, `retry requests at ${asked.join(', ')} ms`);
+    const text = await metrics.registry.metrics();
+    assert.match(
+      text,
+      /kubeproxy_userspace_listen_failures_total\{ip_family="IPv4",protocol="TCP",code="EADDRINUSE"\} 2/,
+    );
+    holder.close();
+    await once(holder, 'close');
+    await p.sync(state);
+    assert.deepEqual(p.listening(), ['TCP/127.0.0.41:18090']);
+    assert.equal((await request('127.0.0.41', 18090)).toString(), 'a:0');
+  });
+
   it('round robin spreads 30 connections evenly over 3 backends and says where the service is', async () => {
     const bs = await Promise.all(['a', 'b', 'c'].map((n) => tcpBackend(n)));
     const { p, log } = proxier();

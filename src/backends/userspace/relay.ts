@@ -20,6 +20,7 @@ import type { BackendDeps, Proxier, SyncOutcome } from '../backend.js';
 import type { DesiredState, Endpoint } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { Logger } from '../../observability/logger.js';
+import type { ProxyMetrics } from '../../observability/metrics.js';
 import { joinHostPort } from '../../net/ip.js';
 import { Balancer, type BalancerAlgorithm } from './balancer.js';
 import { planListeners, skippedPorts, type ListenerPlan } from './render.js';
@@ -95,6 +96,12 @@ export class UserspaceProxier implements Proxier {
   private readonly portalsLogged = new Map<string, Portal>();
   private portals: readonly Portal[] = [];
   private summarized = false;
+  private readonly metrics: ProxyMetrics | undefined;
+  private readonly onNeedFullSync: (() => void) | undefined;
+  private readonly retryCapMs: number;
+  /** Consecutive syncs with a listener that could not bind; the retry delay doubles with each. */
+  private bindFailStreak = 0;
+  private bindRetryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** `decision` defaults to direct mode; createUserspaceBackend decides with decidePortals(). */
   constructor(
@@ -104,6 +111,9 @@ export class UserspaceProxier implements Proxier {
   ) {
     this.logger = deps.logger.child({ mode: 'userspace', family: deps.options.family });
     this.options = deps.options;
+    this.metrics = deps.metrics;
+    this.onNeedFullSync = deps.onNeedFullSync;
+    this.retryCapMs = deps.syncPeriodMs !== undefined && deps.syncPeriodMs > 0 ? deps.syncPeriodMs : 30_000;
     this.algorithm = opts.algorithm ?? 'round-robin';
     this.decision = decision;
     this.ports = opts.portRange ? new PortAllocator(opts.portRange) : undefined;
@@ -150,8 +160,11 @@ export class UserspaceProxier implements Proxier {
   }
 
   /**
-   * Opens, updates and closes listeners to match `state`. Never throws for a listener that cannot
-   * bind (EADDRNOTAVAIL, EADDRINUSE, EACCES): it is logged once and retried on later syncs.
+   * Opens, updates and closes listeners to match `state`. A listener that cannot bind (EADDRINUSE,
+   * EACCES, an exhausted port range) does not stop the others: every other listener is served, then
+   * sync() throws KP_ERR_LISTEN so that the sync counts as failed, and a retry is scheduled with
+   * backoff (1 s, doubling, at most the sync period) through onNeedFullSync. EADDRNOTAVAIL (the
+   * address is not on this machine) is not a failure: address changes bring their own sync.
    */
   // Every sync compares the whole plan with the open sockets; `full` only forces the portal rules
   // and jumps to be rewritten.
@@ -178,7 +191,7 @@ export class UserspaceProxier implements Proxier {
     }
     for (const id of this.bindFailures.keys()) if (!wanted.has(id)) this.bindFailures.delete(id);
 
-    const opening: Promise<void>[] = [];
+    const opening: Promise<string | undefined>[] = [];
     for (const plan of plans) {
       const cur = this.open.get(plan.id);
       if (cur) {
@@ -198,7 +211,39 @@ export class UserspaceProxier implements Proxier {
       this.summarized = true;
       this.logSummary();
     }
-    return {};
+    const failed = [...this.bindFailures].filter(([, code]) => code !== 'EADDRNOTAVAIL');
+    if (failed.length === 0) {
+      this.bindFailStreak = 0;
+      this.clearBindRetry();
+      return {};
+    }
+    this.scheduleBindRetry();
+    throw new KpError(
+      'KP_ERR_LISTEN',
+      `userspace: cannot listen on ${failed.length} service address(es): ${failed
+        .slice(0, 5)
+        .map(([id, code]) => `${id} (${code})`)
+        .join(', ')}${failed.length > 5 ? ', ...' : ''}; retrying`,
+    );
+  }
+
+  /** Asks for a sync after 1 s, 2 s, 4 s ... (at most the sync period) while binds keep failing. */
+  private scheduleBindRetry(): void {
+    this.clearBindRetry();
+    const delay = Math.min(1000 * 2 ** Math.min(this.bindFailStreak, 20), this.retryCapMs);
+    this.bindFailStreak++;
+    if (!this.onNeedFullSync) return;
+    const ask = this.onNeedFullSync;
+    this.bindRetryTimer = setTimeout(() => {
+      this.bindRetryTimer = undefined;
+      if (!this.closed) ask();
+    }, delay);
+    this.bindRetryTimer.unref?.();
+  }
+
+  private clearBindRetry(): void {
+    if (this.bindRetryTimer !== undefined) clearTimeout(this.bindRetryTimer);
+    this.bindRetryTimer = undefined;
   }
 
   private async syncPortals(state: DesiredState, full: boolean): Promise<void> {
@@ -291,6 +336,7 @@ export class UserspaceProxier implements Proxier {
   /** Closes every listener, UDP session and TCP connection. */
   async close(): Promise<void> {
     this.closed = true;
+    this.clearBindRetry();
     // Portal rules go first: left behind, they would send service traffic to a closed port.
     if (this.decision.mode === 'portal') {
       const errors = await removePortals(this.decision.tools, this.probe.exec);
@@ -343,9 +389,15 @@ export class UserspaceProxier implements Proxier {
     );
   }
 
-  private bindFailed(plan: ListenerPlan, err: unknown): void {
+  /** Records a listener that could not bind; returns its error code. Logged when the code changes. */
+  private bindFailed(plan: ListenerPlan, err: unknown): string {
     const code = errCode(err);
-    if (this.bindFailures.get(plan.id) === code) return;
+    this.metrics?.userspaceListenFailuresTotal.inc({
+      ip_family: this.options.family,
+      protocol: plan.protocol,
+      code,
+    });
+    if (this.bindFailures.get(plan.id) === code) return code;
     this.bindFailures.set(plan.id, code);
     const where = joinHostPort(plan.listen.address, plan.listen.port);
     const why =
@@ -354,7 +406,9 @@ export class UserspaceProxier implements Proxier {
         : code === 'EADDRINUSE'
           ? 'port already in use'
           : code;
-    this.logger.info(
+    // An address not on this machine is expected (e.g. another node's external IP); a busy port is not.
+    const level = code === 'EADDRNOTAVAIL' ? 'info' : 'warn';
+    this.logger[level](
       {
         service: plan.serviceName,
         kind: plan.kind,
@@ -363,19 +417,21 @@ export class UserspaceProxier implements Proxier {
         protocol: plan.protocol,
         code,
       },
-      `service ${plan.serviceName}: cannot listen on ${plan.protocol.toLowerCase()} ${where} (${why}); not reachable there`,
+      `service ${plan.serviceName}: cannot listen on ${plan.protocol.toLowerCase()} ${where} (${why}); not reachable there${code === 'EADDRNOTAVAIL' ? '' : ' until a retry succeeds'}`,
     );
+    return code;
   }
 
-  private async openListener(plan: ListenerPlan): Promise<void> {
+  /** Opens the listener of `plan`; returns the bind error code when it could not. */
+  private async openListener(plan: ListenerPlan): Promise<string | undefined> {
     const ports = this.ports;
     if (plan.listen.port !== 0 || !ports) {
       try {
         await this.bindListener(plan, plan.listen.port);
+        return undefined;
       } catch (err) {
-        this.bindFailed(plan, err);
+        return this.bindFailed(plan, err);
       }
-      return;
     }
     // A range port someone else holds (EADDRINUSE) is skipped; a bounded number of tries.
     const busy = new Set<number>();
@@ -386,7 +442,7 @@ export class UserspaceProxier implements Proxier {
       try {
         await this.bindListener(plan, port);
         if (!this.open.has(plan.id)) ports.release(plan.protocol, port);
-        return;
+        return undefined;
       } catch (err) {
         ports.release(plan.protocol, port);
         lastErr = err;
@@ -394,7 +450,7 @@ export class UserspaceProxier implements Proxier {
         busy.add(port);
       }
     }
-    this.bindFailed(plan, lastErr);
+    return this.bindFailed(plan, lastErr);
   }
 
   /** Binds one listener on `port`; throws the bind error. */
