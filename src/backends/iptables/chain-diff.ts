@@ -98,11 +98,18 @@ export function reconcileKnown(known: KnownChains, saved: ReadonlyMap<string, re
   return dropped;
 }
 
+/** The comment of a jump's argv (the element after `--comment`), or ''. */
+export function commentOf(args: readonly string[]): string {
+  const i = args.indexOf('--comment');
+  return i >= 0 ? (args[i + 1] ?? '') : '';
+}
+
 /**
  * Whether a built-in chain in `saveText` already has the jump: a rule in `chain` that targets
  * `target` and, when given, carries `comment`. iptables-save reorders matches, so the check looks
  * at the parts that identify kube-proxy's jumps rather than the whole text.
  */
+
 export function hasJump(saveText: string, chain: string, target: string, comment: string): boolean {
   const head = `-A ${chain} `;
   for (const line of saveText.split('\n')) {

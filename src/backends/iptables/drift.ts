@@ -4,7 +4,7 @@
  * A flushed table is the canary monitor's business (it already forces a full sync). Other owners'
  * rules in the same built-in chains are not looked at, so they are never reported. Pure.
  */
-import { hasJump } from './chain-diff.js';
+import { commentOf, hasJump } from './chain-diff.js';
 import type { JumpRule } from './render.js';
 import type { DriftFinding } from '../drift.js';
 
@@ -13,12 +13,6 @@ export function jumpChains(rules: readonly JumpRule[]): { table: string; chain: 
   const seen = new Map<string, { table: string; chain: string }>();
   for (const r of rules) seen.set(`${r.table} ${r.chain}`, { table: r.table, chain: r.chain });
   return [...seen.values()];
-}
-
-/** The jump's comment (how kube-proxy's jumps are told from others' rules to the same chain). */
-function commentOf(args: readonly string[]): string {
-  const i = args.indexOf('--comment');
-  return i >= 0 ? (args[i + 1] ?? '') : '';
 }
 
 /**

@@ -9,8 +9,22 @@
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
 import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
-import { renderIPTables, type IPTablesTable } from './render.js';
-import { chainContent, splitTable, type KnownChains, type SplitTable } from './chain-diff.js';
+import {
+  JUMP_RULES,
+  KUBE_FIREWALL,
+  KUBE_PROXY_CANARY,
+  renderIPTables,
+  type IPTablesTable,
+  type JumpRule,
+} from './render.js';
+import {
+  chainContent,
+  commentOf,
+  hasJump,
+  splitTable,
+  type KnownChains,
+  type SplitTable,
+} from './chain-diff.js';
 
 /** What the proxier knows it wrote: the planner reads it, only the proxier changes it. */
 export interface ChainBook {
@@ -352,4 +366,35 @@ function section(
   const lines = [`*${table}`, ...declare, ...body, ...edits, ...deletes.map((c) => `-X ${c}`), 'COMMIT'];
   acc.writtenPerTable[table] += rules;
   return { text: nonEmpty ? `${lines.join('\n')}\n` : '', touched, rules, nonEmpty };
+}
+
+/**
+ * The `iptables-restore --noflush` input that puts in place what a full sync needs outside its own
+ * chains, in one process instead of a `-N`/`-C`/`-I` per item: the empty canary chain in mangle, nat
+ * and filter (declaring it again only empties an empty chain), kubelet's KUBE-FIREWALL when the
+ * filter table has none (`haveFirewall` false; an existing one is never declared, as that would
+ * flush kubelet's rules), and each jump from a built-in chain that `saves` (iptables-save of filter
+ * and nat, taken before this sync's restore) lacks, inserted at the top as upstream's EnsureRule
+ * does. `added` lists the jumps the text inserts. The text is '' when the saves show everything in
+ * place (the steady state: no process at all; a lost mangle canary is the canary monitor's to see).
+ */
+export function renderJumpsAndCanaries(
+  saves: Readonly<Record<IPTablesTable, string>>,
+  haveFirewall: boolean,
+): { text: string; added: JumpRule[] } {
+  const added = JUMP_RULES.filter((j) => !hasJump(saves[j.table], j.chain, j.target, commentOf(j.args)));
+  const canary = `:${KUBE_PROXY_CANARY} - [0:0]`;
+  const hasCanary = (save: string): boolean =>
+    save.split('\n').some((l) => l.startsWith(`:${KUBE_PROXY_CANARY} `));
+  if (added.length === 0 && haveFirewall && hasCanary(saves.nat) && hasCanary(saves.filter))
+    return { text: '', added };
+  const lines: string[] = ['*mangle', canary, 'COMMIT'];
+  for (const table of ['nat', 'filter'] as const) {
+    lines.push(`*${table}`, canary);
+    if (table === 'filter' && !haveFirewall) lines.push(`:${KUBE_FIREWALL} - [0:0]`);
+    // Each `-I CHAIN 1` goes above the previous one, the order ensureRule's prepends give.
+    for (const j of added) if (j.table === table) lines.push(j.rule.replace(/^-A (\S+) /, '-I $1 1 '));
+    lines.push('COMMIT');
+  }
+  return { text: `${lines.join('\n')}\n`, added };
 }

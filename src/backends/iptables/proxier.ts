@@ -34,6 +34,7 @@ import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, type IPTablesTable } from './render.js';
 import {
   chainContent,
+  commentOf,
   hasJump,
   parseSave,
   reconcileKnown,
@@ -51,7 +52,13 @@ import {
 import { defaultExec } from '../../exec/run.js';
 import { PROC_SYS, readSysctl, sysctlName, writeSysctl } from '../../exec/sysctl.js';
 import { sameChain } from './save-normalize.js';
-import { planRestores, renderIncremental, renderWhole, type ChainBook } from './planner.js';
+import {
+  planRestores,
+  renderIncremental,
+  renderJumpsAndCanaries,
+  renderWhole,
+  type ChainBook,
+} from './planner.js';
 import type { IPFamily } from '../../model/types.js';
 import { jumpChains, missingJumps } from './drift.js';
 import type { DriftFinding } from '../drift.js';
@@ -344,21 +351,31 @@ export class IPTablesProxier implements Proxier {
     }
   }
 
-  /** Full syncs: the jumps from the built-in chains (checked against the save taken before the restore) and the canaries. */
+  /**
+   * Full syncs: the jumps from the built-in chains (checked against the save taken before the
+   * restore) and the canaries, in one iptables-restore. Should that fail (an old iptables, a chain
+   * being removed under us), the per-item path runs: `-N`, then `-C` before each `-I`.
+   */
   private async ensureJumpsAndCanaries(
     filterSave: string,
     natSave: string,
     filterChains: ReadonlySet<string>,
   ): Promise<void> {
     const t = this.o.tools;
-    // The saves were taken before the restore; the jumps live in built-in chains, which restores never touch.
     const saves: Record<IPTablesTable, string> = { filter: filterSave, nat: natSave };
-    if (!filterChains.has(KUBE_FIREWALL) && !this.tables.filter.known.has(KUBE_FIREWALL)) {
-      await ensureChain(this.exec, t, 'filter', KUBE_FIREWALL);
+    const haveFirewall = filterChains.has(KUBE_FIREWALL) || this.tables.filter.known.has(KUBE_FIREWALL);
+    const { text, added } = renderJumpsAndCanaries(saves, haveFirewall);
+    if (text === '') return;
+    try {
+      await iptablesRestore(this.exec, t, text);
+      if (added.length > 0)
+        this.log.debug({ jumps: added.length }, 'added the jumps from the built-in chains');
+      return;
+    } catch (err) {
+      this.log.warn({ err }, 'ensuring jumps and canaries in one restore failed; ensuring them one by one');
     }
+    if (!haveFirewall) await ensureChain(this.exec, t, 'filter', KUBE_FIREWALL);
     for (const j of JUMP_RULES) {
-      // The save answers for the common case (jump present) without a spawn per jump (on nft at
-      // 10k services each `-C` in nat costs ~70 ms); -C stays the authority before inserting.
       if (hasJump(saves[j.table], j.chain, j.target, commentOf(j.args))) continue;
       await ensureRule(this.exec, t, j, 'prepend');
     }
@@ -444,9 +461,4 @@ export class IPTablesProxier implements Proxier {
       this.conntrackLiberal = false;
     }
   }
-}
-
-function commentOf(args: readonly string[]): string {
-  const i = args.indexOf('--comment');
-  return i >= 0 ? (args[i + 1] ?? '') : '';
 }

@@ -158,7 +158,7 @@ describe('userspace relay TCP', () => {
       onNeedFullSync: () => asked.push(Date.now() - t0),
     });
     cleanups.push(() => p.close());
-    const state = stateFor({ name: 'busy', ip: '127.0.0.41', port: 18090 }, [b!.port]);
+    const state = stateFor({ name: 'busy', ip: '127.0.0.41', port: 18090 }, [b.port]);
     await assert.rejects(p.sync(state), (err: unknown) => {
       assert.ok(err instanceof KpError && err.code === 'KP_ERR_LISTEN', String(err));
       assert.match(err.message, /TCP\/127\.0\.0\.41:18090 \(EADDRINUSE\)/);

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { renderJumpsAndCanaries } from './planner.js';
+import { JUMP_RULES } from './render.js';
+
+const CANARY = ':KUBE-PROXY-CANARY - [0:0]';
+
+test('a fresh node: every jump inserted at the top, canaries in three tables, KUBE-FIREWALL declared', () => {
+  const { text, added } = renderJumpsAndCanaries(
+    { filter: '*filter\nCOMMIT\n', nat: '*nat\nCOMMIT\n' },
+    false,
+  );
+  assert.equal(added.length, JUMP_RULES.length);
+  const lines = text.trim().split('\n');
+  assert.deepEqual(
+    lines.filter((l) => l.startsWith('*')),
+    ['*mangle', '*nat', '*filter'],
+  );
+  assert.equal(lines.filter((l) => l === CANARY).length, 3);
+  assert.ok(lines.includes(':KUBE-FIREWALL - [0:0]'));
+  for (const j of JUMP_RULES) assert.ok(lines.includes(j.rule.replace(/^-A (\S+) /, '-I $1 1 ')), j.rule);
+  assert.ok(!lines.some((l) => l.startsWith('-A ')), 'only inserts');
+});
+
+test('the steady state needs no process: every jump, both canaries and KUBE-FIREWALL in the saves', () => {
+  const save = (table: 'filter' | 'nat'): string =>
+    [
+      `*${table}`,
+      CANARY,
+      ...(table === 'filter' ? [':KUBE-FIREWALL - [0:0]'] : []),
+      ...JUMP_RULES.filter((j) => j.table === table).map((j) => j.rule),
+      'COMMIT',
+    ].join('\n');
+  assert.deepEqual(renderJumpsAndCanaries({ filter: save('filter'), nat: save('nat') }, true), {
+    text: '',
+    added: [],
+  });
+});
+
+test("an existing KUBE-FIREWALL (kubelet's) is never declared: that would flush its rules", () => {
+  const { text, added } = renderJumpsAndCanaries({ filter: '', nat: '' }, true);
+  assert.ok(!text.includes(':KUBE-FIREWALL'));
+  assert.ok(added.length > 0);
+});
