@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,23 @@ import { createLab, labSkipReason, type Lab, type LabProcess } from '../lab/topo
 import { pollUntil } from '../lab/poll.js';
 import { NODE_NAME as NODE, only, slice, svc, toYaml as yaml, type Obj } from '../scenarios/index.js';
 
-const DAEMON = fileURLToPath(new URL('../run-daemon.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** Newest modification time of a file under `dir` (ms). */
+const newest = (dir: string): number =>
+  readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+    const p = join(dir, e.name);
+    return Math.max(m, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }, 0);
+/**
+ * How the VM starts the daemon: the compiled build when it is newer than every source file (under
+ * TCG, tsx transpiling ~200 modules at each start took 60 s to over 120 s on a loaded host), else
+ * through tsx. JSON logs either way: the scenarios read pino's lines.
+ */
+const DAEMON_ARGV: readonly string[] =
+  existsSync(join(ROOT, 'dist/main.js')) &&
+  statSync(join(ROOT, 'dist/main.js')).mtimeMs >= newest(join(ROOT, 'src'))
+    ? [join(ROOT, 'bin/kube-proxy.js'), '--logging-format=json']
+    : ['--import', 'tsx', fileURLToPath(new URL('../run-daemon.ts', import.meta.url))];
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
@@ -91,7 +107,9 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
       'xt_ipvs',
     ])
       spawnSync('modprobe', [m], { stdio: 'ignore' });
-    mark('modules loaded');
+    mark(
+      `modules loaded; the daemon runs ${DAEMON_ARGV[0] === '--import' ? 'through tsx (dist/ is missing or older than src/)' : 'from dist/'}`,
+    );
     lab = await createLab({ pods: ['client', 'b1', 'b2', 'b3'] });
     mark('lab created');
     ip = { b1: lab.pod('b1').ip, b2: lab.pod('b2').ip, b3: lab.pod('b3').ip };
@@ -172,9 +190,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     daemon = lab.spawnInNode(
       process.execPath,
       [
-        '--import',
-        'tsx',
-        DAEMON,
+        ...DAEMON_ARGV,
         '--proxy-mode=ipvs',
         `--ipvs-scheduler=${scheduler}`,
         `--manifests=${dir}`,
@@ -490,7 +506,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     await daemon.stop(10_000);
     mark('cleanup start');
     const cleanup = () =>
-      lab.exec('node', process.execPath, ['--import', 'tsx', DAEMON, '--cleanup', '--proxy-mode=ipvs'], {
+      lab.exec('node', process.execPath, [...DAEMON_ARGV, '--cleanup', '--proxy-mode=ipvs'], {
         allowFail: true,
         timeoutMs: 180_000,
       });
