@@ -164,3 +164,26 @@ test('a failed priority sync does not fail the first sync', async () => {
   );
   await loop.stop();
 });
+
+test('periodicSyncMs: with nothing queued the runner still syncs that often (IPVS), and not as a full sync', async () => {
+  const tracker = new StateTracker({ families: ['IPv4'], nodeName: 'n' });
+  const { p, calls } = recordingProxier();
+  const loop = new SyncLoop(
+    tracker,
+    new Map([['IPv4', p]]),
+    { minSyncPeriodMs: 0, syncPeriodMs: 1000, periodicSyncMs: 40 },
+    {},
+    createMemoryLogger(),
+  );
+  loop.start();
+  loop.handleEvent({ type: 'synced', kind: 'Service' });
+  loop.handleEvent({ type: 'synced', kind: 'EndpointSlice' });
+  for (let i = 0; i < 100 && calls.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  await loop.stop();
+  assert.ok(calls.length >= 3, `syncs: ${JSON.stringify(calls)}`);
+  assert.equal(calls[0]!.full, true);
+  assert.ok(
+    calls.slice(1).every((c) => !c.full && c.changed.length === 0),
+    JSON.stringify(calls),
+  );
+});

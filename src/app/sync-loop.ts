@@ -48,6 +48,8 @@ export interface SyncLoopOptions {
   readonly minSyncPeriodMs: number;
   readonly syncPeriodMs: number;
   readonly fullSyncPeriodMs?: number;
+  /** How often the runner syncs with nothing queued (default: fullSyncPeriodMs). Not necessarily a full sync. */
+  readonly periodicSyncMs?: number;
   readonly timers?: TimerApi;
   /**
    * "ns/name" of the Services to program alone, in one small sync, before the first full sync of
@@ -90,7 +92,10 @@ export class SyncLoop {
     this.runner = new BoundedFrequencyRunner(() => this.syncAll(), {
       minIntervalMs: opts.minSyncPeriodMs,
       retryIntervalMs: opts.syncPeriodMs,
-      maxIntervalMs: Math.max(opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS, opts.minSyncPeriodMs),
+      maxIntervalMs: Math.max(
+        opts.periodicSyncMs ?? opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS,
+        opts.minSyncPeriodMs,
+      ),
       timers: this.timers,
       // Each family's failure was logged once in syncAll; the runner only schedules the retry.
       onError: () => {},

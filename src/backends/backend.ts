@@ -74,6 +74,12 @@ export interface BackendDeps {
 export interface SyncPeriods {
   readonly syncPeriodMs: number;
   readonly minSyncPeriodMs: number;
+  /**
+   * How often the runner syncs with nothing queued (absent: hourly, as upstream's iptables and
+   * nftables proxiers). Upstream's IPVS proxier syncs every syncPeriod, which is how an address
+   * added to the node gets its NodePorts.
+   */
+  readonly periodicSyncMs?: number;
 }
 
 /**

@@ -36,6 +36,7 @@ export const ipvsBackend: Backend = {
   syncPeriods: (config) => ({
     syncPeriodMs: config.ipvs.syncPeriodMs,
     minSyncPeriodMs: config.ipvs.minSyncPeriodMs,
+    periodicSyncMs: config.ipvs.syncPeriodMs,
   }),
   fromConfig: () => ipvsBackend,
   render: (states, options) => renderIPVSText(states, options),
