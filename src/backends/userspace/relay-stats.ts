@@ -66,4 +66,6 @@ export interface RelayContext {
   readonly counters: RelayStats;
   /** The balancer of a plan's balancerKey, as of now (sync() replaces them). */
   balancer(balancerKey: string): Balancer<Endpoint> | undefined;
+  /** Endpoints ("ip:port") the health checker found failing (--ipvs-health-check); empty without one. */
+  unhealthy(): ReadonlySet<string>;
 }

@@ -21,6 +21,9 @@ import type { DesiredState, Endpoint } from '../../proxy/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyMetrics } from '../../observability/metrics.js';
+import type { EndpointHealth } from '../../proxy/health-check.js';
+
+const NO_UNHEALTHY: ReadonlySet<string> = new Set();
 import { joinHostPort } from '../../net/ip.js';
 import { Balancer, type BalancerAlgorithm } from './balancer.js';
 import { planListeners, skippedPorts, type ListenerPlan } from './render.js';
@@ -97,6 +100,8 @@ export class UserspaceProxier implements Proxier {
   private portals: readonly Portal[] = [];
   private summarized = false;
   private readonly metrics: ProxyMetrics | undefined;
+  /** --ipvs-health-check: probes the TCP endpoints; new connections skip the failing ones. */
+  private readonly health: EndpointHealth | undefined;
   private readonly onNeedFullSync: (() => void) | undefined;
   private readonly retryCapMs: number;
   /** Consecutive syncs with a listener that could not bind; the retry delay doubles with each. */
@@ -121,7 +126,9 @@ export class UserspaceProxier implements Proxier {
       logger: this.logger,
       counters: this.counters,
       balancer: (key) => this.balancers.get(key),
+      unhealthy: () => deps.health?.unhealthy() ?? NO_UNHEALTHY,
     };
+    this.health = deps.health;
     this.tcp = new TcpRelay(ctx, {
       connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
       highWaterMark: opts.highWaterMark,
@@ -370,6 +377,11 @@ export class UserspaceProxier implements Proxier {
       }
     }
     for (const k of this.balancers.keys()) if (!seen.has(k)) this.balancers.delete(k);
+    if (this.health) {
+      const targets = new Set<string>();
+      for (const p of plans) if (p.protocol === 'TCP') for (const e of p.endpoints) targets.add(e.endpoint);
+      this.health.setTargets(targets);
+    }
   }
 
   private logReachable(plan: ListenerPlan, when: string): void {

@@ -65,7 +65,14 @@ export class TcpRelay {
 
     const attempt = (): void => {
       if (done || client.destroyed) return;
-      const ep = tried.size < maxAttempts ? bal?.next(clientIP, tried) : undefined;
+      // A failing endpoint (health check) is skipped while another one is left; when only failing
+      // ones are, they are still tried: a probe can be wrong, a refused client is certain.
+      const unhealthy = this.ctx.unhealthy();
+      let ep: Endpoint | undefined;
+      if (tried.size < maxAttempts && bal) {
+        if (unhealthy.size > 0) ep = bal.next(clientIP, new Set([...tried, ...unhealthy]));
+        ep ??= bal.next(clientIP, tried);
+      }
       if (!bal || !ep) {
         reject();
         return;
