@@ -101,7 +101,10 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   output: ['ours', '`kube-proxy explain` only: text or json'],
   live: ['ours', "`kube-proxy explain` only: trace the kernel's rules (root), exit 3 when they differ"],
   'userspace-portals': ['ours', 'false: no NAT portal rules, listen on local addresses only'],
-  'ipvs-health-check': ['ours', 'tcp: probe real servers, weight 0 while failing (ipvs)'],
+  'ipvs-health-check': [
+    'ours',
+    'tcp: probe endpoints; ipvs: weight 0 while failing; userspace: skipped for new connections',
+  ],
   'ipvs-health-check-interval': ['ours', 'one probe per real server per interval'],
   'ipvs-health-check-timeout': ['ours', ''],
   'ipvs-health-check-fall': ['ours', ''],

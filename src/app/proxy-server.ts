@@ -206,7 +206,7 @@ export class ProxyServer implements Daemon {
     );
     const hc = config.ipvsHealthCheck;
     for (const f of families) {
-      // Only modes that hand the checker their endpoints (ipvs) get probes; the others never set targets.
+      // Only modes that hand the checker their endpoints (ipvs, userspace) get probes; the others never set targets.
       const checker =
         hc.mode === 'tcp'
           ? new HealthChecker({

@@ -65,7 +65,8 @@ export interface BackendDeps {
   readonly syncPeriodMs?: number;
   /**
    * --ipvs-health-check: the proxier hands it its TCP endpoints after each sync and programs the
-   * unhealthy ones with weight 0 (IPVS; userspace does not use it yet). Absent: no health checking.
+   * unhealthy ones with weight 0 (IPVS), or skips them for new connections (userspace). Absent: no
+   * health checking.
    */
   readonly health?: EndpointHealth;
 }

@@ -140,6 +140,37 @@ function proxier(opts: UserspaceRelayOptions = {}): {
 }
 
 describe('userspace relay TCP', () => {
+  it('with a health checker: its targets are the TCP endpoints; new connections skip a failing one, unless only failing ones are left', async () => {
+    const bs = await Promise.all(['a', 'b'].map((n) => tcpBackend(n)));
+    let targets: string[] = [];
+    const unhealthy = new Set<string>();
+    const health = {
+      setTargets: (t: Iterable<string>) => (targets = [...t].sort()),
+      isHealthy: (t: string) => !unhealthy.has(t),
+      unhealthy: () => unhealthy,
+    };
+    const log = createMemoryLogger();
+    const p = new UserspaceProxier({ logger: log, options: OPTS, health });
+    cleanups.push(() => p.close());
+    await p.sync(
+      stateFor(
+        { name: 'hc', ip: '127.0.0.42', port: 18091 },
+        bs.map((b) => b.port),
+      ),
+    );
+    assert.deepEqual(targets, bs.map((b) => `127.0.0.1:${b.port}`).sort());
+    const names = async (n: number): Promise<string[]> => {
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) out.push((await request('127.0.0.42', 18091)).toString().split(':')[0]!);
+      return out;
+    };
+    assert.deepEqual(new Set(await names(4)), new Set(['a', 'b']));
+    unhealthy.add(`127.0.0.1:${bs[0]!.port}`);
+    assert.deepEqual(await names(6), ['b', 'b', 'b', 'b', 'b', 'b']);
+    unhealthy.add(`127.0.0.1:${bs[1]!.port}`);
+    assert.deepEqual(new Set(await names(4)), new Set(['a', 'b']), 'all failing: still served');
+  });
+
   it('a busy port fails the sync (warning, metric), asks for retries with backoff, and is served once free', async () => {
     const [b] = await Promise.all([tcpBackend('a')]);
     // Someone else holds the service's address and port.
