@@ -10,7 +10,8 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const RUNNER = fileURLToPath(new URL('./vm/run-in-ipvs-vm.sh', import.meta.url));
@@ -88,6 +89,16 @@ export function suiteFailure(tap: string): string {
   return out.join('\n');
 }
 
+/** Newest modification time of a file under `dir` (ms). */
+function newestMtime(dir: string): number {
+  let m = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    m = Math.max(m, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return m;
+}
+
 const unavailable = vmUnavailable();
 
 describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
@@ -97,6 +108,12 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
   let suiteError = '';
 
   before(() => {
+    // The VM runs the daemon from dist/ (tsx transpiling under TCG is too slow): build it when stale.
+    const dist = join(ROOT, 'dist/main.js');
+    if (!existsSync(dist) || statSync(dist).mtimeMs < newestMtime(join(ROOT, 'src'))) {
+      const b = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
+      assert.equal(b.status, 0, `npm run build failed:\n${b.stdout}${b.stderr}`);
+    }
     const r = spawnSync(RUNNER, ['node', '--import', 'tsx', '--test', '--test-reporter=tap', SUITE], {
       cwd: ROOT,
       encoding: 'utf8',
