@@ -102,6 +102,8 @@ export async function runPriorityScenario(mode: PriorityMode, n: number): Promis
         DAEMON,
         `--proxy-mode=${mode === 'nftables' ? 'nftables' : 'iptables'}`,
         `--manifests=${dir}`,
+        // One file holds the whole state (10 MB at 10k Services), over the 8 MiB default cap.
+        '--manifests-max-file-size=268435456',
         `--hostname-override=${NODE_NAME}`,
         '--cluster-cidr=10.244.0.0/16',
         '--healthz-bind-address=',
