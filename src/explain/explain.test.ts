@@ -19,6 +19,8 @@ import {
 } from '../../test/fixtures/explain-world.js';
 import { renderForDisplay } from '../backends/iptables/render-display.js';
 import { renderNFTables } from '../backends/nftables/render.js';
+import { renderIPVSText } from '../backends/ipvs/render.js';
+import { renderUserspaceWithPortals } from '../backends/userspace/backend.js';
 import { desiredStatesFromObjects } from '../proxy/state-from-objects.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
@@ -89,12 +91,26 @@ describe('request parsing', () => {
     });
 });
 
-function contextFor(mode: 'iptables' | 'nftables', scenario: string): ExplainContext {
+type Mode = 'iptables' | 'nftables' | 'ipvs' | 'userspace';
+
+/** What `kube-proxy render --proxy-mode <mode>` prints for one family. */
+function renderMode(mode: Mode, state: DesiredState, options: FamilyOptions): string {
+  switch (mode) {
+    case 'nftables':
+      return renderNFTables([state], [options]);
+    case 'iptables':
+      return renderForDisplay([state], [options]);
+    case 'ipvs':
+      return renderIPVSText([state], [options]);
+    case 'userspace':
+      return renderUserspaceWithPortals([state], [options]);
+  }
+}
+
+function contextFor(mode: Mode, scenario: string): ExplainContext {
   const [state] = statesOf(SCENARIOS[scenario]!);
   const options = mode === 'nftables' ? nftOptions('IPv4') : nftOptions('IPv4', { localhostNodePorts: true });
-  const rules =
-    mode === 'nftables' ? renderNFTables([state!], [options]) : renderForDisplay([state!], [options]);
-  return { mode, state: state!, options, rules, interfaceAddresses: [] };
+  return { mode, state: state!, options, rules: renderMode(mode, state!, options), interfaceAddresses: [] };
 }
 
 const GOLDEN_CASES: { name: string; scenario: string; src: string; dst: string; proto?: string }[] = [
@@ -114,7 +130,7 @@ const GOLDEN_CASES: { name: string; scenario: string; src: string; dst: string; 
 ];
 
 describe('golden text answers', () => {
-  for (const mode of ['iptables', 'nftables'] as const)
+  for (const mode of ['iptables', 'nftables', 'ipvs', 'userspace'] as const)
     for (const c of GOLDEN_CASES)
       test(`${mode}: ${c.name}`, () => {
         const ctx = contextFor(mode, c.scenario);
