@@ -9,7 +9,7 @@
  * port) brings the same traffic to the same balancer, so the listener table answers for both. Pure.
  */
 import type { IPFamily } from '../model/types.js';
-import type { Packet, TraceEnv, TraceResult } from './packet.js';
+import type { Packet, TraceResult } from './packet.js';
 
 /** One row of the listener table. */
 export interface UserspaceListener {
@@ -77,7 +77,7 @@ export class UserspaceTracer {
   constructor(readonly model: UserspaceModel) {}
 
   /** Traces `p`: the listener on (protocol, destination) and its balancer's candidates, or NONE. */
-  trace(p: Packet, _env: TraceEnv): TraceResult {
+  trace(p: Packet): TraceResult {
     const dst = p.dst.includes(':') ? `[${p.dst}]:${p.dstPort}` : `${p.dst}:${p.dstPort}`;
     const l = this.model.listeners.get(`${p.protocol} ${dst}`);
     if (!l) return { verdict: 'NONE', endpoints: [], masquerade: false, steps: [], unreadable: [] };

@@ -421,7 +421,14 @@ function explainIPVS(
     return { service: sp, frontend, reasons, kept: [], excluded, expected: 'REJECT', masquerade: false };
   }
   reasons.push(`scheduler ${opts.ipvsScheduler || 'rr'} picks one of ${kept.length} real server(s)`);
-  if (kept.some((e) => e.ip === p.src && e.isLocal) && !masquerade) {
+  // KUBE-LOOP-BACK holds ip,proto:port,ip of every local endpoint of every service port.
+  const loopBack = (e: Endpoint): boolean =>
+    [...state.services.values()].some(
+      (o) =>
+        o.info.protocol === i.protocol &&
+        o.endpoints.some((x) => x.isLocal && x.ip === e.ip && x.port === e.port),
+    );
+  if (kept.some((e) => e.ip === p.src && loopBack(e)) && !masquerade) {
     masquerade = true;
     reasons.push('the client is one of the endpoints: KUBE-LOOP-BACK masquerades the hairpin connection');
   }
