@@ -13,7 +13,7 @@ import type { Packet, TraceResult } from './packet.js';
 
 /** One row of the listener table. */
 export interface UserspaceListener {
-  /** The row as `render` prints it. */
+  /** The row as `render` prints it, its cells two spaces apart. */
   readonly row: string;
   readonly service: string;
   readonly protocol: string;
@@ -59,7 +59,8 @@ export function userspaceModelFromText(text: string, family: IPFamily): Userspac
     ];
     const none = /^none \((\w+)\)$/.exec(eps);
     listeners.set(`${protocol} ${listen}`, {
-      row: line,
+      // The columns' padding depends on the other rows: quote the row with two spaces between cells.
+      row: cells.join('  '),
       service,
       protocol,
       listen,
