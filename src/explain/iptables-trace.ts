@@ -10,7 +10,10 @@
  * - addrtype LOCAL is decided by env.isLocal (the caller adds 127.0.0.0/8 and ::1 in iptables mode).
  * Hooks: from the node: nat OUTPUT, filter OUTPUT, nat POSTROUTING, then filter INPUT when the
  * (translated) destination is local; from elsewhere: nat PREROUTING, then filter INPUT when the
- * destination is local, else filter FORWARD and nat POSTROUTING. Pure.
+ * destination is local, else filter FORWARD and nat POSTROUTING. IPVS mode's glue runs here too, with
+ * {@link IPTablesExtensions}: `-m set` over the rendered ipset members, `-m ipvs`, the kube-ipvs0
+ * addresses as local ones, and an IPVS stage (after filter INPUT for arriving packets, after nat
+ * OUTPUT for the node's own) that forks per real server. Pure.
  */
 import { canonicalIP, cidrContains, parseCIDR, type CIDR } from '../net/ip.js';
 import type { IPTablesTables } from './iptables-tables.js';
