@@ -1,6 +1,7 @@
 /**
  * `kube-proxy explain`: loads the state exactly as `render` does, renders the mode's rules for the
- * packet's family, and traces the packet through them (src/explain). With --live it also traces the
+ * packet's family (only the service ports the packet can touch, see explain/scope.ts), and traces the
+ * packet through them (src/explain). With --live it also traces the
  * kernel's rules in the current network namespace and reports where they differ.
  */
 import type { CommandLine } from '../config/types.js';
@@ -14,6 +15,7 @@ import {
   type ExplainContext,
 } from '../explain/explain.js';
 import { compareLive, formatLiveLines } from '../explain/live.js';
+import { scopeForPacket } from '../explain/scope.js';
 import type { Logger } from '../observability/logger.js';
 import { loadRenderInputs } from './app.js';
 import { readLiveRules } from './explain-live-read.js';
@@ -49,11 +51,16 @@ export async function runExplain(
     options: inputs.options.find((o) => o.family === state.family) ?? inputs.options[i]!,
   }));
   const { state, options } = stateForFamily(contexts, packet, '--destination');
+  // One answer needs only the rules the packet can touch: render those (the whole state's rules at
+  // 10k services cost seconds). --live compares with the kernel's whole table, so it renders all.
+  const rules = req.live
+    ? inputs.backend.render([state], [options])
+    : inputs.backend.render([scopeForPacket(state, packet)], [options], [state]);
   const ctx: ExplainContext = {
     mode: cmd.config.mode,
     state,
     options,
-    rules: inputs.backend.render([state], [options]),
+    rules,
     interfaceAddresses: inputs.interfaceAddresses,
   };
   const e = explain(ctx, packet);

@@ -100,8 +100,16 @@ export interface Backend {
   syncPeriods(config: ProxyConfig): SyncPeriods;
   /** The backend configured for `config` (options beyond FamilyOptions, e.g. userspace's balancer). */
   fromConfig(config: ProxyConfig): Backend;
-  /** Pure: the text `kube-proxy render` prints for these per-family states (sorted, stable). */
-  render(states: readonly DesiredState[], options: readonly FamilyOptions[]): string;
+  /**
+   * Pure: the text `kube-proxy render` prints for these per-family states (sorted, stable). With
+   * `whole`, `states` are parts of those states (explain renders only the service ports a packet can
+   * touch): choices that depend on the whole state (iptables' large-cluster mode) are taken from it.
+   */
+  render(
+    states: readonly DesiredState[],
+    options: readonly FamilyOptions[],
+    whole?: readonly DesiredState[],
+  ): string;
   /** Creates the proxier for one family. Fails with a clear message when the system cannot run the mode. */
   create(deps: BackendDeps): Promise<Proxier>;
   /** `--cleanup`: removes everything this mode ever created (best effort, all families). */

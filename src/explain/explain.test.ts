@@ -19,6 +19,8 @@ import {
 } from '../../test/fixtures/explain-world.js';
 import { renderForDisplay } from '../backends/iptables/render-display.js';
 import { renderNFTables } from '../backends/nftables/render.js';
+import { renderIPVSText } from '../backends/ipvs/render.js';
+import { renderUserspaceWithPortals } from '../backends/userspace/backend.js';
 import { desiredStatesFromObjects } from '../proxy/state-from-objects.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
@@ -89,12 +91,26 @@ describe('request parsing', () => {
     });
 });
 
-function contextFor(mode: 'iptables' | 'nftables', scenario: string): ExplainContext {
+type Mode = 'iptables' | 'nftables' | 'ipvs' | 'userspace';
+
+/** What `kube-proxy render --proxy-mode <mode>` prints for one family. */
+function renderMode(mode: Mode, state: DesiredState, options: FamilyOptions): string {
+  switch (mode) {
+    case 'nftables':
+      return renderNFTables([state], [options]);
+    case 'iptables':
+      return renderForDisplay([state], [options]);
+    case 'ipvs':
+      return renderIPVSText([state], [options]);
+    case 'userspace':
+      return renderUserspaceWithPortals([state], [options]);
+  }
+}
+
+function contextFor(mode: Mode, scenario: string): ExplainContext {
   const [state] = statesOf(SCENARIOS[scenario]!);
   const options = mode === 'nftables' ? nftOptions('IPv4') : nftOptions('IPv4', { localhostNodePorts: true });
-  const rules =
-    mode === 'nftables' ? renderNFTables([state!], [options]) : renderForDisplay([state!], [options]);
-  return { mode, state: state!, options, rules, interfaceAddresses: [] };
+  return { mode, state: state!, options, rules: renderMode(mode, state!, options), interfaceAddresses: [] };
 }
 
 const GOLDEN_CASES: { name: string; scenario: string; src: string; dst: string; proto?: string }[] = [
@@ -114,7 +130,7 @@ const GOLDEN_CASES: { name: string; scenario: string; src: string; dst: string; 
 ];
 
 describe('golden text answers', () => {
-  for (const mode of ['iptables', 'nftables'] as const)
+  for (const mode of ['iptables', 'nftables', 'ipvs', 'userspace'] as const)
     for (const c of GOLDEN_CASES)
       test(`${mode}: ${c.name}`, () => {
         const ctx = contextFor(mode, c.scenario);
@@ -160,7 +176,7 @@ const ADDR = {
 };
 const SOURCES = ['10.100.0.1', '10.244.0.10', '10.244.0.11', '10.244.0.12', '10.100.0.2'];
 
-function labOptions(mode: 'iptables' | 'nftables', over: Partial<FamilyOptions> = {}): FamilyOptions {
+function labOptions(mode: Mode, over: Partial<FamilyOptions> = {}): FamilyOptions {
   return baseOptions({
     family: 'IPv4',
     localDetector: { kind: 'cidr', cidrs: ['10.244.0.0/24'] },
@@ -169,7 +185,7 @@ function labOptions(mode: 'iptables' | 'nftables', over: Partial<FamilyOptions> 
   });
 }
 
-test("property: the traced answer of the rendered rules is the desired state's, in both modes", () => {
+test("property: the traced answer of the rendered rules is the desired state's, in every mode", () => {
   fc.assert(
     fc.property(
       worldArb(ADDR.podIPs.length).chain((w) =>
@@ -184,16 +200,13 @@ test("property: the traced answer of the rendered rules is the desired state's, 
           families: ['IPv4'],
           nodeName: WORLD_NODE,
         });
-        for (const mode of ['iptables', 'nftables'] as const) {
+        for (const mode of ['iptables', 'nftables', 'ipvs', 'userspace'] as const) {
           const options = labOptions(mode, { masqueradeAll });
           const ctx: ExplainContext = {
             mode,
             state: state as DesiredState,
             options,
-            rules:
-              mode === 'nftables'
-                ? renderNFTables([state!], [options])
-                : renderForDisplay([state!], [options]),
+            rules: renderMode(mode, state!, options),
             interfaceAddresses: ['10.100.0.2', '10.244.0.1'],
           };
           const tracer = loadTracer(ctx);
@@ -211,7 +224,12 @@ test("property: the traced answer of the rendered rules is the desired state's, 
             assert.equal(e.json.verdict, e.why.expected, label);
             assert.deepEqual([...e.json.endpoints].sort(), e.why.kept.map((k) => k.endpoint).sort(), label);
             assert.equal(e.unreadable.length, 0, label);
-            if (!e.why.kept.some((k) => k.ip === p.src))
+            // IPVS marks in nat PREROUTING/OUTPUT, before filter INPUT can drop or IPVS reject: the
+            // mark of a dropped packet is on its path but masquerades nothing. The why computes
+            // IPVS's hairpin (KUBE-LOOP-BACK, local endpoints only) and the relay's own connection.
+            if (mode === 'ipvs' || mode === 'userspace') {
+              if (e.json.verdict === 'DNAT') assert.equal(e.json.masquerade, e.why.masquerade, label);
+            } else if (!e.why.kept.some((k) => k.ip === p.src))
               assert.equal(e.json.masquerade, e.why.masquerade, label);
             else assert.equal(e.json.masquerade, true, `${label}: hairpin`);
           }
@@ -220,4 +238,138 @@ test("property: the traced answer of the rendered rules is the desired state's, 
     ),
     { numRuns: 300, seed: 20261202, includeErrorInReport: true },
   );
+});
+
+// ------------------------------------------------------------------------------------------------
+// IPVS vs iptables: where upstream specifies the two modes alike, the IPVS tracer reaches the same
+// endpoints (and, with none, gives the same verdict) as the iptables tracer. The differences below
+// are the ones upstream documents; a connection they cover is compared for nothing else.
+
+interface Difference {
+  readonly why: string;
+  readonly applies: (c: Case) => boolean;
+}
+
+interface Case {
+  readonly sp: DesiredState['services'] extends ReadonlyMap<string, infer V> ? V | undefined : never;
+  readonly frontend: string | undefined;
+  readonly source: 'node' | 'pod' | 'outside';
+  readonly dst: string;
+  readonly state: DesiredState;
+}
+
+const external = (c: Case): boolean => c.frontend !== undefined && c.frontend !== 'clusterIP';
+const policyLocal = (c: Case): boolean =>
+  c.sp !== undefined && (external(c) ? c.sp.info.externalPolicyLocal : c.sp.info.internalPolicyLocal);
+
+/** Upstream's documented IPVS-vs-iptables differences (kubernetes/kubernetes issue and PR numbers). */
+const IPVS_DIFFERENCES: readonly Difference[] = [
+  {
+    // PR 97081 (issue 93456): IPVS uses the cluster endpoints when a Local policy has none on this
+    // node (none at all when no policy of the service uses them: then it rejects); iptables drops.
+    why: 'Local policy without local endpoints falls back to the cluster endpoints in IPVS mode',
+    applies: (c) => policyLocal(c) && c.sp!.localEndpoints.length === 0,
+  },
+  {
+    // iptables sends pod and node traffic to an externalTrafficPolicy=Local frontend to the cluster
+    // endpoints (KEP-1669 short-circuit); IPVS has one virtual server per address for every source.
+    why: 'externalTrafficPolicy=Local from a pod or the node: no short-circuit to the cluster endpoints in IPVS',
+    applies: (c) => external(c) && c.sp!.info.externalPolicyLocal && c.source !== 'outside',
+  },
+  {
+    // Issue 72236: KUBE-IPVS-FILTER rejects ports no service uses on an address bound to kube-ipvs0;
+    // iptables has no rule for them.
+    why: 'other ports on a service address are rejected by KUBE-IPVS-FILTER',
+    applies: (c) => c.frontend === undefined && ipvsAddressesOf(c.state).has(c.dst),
+  },
+  {
+    // iptables filters external and LB IPs without endpoints for arriving traffic only
+    // (KUBE-EXTERNAL-SERVICES off INPUT/FORWARD); an IPVS virtual server without real servers
+    // answers ICMP port unreachable to everyone.
+    why: "the node's own connection to an external or LB IP without endpoints",
+    applies: (c) => external(c) && c.source === 'node' && c.frontend !== 'nodePort',
+  },
+  {
+    // LB source ranges: iptables checks them in nat (the node's own traffic too) and only while
+    // there are endpoints; IPVS in filter INPUT/FORWARD (issue 119656: not the node's own traffic
+    // unless its source is the VIP) whatever the endpoints.
+    why: 'loadBalancerSourceRanges are checked in different places',
+    applies: (c) =>
+      c.frontend === 'loadBalancer' &&
+      c.sp!.info.loadBalancerSourceRanges.length > 0 &&
+      (c.source === 'node' || !c.sp!.hasEndpoints || c.sp!.clusterEndpoints.length === 0),
+  },
+];
+
+function ipvsAddressesOf(state: DesiredState): Set<string> {
+  const out = new Set<string>();
+  for (const sp of state.services.values())
+    for (const ip of [sp.info.clusterIP, ...sp.info.externalIPs, ...sp.info.loadBalancerVIPs]) out.add(ip);
+  return out;
+}
+
+test('property: IPVS reaches the endpoints iptables reaches, but for the differences upstream documents', () => {
+  const seen = new Map<string, number>();
+  let compared = 0;
+  fc.assert(
+    fc.property(
+      worldArb(ADDR.podIPs.length).chain((w) =>
+        fc.tuple(fc.constant(w), fc.array(connectionArb(w, SOURCES.length), { minLength: 1, maxLength: 8 })),
+      ),
+      ([w, conns]) => {
+        const [state] = desiredStatesFromObjects(worldObjects(w, ADDR), {
+          families: ['IPv4'],
+          nodeName: WORLD_NODE,
+        });
+        const ctxOf = (mode: Mode): ExplainContext => {
+          const options = labOptions(mode);
+          return {
+            mode,
+            state: state!,
+            options,
+            rules: renderMode(mode, state!, options),
+            interfaceAddresses: ['10.100.0.2', '10.244.0.1'],
+          };
+        };
+        const ipt = ctxOf('iptables');
+        const ipvs = ctxOf('ipvs');
+        const iptTracer = loadTracer(ipt);
+        const ipvsTracer = loadTracer(ipvs);
+        for (const c of conns) {
+          const [ip, port] = destinationOf(w, c, ADDR.nodeIP);
+          const p = {
+            protocol: protocolOf(w, c),
+            src: SOURCES[c.source]!,
+            srcPort: 0,
+            dst: ip,
+            dstPort: port,
+          };
+          const a = explainWith(iptTracer, ipt, p);
+          const b = explainWith(ipvsTracer, ipvs, p);
+          const k: Case = {
+            sp: a.why.service,
+            frontend: a.json.frontend ?? undefined,
+            source: a.source,
+            dst: p.dst,
+            state: state!,
+          };
+          const diff = IPVS_DIFFERENCES.find((d) => d.applies(k));
+          if (diff) {
+            seen.set(diff.why, (seen.get(diff.why) ?? 0) + 1);
+            continue;
+          }
+          compared++;
+          const label = `${JSON.stringify(c)} ${p.src} -> ${ip}:${port}\n--- iptables\n${formatText(a)}--- ipvs\n${formatText(b)}`;
+          assert.equal(b.json.frontend, a.json.frontend, label);
+          assert.equal(b.json.service, a.json.service, label);
+          assert.deepEqual([...b.json.endpoints].sort(), [...a.json.endpoints].sort(), label);
+          if (a.json.endpoints.length === 0) assert.equal(b.json.verdict, a.json.verdict, label);
+        }
+      },
+    ),
+    { numRuns: 300, seed: 20261202, includeErrorInReport: true },
+  );
+  // The comparison must have compared something, and each listed difference must occur.
+  assert.ok(compared > 300, `compared ${compared}`);
+  for (const d of IPVS_DIFFERENCES) assert.ok((seen.get(d.why) ?? 0) > 0, `never seen: ${d.why}`);
 });

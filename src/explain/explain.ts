@@ -12,6 +12,8 @@ import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
 import { tablesFromText } from './iptables-tables.js';
 import { IPTablesTracer } from './iptables-trace.js';
+import { IPVSTracer, ipvsModelFromText } from './ipvs-trace.js';
+import { UserspaceTracer, userspaceModelFromText } from './userspace-trace.js';
 import { applyScript } from './nft-table-model.js';
 import { NftTracer } from './nft-trace.js';
 import {
@@ -21,7 +23,7 @@ import {
   type TraceEnv,
   type TraceResult,
 } from './packet.js';
-import { explainFromState, type Excluded, type Frontend, type Why } from './why.js';
+import { explainFromState, ipvsServiceAddresses, type Excluded, type Frontend, type Why } from './why.js';
 
 /** A malformed explain request: names the parameter and the value (exit status 2 on the CLI, 400 over HTTP). */
 export class ExplainInputError extends KpError {
@@ -138,17 +140,30 @@ export function loadTracer(ctx: Pick<ExplainContext, 'mode' | 'state' | 'rules'>
       return new IPTablesTracer(tablesFromText(ctx.rules));
     case 'nftables':
       return new NftTracer(applyScript(undefined, ctx.rules), ctx.state.family === 'IPv6' ? 'ip6' : 'ip');
+    case 'ipvs':
+      return new IPVSTracer(ipvsModelFromText(ctx.rules));
+    case 'userspace':
+      return new UserspaceTracer(userspaceModelFromText(ctx.rules, ctx.state.family));
     default:
-      throw new ExplainInputError('--proxy-mode', ctx.mode, 'explain supports iptables and nftables here');
+      throw new ExplainInputError(
+        '--proxy-mode',
+        ctx.mode,
+        'explain supports iptables, nftables, ipvs and userspace',
+      );
   }
 }
 
-/** The node-local test of a mode: node IPs and interface addresses; loopback too in iptables mode. */
+/**
+ * The node-local test of a mode: node IPs and interface addresses; loopback too but in nftables mode
+ * (fib type local is not asked of it there); the kube-ipvs0 service addresses in IPVS mode.
+ */
 export function localTest(
   ctx: Pick<ExplainContext, 'mode' | 'state' | 'interfaceAddresses'>,
 ): (ip: string) => boolean {
   const set = new Set([...ctx.state.nodeIPs, ...ctx.interfaceAddresses]);
-  return ctx.mode === 'iptables' ? (ip) => set.has(ip) || isLoopbackAddress(ip) : (ip) => set.has(ip);
+  // IPVS mode binds every service address to kube-ipvs0: they are the node's own addresses too.
+  if (ctx.mode === 'ipvs') for (const ip of ipvsServiceAddresses(ctx.state)) set.add(ip);
+  return ctx.mode === 'nftables' ? (ip) => set.has(ip) : (ip) => set.has(ip) || isLoopbackAddress(ip);
 }
 
 /** Where `src` comes from: the node (a local address), a local pod (per the detector), or outside. */

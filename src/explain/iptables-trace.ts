@@ -10,7 +10,10 @@
  * - addrtype LOCAL is decided by env.isLocal (the caller adds 127.0.0.0/8 and ::1 in iptables mode).
  * Hooks: from the node: nat OUTPUT, filter OUTPUT, nat POSTROUTING, then filter INPUT when the
  * (translated) destination is local; from elsewhere: nat PREROUTING, then filter INPUT when the
- * destination is local, else filter FORWARD and nat POSTROUTING. Pure.
+ * destination is local, else filter FORWARD and nat POSTROUTING. IPVS mode's glue runs here too, with
+ * {@link IPTablesExtensions}: `-m set` over the rendered ipset members, `-m ipvs`, the kube-ipvs0
+ * addresses as local ones, and an IPVS stage (after filter INPUT for arriving packets, after nat
+ * OUTPUT for the node's own) that forks per real server. Pure.
  */
 import { canonicalIP, cidrContains, parseCIDR, type CIDR } from '../net/ip.js';
 import type { IPTablesTables } from './iptables-tables.js';
@@ -51,6 +54,8 @@ export function ruleWords(rule: string): string[] {
 
 interface PacketState {
   dst: string;
+  /** The virtual server IPVS took the packet through (what `-m ipvs --vaddr` sees), if any. */
+  ipvs: { vaddr: string; vproto: string; vport: number } | undefined;
   dstPort: number;
   mark: number;
   dnat: string | undefined;
@@ -110,8 +115,43 @@ function ifaceMatch(pattern: string): (iface: string | undefined) => boolean {
   return (iface) => iface === pattern;
 }
 
+/** What a `-m set --match-set` rule asks of the packet: its addresses and ports after any translation. */
+export interface SetProbe {
+  readonly protocol: Packet['protocol'];
+  readonly src: string;
+  readonly srcPort: number;
+  readonly dst: string;
+  readonly dstPort: number;
+}
+
+/**
+ * Extensions a mode's glue rules need beyond plain iptables: `-m set` (IPVS mode's ipsets). Without
+ * one, a rule using it is unreadable.
+ */
+export interface IPTablesExtensions {
+  /** A matcher for `--match-set NAME FLAGS` (flags split at commas), or undefined for an unknown set. */
+  readonly matchSet?: (name: string, flags: readonly string[]) => ((p: SetProbe) => boolean) | undefined;
+  /**
+   * The IPVS stage: the virtual server a packet to (protocol, dst, dstPort) reaches, if any. With it,
+   * the tracer runs IPVS where the kernel does (LOCAL_IN for arriving packets, LOCAL_OUT for the node's own).
+   */
+  readonly ipvs?: (protocol: Packet['protocol'], dst: string, dstPort: number) => IPVSService | undefined;
+  /** Extra local addresses (IPVS mode binds every service address to kube-ipvs0). */
+  readonly localAddresses?: ReadonlySet<string>;
+}
+
+/** One virtual server as the IPVS stage sees it: its rule and its real servers, each with its rule. */
+export interface IPVSService {
+  readonly key: string;
+  readonly rule: string;
+  readonly vaddr: string;
+  readonly vproto: string;
+  readonly vport: number;
+  readonly realServers: readonly { readonly ip: string; readonly port: number; readonly rule: string }[];
+}
+
 /** Parses one rule (`-A CHAIN` already stripped). Words it does not know make the rule unreadable. */
-export function parseRule(text: string): ParsedRule {
+export function parseRule(text: string, ext: IPTablesExtensions = {}): ParsedRule {
   const w = ruleWords(text);
   const matches: Match[] = [];
   let random = false;
@@ -152,6 +192,9 @@ export function parseRule(text: string): ParsedRule {
               'statistic',
               'recent',
               'nfacct',
+              'physdev',
+              ...(ext.matchSet ? ['set'] : []),
+              ...(ext.ipvs ? ['ipvs'] : []),
             ].includes(mod)
           )
             throw new Error(`-m ${mod}`);
@@ -218,6 +261,35 @@ export function parseRule(text: string): ParsedRule {
           next();
           random = true;
           break;
+        case '--physdev-is-in':
+          // No bridge in the model: a packet never arrives through a bridge port (br_netfilter).
+          add(() => false);
+          break;
+        case '--match-set': {
+          const name = next();
+          const flags = next().split(',');
+          const m = ext.matchSet?.(name, flags);
+          if (!m) throw new Error(`--match-set ${name}: no such set`);
+          add((p, st) =>
+            m({ protocol: p.protocol, src: p.src, srcPort: p.srcPort, dst: st.dst, dstPort: st.dstPort }),
+          );
+          break;
+        }
+        case '--vaddr': {
+          const v = canonicalIP(next());
+          add((_p, st) => st.ipvs !== undefined && st.ipvs.vaddr === v);
+          break;
+        }
+        case '--vproto': {
+          const v = next().toLowerCase();
+          add((_p, st) => st.ipvs !== undefined && st.ipvs.vproto === v);
+          break;
+        }
+        case '--vport': {
+          const v = Number(next());
+          add((_p, st) => st.ipvs !== undefined && st.ipvs.vport === v);
+          break;
+        }
         case '--rcheck':
           // Affinity: an entry exists only for a client seen before on another connection.
           add(() => false);
@@ -289,7 +361,10 @@ export class IPTablesTracer {
   private readonly parsed = new Map<string, ParsedRule[]>();
   private readonly unreadable = new Set<string>();
 
-  constructor(private readonly tables: IPTablesTables) {}
+  constructor(
+    private readonly tables: IPTablesTables,
+    private readonly ext: IPTablesExtensions = {},
+  ) {}
 
   private chainRules(table: string, chain: string): ParsedRule[] | undefined {
     const key = `${table} ${chain}`;
@@ -297,16 +372,21 @@ export class IPTablesTracer {
     if (!p) {
       const raw = this.tables.tables.get(table)?.get(chain);
       if (!raw) return undefined;
-      p = raw.map(parseRule);
+      p = raw.map((r) => parseRule(r, this.ext));
       this.parsed.set(key, p);
     }
     return p;
   }
 
   /** Traces `p` (see the file comment for the semantics). */
-  trace(p: Packet, env: TraceEnv): TraceResult {
+  trace(p: Packet, outerEnv: TraceEnv): TraceResult {
     this.unreadable.clear();
+    const extra = this.ext.localAddresses;
+    const env: TraceEnv = extra
+      ? { ...outerEnv, isLocal: (ip) => extra.has(ip) || outerEnv.isLocal(ip) }
+      : outerEnv;
     const start: PacketState = {
+      ipvs: undefined,
       dst: p.dst,
       dstPort: p.dstPort,
       mark: 0,
@@ -331,8 +411,66 @@ export class IPTablesTracer {
       }
       branches = out;
     };
+    // IPVS takes a packet to a virtual server where the kernel's ip_vs hooks sit: after filter INPUT
+    // (LOCAL_IN) for arriving packets, right after nat OUTPUT (LOCAL_OUT) for the node's own. A
+    // scheduler is a fork: every real server is a branch, in ipvsadm order.
+    const ipvs = this.ext.ipvs;
+    const ipvsStage = (phase: number): void => {
+      if (!ipvs) return;
+      const out: PacketState[] = [];
+      for (const st of branches) {
+        const vs =
+          st.verdict === 'DROP' || st.verdict === 'REJECT' || st.ipvs !== undefined
+            ? undefined
+            : ipvs(p.protocol, st.dst, st.dstPort);
+        if (!vs) {
+          out.push(st);
+          continue;
+        }
+        st.steps.push({ phase, step: { table: 'ipvs', chain: vs.key, rule: vs.rule } });
+        st.ipvs = { vaddr: vs.vaddr, vproto: vs.vproto, vport: vs.vport };
+        if (vs.realServers.length === 0) {
+          // ip_vs_leave: no destination to schedule; the kernel answers ICMP port unreachable.
+          st.verdict = 'REJECT';
+          out.push(st);
+          continue;
+        }
+        for (const rs of vs.realServers) {
+          const b = clone(st);
+          b.steps.push({ phase, step: { table: 'ipvs', chain: vs.key, rule: rs.rule } });
+          b.dst = rs.ip;
+          b.dstPort = rs.port;
+          b.dnat = rs.ip.includes(':') ? `[${rs.ip}]:${rs.port}` : `${rs.ip}:${rs.port}`;
+          out.push(b);
+        }
+      }
+      branches = out;
+    };
     // Each branch routes by its own (translated) destination.
-    if (env.source === 'node') {
+    if (ipvs && env.source === 'node') {
+      hook('nat', 'OUTPUT', 0);
+      ipvsStage(1);
+      hook('filter', 'OUTPUT', 2);
+      hook('nat', 'POSTROUTING', 3);
+      const all = branches;
+      branches = all.filter((b) => b.ipvs === undefined && env.isLocal(b.dst));
+      hook('filter', 'INPUT', 4);
+      branches = [...branches, ...all.filter((b) => !(b.ipvs === undefined && env.isLocal(b.dst)))];
+    } else if (ipvs) {
+      hook('nat', 'PREROUTING', 0);
+      const all = branches;
+      branches = all.filter((b) => env.isLocal(b.dst));
+      hook('filter', 'INPUT', 1);
+      ipvsStage(2);
+      const viaIPVS = branches.filter((b) => b.ipvs !== undefined);
+      const local = branches.filter((b) => b.ipvs === undefined);
+      branches = all.filter((b) => !env.isLocal(b.dst));
+      hook('filter', 'FORWARD', 3);
+      branches = [...viaIPVS, ...branches];
+      // IPVS sends the translated packet out through POSTROUTING, as a forwarded one goes.
+      hook('nat', 'POSTROUTING', 4);
+      branches = [...local, ...branches];
+    } else if (env.source === 'node') {
       hook('nat', 'OUTPUT', 0);
       hook('filter', 'OUTPUT', 1);
       hook('nat', 'POSTROUTING', 2);

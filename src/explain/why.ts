@@ -7,6 +7,7 @@
 import { cidrContains, isLoopback, parseCIDR } from '../net/ip.js';
 import type { ProxyMode } from '../model/proxy-mode.js';
 import { nodePortIPs } from '../backends/nftables/render-layout.js';
+import { nodePortListenAddresses } from '../backends/userspace/render.js';
 import { topologyModeFromHints } from '../proxy/topology.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState, Endpoint, ServicePortState } from '../proxy/types.js';
@@ -30,7 +31,7 @@ export interface Why {
   readonly kept: readonly Endpoint[];
   readonly excluded: readonly Excluded[];
   /** What the rules should do, by the state alone (for `--live` comparisons). */
-  readonly expected: 'DNAT' | 'REJECT' | 'DROP' | 'NONE';
+  readonly expected: 'DNAT' | 'REJECT' | 'DROP' | 'ACCEPT' | 'NONE';
   readonly masquerade: boolean;
 }
 
@@ -57,6 +58,11 @@ function isNodePortAddress(
     const ips = nodePortIPs(state, opts);
     return ips === 'all' ? isLocal(ip) && !isLoopback(ip) : ips.includes(ip);
   }
+  // IPVS: a virtual server per node-port address; `render` (which cannot list the machine's
+  // interfaces) takes the node IPs when nodePortAddresses matches all.
+  if (mode === 'ipvs')
+    return (opts.nodePortAddresses.matchAll ? state.nodeIPs : opts.nodePortAddresses.ips).includes(ip);
+  if (mode === 'userspace') return nodePortListenAddresses(state, opts).includes(ip);
   const npa = opts.nodePortAddresses;
   if (isLoopback(ip) && (state.family === 'IPv6' || !opts.localhostNodePorts || mode !== 'iptables'))
     return false;
@@ -123,13 +129,10 @@ export function explainFromState(
   source: SourceKind,
   isLocal: (ip: string) => boolean,
 ): Why {
+  if (mode === 'ipvs') return explainIPVS(state, opts, p, source, isLocal);
+  if (mode === 'userspace') return explainUserspace(state, opts, p, source, isLocal);
   const found = findFrontend(mode, state, opts, p, isLocal);
-  const srcText =
-    source === 'node'
-      ? 'the node itself'
-      : source === 'pod'
-        ? 'a local pod (local-traffic detector)'
-        : 'outside the node';
+  const srcText = sourceText(source);
   if (!found) {
     const reasons = [
       `no service port of this family has ${p.protocol} ${p.dst}:${p.dstPort} as a frontend; source is ${srcText}`,
@@ -272,4 +275,225 @@ export function explainFromState(
     expected,
     masquerade: expected === 'DNAT' && masquerade,
   };
+}
+
+function sourceText(source: SourceKind): string {
+  return source === 'node'
+    ? 'the node itself'
+    : source === 'pod'
+      ? 'a local pod (local-traffic detector)'
+      : 'outside the node';
+}
+
+function noFrontend(p: Packet, source: SourceKind): string {
+  return `no service port of this family has ${p.protocol} ${p.dst}:${p.dstPort} as a frontend; source is ${sourceText(source)}`;
+}
+
+const NOTHING = {
+  service: undefined,
+  frontend: undefined,
+  kept: [],
+  excluded: [],
+  masquerade: false,
+} as const;
+
+/** Every address IPVS mode binds to kube-ipvs0 for `state` (cluster, external and LB IPs). */
+export function ipvsServiceAddresses(state: DesiredState): Set<string> {
+  const out = new Set<string>();
+  for (const sp of state.services.values()) {
+    const i = sp.info;
+    for (const ip of [i.clusterIP, ...i.externalIPs, ...i.loadBalancerVIPs]) if (ip !== '') out.add(ip);
+  }
+  return out;
+}
+
+function unique(eps: readonly Endpoint[]): Endpoint[] {
+  const seen = new Set<string>();
+  return eps.filter((e) => !seen.has(e.endpoint) && seen.add(e.endpoint));
+}
+
+/**
+ * IPVS mode (upstream pkg/proxy/ipvs): one virtual server per frontend address, whatever the source;
+ * a Local policy with no endpoint on this node falls back to the cluster endpoints; the *-LOCAL sets
+ * skip the masquerade mark; source ranges are checked in filter INPUT/FORWARD whatever the endpoints.
+ */
+function explainIPVS(
+  state: DesiredState,
+  opts: FamilyOptions,
+  p: Packet,
+  source: SourceKind,
+  isLocal: (ip: string) => boolean,
+): Why {
+  const found = findFrontend('ipvs', state, opts, p, isLocal);
+  if (!found) {
+    const reasons = [noFrontend(p, source)];
+    let expected: Why['expected'] = 'NONE';
+    const hc = [...state.services.values()].find((sp) => sp.info.healthCheckNodePort === p.dstPort);
+    if (hc && isLocal(p.dst)) {
+      expected = 'ACCEPT';
+      reasons.push(
+        `${p.dstPort} is the healthCheckNodePort of ${hc.info.serviceName}: accepted for its health check server`,
+      );
+    } else if (ipvsServiceAddresses(state).has(p.dst)) {
+      expected = 'REJECT';
+      reasons.push(
+        `${p.dst} is a service address bound to kube-ipvs0 with no such ${p.protocol} port: KUBE-IPVS-FILTER rejects it`,
+      );
+    }
+    return { ...NOTHING, reasons, expected };
+  }
+  const { sp, frontend } = found;
+  const i = sp.info;
+  const reasons = [
+    `${p.protocol} ${p.dst}:${p.dstPort} is the ${frontend} frontend of service port ${i.nameString} (IPVS virtual server); source ${p.src} is ${sourceText(source)}`,
+  ];
+  const external = frontend !== 'clusterIP';
+  const policy = external ? 'externalTrafficPolicy' : 'internalTrafficPolicy';
+  const policyLocal = external ? i.externalPolicyLocal : i.internalPolicyLocal;
+  const local = policyLocal && sp.localEndpoints.length > 0;
+  if (!policyLocal)
+    reasons.push(`${policy}=Cluster: every usable endpoint (after topology) is a real server`);
+  else if (local) reasons.push(`${policy}=Local: the real servers are the endpoints on this node`);
+  else
+    reasons.push(
+      `${policy}=Local but no usable endpoint is on this node: IPVS mode falls back to the cluster endpoints`,
+    );
+  if (external && policyLocal && source !== 'outside')
+    reasons.push(
+      `traffic from ${source === 'pod' ? 'a local pod' : 'the node'} takes the same virtual server (IPVS mode has no short-circuit to the cluster endpoints)`,
+    );
+  let masquerade = false;
+  if (!external) {
+    if (opts.masqueradeAll) {
+      masquerade = true;
+      reasons.push('masqueradeAll: the connection is masqueraded');
+    } else if (source !== 'pod' && opts.localDetector.kind !== 'none') {
+      masquerade = true;
+      reasons.push('the source is not a local pod: masqueraded (the backend sees a node address)');
+    }
+  } else if (!i.externalPolicyLocal) {
+    masquerade = true;
+    reasons.push('externalTrafficPolicy=Cluster: masqueraded');
+  } else reasons.push('externalTrafficPolicy=Local: not masqueraded, the client address is kept');
+
+  if (frontend === 'loadBalancer' && i.loadBalancerSourceRanges.length > 0) {
+    const nodeAllowed = state.nodeIPs.some((n) => inAny(i.loadBalancerSourceRanges, n));
+    // The node's own connection passes filter OUTPUT only: KUBE-IPVS-OUT-FILTER drops it when its
+    // source is the VIP itself and no node IP is in the ranges.
+    const ok =
+      source === 'node'
+        ? p.src !== p.dst || nodeAllowed
+        : inAny(i.loadBalancerSourceRanges, p.src) || (nodeAllowed && p.src === p.dst);
+    if (!ok) {
+      reasons.push(
+        `loadBalancerSourceRanges ${i.loadBalancerSourceRanges.join(',')} do not admit ${p.src}: dropped`,
+      );
+      return {
+        service: sp,
+        frontend,
+        reasons,
+        kept: [],
+        excluded: sp.endpoints.map((e) => ({
+          endpoint: e.endpoint,
+          reason: 'source range denies the client',
+        })),
+        expected: 'DROP',
+        masquerade: false,
+      };
+    }
+    reasons.push(
+      source === 'node'
+        ? `loadBalancerSourceRanges ${i.loadBalancerSourceRanges.join(',')} are checked in filter INPUT and FORWARD only: the node's own connection from ${p.src} passes`
+        : `loadBalancerSourceRanges ${i.loadBalancerSourceRanges.join(',')} admit ${p.src}`,
+    );
+  }
+  const kept = unique(local ? sp.localEndpoints : sp.clusterEndpoints);
+  const keptSet = new Set(kept.map((e) => e.endpoint));
+  const excluded = sp.endpoints
+    .filter((e) => !keptSet.has(e.endpoint))
+    .map((e) => ({ endpoint: e.endpoint, reason: exclusionReason(e, sp, state, local, kept) }));
+  if (i.stickyMaxAgeSeconds > 0)
+    reasons.push(
+      `ClientIP affinity is IPVS persistence (${i.stickyMaxAgeSeconds}s); affinity entries never match a NEW connection: every real server is listed`,
+    );
+  if (kept.length === 0) {
+    reasons.push('the virtual server has no real servers: IPVS answers ICMP port unreachable (rejected)');
+    return { service: sp, frontend, reasons, kept: [], excluded, expected: 'REJECT', masquerade: false };
+  }
+  reasons.push(`scheduler ${opts.ipvsScheduler || 'rr'} picks one of ${kept.length} real server(s)`);
+  // KUBE-LOOP-BACK holds ip,proto:port,ip of every local endpoint of every service port.
+  const loopBack = (e: Endpoint): boolean =>
+    [...state.services.values()].some(
+      (o) =>
+        o.info.protocol === i.protocol &&
+        o.endpoints.some((x) => x.isLocal && x.ip === e.ip && x.port === e.port),
+    );
+  if (kept.some((e) => e.ip === p.src && loopBack(e)) && !masquerade) {
+    masquerade = true;
+    reasons.push('the client is one of the endpoints: KUBE-LOOP-BACK masquerades the hairpin connection');
+  }
+  return { service: sp, frontend, reasons, kept, excluded, expected: 'DNAT', masquerade };
+}
+
+/**
+ * Userspace mode: the relay's listener on the frontend address takes the connection and opens its
+ * own to an endpoint of the policy set (internal for the cluster IP, external for the rest),
+ * whatever the source. It does not filter by loadBalancerSourceRanges, and carries no SCTP.
+ */
+function explainUserspace(
+  state: DesiredState,
+  opts: FamilyOptions,
+  p: Packet,
+  source: SourceKind,
+  isLocal: (ip: string) => boolean,
+): Why {
+  const found = findFrontend('userspace', state, opts, p, isLocal);
+  if (!found) return { ...NOTHING, reasons: [noFrontend(p, source)], expected: 'NONE' };
+  const { sp, frontend } = found;
+  const i = sp.info;
+  const reasons = [
+    `${p.protocol} ${p.dst}:${p.dstPort} is the ${frontend} frontend of service port ${i.nameString} (a relay listener); source ${p.src} is ${sourceText(source)}`,
+  ];
+  if (i.protocol === 'SCTP') {
+    reasons.push('SCTP is not supported in userspace mode: no listener');
+    return { ...NOTHING, reasons, expected: 'NONE' };
+  }
+  const external = frontend !== 'clusterIP';
+  const policy = external ? 'externalTrafficPolicy' : 'internalTrafficPolicy';
+  const local = external ? i.externalPolicyLocal : i.internalPolicyLocal;
+  reasons.push(
+    local
+      ? `${policy}=Local: the balancer holds only endpoints on this node`
+      : `${policy}=Cluster: the balancer holds every usable endpoint (after topology)`,
+  );
+  if (frontend === 'loadBalancer' && i.loadBalancerSourceRanges.length > 0)
+    reasons.push('userspace mode does not filter by loadBalancerSourceRanges');
+  const kept = local ? sp.localEndpoints : sp.clusterEndpoints;
+  const keptSet = new Set(kept);
+  const excluded = sp.endpoints
+    .filter((e) => !keptSet.has(e))
+    .map((e) => ({ endpoint: e.endpoint, reason: exclusionReason(e, sp, state, local, kept) }));
+  if (kept.length === 0) {
+    const tcp = p.protocol === 'TCP';
+    reasons.push(
+      `the listener has no usable endpoint: the relay ${tcp ? 'resets the TCP connection (rejected)' : 'drops the datagram'}`,
+    );
+    return {
+      service: sp,
+      frontend,
+      reasons,
+      kept: [],
+      excluded,
+      expected: tcp ? 'REJECT' : 'DROP',
+      masquerade: false,
+    };
+  }
+  if (i.stickyMaxAgeSeconds > 0)
+    reasons.push(
+      `ClientIP affinity (${i.stickyMaxAgeSeconds}s) needs an entry from an earlier connection: a NEW one can get any endpoint`,
+    );
+  reasons.push(
+    `round robin picks one of ${kept.length} endpoint(s) in rotation order; the relay connects from a node address`,
+  );
+  return { service: sp, frontend, reasons, kept, excluded, expected: 'DNAT', masquerade: true };
 }

@@ -4,11 +4,24 @@
  */
 import type { Backend, Proxier } from '../backend.js';
 import { renderForDisplay } from './render-display.js';
+import { LARGE_CLUSTER_ENDPOINTS, type RenderMode } from './render.js';
+import type { DesiredState } from '../../proxy/types.js';
 import { cleanupIPTables } from './cleanup.js';
 import { IPTablesProxier } from './proxier.js';
 import { assertToolsPresent, detectBackend, toolsFor } from '../../exec/iptables.js';
 import { defaultExec } from '../../exec/run.js';
 import { KpError } from '../../errors.js';
+
+/**
+ * The render mode that gives a part of `whole` the rule text the whole state's render has for it:
+ * large-cluster mode (comments dropped) follows the whole state's endpoint count.
+ */
+function wholeStateMode(whole: readonly DesiredState[] | undefined): Partial<RenderMode> {
+  if (!whole) return {};
+  let total = 0;
+  for (const s of whole) for (const sp of s.services.values()) total += sp.endpoints.length;
+  return { largeClusterThreshold: total > LARGE_CLUSTER_ENDPOINTS ? -1 : Number.MAX_SAFE_INTEGER };
+}
 
 export const iptablesBackend: Backend = {
   mode: 'iptables',
@@ -23,7 +36,7 @@ export const iptablesBackend: Backend = {
     minSyncPeriodMs: config.iptables.minSyncPeriodMs,
   }),
   fromConfig: () => iptablesBackend,
-  render: (states, options) => renderForDisplay(states, options),
+  render: (states, options, whole) => renderForDisplay(states, options, wholeStateMode(whole)),
   create: async (deps): Promise<Proxier> => {
     const { backend, reason } = await detectBackend(defaultExec);
     const tools = toolsFor(backend, deps.options.family);

@@ -124,7 +124,9 @@ export interface RenderMode {
   readonly conntrackTCPLiberal?: boolean;
 }
 
-const DEFAULT_LARGE_CLUSTER_THRESHOLD = 1000;
+/** Upstream's largeClusterEndpointsThreshold: above this many endpoints, SEP rules lose their comments. */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+const DEFAULT_LARGE_CLUSTER_THRESHOLD = LARGE_CLUSTER_ENDPOINTS;
 
 const probabilityCache: string[] = [];
 

@@ -59,7 +59,7 @@ export const nftablesBackend: Backend = {
     minSyncPeriodMs: config.nftables.minSyncPeriodMs,
   }),
   fromConfig: () => nftablesBackend,
-  render: (states, options) => renderNFTables(states, options),
+  render: (states, options, whole) => renderNFTables(states, options, whole),
   create: async (deps) => {
     const nft = findNft();
     try {

@@ -512,21 +512,57 @@ export function assembleLayout(base: NftLayout, fragments: Iterable<ServiceFragm
 }
 
 /**
+ * The endpoint counts `serviceFragment` asks slot blocks for, in its order, without building the
+ * fragment: the per-service chains that load-balance (affinity, external traffic) with endpoints.
+ * A render of part of a state reserves these for the service ports it leaves out, so every slot
+ * number is the whole render's (see buildLayout's `whole`).
+ */
+export function slotDemand(sp: ServicePortState): number[] {
+  if (unsafeField(sp)) return [];
+  const info = sp.info;
+  const affinity = info.stickyMaxAgeSeconds > 0;
+  const internalEndpoints = info.internalPolicyLocal ? sp.localEndpoints : sp.clusterEndpoints;
+  // Chains by role: 'service' and 'local', in the order serviceFragment walks them.
+  const policy = new Map<'service' | 'local', readonly Endpoint[]>();
+  if (sp.hasInternalEndpoints && (affinity || internalEndpoints.length === 0))
+    policy.set(info.internalPolicyLocal ? 'local' : 'service', internalEndpoints);
+  if (sp.usesExternalTrafficChain) {
+    if (info.externalPolicyLocal && !policy.has('service')) policy.set('service', sp.clusterEndpoints);
+    const ext = info.externalPolicyLocal ? 'local' : 'service';
+    if (sp.hasExternalEndpoints && !policy.has(ext))
+      policy.set(ext, info.externalPolicyLocal ? sp.localEndpoints : sp.clusterEndpoints);
+  }
+  const out: number[] = [];
+  for (const role of ['service', 'local'] as const) {
+    const n = policy.get(role)?.length ?? 0;
+    if (n > 0) out.push(n);
+  }
+  return out;
+}
+
+/**
  * Builds one family's layout from the desired state. `slots` hands out endpoint slot numbers and
  * remembers them across builds (the proxier keeps one; render uses a fresh one, so the output is a
- * function of the input alone).
+ * function of the input alone). With `whole` (a state `state` is part of; a fresh allocator), the
+ * service ports of `whole` that `state` leaves out reserve their slot blocks in turn, so the part's
+ * slot numbers are the whole render's.
  */
 export function buildLayout(
   state: DesiredState,
   opts: FamilyOptions,
   slots: SlotAllocator = new SlotAllocator(),
+  whole?: DesiredState,
 ): NftLayout {
   const { ctx, base } = layoutBase(state, opts);
   slots.begin();
   const frags: ServiceFragment[] = [];
-  for (const key of state.sortedKeys) {
+  for (const key of (whole ?? state).sortedKeys) {
     const sp = state.services.get(key);
     if (sp) frags.push(serviceFragment(sp, ctx, slots));
+    else {
+      const other = whole?.services.get(key);
+      if (other) slotDemand(other).forEach((n, i) => slots.get(`\u0000${key}\u0000${i}`, n));
+    }
   }
   slots.end();
   return assembleLayout(base, frags);
