@@ -3,7 +3,7 @@
  * applying it. Every nftables-mode process goes through here.
  */
 import { ModeUnavailableError } from '../errors.js';
-import { defaultExec, which, type Exec } from './run.js';
+import { defaultExec, watchLines, which, type Exec, type LineWatch } from './run.js';
 
 /** Generous: a 30k-service full load takes seconds on a loaded 2-core machine. */
 export const NFT_TIMEOUT_MS = 120_000;
@@ -21,11 +21,30 @@ export function findNft(find: (cmd: string) => string | undefined = which): stri
   return nft;
 }
 
-/** The default runner: `nft -f -`. */
-export function nftRunner(nft = 'nft', exec: Exec = defaultExec): NftRunner {
+/**
+ * The default runner: `nft -f -`. `onSpawn` gets each transaction's pid (the drift gate's way of
+ * knowing its own generations in `nft monitor`).
+ */
+export function nftRunner(nft = 'nft', exec: Exec = defaultExec, onSpawn?: (pid: number) => void): NftRunner {
   return async (script) => {
-    await exec(nft, ['-f', '-'], { input: script, timeoutMs: NFT_TIMEOUT_MS });
+    await exec(nft, ['-f', '-'], {
+      input: script,
+      timeoutMs: NFT_TIMEOUT_MS,
+      ...(onSpawn ? { onSpawn } : {}),
+    });
   };
+}
+
+/**
+ * `nft monitor` (every event of this network namespace, one line each, and a `# new generation N by
+ * process P (comm)` line after each transaction) until stopped or it exits. Read-only.
+ */
+export function nftMonitor(
+  nft: string,
+  onLine: (line: string) => void,
+  onExit: (code: number | null, stderr: string) => void,
+): LineWatch {
+  return watchLines(nft, ['monitor'], onLine, onExit);
 }
 
 /** Runs a read-only script (`list ...` commands) with `nft -t -f -` (terse: no set elements) and returns its output. */
@@ -41,18 +60,6 @@ export function nftReader(nft = 'nft', exec: Exec = defaultExec): (script: strin
 export function nftFullReader(nft = 'nft', exec: Exec = defaultExec): (script: string) => Promise<string> {
   return async (script) =>
     (await exec(nft, ['-f', '-'], { input: script, timeoutMs: NFT_TIMEOUT_MS })).stdout;
-}
-
-/**
- * `nft list chain <family> <table> <chain>` on the command line: nft 1.0.6 cannot list one named
- * chain from a script. Read-only.
- */
-export function nftChainReader(
-  nft = 'nft',
-  exec: Exec = defaultExec,
-): (family: string, table: string, chain: string) => Promise<string> {
-  return async (family, table, chain) =>
-    (await exec(nft, ['list', 'chain', family, table, chain], { timeoutMs: NFT_TIMEOUT_MS })).stdout;
 }
 
 /** `nft -c -f -`: parses and checks a script against the kernel without applying it. */

@@ -16,6 +16,11 @@ export interface RunOptions {
   /** Exit codes that count as success; default [0]. */
   readonly okCodes?: readonly number[];
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Called with the child's pid as soon as it is spawned, before it can read its input: lets the
+   * nftables drift gate tell our own transactions from others' in `nft monitor`'s output.
+   */
+  readonly onSpawn?: (pid: number) => void;
 }
 
 export interface RunResult {
@@ -55,6 +60,7 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -96,6 +102,59 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** A long-running child whose stdout is read line by line (see {@link watchLines}). */
+export interface LineWatch {
+  readonly pid: number | undefined;
+  /** Ends the child (SIGTERM); onExit still fires once. */
+  stop(): void;
+}
+
+/**
+ * Spawns `command args` and calls `onLine` for every stdout line until the child exits, then `onExit`
+ * once with its exit code (null: killed, or it could not be spawned) and the start of its stderr.
+ * For monitors (`nft monitor`) that run as long as the daemon; stdin is closed at once.
+ */
+export function watchLines(
+  command: string,
+  args: readonly string[],
+  onLine: (line: string) => void,
+  onExit: (code: number | null, stderr: string) => void,
+): LineWatch {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let rest = '';
+  let err = '';
+  let done = false;
+  const finish = (code: number | null): void => {
+    if (done) return;
+    done = true;
+    if (rest !== '') onLine(rest);
+    onExit(code, err.slice(0, 2000));
+  };
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop() ?? '';
+    for (const l of lines) onLine(l);
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    if (err.length < 2000) err += chunk;
+  });
+  child.on('error', (e) => {
+    err += e.message;
+    finish(null);
+  });
+  child.on('close', (code) => {
+    finish(code);
+  });
+  return {
+    pid: child.pid,
+    stop: () => {
+      if (!done) child.kill('SIGTERM');
+    },
+  };
 }
 
 /** Spawns a command: run() in production, a fake (exec/fake-exec.ts) in unit tests. */

@@ -22,3 +22,17 @@ test("a present jump is found among other owners' rules; a removed one is named"
   ]);
   assert.deepEqual(missingJumps(nat, new Map()), [], 'an unread chain is not reported');
 });
+
+test("legacy's one save per table: only the chain's own -A lines count", () => {
+  const j = nat[0]!;
+  const ours = (chain: string) =>
+    `-A ${chain} ${j.args.map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')}`;
+  const save = (body: string) =>
+    `*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n${body}COMMIT\n`;
+  const whole = save(`${ours('PREROUTING')}\n-A KUBE-SERVICES -j KUBE-NODEPORTS\n`);
+  assert.deepEqual(missingJumps(nat, new Map([['nat PREROUTING', whole]])), []);
+  // The same jump in another chain (here OUTPUT) does not stand in for PREROUTING's.
+  assert.deepEqual(missingJumps(nat, new Map([['nat PREROUTING', save(`${ours('OUTPUT')}\n`)]])), [
+    { object: 'jump', message: `jump from nat PREROUTING to ${j.target} missing` },
+  ]);
+});

@@ -1,6 +1,7 @@
 /**
  * iptables drift check (see backends/drift.ts): the jumps from the built-in chains into ours,
- * read with `iptables -S <chain>` per built-in chain (a few short chains, whatever the cluster size).
+ * read with `iptables -S <chain>` per built-in chain (iptables-nft) or one iptables-save per table
+ * (legacy, where any read copies the whole table; see the proxier's checkDrift).
  * A flushed table is the canary monitor's business (it already forces a full sync). Other owners'
  * rules in the same built-in chains are not looked at, so they are never reported. Pure.
  */
@@ -16,7 +17,8 @@ export function jumpChains(rules: readonly JumpRule[]): { table: string; chain: 
 }
 
 /**
- * The jumps of `rules` that `listings` ("table chain" -> `iptables -S chain` output) lack.
+ * The jumps of `rules` that `listings` ("table chain" -> `iptables -S chain` output, or the table's
+ * iptables-save text: only the chain's `-A` lines are looked at) lack.
  * A chain with no listing is skipped (could not be read: no finding, no repair loop).
  */
 export function missingJumps(

@@ -4,8 +4,9 @@
  */
 import type { Backend } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
-import { which } from '../../exec/run.js';
-import { findNft, nftChainReader, nftCheck, nftFullReader, nftRunner } from '../../exec/nft.js';
+import { defaultExec, which } from '../../exec/run.js';
+import { findNft, nftCheck, nftFullReader, nftRunner } from '../../exec/nft.js';
+import { nftDriftWatch } from './drift-watch.js';
 import { ModeUnavailableError } from '../../errors.js';
 import { TABLE_NAME } from './render-layout.js';
 import { renderNFTables } from './render.js';
@@ -74,9 +75,13 @@ export const nftablesBackend: Backend = {
       deps.logger.warn(
         'the `conntrack` tool is not on PATH: stale UDP flows will not be cleaned after endpoint changes',
       );
-    return new NFTablesProxier(deps, nftRunner(nft), conntrack, nftLister(nft), nftTableExists(nft), {
+    const watch = nftDriftWatch(nft, deps.options.family === 'IPv6' ? 'ip6' : 'ip', deps.logger);
+    const apply = nftRunner(nft, defaultExec, (pid) => {
+      watch.gate.ownPid(pid);
+    });
+    return new NFTablesProxier(deps, apply, conntrack, nftLister(nft), nftTableExists(nft), {
       script: nftFullReader(nft),
-      chain: nftChainReader(nft),
+      watch,
     });
   },
   cleanup: (logger) => cleanupNFTables(logger),

@@ -1,9 +1,8 @@
 /**
  * nftables drift check (see backends/drift.ts): what the proxier last wrote (chains with their
- * hooks and rule counts, sets and maps, and the elements it owns) against a cheap read-back:
- * `list chains` (names and hooks, no rules), the rules of our base chains only, and our sets and
- * maps with their elements. Pure: the proxier runs {@link driftReadScript} and the base-chain
- * listings and hands the texts here.
+ * hooks and rule counts, sets and maps, and the elements it owns) against one read-back of our
+ * table (`list table`, elements included). Pure: the proxier runs {@link driftReadScript} and hands the text here;
+ * drift-gate.ts decides whether a read is needed at all.
  *
  * Element checks compare counts, not texts: nft prints elements in its own spelling (IPv6
  * compression, protocol names), and a count cannot disagree with it. Kernel-filled sets (ClientIP
@@ -33,22 +32,14 @@ export function countedSets(e: NftExpected): string[] {
 }
 
 /**
- * The read-only script for `nft -f -` (not terse: the elements are needed): every chain of the
- * family (names and hooks, no rules), and our sets and maps with their elements. It fails as a whole
- * ("No such file or directory") when our table is missing. nft 1.0.6 cannot list one named chain,
- * set or map from a script (`list chain t c` fails there), hence the family-wide lists; the base
- * chains' rules come from {@link baseChainNames}, listed one command line each.
+ * The read-only script for `nft -f -` (not terse: the elements are needed): our table alone, with
+ * its chains (hooks and rules), sets and maps (elements). One process and one kernel dump: nft 1.0.6
+ * fetches the whole table for `list chain`, `list sets` or `list maps` as well, so the earlier form
+ * (family-wide lists plus one `list chain` per base chain) dumped it nine times (bench/drift). It
+ * fails as a whole ("No such file or directory") when our table is missing.
  */
 export function driftReadScript(family: 'ip' | 'ip6'): string {
-  return `list chains ${family}\nlist sets table ${family} ${TABLE_NAME}\nlist maps ${family}\n`;
-}
-
-/** Our base chains (few), whose rules are read with `nft list chain <family> kube-proxy <name>`. */
-export function baseChainNames(e: NftExpected): string[] {
-  return [...e.chains.values()]
-    .filter((c) => c.hook !== undefined)
-    .map((c) => c.name)
-    .sort();
+  return `list table ${family} ${TABLE_NAME}\n`;
 }
 
 const byName = (a: { name: string }, b: { name: string }): number =>
@@ -68,9 +59,9 @@ const TABLE = /^table (\S+) (\S+) \{$/;
 const BLOCK = /^\t(chain|set|map) (\S+) \{$/;
 
 /**
- * Parses the output of {@link driftReadScript}: only blocks of our table are read (other tables of
- * the family appear in `list chains` and are ignored). A chain listed twice (once from `list chains`,
- * once with its rules) is merged.
+ * Parses the output of {@link driftReadScript}: only blocks of our table are read (another table's
+ * blocks, should a listing hold any, are ignored). A chain listed twice is merged. Rules are counted
+ * in every chain; {@link compareNft} looks at the base chains' counts only.
  */
 export function parseDriftRead(text: string, family: 'ip' | 'ip6'): NftReadBack {
   const r: NftReadBack = { chains: new Map(), baseRules: new Map(), elements: new Map() };

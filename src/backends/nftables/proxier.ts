@@ -10,7 +10,8 @@ import type { DesiredState, ServicePortState } from '../../proxy/types.js';
 import { defaultExec } from '../../exec/run.js';
 import { nftReader, nftRunner, type NftRunner } from '../../exec/nft.js';
 import type { DriftFinding } from '../drift.js';
-import { baseChainNames, compareNft, driftReadScript, parseDriftRead, type NftExpected } from './drift.js';
+import type { NftDriftWatch } from './drift-watch.js';
+import { compareNft, driftReadScript, parseDriftRead, type NftExpected } from './drift.js';
 import {
   layoutBase,
   serviceFragment,
@@ -36,10 +37,13 @@ export function nftLister(nft = 'nft'): NftLister {
   return (family) => read(listScript(family));
 }
 
-/** The drift check's read-back: a non-terse script, and one named chain (command line). */
+/**
+ * The drift check's read-back (a non-terse script) and, optionally, the watch whose gate says whether
+ * a read is needed at all (drift-gate.ts). Without a watch every check reads.
+ */
 export interface NftDriftReader {
   readonly script: (script: string) => Promise<string>;
-  readonly chain: (family: string, table: string, chain: string) => Promise<string>;
+  readonly watch?: NftDriftWatch;
 }
 
 /** What the last sync sent (for tests, logs and the benchmark). */
@@ -275,14 +279,19 @@ export class NFTablesProxier implements Proxier {
   }
 
   /**
-   * Drift (backends/drift.ts): reads back our chains and hooks, our base chains' rules and our sets'
-   * elements and compares them with what the last successful sync left. Nothing to compare before
-   * the first sync or after a failed one (the next full sync rewrites everything anyway).
+   * Drift (backends/drift.ts): reads back our table (chains, hooks, rules, set elements) and compares
+   * it with what the last successful sync left. Nothing to compare before the first sync or after a
+   * failed one (the next full sync rewrites everything anyway). With a watch, the read happens only
+   * while its gate suspects a change by another process (drift-gate.ts).
    */
   async checkDrift(): Promise<readonly DriftFinding[]> {
     const p = this.programmed;
     const base = this.programmedBase;
     if (!p || !base || !this.driftRead) return [];
+    const watch = this.driftRead.watch;
+    watch?.ensure();
+    if (watch && !watch.gate.needsRead()) return [];
+    const token = watch?.gate.token();
     const family = base.family;
     const whole = programmedLayout(base, p);
     const expected: NftExpected = { family, chains: whole.chains, sets: whole.sets, elems: whole.elements };
@@ -294,15 +303,11 @@ export class NFTablesProxier implements Proxier {
       if (/No such file or directory/.test(msg)) return compareNft(expected, undefined);
       throw err;
     }
-    for (const name of baseChainNames(expected)) {
-      try {
-        text += await this.driftRead.chain(family, TABLE_NAME, name);
-      } catch {
-        // A deleted base chain fails its listing; compareNft names it from the chain list.
-      }
-    }
     // The table may have gone between the programmed snapshot and now: compare against the same one.
-    return this.programmed === p ? compareNft(expected, parseDriftRead(text, family)) : [];
+    if (this.programmed !== p) return [];
+    const findings = compareNft(expected, parseDriftRead(text, family));
+    if (findings.length === 0 && token !== undefined) watch?.gate.readClean(token);
+    return findings;
   }
 
   /** A restart: our table of this family exists (`nft list tables`, not the table's contents). */
@@ -312,6 +317,7 @@ export class NFTablesProxier implements Proxier {
   }
 
   close(): Promise<void> {
+    this.driftRead?.watch?.stop();
     return Promise.resolve();
   }
 }
