@@ -85,6 +85,8 @@ interface WorkerResult {
   /** nftables: CPU ms of `nft monitor` while the proxier re-synced 10 services / the whole state. */
   monitorPartialMs: number | null;
   monitorFullMs: number | null;
+  /** nftables: the monitor's resident memory after the full re-sync (kB). */
+  monitorRssKb: number | null;
   canary: Cost | null;
   periodMs: number;
 }
@@ -144,6 +146,7 @@ async function worker(mode: Mode, n: number, checks: number): Promise<void> {
   let read: Cost | null = null;
   let monitorPartialMs: number | null = null;
   let monitorFullMs: number | null = null;
+  let monitorRssKb: number | null = null;
   if (watch) {
     const gate = watch.gate;
     read = await measure(checks, async () => {
@@ -163,6 +166,7 @@ async function worker(mode: Mode, n: number, checks: number): Promise<void> {
     await p.sync(s10, true);
     await settle();
     monitorFullMs = pidCpuMs(mon) - m0;
+    monitorRssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${mon}/status`, 'utf8'))?.[1] ?? 0);
   }
   await p.close();
   const res: WorkerResult = {
@@ -175,6 +179,7 @@ async function worker(mode: Mode, n: number, checks: number): Promise<void> {
     read,
     monitorPartialMs,
     monitorFullMs,
+    monitorRssKb,
     canary: canaryCost,
     periodMs: syncPeriodMs(mode),
   };
@@ -246,7 +251,7 @@ function main(): void {
         );
         if (x.read)
           extra.push(
-            `nftables ${n} × ${M}: a check whose gate is open (the table read back): wall ${f0(x.read.wallMs)}, daemon CPU ${f0(x.read.selfMs)}, nft CPU ${f0(x.read.childMs)} (${((100 * (x.read.selfMs + x.read.childMs)) / x.periodMs).toFixed(2)} % of one core if it happened every period); nft monitor CPU: ${f0(x.monitorPartialMs ?? 0)} for a partial sync of 10 services, ${f0(x.monitorFullMs ?? 0)} for a full re-sync`,
+            `nftables ${n} × ${M}: a check whose gate is open (the table read back): wall ${f0(x.read.wallMs)}, daemon CPU ${f0(x.read.selfMs)}, nft CPU ${f0(x.read.childMs)} (${((100 * (x.read.selfMs + x.read.childMs)) / x.periodMs).toFixed(2)} % of one core if it happened every period); nft monitor CPU: ${f0(x.monitorPartialMs ?? 0)} for a partial sync of 10 services, ${f0(x.monitorFullMs ?? 0)} for a full re-sync; its RSS ${((x.monitorRssKb ?? 0) / 1024).toFixed(0)} MB`,
           );
       } finally {
         spawnSync('ip', ['netns', 'del', ns]);

@@ -101,7 +101,7 @@ test('every flag of each type lands in the config', () => {
     '--metrics-bind-address=',
     '--profiling',
     '--show-hidden-metrics-for-version=1.33',
-    '--feature-gates=X=true',
+    '--feature-gates=WinDSR=true',
     '--iptables-localhost-nodeports=false',
     '--ipvs-sync-period=10s',
     '--ipvs-min-sync-period=1s',
@@ -147,7 +147,7 @@ test('every flag of each type lands in the config', () => {
   assert.equal(c.metricsBindAddress, '', 'an explicit empty flag disables the server');
   assert.equal(c.enableProfiling, true);
   assert.equal(c.showHiddenMetricsForVersion, '1.33');
-  assert.deepEqual(c.featureGates, { X: true });
+  assert.deepEqual(c.featureGates, { WinDSR: true });
   assert.equal(c.iptables.localhostNodePorts, false);
   assert.deepEqual(c.ipvs, {
     syncPeriodMs: 10_000,

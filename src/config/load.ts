@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { CommandLine, ProxyConfig } from './types.js';
 import { ConfigError, FlagError } from './errors.js';
 import { FLAGS, flagSpec, formatGoDuration, parseArgs, type FlagValue } from './flags.js';
-import { featureGateHelpLines, reviewFeatureGates } from './feature-gates.js';
+import { featureGateErrors, featureGateHelpLines, reviewFeatureGates } from './feature-gates.js';
 import {
   decodeKubeProxyConfiguration,
   expandNodePortAddresses,
@@ -402,6 +402,8 @@ export function parseCommandLine(
       );
     }
   }
+  const gateErrors = featureGateErrors(config.featureGates);
+  if (gateErrors.length > 0) throw new ConfigError(gateErrors);
   warnings.push(...reviewFeatureGates(config.featureGates));
   if (config.mode === 'ipvs')
     warnings.push('the ipvs proxy mode is deprecated upstream (KEP-5495); consider nftables');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { jumpChains, missingJumps } from './drift.js';
+import { chainLines, jumpChains, missingJumps } from './drift.js';
 import { JUMP_RULES } from './render.js';
 
 const nat = JUMP_RULES.filter((r) => r.table === 'nat' && r.chain === 'PREROUTING');
@@ -35,4 +35,14 @@ test("legacy's one save per table: only the chain's own -A lines count", () => {
   assert.deepEqual(missingJumps(nat, new Map([['nat PREROUTING', save(`${ours('OUTPUT')}\n`)]])), [
     { object: 'jump', message: `jump from nat PREROUTING to ${j.target} missing` },
   ]);
+});
+
+test('chainLines keeps the -A lines of the asked chains only', () => {
+  const save =
+    '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j A\n-A KUBE-SVC-X -j B\n-A OUTPUT -j C\n-A PREROUTINGX -j D\nCOMMIT\n-A OUTPUT -j E';
+  assert.equal(
+    chainLines(save, ['PREROUTING', 'OUTPUT']),
+    '-A PREROUTING -j A\n-A OUTPUT -j C\n-A OUTPUT -j E\n',
+  );
+  assert.equal(chainLines(save, ['POSTROUTING']), '');
 });

@@ -60,7 +60,7 @@ import {
   type ChainBook,
 } from './planner.js';
 import type { IPFamily } from '../../model/types.js';
-import { jumpChains, missingJumps } from './drift.js';
+import { chainLines, jumpChains, missingJumps } from './drift.js';
 import type { DriftFinding } from '../drift.js';
 
 const RESTORE_TIMEOUT_MS = 300_000;
@@ -276,7 +276,9 @@ export class IPTablesProxier implements Proxier {
       for (const table of [...new Set(chains.map((c) => c.table))]) {
         const r = await this.exec(t.save, ['-t', table], { okCodes: [0, 1], timeoutMs: RESTORE_TIMEOUT_MS });
         if (r.code !== 0) continue;
-        for (const c of chains) if (c.table === table) listings.set(`${table} ${c.chain}`, r.stdout);
+        const mine = chains.filter((c) => c.table === table).map((c) => c.chain);
+        const lines = chainLines(r.stdout, mine);
+        for (const c of mine) listings.set(`${table} ${c}`, lines);
       }
     } else {
       for (const { table, chain } of chains) {
