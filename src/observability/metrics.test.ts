@@ -165,3 +165,29 @@ describe('createMetrics', () => {
     assert.match(await renderMetrics(b.registry), /^kubeproxy_sync_proxy_rules_service_changes_total 0$/m);
   });
 });
+
+describe('addNfacctCounters', () => {
+  it('is absent until added; then reads each object at scrape time, keeping the last value on a failed read', async () => {
+    const m = createMetrics({ mode: 'iptables', defaultMetrics: false });
+    assert.doesNotMatch(await renderMetrics(m.registry), /nfacct|_packets_total/);
+    const counts = new Map([
+      ['ct_state_invalid_dropped_pkts', 2],
+      ['localhost_nps_accepted_pkts', 7],
+    ]);
+    let fail = false;
+    m.addNfacctCounters((object) =>
+      fail ? Promise.reject(new Error('gone')) : Promise.resolve(counts.get(object)!),
+    );
+    m.addNfacctCounters(() => Promise.resolve(99)); // a second call (the other family) is a no-op
+    let text = await renderMetrics(m.registry);
+    assert.match(text, /^kubeproxy_iptables_ct_state_invalid_dropped_packets_total 2$/m);
+    assert.match(text, /^kubeproxy_iptables_localhost_nodeports_accepted_packets_total 7$/m);
+    assert.match(text, /# TYPE kubeproxy_iptables_localhost_nodeports_accepted_packets_total counter/);
+    counts.set('localhost_nps_accepted_pkts', 9);
+    text = await renderMetrics(m.registry);
+    assert.match(text, /^kubeproxy_iptables_localhost_nodeports_accepted_packets_total 9$/m);
+    fail = true;
+    text = await renderMetrics(m.registry);
+    assert.match(text, /^kubeproxy_iptables_localhost_nodeports_accepted_packets_total 9$/m);
+  });
+});

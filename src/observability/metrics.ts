@@ -20,6 +20,13 @@ export type IPFamilyLabel = 'IPv4' | 'IPv6';
 /** Typed handles on every kube-proxy metric, plus the registry that exposes them. */
 export interface ProxyMetrics {
   readonly registry: Registry;
+  /**
+   * Registers upstream's two nfacct counters (iptables mode, where the objects could be created):
+   * kubeproxy_iptables_ct_state_invalid_dropped_packets_total and
+   * kubeproxy_iptables_localhost_nodeports_accepted_packets_total, each read with `read(object)` at
+   * scrape time. Absent until called; a second call is a no-op. A failed read keeps the last value.
+   */
+  addNfacctCounters(read: (object: string) => Promise<number>): void;
   /** kubeproxy_sync_proxy_rules_duration_seconds{ip_family}: every sync, full or partial. */
   readonly syncProxyRulesDuration: Histogram<'ip_family'>;
   /** kubeproxy_sync_full_proxy_rules_duration_seconds{ip_family}. */
@@ -97,6 +104,20 @@ export const NETWORK_PROGRAMMING_BUCKETS: readonly number[] = [
   ...linearBuckets(120, 30, 7),
 ];
 
+/** Upstream's nfacct-backed counters: metric name, help, nfacct object (pkg/proxy/metrics). */
+const NFACCT_METRICS: readonly (readonly [string, string, string])[] = [
+  [
+    'kubeproxy_iptables_ct_state_invalid_dropped_packets_total',
+    'packets dropped by iptables to work around conntrack problems',
+    'ct_state_invalid_dropped_pkts',
+  ],
+  [
+    'kubeproxy_iptables_localhost_nodeports_accepted_packets_total',
+    'packets accepted on nodeports of loopback interface',
+    'localhost_nps_accepted_pkts',
+  ],
+];
+
 /** Creates every kube-proxy metric on a new Registry. */
 export function createMetrics(options: MetricsOptions = {}): ProxyMetrics {
   const registry = new Registry();
@@ -123,8 +144,29 @@ export function createMetrics(options: MetricsOptions = {}): ProxyMetrics {
   const familyGauge = (name: string, help: string, registers: Registry[]): Gauge<'ip_family'> =>
     new Gauge({ name: `${SUBSYSTEM}_${name}`, help: alpha(help), labelNames: ['ip_family'], registers });
 
+  let nfacctAdded = false;
   const metrics: ProxyMetrics = {
     registry,
+    addNfacctCounters: (read) => {
+      if (nfacctAdded) return;
+      nfacctAdded = true;
+      for (const [name, help, object] of NFACCT_METRICS) {
+        new Counter({
+          name,
+          help: alpha(help),
+          registers: [registry],
+          async collect() {
+            try {
+              const v = await read(object);
+              this.reset();
+              this.inc(v);
+            } catch {
+              // Keep the last value: a scrape must not fail because the tool did once.
+            }
+          },
+        });
+      }
+    },
     syncProxyRulesDuration: familyHistogram(
       'sync_proxy_rules_duration_seconds',
       'SyncProxyRules latency in seconds',

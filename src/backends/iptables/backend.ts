@@ -11,6 +11,33 @@ import { IPTablesProxier } from './proxier.js';
 import { assertToolsPresent, detectBackend, toolsFor } from '../../exec/iptables.js';
 import { defaultExec } from '../../exec/run.js';
 import { KpError } from '../../errors.js';
+import { nfacctEnsure, nfacctPackets } from '../../exec/nfacct.js';
+import type { Logger } from '../../observability/logger.js';
+import { NFACCT_CT_STATE_INVALID, NFACCT_LOCALHOST_NODEPORTS } from './render.js';
+
+let nfacctReady: Promise<boolean> | undefined;
+
+/**
+ * Creates upstream's two nfacct objects once per process (they belong to the network namespace,
+ * which both families share). False, with one log line naming the error, where the `nfacct` tool or
+ * the kernel's nfnetlink_acct is missing: the rules then count nothing and the two metrics are absent.
+ */
+function nfacctCounters(logger: Logger): Promise<boolean> {
+  nfacctReady ??= (async () => {
+    try {
+      for (const name of [NFACCT_CT_STATE_INVALID, NFACCT_LOCALHOST_NODEPORTS])
+        await nfacctEnsure(defaultExec, name);
+      return true;
+    } catch (err) {
+      logger.warn(
+        { err },
+        'nfacct counters unavailable: kubeproxy_iptables_ct_state_invalid_dropped_packets_total and kubeproxy_iptables_localhost_nodeports_accepted_packets_total are not reported',
+      );
+      return false;
+    }
+  })();
+  return nfacctReady;
+}
 
 /**
  * The render mode that gives a part of `whole` the rule text the whole state's render has for it:
@@ -42,7 +69,10 @@ export const iptablesBackend: Backend = {
     const tools = toolsFor(backend, deps.options.family);
     assertToolsPresent(tools);
     deps.logger.info({ backend, reason, restore: tools.restore }, 'using iptables backend');
+    const nfacct = await nfacctCounters(deps.logger);
+    if (nfacct) deps.metrics?.addNfacctCounters((object) => nfacctPackets(defaultExec, object));
     const p = new IPTablesProxier({
+      nfacct,
       logger: deps.logger,
       options: deps.options,
       tools,

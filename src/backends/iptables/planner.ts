@@ -128,11 +128,13 @@ export function renderWhole(
   full: boolean,
   book: ChainBook,
   conntrackLiberal: boolean,
+  nfacct = false,
 ): Rendered {
   const plan = renderIPTables(state, options, {
     full,
     existingNatChains: book.natChains,
     conntrackTCPLiberal: conntrackLiberal,
+    nfacct,
   });
   const services = full ? undefined : state.changedServices;
   return {
@@ -155,6 +157,7 @@ export function renderIncremental(
   options: FamilyOptions,
   book: ChainBook,
   conntrackLiberal: boolean,
+  nfacct = false,
 ): Rendered | undefined {
   if (!book.incrementalReady) return undefined;
   const changed = state.changedServices;
@@ -179,6 +182,7 @@ export function renderIncremental(
     // Same comment layout as a render of the whole state (upstream's threshold: 1000 endpoints).
     largeClusterThreshold: totalEndpoints > LARGE_CLUSTER_ENDPOINTS ? -1 : Number.MAX_SAFE_INTEGER,
     conntrackTCPLiberal: conntrackLiberal,
+    nfacct,
   });
   const merged: SplitTable[] = [];
   for (const table of ['filter', 'nat'] as const) {

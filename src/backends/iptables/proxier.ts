@@ -82,6 +82,11 @@ export interface IPTablesProxierOptions {
   readonly maxChainsPerRestore?: number;
   /** UDP conntrack cleanup after syncs (default true). */
   readonly conntrackCleanup?: boolean;
+  /**
+   * Both of upstream's nfacct objects exist in this namespace (the backend created them): the rules
+   * count into them with `-m nfacct`, as upstream's do. Default false.
+   */
+  readonly nfacct?: boolean;
 }
 
 /** Per-table bookkeeping of what the kernel holds from us. */
@@ -175,8 +180,8 @@ export class IPTablesProxier implements Proxier {
     const r0 = performance.now();
     const book = this.book();
     const rendered =
-      (!full && renderIncremental(state, this.o.options, book, this.conntrackLiberal)) ||
-      renderWhole(state, this.o.options, full, book, this.conntrackLiberal);
+      (!full && renderIncremental(state, this.o.options, book, this.conntrackLiberal, this.o.nfacct)) ||
+      renderWhole(state, this.o.options, full, book, this.conntrackLiberal, this.o.nfacct);
     for (const s of rendered.skipped)
       this.log.error(
         { servicePort: s.key, field: s.field, value: s.value },
