@@ -18,7 +18,7 @@ import { syncObservabilityHooks } from '../observability/sync-metrics.js';
 import { StateTracker } from '../proxy/state-tracker.js';
 import type { Source, SourceEvent, SourceScope } from '../sources/source.js';
 import { KpError } from '../errors.js';
-import { EventRecorder } from '../k8s/events.js';
+import { EventRecorder, healthCheckListenEvent, startupEvents } from '../k8s/events.js';
 import { KUBERNETES_COMPAT, VERSION } from '../version.js';
 import { osHostname, readInterfaceAddresses } from './machine.js';
 import { ExplainService } from './explain-service.js';
@@ -140,13 +140,7 @@ export class ProxyServer implements Daemon {
       },
       'starting kube-proxy-ts',
     );
-    void this.recorder?.record({
-      regarding: { kind: 'Node', name: this.nodeName, uid: this.nodeName },
-      type: 'Normal',
-      reason: 'Starting',
-      action: 'StartKubeProxy',
-      note: '',
-    });
+    for (const ev of startupEvents(config.mode, this.nodeName)) void this.recorder?.record(ev);
     if (backend.kernel) applyLinuxSetup(config, logger);
     await this.listen('healthz server', config.healthzBindAddress, (a) => this.health.listen(a));
     this.closers.push(() => this.health.close());
@@ -241,14 +235,7 @@ export class ProxyServer implements Daemon {
       logger,
       nodeName,
       onListenError: (e) => {
-        const [namespace = '', name = ''] = e.service.split('/');
-        void this.recorder?.record({
-          regarding: { kind: 'Service', namespace, name },
-          type: 'Warning',
-          reason: 'FailedToStartServiceHealthcheck',
-          action: 'Listen',
-          note: e.message,
-        });
+        void this.recorder?.record(healthCheckListenEvent(e.service, e.message));
       },
     });
     this.serviceHealth = serviceHealth;

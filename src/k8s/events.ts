@@ -95,3 +95,39 @@ export class EventRecorder {
       );
   }
 }
+
+/**
+ * The Events the daemon records when it starts, regarding its Node (upstream's NodeRef: kind Node,
+ * name and uid the node name): "Starting" always; in ipvs mode also the "IPVSDeprecation" warning
+ * that upstream records once it has chosen the ipvs proxier (added with KEP-5495). Pure.
+ */
+export function startupEvents(mode: string, nodeName: string): EventSpec[] {
+  const node: EventSubject = { kind: 'Node', name: nodeName, uid: nodeName };
+  const out: EventSpec[] = [
+    { regarding: node, type: 'Normal', reason: 'Starting', action: 'StartKubeProxy', note: '' },
+  ];
+  if (mode === 'ipvs')
+    out.push({
+      regarding: node,
+      type: 'Warning',
+      reason: 'IPVSDeprecation',
+      action: 'StartKubeProxy',
+      note: 'ipvs proxy mode is deprecated upstream (KEP-5495) and may be removed in a later release; nftables mode is its replacement',
+    });
+  return out;
+}
+
+/**
+ * The Event for a health check node port that could not be bound, regarding the Service (upstream
+ * puts "namespace/name" in the reference's uid, having no real one at hand). Pure.
+ */
+export function healthCheckListenEvent(service: string, note: string): EventSpec {
+  const [namespace = '', name = ''] = service.split('/');
+  return {
+    regarding: { kind: 'Service', namespace, name, uid: service },
+    type: 'Warning',
+    reason: 'FailedToStartServiceHealthcheck',
+    action: 'Listen',
+    note,
+  };
+}
