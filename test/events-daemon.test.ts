@@ -77,7 +77,7 @@ test('a health check node port that cannot be bound: a Warning Event about the S
     assert.equal(start?.action, 'StartKubeProxy');
     assert.ok(!events.some((e) => e.reason === 'IPVSDeprecation'), 'no deprecation outside ipvs mode');
     const hc = events.find((e) => e.reason === 'FailedToStartServiceHealthcheck');
-    assert.ok(hc, JSON.stringify(events.map((e) => e.reason)));
+    assert.ok(hc, JSON.stringify(events.map((e) => String(e.reason))));
     assert.equal(hc.type, 'Warning');
     assert.equal(hc.action, 'Listen');
     assert.equal(hc.metadata.namespace, 'shop');
