@@ -82,6 +82,7 @@ const PURE_FILES = [
   'src/backends/ipvs/diff.ts',
   'src/backends/ipvs/incremental.ts',
   'src/backends/ipvs/names.ts',
+  'src/backends/nftables/drift-gate.ts',
   'src/backends/nftables/names.ts',
   'src/backends/nftables/programmed.ts',
   'src/backends/nftables/slots.ts',

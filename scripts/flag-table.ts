@@ -46,7 +46,7 @@ export const FLAG_STATUS: Readonly<Record<string, [Status, string]>> = {
   ],
   'feature-gates': [
     'supported',
-    'parsed and reviewed: --help lists the gates kube-proxy-ts knows; any gate set against a built-in behaviour, read by nothing, or unknown is logged once',
+    'validated as upstream: an unknown gate, or a locked gate set against its lock, is an error; --help lists the gates kube-proxy reads; one set against a built-in behaviour, read by nothing here, or deprecated is logged once',
   ],
   'iptables-masquerade-bit': ['supported', ''],
   'masquerade-all': ['supported', 'iptables and nftables'],
