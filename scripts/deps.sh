@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(iptables nftables ipset ipvsadm conntrack iproute2 procps)
+APT_PKGS=(iptables nftables ipset ipvsadm conntrack nfacct iproute2 procps)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${APT_PKGS[@]}" "$@"; do
