@@ -120,3 +120,13 @@ test('sameChain compares a chain rule by rule, in order; parseSave groups save o
   assert.equal(sameChain(ours.slice(0, 1), byChain.get('KUBE-SEP-A')!, 'IPv4'), false);
   assert.equal(sameChain([], byChain.get('KUBE-EMPTY')!, 'IPv4'), true);
 });
+
+test('nfacct matches print with the two spaces iptables 1.8.9 puts after --nfacct-name', () => {
+  assert.equal(
+    savedForm(
+      '-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP',
+      'IPv4',
+    ),
+    '-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP',
+  );
+});

@@ -89,6 +89,11 @@ function matchText(name: string, opts: string[], family: IPFamily): string | und
       }
       return opts.join(' ');
     }
+    case 'nfacct':
+      // iptables 1.8.9 prints two spaces after --nfacct-name (legacy and nft alike; seen in e2e/nfacct).
+      return opts.length === 2 && opts[0] === '--nfacct-name' && /^[A-Za-z0-9_-]+$/.test(opts[1]!)
+        ? `--nfacct-name  ${opts[1]!}`
+        : undefined;
     case 'recent': {
       const flags = new Set<string>();
       let seconds: string | undefined;
