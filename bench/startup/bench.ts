@@ -152,6 +152,8 @@ async function child(dir: string, n: number): Promise<void> {
     nodePortRange: { min: 30000, max: 32767 },
     maxFileBytes: 64 * 1024 * 1024,
     rescanIntervalMs: 0,
+    // For comparing: KPT_BENCH_WORKER_BYTES=1e9 parses every file on the main thread.
+    ...(process.env.KPT_BENCH_WORKER_BYTES ? { workerParseBytes: Number(process.env.KPT_BENCH_WORKER_BYTES) } : {}),
   });
   const events: import('../../src/sources/source.js').SourceEvent[] = [];
   let synced = 0;

@@ -12,7 +12,13 @@ import type { EndpointSlice, IPFamily, KubeObject, Service } from '../model/type
 import { ValidationError, KNOWN_KINDS, validateEndpointSlice, validateObject } from '../model/validate.js';
 import { isForThisProxy } from '../model/filters.js';
 import type { SourceScope } from './source.js';
-import { parseManifestText, type ManifestDoc, type ManifestParseError } from './manifest-parse.js';
+import {
+  parseManifestJSON,
+  parseManifestText,
+  type ManifestDoc,
+  type ManifestParseError,
+  type ManifestParseResult,
+} from './manifest-parse.js';
 import { mirrorEndpoints } from './manifest-endpoints.js';
 import {
   allocateServices,
@@ -172,7 +178,19 @@ export type ManifestFileResult =
 
 /** parseManifestText then readManifestDocs: one file's text to entries. Pure; never throws. */
 export function readManifestFile(file: string, text: string): ManifestFileResult {
-  const parsed = parseManifestText(file, text);
+  return docsToFileResult(file, parseManifestText(file, text));
+}
+
+/**
+ * readManifestFile for JSON text only (a `.json` file, or JSON documents in a YAML file); undefined
+ * when the text needs the YAML parser. Pure; never throws.
+ */
+export function readManifestFileJSON(file: string, text: string): ManifestFileResult | undefined {
+  const parsed = parseManifestJSON(file, text);
+  return parsed && docsToFileResult(file, parsed);
+}
+
+function docsToFileResult(file: string, parsed: ManifestParseResult): ManifestFileResult {
   if (!parsed.ok) return parsed;
   return { ok: true, ...readManifestDocs(file, parsed.docs) };
 }

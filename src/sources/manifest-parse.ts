@@ -51,9 +51,18 @@ export type ManifestParseResult =
  * differently or not at all, takes the YAML path, errors included.
  */
 export function parseManifestText(fileName: string, text: string): ManifestParseResult {
+  return parseManifestJSON(fileName, text) ?? parseYAMLText(text);
+}
+
+/**
+ * The JSON part of parseManifestText: the result for a `.json` file (an error too) or for a YAML file
+ * that is JSON documents; undefined when only the YAML parser can read the text. JSON.parse is bounded
+ * by the text's size (no aliases to expand), so callers may run this where a YAML parse would be too slow.
+ */
+export function parseManifestJSON(fileName: string, text: string): ManifestParseResult | undefined {
   if (!fileName.toLowerCase().endsWith('.json')) {
     const fast = parseJSONDocuments(text);
-    return fast ? { ok: true, docs: fast.flatMap(expandList) } : parseYAMLText(text);
+    return fast ? { ok: true, docs: fast.flatMap(expandList) } : undefined;
   }
   let value: unknown;
   try {
