@@ -42,7 +42,13 @@ export function service(i: number): Obj {
       clusterIP: ip(0x0a600000, i + 10),
       selector: { app: `app-${i}` },
       ports: [
-        { name: 'http', port: 80, protocol: 'TCP', targetPort: 8080, ...(i % 10 === 0 ? { nodePort: 30000 + (i % 2700) } : {}) },
+        {
+          name: 'http',
+          port: 80,
+          protocol: 'TCP',
+          targetPort: 8080,
+          ...(i % 10 === 0 ? { nodePort: 30000 + (i % 2700) } : {}),
+        },
       ],
     },
   };
@@ -153,7 +159,9 @@ async function child(dir: string, n: number): Promise<void> {
     maxFileBytes: 64 * 1024 * 1024,
     rescanIntervalMs: 0,
     // For comparing: KPT_BENCH_WORKER_BYTES=1e9 parses every file on the main thread.
-    ...(process.env.KPT_BENCH_WORKER_BYTES ? { workerParseBytes: Number(process.env.KPT_BENCH_WORKER_BYTES) } : {}),
+    ...(process.env.KPT_BENCH_WORKER_BYTES
+      ? { workerParseBytes: Number(process.env.KPT_BENCH_WORKER_BYTES) }
+      : {}),
   });
   const events: import('../../src/sources/source.js').SourceEvent[] = [];
   let synced = 0;
@@ -206,8 +214,14 @@ async function main(): Promise<void> {
   const layouts = (args.slice(1).length ? args.slice(1) : LAYOUTS) as Layout[];
   const self = fileURLToPath(import.meta.url);
   const root = mkdtempSync(join(tmpdir(), 'kpt-startup-'));
-  console.log(`node ${process.version}, ${n} services x 5 endpoints, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  console.log('| layout | files | load (wall) | load (CPU) | build desired state | objects | service ports | errors | peak RSS |');
+  console.log(
+    `node ${process.version}, ${n} services x 5 endpoints, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
+  console.log(
+    '| layout | files | load (wall) | load (CPU) | build desired state | objects | service ports | errors | peak RSS |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   try {
     for (const layout of layouts) {
@@ -235,7 +249,11 @@ async function main(): Promise<void> {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  console.log(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `load average after: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
 }
 
 await main();

@@ -9,6 +9,7 @@ import type { CommandLine, ProxyConfig } from '../config/types.js';
 import { resolveNodeName } from '../config/load.js';
 import type { Backend, Proxier, SyncPeriods } from '../backends/backend.js';
 import type { IPFamily } from '../model/types.js';
+import type { FamilyOptions } from '../proxy/options.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type ProxyMetrics } from '../observability/metrics.js';
 import { createMetricsServer } from '../observability/metrics-server.js';
@@ -185,19 +186,15 @@ export class ProxyServer implements Daemon {
     const { config, logger, backend, nodeName, metrics, health } = this;
     const events = await ready;
     if (this.stopped) return;
-    const probe = new StateTracker({ families: ['IPv4', 'IPv6'], nodeName, bindAddress: config.bindAddress });
-    for (const ev of events) probe.onEvent(ev);
-    const families = detectFamilies(probe);
+    // The probe tracker lives in its own function: a closure below (onEvent, the hooks) would otherwise
+    // keep it, a second copy of every Service and slice index, for the daemon's life.
+    const { families, optionsByFamily, podCIDRs } = probeState(events, config, nodeName);
     const tracker = new StateTracker({
       families,
       nodeName,
       bindAddress: config.bindAddress,
       waitForNode: true,
     });
-    const interfaceAddresses = readInterfaceAddresses();
-    const optionsByFamily = new Map(
-      families.map((f) => [f, familyOptions(config, probe, f, interfaceAddresses)] as const),
-    );
     const hc = config.ipvsHealthCheck;
     for (const f of families) {
       // Only modes that hand the checker their endpoints (ipvs, userspace) get probes; the others never set targets.
@@ -266,7 +263,7 @@ export class ProxyServer implements Daemon {
       logger,
     );
     this.loop = loop;
-    let lastPodCIDRs = JSON.stringify(probe.currentNode()?.podCIDRs ?? []);
+    let lastPodCIDRs = podCIDRs;
     const onEvent = (ev: SourceEvent): void => {
       loop.handleEvent(ev);
       if (ev.type !== 'synced' && ev.object.kind === 'Node') {
@@ -296,4 +293,22 @@ export async function runDaemon(cmd: CommandLine, logger: Logger): Promise<Daemo
   const server = await ProxyServer.create(cmd, logger);
   await server.run();
   return server;
+}
+
+/**
+ * What the initial events say before any tracker is kept: the IP families to proxy, each family's
+ * options, and the node's pod CIDRs (JSON, for change detection). The probe tracker is dropped on return.
+ */
+function probeState(
+  events: readonly SourceEvent[],
+  config: ProxyConfig,
+  nodeName: string,
+): { families: IPFamily[]; optionsByFamily: Map<IPFamily, FamilyOptions>; podCIDRs: string } {
+  const probe = new StateTracker({ families: ['IPv4', 'IPv6'], nodeName, bindAddress: config.bindAddress });
+  for (const ev of events) probe.onEvent(ev);
+  const families = detectFamilies(probe);
+  const interfaceAddresses = readInterfaceAddresses();
+  const optionsByFamily = new Map<IPFamily, FamilyOptions>();
+  for (const f of families) optionsByFamily.set(f, familyOptions(config, probe, f, interfaceAddresses));
+  return { families, optionsByFamily, podCIDRs: JSON.stringify(probe.currentNode()?.podCIDRs ?? []) };
 }

@@ -81,7 +81,8 @@ export const BASE_KINDS: readonly Kind[] = ['Service', 'EndpointSlice', 'Node'];
 
 /**
  * Starts `source` and collects events until every kind in `kinds` has synced. Returns the events (for
- * replay into a tracker) and a setter that routes later events elsewhere.
+ * replay into a tracker) and a setter that routes later events elsewhere; calling it empties the
+ * returned array, so replay the events first.
  */
 export function collectUntilSynced(
   source: Source,
@@ -116,6 +117,8 @@ export function collectUntilSynced(
     ready,
     route: (h) => {
       target = h;
+      // Replayed by now; the source's handler would otherwise keep every initial event alive.
+      buffered.length = 0;
     },
   };
 }

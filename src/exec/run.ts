@@ -61,15 +61,17 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
+    // Decoded as they arrive and joined once: no Buffer.concat copy of a save's tens of MB on top of
+    // the chunks and the string (that copy set the daemon's peak memory in a full iptables sync).
+    const out: string[] = [];
+    const err: string[] = [];
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
     }, opts.timeoutMs ?? 60_000);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdout.setEncoding('utf8').on('data', (s: string) => out.push(s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => err.push(s));
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(
@@ -87,8 +89,8 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      const stdout = Buffer.concat(out).toString('utf8');
-      const stderr = Buffer.concat(err).toString('utf8');
+      const stdout = out.join('');
+      const stderr = err.join('');
       if (timedOut) {
         reject(new ExecError('KP_ERR_EXEC_TIMEOUT', command, args, code, stderr, stdout));
         return;

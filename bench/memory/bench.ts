@@ -1,0 +1,164 @@
+/**
+ * Memory of the real daemon at scale (root): a fresh lab node per mode, the built daemon
+ * (bin/kube-proxy.js; run `npm run build` first) on a manifests folder of N Services × 5 endpoints,
+ * one file per Service (its Service and slice as JSON documents), and VmHWM / VmRSS read from
+ * /proc/<daemon pid>/status after the first full sync. Optionally a churn run afterwards: `rate`
+ * Services a second get a new set of endpoints (their file rewritten), with VmRSS and VmHWM every minute.
+ *   node --import tsx bench/memory/bench.ts [services=10000] [modes=nftables,iptables-legacy,iptables-nft]
+ *     [churnSeconds=0] [rate=20]
+ * Prints a markdown table (and one row per churn minute).
+ */
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLab, type LabProcess } from '../../e2e/lab/topology.js';
+import { pollUntil } from '../../e2e/lab/poll.js';
+
+type Mode = 'nftables' | 'iptables-legacy' | 'iptables-nft';
+const NODE_NAME = 'node-1';
+// KPT_BENCH_ROOT: another checkout's build (a baseline to compare with, in the same run).
+const ROOT = process.env.KPT_BENCH_ROOT ?? fileURLToPath(new URL('../..', import.meta.url));
+const BIN = join(ROOT, 'bin/kube-proxy.js');
+const DIST = join(ROOT, 'dist/main.js');
+
+const n = Number(process.argv[2] ?? 10_000);
+const modes = (process.argv[3] ?? 'nftables,iptables-legacy,iptables-nft').split(',') as Mode[];
+const churnSeconds = Number(process.argv[4] ?? 0);
+const rate = Number(process.argv[5] ?? 20);
+
+function files(i: number, gen: number): string {
+  const ns = `ns${i % 50}`;
+  const svc = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: ns, name: `svc-${i}` },
+    spec: {
+      clusterIP: `172.30.${1 + (i >> 8)}.${i & 255}`,
+      ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }],
+    },
+  };
+  const slice = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { namespace: ns, name: `svc-${i}-1`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    addressType: 'IPv4',
+    endpoints: [0, 1, 2, 3, 4].map((j) => {
+      const k = (i * 5 + j + gen * 7) % (250 * 256);
+      return {
+        addresses: [`10.250.${k >> 8}.${k & 255}`],
+        nodeName: `node-${j}`,
+        conditions: { ready: true, serving: true, terminating: false },
+      };
+    }),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  };
+  return `${JSON.stringify(svc)}\n---\n${JSON.stringify(slice)}\n`;
+}
+
+function status(pid: number): { rss: number; hwm: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN) / 1024;
+  return { rss: mb('VmRSS'), hwm: mb('VmHWM') };
+}
+
+const fullSyncs = (d: LabProcess): number =>
+  d.stderr.split('\n').filter((l) => /"msg":"sync done"/.test(l) && /"full":true/.test(l)).length;
+const syncs = (d: LabProcess): number =>
+  d.stderr.split('\n').filter((l) => /"msg":"sync done"/.test(l)).length;
+
+async function runMode(mode: Mode): Promise<void> {
+  const lab = await createLab({ pods: ['b1'] });
+  const dir = mkdtempSync(join(tmpdir(), 'kpt-memory-'));
+  let daemon: LabProcess | undefined;
+  try {
+    writeFileSync(
+      join(dir, 'node.yaml'),
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: NODE_NAME },
+        spec: { podCIDRs: ['10.244.0.0/24'] },
+        status: { addresses: [{ type: 'InternalIP', address: lab.node.ip }] },
+      }),
+    );
+    for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), files(i, 0));
+    const t0 = Date.now();
+    daemon = lab.spawnInNode(
+      process.execPath,
+      [
+        // e.g. KPT_BENCH_NODE_FLAGS=--heapsnapshot-signal=SIGUSR2 (KPT_BENCH_SNAPSHOT=1 then takes one)
+        ...(process.env.KPT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+        BIN,
+        `--proxy-mode=${mode === 'nftables' ? 'nftables' : 'iptables'}`,
+        `--manifests=${dir}`,
+        `--hostname-override=${NODE_NAME}`,
+        '--cluster-cidr=10.244.0.0/16',
+        '--service-cluster-ip-range=172.30.0.0/16',
+        '--healthz-bind-address=',
+        '--metrics-bind-address=',
+        '--logging-format=json',
+        '-v=2',
+      ],
+      { KUBE_PROXY_IPTABLES_BACKEND: mode === 'iptables-legacy' ? 'legacy' : 'nft' },
+    );
+    const d = daemon;
+    await pollUntil('the first full sync', () => Promise.resolve(fullSyncs(d) > 0 || undefined), {
+      timeoutMs: 600_000,
+      intervalMs: 500,
+      diagnostics: () => d.tail(20),
+    });
+    const firstMs = Date.now() - t0;
+    // Let the post-sync garbage settle (a rescan or two runs meanwhile).
+    await new Promise((r) => setTimeout(r, 10_000));
+    const s = status(d.pid);
+    console.log(
+      `| ${mode} | ${n} x 5 | ${(firstMs / 1000).toFixed(1)} s | ${s.hwm.toFixed(0)} MB | ${s.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
+    );
+    if (process.env.KPT_BENCH_SNAPSHOT) {
+      process.kill(d.pid, 'SIGUSR2');
+      await new Promise((r) => setTimeout(r, 60_000));
+      console.log(`heap snapshot written in ${process.cwd()}`);
+    }
+    if (churnSeconds > 0) {
+      // Churn: `rate` Services a second get new endpoints (atomic rewrite: write then rename).
+      const start = Date.now();
+      let gen = 1;
+      let changes = 0;
+      let nextReport = start + 60_000;
+      const syncs0 = syncs(d);
+      while (Date.now() - start < churnSeconds * 1000) {
+        const tick = Date.now();
+        for (let k = 0; k < rate; k++) {
+          const i = Math.floor(Math.random() * n);
+          const tmp = join(dir, `.svc-${i}.tmp`);
+          writeFileSync(tmp, files(i, gen++));
+          renameSync(tmp, join(dir, `svc-${i}.yaml`));
+          changes++;
+        }
+        if (Date.now() >= nextReport) {
+          const m = status(d.pid);
+          console.log(
+            `| ${mode} churn | minute ${Math.round((Date.now() - start) / 60_000)} | ${changes} changes, ${syncs(d) - syncs0} syncs | ${m.hwm.toFixed(0)} MB | ${m.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
+          );
+          nextReport += 60_000;
+        }
+        await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
+      }
+    }
+  } finally {
+    await daemon?.stop(30_000);
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (!existsSync(DIST)) throw new Error('dist/main.js is missing: run `npm run build` first');
+console.log(
+  `node ${process.version}; daemon: node ${BIN}; load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+console.log('| mode | services x endpoints / churn | state -> first full sync | VmHWM | VmRSS | load |');
+console.log('|---|---|---:|---:|---:|---|');
+for (const mode of modes) await runMode(mode);
