@@ -330,3 +330,44 @@ test('a big file is parsed in a worker thread: same objects and problems, the ev
   // Relative, not a time budget: the longest stall is a fraction of the whole load, which the parse dominates.
   assert.ok(maxGap < total / 2, `longest event-loop stall ${maxGap} ms of a ${total} ms load`);
 });
+
+test('JSON documents in .yaml and .json files: same objects as block YAML; errors name file, object and field', async () => {
+  const svcObj = (name: string, port: number) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name },
+    spec: { clusterIP: `10.96.0.${(port % 200) + 10}`, ports: [{ port }] },
+  });
+  // A .yaml file of JSON documents (the fast path), a .json List, and the same Service as block YAML
+  // in a second folder: the delivered objects must be equal.
+  await writeFile(
+    join(dir, 'a.yaml'),
+    `${JSON.stringify(svcObj('a', 80), null, 2)}\n---\n${JSON.stringify(svcObj('bad', 70000))}\n`,
+  );
+  await writeFile(
+    join(dir, 'b.json'),
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [svcObj('b', 81)] }),
+  );
+  // workerParseBytes 1: every file counts as big; JSON still parses on the main thread.
+  const { logger, events } = await startSource(undefined, { workerParseBytes: 1 });
+  const adds = events.flatMap((e) => (e.type === 'add' ? [e.object] : []));
+  assert.deepEqual(adds.map((o) => o.meta.name).sort(), ['a', 'b']);
+  const errs = logger.entries.filter((e) => e.level === 'error');
+  assert.equal(errs.length, 1);
+  assert.equal(errs[0]!.obj.file, 'a.yaml');
+  assert.equal(errs[0]!.obj.name, 'bad');
+  assert.equal(errs[0]!.obj.field, 'spec.ports[0].port');
+  assert.match(errs[0]!.msg, /^a\.yaml:17: .*spec\.ports\[0\]\.port/);
+  await source?.stop();
+  source = undefined;
+
+  await rm(dir, { recursive: true, force: true });
+  dir = await mkdtemp(join(tmpdir(), 'kpt-manifests-'));
+  await writeFile(join(dir, 'a.yaml'), service('a', 80) + '---\n' + service('b', 81));
+  const yaml = await startSource();
+  const yamlAdds = yaml.events.flatMap((e) => (e.type === 'add' ? [e.object] : []));
+  assert.deepStrictEqual(
+    yamlAdds.sort((x, y) => x.meta.name.localeCompare(y.meta.name)),
+    adds.sort((x, y) => x.meta.name.localeCompare(y.meta.name)),
+  );
+});
