@@ -218,21 +218,7 @@ export function explainFromState(
         inAny(i.loadBalancerSourceRanges, nodeIP) &&
         i.loadBalancerVIPs.includes(p.src));
     if (!ok) {
-      reasons.push(
-        `loadBalancerSourceRanges ${i.loadBalancerSourceRanges.join(',')} do not admit ${p.src}: dropped`,
-      );
-      return {
-        service: sp,
-        frontend,
-        reasons,
-        kept: [],
-        excluded: sp.endpoints.map((e) => ({
-          endpoint: e.endpoint,
-          reason: 'source range denies the client',
-        })),
-        expected: 'DROP',
-        masquerade: false,
-      };
+      return sourceRangeDenied(sp, frontend, reasons, p.src);
     }
     reasons.push(`loadBalancerSourceRanges ${i.loadBalancerSourceRanges.join(',')} admit ${p.src}`);
   }
@@ -274,6 +260,22 @@ export function explainFromState(
     excluded,
     expected,
     masquerade: expected === 'DNAT' && masquerade,
+  };
+}
+
+/** The answer when loadBalancerSourceRanges do not admit `src`: dropped, every endpoint excluded. */
+function sourceRangeDenied(sp: ServicePortState, frontend: Frontend, reasons: string[], src: string): Why {
+  reasons.push(
+    `loadBalancerSourceRanges ${sp.info.loadBalancerSourceRanges.join(',')} do not admit ${src}: dropped`,
+  );
+  return {
+    service: sp,
+    frontend,
+    reasons,
+    kept: [],
+    excluded: sp.endpoints.map((e) => ({ endpoint: e.endpoint, reason: 'source range denies the client' })),
+    expected: 'DROP',
+    masquerade: false,
   };
 }
 
@@ -385,21 +387,7 @@ function explainIPVS(
         ? p.src !== p.dst || nodeAllowed
         : inAny(i.loadBalancerSourceRanges, p.src) || (nodeAllowed && p.src === p.dst);
     if (!ok) {
-      reasons.push(
-        `loadBalancerSourceRanges ${i.loadBalancerSourceRanges.join(',')} do not admit ${p.src}: dropped`,
-      );
-      return {
-        service: sp,
-        frontend,
-        reasons,
-        kept: [],
-        excluded: sp.endpoints.map((e) => ({
-          endpoint: e.endpoint,
-          reason: 'source range denies the client',
-        })),
-        expected: 'DROP',
-        masquerade: false,
-      };
+      return sourceRangeDenied(sp, frontend, reasons, p.src);
     }
     reasons.push(
       source === 'node'
