@@ -222,7 +222,15 @@ for (const backend of BACKENDS) {
       // The chains already hold exactly our rules: the first sync adopts them and rewrites none.
       assert.equal(firstSync.full, true);
       assert.ok(Number(firstSync.chainsAdopted) > 10, `adopted: ${JSON.stringify(firstSync)}`);
-      assert.equal(firstSync.chainsWritten, 0, `rewritten after the restart: ${JSON.stringify(firstSync)}`);
+      assert.equal(
+        firstSync.chainsWritten,
+        0,
+        `rewritten after the restart: ${JSON.stringify(firstSync)}\n${daemon
+          .tail(200)
+          .split('\n')
+          .filter((l) => l.includes('differs from ours'))
+          .join('\n')}`,
+      );
       const nat = await save('nat');
       assert.equal(
         nat.split('\n').filter((l) => /^-A PREROUTING .*-j KUBE-SERVICES$/.test(l)).length,

@@ -335,7 +335,17 @@ export class IPTablesProxier implements Proxier {
       if (known.has(c)) continue;
       const have = saved.get(c);
       const want = doc.rules.get(c) ?? [];
-      if (have === undefined || !sameChain(want, have, family)) continue;
+      if (have === undefined) continue;
+      if (!sameChain(want, have, family)) {
+        // Why a restarted proxy rewrites a chain it found: the first line that differs.
+        let i = want.findIndex((w, k) => have[k] === undefined || !sameChain([w], [have[k]], family));
+        if (i < 0) i = want.length;
+        this.log.debug(
+          { table, chain: c, want: want[i] ?? '(none)', have: have[i] ?? '(none)', line: i },
+          'chain in the kernel differs from ours; rewriting it',
+        );
+        continue;
+      }
       known.set(c, chainContent(want));
       if (table === 'nat') this.natChains.add(c);
       n++;
