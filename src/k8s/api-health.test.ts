@@ -73,3 +73,22 @@ test('parseRetryAfter: seconds, an HTTP date, garbage', () => {
   assert.equal(parseRetryAfter('soon'), undefined);
   assert.equal(parseRetryAfter(undefined), undefined);
 });
+
+test('ApiHealth.onHung: the first hang of an episode is told to the others once; later hangs and other faults are not', () => {
+  const h = new ApiHealth(createMemoryLogger());
+  const told: string[] = [];
+  const off = h.onHung((who) => told.push(who));
+  h.failed('Service', new ApiStatusError(500, 'InternalError', 'x'), 100);
+  assert.deepEqual(told, [], 'a 500 is not a hang');
+  h.failed('Node', new ApiTransportError('idle', true), 100);
+  h.failed('Service', new ApiTransportError('idle', true), 100);
+  assert.deepEqual(told, ['Node'], 'once per episode, naming the first');
+  h.succeeded('Node');
+  h.succeeded('Service');
+  h.failed('EndpointSlice', new ApiTransportError('idle', true), 100);
+  assert.deepEqual(told, ['Node', 'EndpointSlice'], 'a new episode tells again');
+  off();
+  h.succeeded('EndpointSlice');
+  h.failed('Node', new ApiTransportError('idle', true), 100);
+  assert.deepEqual(told, ['Node', 'EndpointSlice'], 'unsubscribed');
+});

@@ -98,6 +98,7 @@ export class ApiHealth {
   private readonly reported = new Set<ApiFaultKind>();
   private episodeStart = 0;
   private wakers = new Set<() => void>();
+  private hungListeners = new Set<(who: string) => void>();
 
   constructor(
     private readonly log: Logger,
@@ -121,8 +122,21 @@ export class ApiHealth {
     } else {
       this.reported.add(cls.kind);
       this.log[cls.level](fields, cls.message);
+      // The first hang of an episode: the other reflectors' requests go to the same server and are
+      // most likely stuck too, each until its own watchdog fires (up to probeAfter + probeTimeout
+      // later). Tell them now. Their own failures are then 'hung' again and tell no one.
+      if (cls.kind === 'hung') for (const l of [...this.hungListeners]) l(who);
     }
     return cls;
+  }
+
+  /**
+   * Calls `listener(who)` when `who`'s request is the first of an episode to find the server hung.
+   * Returns the unsubscribe function.
+   */
+  onHung(listener: (who: string) => void): () => void {
+    this.hungListeners.add(listener);
+    return () => this.hungListeners.delete(listener);
   }
 
   /**

@@ -125,11 +125,24 @@ export class Reflector {
   private readonly paths: readonly string[];
   private readonly health: ApiHealth;
 
+  /** Aborts the request in flight only (another reflector found the server hung). */
+  private current: AbortController | undefined;
+  private unsubscribeHung: (() => void) | undefined;
+
   constructor(private readonly opts: ReflectorOptions) {
     this.timing = { ...DEFAULT_REFLECTOR_TIMING, ...opts.timing };
     this.random = opts.random ?? Math.random;
     this.log = opts.logger.child({ reflector: opts.kind });
     this.health = opts.health ?? new ApiHealth(opts.logger);
+    this.unsubscribeHung = this.health.onHung((who) => {
+      if (who === this.opts.kind) return;
+      this.current?.abort(
+        new ApiTransportError(
+          `${this.opts.kind}: the ${who} request found the API server hung; relisting`,
+          true,
+        ),
+      );
+    });
     this.backoffMs = this.timing.backoffInitialMs;
     this.paths = [opts.path, ...(opts.fallbackPaths ?? [])];
   }
@@ -170,6 +183,8 @@ export class Reflector {
   /** Aborts the in-flight request and all timers; no event is emitted after it resolves. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribeHung?.();
+    this.unsubscribeHung = undefined;
     this.abort.abort(new Error('reflector stopped'));
     for (const w of this.syncWaiters) w(false);
     this.syncWaiters = [];
@@ -249,8 +264,9 @@ export class Reflector {
     idleTimeoutMs: number;
     probe: { afterMs: number; timeoutMs: number };
   } {
+    this.current = new AbortController();
     return {
-      signal: this.abort.signal,
+      signal: AbortSignal.any([this.abort.signal, this.current.signal]),
       idleTimeoutMs: this.timing.idleTimeoutMs,
       probe: { afterMs: this.timing.probeAfterMs, timeoutMs: this.timing.probeTimeoutMs },
     };
