@@ -182,13 +182,7 @@ export function explainFromState(
         ? 'internalTrafficPolicy=Local: only endpoints on this node'
         : 'internalTrafficPolicy=Cluster: every usable endpoint (after topology)',
     );
-    if (opts.masqueradeAll) {
-      masquerade = true;
-      reasons.push('masqueradeAll: the connection is masqueraded');
-    } else if (source !== 'pod' && opts.localDetector.kind !== 'none') {
-      masquerade = true;
-      reasons.push('the source is not a local pod: masqueraded (the backend sees a node address)');
-    }
+    masquerade = internalMasquerade(opts, source, reasons);
   } else if (!i.externalPolicyLocal) {
     masquerade = true;
     reasons.push('externalTrafficPolicy=Cluster: masqueraded, every usable endpoint (after topology)');
@@ -279,6 +273,19 @@ function sourceRangeDenied(sp: ServicePortState, frontend: Frontend, reasons: st
   };
 }
 
+/** Whether cluster-internal traffic from `source` is masqueraded (masqueradeAll, or not from a local pod); says why. */
+function internalMasquerade(opts: FamilyOptions, source: SourceKind, reasons: string[]): boolean {
+  if (opts.masqueradeAll) {
+    reasons.push('masqueradeAll: the connection is masqueraded');
+    return true;
+  }
+  if (source !== 'pod' && opts.localDetector.kind !== 'none') {
+    reasons.push('the source is not a local pod: masqueraded (the backend sees a node address)');
+    return true;
+  }
+  return false;
+}
+
 function sourceText(source: SourceKind): string {
   return source === 'node'
     ? 'the node itself'
@@ -366,13 +373,7 @@ function explainIPVS(
     );
   let masquerade = false;
   if (!external) {
-    if (opts.masqueradeAll) {
-      masquerade = true;
-      reasons.push('masqueradeAll: the connection is masqueraded');
-    } else if (source !== 'pod' && opts.localDetector.kind !== 'none') {
-      masquerade = true;
-      reasons.push('the source is not a local pod: masqueraded (the backend sees a node address)');
-    }
+    masquerade = internalMasquerade(opts, source, reasons);
   } else if (!i.externalPolicyLocal) {
     masquerade = true;
     reasons.push('externalTrafficPolicy=Cluster: masqueraded');
