@@ -45,8 +45,9 @@ test('hasJump recognises iptables-save output of a jump, with its comment', () =
     '-A INPUT -j KUBE-FIREWALL',
     '-A OUTPUT -m comment --comment "something else" -j KUBE-SERVICES',
   ].join('\n');
-  assert.equal(hasJump(save, 'PREROUTING', 'KUBE-SERVICES', 'kubernetes service portals'), true);
-  assert.equal(hasJump(save, 'OUTPUT', 'KUBE-SERVICES', 'kubernetes service portals'), false);
-  assert.equal(hasJump(save, 'INPUT', 'KUBE-FIREWALL', ''), true);
-  assert.equal(hasJump(save, 'FORWARD', 'KUBE-FIREWALL', ''), false);
+  const chains = parseSave(save);
+  assert.equal(hasJump(chains.get('PREROUTING'), 'KUBE-SERVICES', 'kubernetes service portals'), true);
+  assert.equal(hasJump(chains.get('OUTPUT'), 'KUBE-SERVICES', 'kubernetes service portals'), false);
+  assert.equal(hasJump(chains.get('INPUT'), 'KUBE-FIREWALL', ''), true);
+  assert.equal(hasJump(chains.get('FORWARD'), 'KUBE-FIREWALL', ''), false);
 });

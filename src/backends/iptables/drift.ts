@@ -5,7 +5,7 @@
  * A flushed table is the canary monitor's business (it already forces a full sync). Other owners'
  * rules in the same built-in chains are not looked at, so they are never reported. Pure.
  */
-import { commentOf, hasJump } from './chain-diff.js';
+import { commentOf, hasJump, parseSave } from './chain-diff.js';
 import type { JumpRule } from './render.js';
 import type { DriftFinding } from '../drift.js';
 
@@ -26,10 +26,14 @@ export function missingJumps(
   listings: ReadonlyMap<string, string>,
 ): DriftFinding[] {
   const out: DriftFinding[] = [];
+  const parsed = new Map<string, Map<string, string[]>>();
   for (const r of rules) {
-    const text = listings.get(`${r.table} ${r.chain}`);
+    const key = `${r.table} ${r.chain}`;
+    const text = listings.get(key);
     if (text === undefined) continue;
-    if (!hasJump(text, r.chain, r.target, commentOf(r.args)))
+    let chains = parsed.get(key);
+    if (!chains) parsed.set(key, (chains = parseSave(text)));
+    if (!hasJump(chains.get(r.chain), r.target, commentOf(r.args)))
       out.push({ object: 'jump', message: `jump from ${r.table} ${r.chain} to ${r.target} missing` });
   }
   return out;

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseSave } from './chain-diff.js';
 import { renderJumpsAndCanaries } from './planner.js';
 import { JUMP_RULES } from './render.js';
 
@@ -7,7 +8,7 @@ const CANARY = ':KUBE-PROXY-CANARY - [0:0]';
 
 test('a fresh node: every jump inserted at the top, canaries in three tables, KUBE-FIREWALL declared', () => {
   const { text, added } = renderJumpsAndCanaries(
-    { filter: '*filter\nCOMMIT\n', nat: '*nat\nCOMMIT\n' },
+    { filter: parseSave('*filter\nCOMMIT\n'), nat: parseSave('*nat\nCOMMIT\n') },
     false,
   );
   assert.equal(added.length, JUMP_RULES.length);
@@ -31,14 +32,17 @@ test('the steady state needs no process: every jump, both canaries and KUBE-FIRE
       ...JUMP_RULES.filter((j) => j.table === table).map((j) => j.rule),
       'COMMIT',
     ].join('\n');
-  assert.deepEqual(renderJumpsAndCanaries({ filter: save('filter'), nat: save('nat') }, true), {
-    text: '',
-    added: [],
-  });
+  assert.deepEqual(
+    renderJumpsAndCanaries({ filter: parseSave(save('filter')), nat: parseSave(save('nat')) }, true),
+    {
+      text: '',
+      added: [],
+    },
+  );
 });
 
 test("an existing KUBE-FIREWALL (kubelet's) is never declared: that would flush its rules", () => {
-  const { text, added } = renderJumpsAndCanaries({ filter: '', nat: '' }, true);
+  const { text, added } = renderJumpsAndCanaries({ filter: new Map(), nat: new Map() }, true);
   assert.ok(!text.includes(':KUBE-FIREWALL'));
   assert.ok(added.length > 0);
 });

@@ -377,20 +377,23 @@ function section(
  * chains, in one process instead of a `-N`/`-C`/`-I` per item: the empty canary chain in mangle, nat
  * and filter (declaring it again only empties an empty chain), kubelet's KUBE-FIREWALL when the
  * filter table has none (`haveFirewall` false; an existing one is never declared, as that would
- * flush kubelet's rules), and each jump from a built-in chain that `saves` (iptables-save of filter
- * and nat, taken before this sync's restore) lacks, inserted at the top as upstream's EnsureRule
+ * flush kubelet's rules), and each jump from a built-in chain that `saved` (iptables-save of filter
+ * and nat, taken before this sync's restore, parsed by parseSave) lacks, inserted at the top as upstream's EnsureRule
  * does. `added` lists the jumps the text inserts. The text is '' when the saves show everything in
  * place (the steady state: no process at all; a lost mangle canary is the canary monitor's to see).
  */
 export function renderJumpsAndCanaries(
-  saves: Readonly<Record<IPTablesTable, string>>,
+  saved: Readonly<Record<IPTablesTable, ReadonlyMap<string, readonly string[]>>>,
   haveFirewall: boolean,
 ): { text: string; added: JumpRule[] } {
-  const added = JUMP_RULES.filter((j) => !hasJump(saves[j.table], j.chain, j.target, commentOf(j.args)));
+  const added = JUMP_RULES.filter((j) => !hasJump(saved[j.table].get(j.chain), j.target, commentOf(j.args)));
   const canary = `:${KUBE_PROXY_CANARY} - [0:0]`;
-  const hasCanary = (save: string): boolean =>
-    save.split('\n').some((l) => l.startsWith(`:${KUBE_PROXY_CANARY} `));
-  if (added.length === 0 && haveFirewall && hasCanary(saves.nat) && hasCanary(saves.filter))
+  if (
+    added.length === 0 &&
+    haveFirewall &&
+    saved.nat.has(KUBE_PROXY_CANARY) &&
+    saved.filter.has(KUBE_PROXY_CANARY)
+  )
     return { text: '', added };
   const lines: string[] = ['*mangle', canary, 'COMMIT'];
   for (const table of ['nat', 'filter'] as const) {

@@ -153,8 +153,6 @@ export class IPTablesProxier implements Proxier {
   async sync(state: DesiredState, full: boolean): Promise<SyncOutcome> {
     const t = this.o.tools;
     let saveMs = 0;
-    let filterSave = '';
-    let natSave = '';
     // Full syncs: each table's save parsed once, for the record check, adoption and the jumps.
     let saved: Record<IPTablesTable, Map<string, string[]>> | undefined;
     if (full) {
@@ -164,8 +162,6 @@ export class IPTablesProxier implements Proxier {
         iptablesSave(this.exec, t, 'filter', RESTORE_TIMEOUT_MS),
       ]);
       saveMs = performance.now() - s0;
-      filterSave = filter;
-      natSave = nat;
       saved = { nat: parseSave(nat), filter: parseSave(filter) };
       this.natChains = new Set(saved.nat.keys());
       const droppedNat = reconcileKnown(this.tables.nat.known, saved.nat);
@@ -235,7 +231,7 @@ export class IPTablesProxier implements Proxier {
       this.ruleTotals = { ...rendered.totals };
       this.incrementalReady = true;
     }
-    if (saved) await this.ensureJumpsAndCanaries(filterSave, natSave, new Set(saved.filter.keys()));
+    if (saved) await this.ensureJumpsAndCanaries(saved);
 
     if (this.o.conntrackCleanup ?? true) {
       await reconcileUDPConntrack(state, { exec: this.exec, logger: this.log, metrics: this.o.metrics });
@@ -386,14 +382,11 @@ export class IPTablesProxier implements Proxier {
    * being removed under us), the per-item path runs: `-N`, then `-C` before each `-I`.
    */
   private async ensureJumpsAndCanaries(
-    filterSave: string,
-    natSave: string,
-    filterChains: ReadonlySet<string>,
+    saved: Readonly<Record<IPTablesTable, ReadonlyMap<string, readonly string[]>>>,
   ): Promise<void> {
     const t = this.o.tools;
-    const saves: Record<IPTablesTable, string> = { filter: filterSave, nat: natSave };
-    const haveFirewall = filterChains.has(KUBE_FIREWALL) || this.tables.filter.known.has(KUBE_FIREWALL);
-    const { text, added } = renderJumpsAndCanaries(saves, haveFirewall);
+    const haveFirewall = saved.filter.has(KUBE_FIREWALL) || this.tables.filter.known.has(KUBE_FIREWALL);
+    const { text, added } = renderJumpsAndCanaries(saved, haveFirewall);
     if (text === '') return;
     try {
       await iptablesRestore(this.exec, t, text);
@@ -405,7 +398,7 @@ export class IPTablesProxier implements Proxier {
     }
     if (!haveFirewall) await ensureChain(this.exec, t, 'filter', KUBE_FIREWALL);
     for (const j of JUMP_RULES) {
-      if (hasJump(saves[j.table], j.chain, j.target, commentOf(j.args))) continue;
+      if (hasJump(saved[j.table].get(j.chain), j.target, commentOf(j.args))) continue;
       await ensureRule(this.exec, t, j, 'prepend');
     }
     await this.ensureCanaries();
