@@ -77,10 +77,15 @@ export class IPTablesTables {
         need(c).push(rule);
       } else if (line.startsWith('-I ')) {
         const [c, rest] = splitOp(line);
-        // `-I CHAIN 1 rule` or `-I CHAIN rule`: both insert at the head.
-        const rule = /^\d+ /.test(rest) ? rest.slice(rest.indexOf(' ') + 1) : rest;
+        // `-I CHAIN N rule` inserts at position N (1-based, at most one past the end, as iptables
+        // enforces); `-I CHAIN rule` at the head.
+        const num = /^(\d+) /.exec(rest);
+        const rule = num ? rest.slice(num[0].length) : rest;
+        const at = num ? Number(num[1]) : 1;
         checkTarget(rule);
-        need(c).unshift(rule);
+        const rules = need(c);
+        if (at < 1 || at > rules.length + 1) throw new Error(`-I ${c} ${at}: index of insertion too big`);
+        rules.splice(at - 1, 0, rule);
       } else if (line.startsWith('-D ')) {
         const [c, rule] = splitOp(line);
         const rules = need(c);

@@ -91,11 +91,54 @@ const COMMENT_RE = /--comment "?([^" ]+)/;
  * service port name "ns/svc:port" (or "ns/svc"); undefined for kube-proxy's own static rules.
  */
 export function ruleService(rule: string): string | undefined {
-  const m = COMMENT_RE.exec(rule);
-  const name = m?.[1];
-  if (name === undefined || !name.includes('/')) return undefined;
+  const name = rulePortName(rule);
+  if (name === undefined) return undefined;
   const colon = name.indexOf(':');
   return colon < 0 ? name : name.slice(0, colon);
+}
+
+/** The service port name ("ns/svc:port" or "ns/svc") a dispatch rule's comment starts with, if any. */
+function rulePortName(rule: string): string | undefined {
+  const name = COMMENT_RE.exec(rule)?.[1];
+  return name !== undefined && name.includes('/') ? name : undefined;
+}
+
+/**
+ * Merges two lists of dispatch rules, each already in the whole render's order (service ports in
+ * state.sortedKeys order), into that order. A partial sync so writes a dispatch chain exactly as a
+ * full render would: a restarted proxy then adopts the chain instead of rewriting it.
+ */
+function mergeInRenderOrder(
+  a: readonly string[],
+  b: readonly string[],
+  sortedKeys: readonly string[],
+): string[] {
+  if (a.length === 0) return [...b];
+  if (b.length === 0) return [...a];
+  // Keys are "<port name>/<PROTOCOL>"; comments carry the port name.
+  const rank = new Map<string, number>();
+  for (let i = 0; i < sortedKeys.length; i++) {
+    const k = sortedKeys[i]!;
+    rank.set(k.slice(0, k.lastIndexOf('/')), i);
+  }
+  const of = (r: string): number => rank.get(rulePortName(r) ?? '') ?? Number.MAX_SAFE_INTEGER;
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  let ra = of(a[0]!);
+  let rb = of(b[0]!);
+  while (i < a.length && j < b.length) {
+    if (ra <= rb) {
+      out.push(a[i++]!);
+      if (i < a.length) ra = of(a[i]!);
+    } else {
+      out.push(b[j++]!);
+      if (j < b.length) rb = of(b[j]!);
+    }
+  }
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
 }
 
 /** Multiset difference of two rule lists: what to delete from `before` and add to reach `after`. */
@@ -202,8 +245,9 @@ export function renderIncremental(
       });
       const fresh = next.filter((r) => ruleService(r) !== undefined);
       const fixed = next.filter((r) => ruleService(r) === undefined);
-      // Static rules last: the nat KUBE-SERVICES tail (the jump to KUBE-NODEPORTS) must stay last.
-      rules.set(c, [...kept, ...fresh, ...fixed]);
+      // Static rules last, as in the whole render: the nat KUBE-SERVICES tail (the jump to
+      // KUBE-NODEPORTS) must stay last.
+      rules.set(c, [...mergeInRenderOrder(kept, fresh, state.sortedKeys), ...fixed]);
     }
     merged.push({ chains: doc.chains, rules, deletes: [] });
   }
@@ -318,6 +362,43 @@ export function planRestores(
   return acc;
 }
 
+/**
+ * The `-D`/`-I` lines that turn a dispatch chain holding `before` (as we wrote it, in the kernel's
+ * order) into exactly `next`, order included, or undefined when a rewrite is the better (or only)
+ * way: too many changes, the tail rule involved, or the rules that stay are not in `next`'s order
+ * (then only a rewrite gives the kernel `next`'s order). Deletions go first; each insertion then
+ * names its final position, in ascending order, so every rule lands where `next` has it.
+ */
+function editInPlace(
+  chain: string,
+  before: readonly string[],
+  next: readonly string[],
+): { edits: string[]; added: number } | undefined {
+  const d = ruleDiff(before, next);
+  if (d.removed.length + d.added.length > MAX_EDITS) return undefined;
+  if ([...d.removed, ...d.added].some((r) => r.includes(TAIL_MARKER))) return undefined;
+  // What stays after the deletions (`-D` removes the first equal rule).
+  const drop = new Map<string, number>();
+  for (const r of d.removed) drop.set(r, (drop.get(r) ?? 0) + 1);
+  const stays: string[] = [];
+  for (const r of before) {
+    const n = drop.get(r) ?? 0;
+    if (n > 0) drop.set(r, n - 1);
+    else stays.push(r);
+  }
+  const edits = d.removed.map((r) => `-D${r.slice(2)}`);
+  let k = 0;
+  let added = 0;
+  for (let i = 0; i < next.length; i++) {
+    if (k < stays.length && next[i] === stays[k]) k++;
+    else {
+      edits.push(`-I ${chain} ${i + 1}${next[i]!.slice(3 + chain.length)}`);
+      added++;
+    }
+  }
+  return k === stays.length ? { edits, added } : undefined;
+}
+
 /** One `*table` section for `chains` (document order kept); optional edits of dispatch chains and deletions. */
 function section(
   acc: RestorePlan,
@@ -345,14 +426,10 @@ function section(
     touched.push([table, c]);
     acc.pending[table].set(c, content);
     if (allowEdits && before !== undefined && EDITABLE_CHAINS.has(c)) {
-      const d = ruleDiff(before === '' ? [] : before.split('\n'), next);
-      if (
-        d.removed.length + d.added.length <= MAX_EDITS &&
-        ![...d.removed, ...d.added].some((r) => r.includes(TAIL_MARKER))
-      ) {
-        for (const r of d.removed) edits.push(`-D${r.slice(2)}`);
-        for (const r of d.added) edits.push(`-I ${c} 1${r.slice(3 + c.length)}`);
-        rules += d.added.length;
+      const edit = editInPlace(c, before === '' ? [] : before.split('\n'), next);
+      if (edit) {
+        for (const e of edit.edits) edits.push(e);
+        rules += edit.added;
         acc.edited++;
         continue;
       }
