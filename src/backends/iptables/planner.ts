@@ -103,6 +103,22 @@ function rulePortName(rule: string): string | undefined {
   return name !== undefined && name.includes('/') ? name : undefined;
 }
 
+/** Service port name -> its position in the whole render (keys are "<port name>/<PROTOCOL>"). */
+function renderRank(sortedKeys: readonly string[]): Map<string, number> {
+  const rank = new Map<string, number>();
+  for (let i = 0; i < sortedKeys.length; i++) {
+    const k = sortedKeys[i]!;
+    rank.set(k.slice(0, k.lastIndexOf('/')), i);
+  }
+  return rank;
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /**
  * Merges two lists of dispatch rules, each already in the whole render's order (service ports in
  * state.sortedKeys order), into that order. A partial sync so writes a dispatch chain exactly as a
@@ -111,16 +127,10 @@ function rulePortName(rule: string): string | undefined {
 function mergeInRenderOrder(
   a: readonly string[],
   b: readonly string[],
-  sortedKeys: readonly string[],
+  rank: ReadonlyMap<string, number>,
 ): string[] {
   if (a.length === 0) return [...b];
   if (b.length === 0) return [...a];
-  // Keys are "<port name>/<PROTOCOL>"; comments carry the port name.
-  const rank = new Map<string, number>();
-  for (let i = 0; i < sortedKeys.length; i++) {
-    const k = sortedKeys[i]!;
-    rank.set(k.slice(0, k.lastIndexOf('/')), i);
-  }
   const of = (r: string): number => rank.get(rulePortName(r) ?? '') ?? Number.MAX_SAFE_INTEGER;
   const out: string[] = [];
   let i = 0;
@@ -228,6 +238,7 @@ export function renderIncremental(
     nfacct,
   });
   const merged: SplitTable[] = [];
+  let rank: ReadonlyMap<string, number> | undefined;
   for (const table of ['filter', 'nat'] as const) {
     const doc = splitTable(table === 'nat' ? plan.nat : plan.filter);
     const rules = new Map<string, readonly string[]>();
@@ -239,15 +250,25 @@ export function renderIncremental(
       }
       const before = book.known[table].get(c);
       if (before === undefined) return undefined;
-      const kept = (before === '' ? [] : before.split('\n')).filter((r) => {
+      const lines = before === '' ? [] : before.split('\n');
+      const kept: string[] = [];
+      const old: string[] = [];
+      const oldFixed: string[] = [];
+      for (const r of lines) {
         const svc = ruleService(r);
-        return svc !== undefined && !changed.has(svc);
-      });
+        if (svc === undefined) oldFixed.push(r);
+        else (changed.has(svc) ? old : kept).push(r);
+      }
       const fresh = next.filter((r) => ruleService(r) !== undefined);
       const fixed = next.filter((r) => ruleService(r) === undefined);
+      // The common partial sync (endpoints changed, not the service's frontends): nothing to merge.
+      if (sameLines(old, fresh) && sameLines(oldFixed, fixed)) {
+        rules.set(c, lines);
+        continue;
+      }
       // Static rules last, as in the whole render: the nat KUBE-SERVICES tail (the jump to
       // KUBE-NODEPORTS) must stay last.
-      rules.set(c, [...mergeInRenderOrder(kept, fresh, state.sortedKeys), ...fixed]);
+      rules.set(c, [...mergeInRenderOrder(kept, fresh, (rank ??= renderRank(state.sortedKeys))), ...fixed]);
     }
     merged.push({ chains: doc.chains, rules, deletes: [] });
   }
