@@ -8,12 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { labSkipReason, type LabProcess } from './lab/topology.js';
 import { prepareScenarioLab, type ScenarioContext } from './scenarios/index.js';
+import { scrapeMetrics, startScenarioDaemon, waitUntilServing, WEB_IP as WEB } from './scenarios/daemon.js';
 
-const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
-const WEB = '172.30.0.10';
 const OTHER = ['-p', 'tcp', '--dport', '9999', '-m', 'comment', '--comment', 'other-owner', '-j', 'ACCEPT'];
 
 for (const backend of ['legacy', 'nft'] as const) {
@@ -32,30 +30,12 @@ for (const backend of ['legacy', 'nft'] as const) {
 
     before(async () => {
       ({ ctx, dispose } = await prepareScenarioLab({ localhostNodePorts: true }));
-      daemon = ctx.lab.spawnInNode(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          DAEMON,
-          '--proxy-mode=iptables',
-          `--manifests=${ctx.dir}`,
-          '--hostname-override=node-1',
-          '--cluster-cidr=10.244.0.0/16',
-          '--healthz-bind-address=127.0.0.1:10256',
-          '--metrics-bind-address=127.0.0.1:10249',
-          '--iptables-sync-period=2s',
-          '--iptables-min-sync-period=0s',
-          '-v=2',
-        ],
-        { KUBE_PROXY_IPTABLES_BACKEND: backend },
-      );
-      ctx.diagnostics = () => `daemon:\n${daemon.tail(30)}`;
-      await daemon.waitForOutput(/"msg":"sync done"/, 120_000);
-      await ctx.until(
-        'web answers',
-        async () => (await ctx.lab.tcp('client', WEB, 80, { timeoutMs: 1000 })).ok,
-      );
+      daemon = startScenarioDaemon(ctx, {
+        mode: 'iptables',
+        backend,
+        args: ['--iptables-sync-period=2s', '--iptables-min-sync-period=0s'],
+      });
+      await waitUntilServing(ctx, daemon);
     });
 
     after(async () => {
@@ -88,9 +68,7 @@ for (const backend of ['legacy', 'nft'] as const) {
         'web answers again',
         async () => (await ctx.lab.tcp('client', WEB, 80, { timeoutMs: 1000 })).ok,
       );
-      const metrics = (
-        await ctx.lab.exec('node', 'curl', ['-s', '-m', '2', 'http://127.0.0.1:10249/metrics'])
-      ).stdout;
+      const metrics = await scrapeMetrics(ctx);
       assert.match(metrics, /kubeproxy_sync_proxy_rules_drift_total\{ip_family="IPv4",object="jump"\} [1-9]/);
       const after = (await ctx.lab.exec('node', iptables, ['-w', '-t', 'nat', '-S', 'PREROUTING'])).stdout;
       assert.match(after, /other-owner/, "the other owner's rule survived");

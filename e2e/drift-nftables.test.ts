@@ -9,12 +9,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { labSkipReason, type LabProcess } from './lab/topology.js';
 import { prepareScenarioLab, type ScenarioContext } from './scenarios/index.js';
-
-const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
-const WEB = '172.30.0.10';
+import { scrapeMetrics, startScenarioDaemon, waitUntilServing, WEB_IP as WEB } from './scenarios/daemon.js';
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
@@ -37,10 +34,9 @@ describe('nftables mode repairs drift', { skip: skipReason() }, () => {
   const nft = (args: string[], input?: string) =>
     ctx.lab.exec('node', 'nft', args, input === undefined ? {} : { input });
   const driftCount = async (object: string): Promise<number> => {
-    const r = await ctx.lab.exec('node', 'curl', ['-s', '-m', '2', 'http://127.0.0.1:10249/metrics']);
     const m = new RegExp(
       `kubeproxy_sync_proxy_rules_drift_total\\{ip_family="IPv4",object="${object}"\\} (\\d+)`,
-    ).exec(r.stdout);
+    ).exec(await scrapeMetrics(ctx));
     return m ? Number(m[1]) : 0;
   };
   /** Waits for the next drift warning naming `re`, then for the repair (web answers again). */
@@ -69,26 +65,11 @@ describe('nftables mode repairs drift', { skip: skipReason() }, () => {
   before(async () => {
     ({ ctx, dispose } = await prepareScenarioLab({ localhostNodePorts: false }));
     await nft(['-f', '-'], OTHER);
-    daemon = ctx.lab.spawnInNode(process.execPath, [
-      '--import',
-      'tsx',
-      DAEMON,
-      '--proxy-mode=nftables',
-      `--manifests=${ctx.dir}`,
-      '--hostname-override=node-1',
-      '--cluster-cidr=10.244.0.0/16',
-      '--healthz-bind-address=127.0.0.1:10256',
-      '--metrics-bind-address=127.0.0.1:10249',
-      '--iptables-sync-period=2s',
-      '--iptables-min-sync-period=0s',
-      '-v=2',
-    ]);
-    ctx.diagnostics = () => `daemon:\n${daemon.tail(30)}`;
-    await daemon.waitForOutput(/"msg":"sync done"/, 120_000);
-    await ctx.until(
-      'web answers',
-      async () => (await ctx.lab.tcp('client', WEB, 80, { timeoutMs: 1000 })).ok,
-    );
+    daemon = startScenarioDaemon(ctx, {
+      mode: 'nftables',
+      args: ['--iptables-sync-period=2s', '--iptables-min-sync-period=0s'],
+    });
+    await waitUntilServing(ctx, daemon);
   });
 
   after(async () => {

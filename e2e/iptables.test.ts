@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labSkipReason, type LabProcess } from './lab/topology.js';
 import { prepareScenarioLab, SCENARIOS, type ScenarioContext, svc, slice } from './scenarios/index.js';
+import { startScenarioDaemon } from './scenarios/daemon.js';
 
 const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
 const BACKENDS = ['legacy', 'nft'] as const;
@@ -57,27 +58,12 @@ for (const backend of BACKENDS) {
     let daemon: LabProcess;
 
     const startDaemon = (): LabProcess => {
-      const d = ctx.lab.spawnInNode(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          DAEMON,
-          '--proxy-mode=iptables',
-          `--manifests=${ctx.dir}`,
-          `--hostname-override=node-1`,
-          '--cluster-cidr=10.244.0.0/16',
-          '--healthz-bind-address=0.0.0.0:10256',
-          '--metrics-bind-address=127.0.0.1:10249',
-          '--iptables-min-sync-period=0s',
-          '--iptables-sync-period=3s',
-          '-v=2',
-          '--logging-format=json', // the assertions read fields of pino's JSON lines
-        ],
-        { ...process.env, KUBE_PROXY_IPTABLES_BACKEND: backend },
-      );
-      ctx.diagnostics = () => `daemon:\n${d.tail(30)}`;
-      return d;
+      return startScenarioDaemon(ctx, {
+        mode: 'iptables',
+        backend,
+        healthz: '0.0.0.0:10256',
+        args: ['--iptables-min-sync-period=0s', '--iptables-sync-period=3s'],
+      });
     };
     /** SIGTERM, up to 20 s for a clean exit (SIGKILL after that). */
     const stopDaemon = async (d: LabProcess): Promise<void> => {

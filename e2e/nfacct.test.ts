@@ -8,11 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { labSkipReason, type LabProcess } from './lab/topology.js';
 import { prepareScenarioLab, type ScenarioContext } from './scenarios/index.js';
+import { scrapeMetrics, startScenarioDaemon } from './scenarios/daemon.js';
 
-const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
 const LOCALHOST = 'kubeproxy_iptables_localhost_nodeports_accepted_packets_total';
 const INVALID = 'kubeproxy_iptables_ct_state_invalid_dropped_packets_total';
 
@@ -32,23 +31,7 @@ for (const backend of ['legacy', 'nft'] as const) {
 
     before(async () => {
       ({ ctx, dispose } = await prepareScenarioLab({ localhostNodePorts: true }));
-      daemon = ctx.lab.spawnInNode(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          DAEMON,
-          '--proxy-mode=iptables',
-          `--manifests=${ctx.dir}`,
-          '--hostname-override=node-1',
-          '--cluster-cidr=10.244.0.0/16',
-          '--healthz-bind-address=127.0.0.1:10256',
-          '--metrics-bind-address=127.0.0.1:10249',
-          '-v=2',
-        ],
-        { KUBE_PROXY_IPTABLES_BACKEND: backend },
-      );
-      ctx.diagnostics = () => `daemon:\n${daemon.tail(30)}`;
+      daemon = startScenarioDaemon(ctx, { mode: 'iptables', backend });
       await daemon.waitForOutput(/"msg":"sync done"/, 120_000);
     });
 
@@ -57,8 +40,7 @@ for (const backend of ['legacy', 'nft'] as const) {
       await dispose?.();
     });
 
-    const scrape = async (): Promise<string> =>
-      (await ctx.lab.exec('node', 'curl', ['-s', '-m', '2', 'http://127.0.0.1:10249/metrics'])).stdout;
+    const scrape = (): Promise<string> => scrapeMetrics(ctx);
     const value = (text: string, name: string): number => {
       const m = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
       assert.ok(

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { labSkipReason, type ConnResult, type LabProcess } from './lab/topology.js';
 import { prepareScenarioLab, SCENARIOS, type ScenarioContext, svc, slice } from './scenarios/index.js';
+import { startScenarioDaemon } from './scenarios/daemon.js';
 import { endpointObjectNames } from '../src/backends/nftables/names.js';
 
 const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
@@ -36,22 +37,11 @@ describe('nftables mode in the lab', { skip: skipReason() }, () => {
   let tablesBefore: string;
 
   const startDaemon = (): LabProcess => {
-    const d = ctx.lab.spawnInNode(process.execPath, [
-      '--import',
-      'tsx',
-      DAEMON,
-      '--proxy-mode=nftables',
-      `--manifests=${ctx.dir}`,
-      '--hostname-override=node-1',
-      '--cluster-cidr=10.244.0.0/16',
-      '--healthz-bind-address=0.0.0.0:10256',
-      '--metrics-bind-address=127.0.0.1:10249',
-      '--iptables-min-sync-period=0s',
-      '-v=2',
-      '--logging-format=json', // logLines() reads pino's JSON lines
-    ]);
-    ctx.diagnostics = () => `daemon:\n${d.tail(30)}`;
-    return d;
+    return startScenarioDaemon(ctx, {
+      mode: 'nftables',
+      healthz: '0.0.0.0:10256',
+      args: ['--iptables-min-sync-period=0s'],
+    });
   };
   /** SIGTERM, up to 20 s for a clean exit (SIGKILL after that). */
   const stopDaemon = async (d: LabProcess): Promise<void> => {

@@ -11,12 +11,10 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { labSkipReason, type LabProcess } from './lab/topology.js';
 import { prepareScenarioLab, type ScenarioContext, svc, slice } from './scenarios/index.js';
+import { startScenarioDaemon } from './scenarios/daemon.js';
 import { which } from '../src/exec/run.js';
-
-const DAEMON = fileURLToPath(new URL('./run-daemon.ts', import.meta.url));
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
@@ -66,26 +64,12 @@ describe('/readyz means programmed (nftables mode, failing nft injected)', { ski
     );
     chmodSync(join(shimDir, 'nft'), 0o755);
     writeFileSync(fault, '');
-    daemon = ctx.lab.spawnInNode(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        DAEMON,
-        '--proxy-mode=nftables',
-        `--manifests=${ctx.dir}`,
-        '--hostname-override=node-1',
-        '--cluster-cidr=10.244.0.0/16',
-        '--healthz-bind-address=127.0.0.1:10256',
-        '--metrics-bind-address=127.0.0.1:10249',
-        // Short period: retries every 2 s, and "behind" for more than 2 × 2 s makes the node unready.
-        '--iptables-sync-period=2s',
-        '--iptables-min-sync-period=0s',
-        '-v=2',
-      ],
-      { PATH: `${shimDir}:${process.env.PATH ?? ''}` },
-    );
-    ctx.diagnostics = () => `daemon:\n${daemon.tail(30)}`;
+    daemon = startScenarioDaemon(ctx, {
+      mode: 'nftables',
+      // Short period: retries every 2 s, and "behind" for more than 2 × 2 s makes the node unready.
+      args: ['--iptables-sync-period=2s', '--iptables-min-sync-period=0s'],
+      env: { PATH: `${shimDir}:${process.env.PATH ?? ''}` },
+    });
   });
 
   after(async () => {
