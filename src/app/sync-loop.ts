@@ -10,7 +10,6 @@ import type { Logger } from '../observability/logger.js';
 import type { SourceEvent } from '../sources/source.js';
 import { BoundedFrequencyRunner, realTimers, type TimerApi } from '../proxy/runner.js';
 import type { StateTracker } from '../proxy/state-tracker.js';
-import { restrictState } from '../proxy/priority.js';
 import type { DesiredState } from '../proxy/types.js';
 
 /** Upstream's FullSyncPeriod: a full resync at least this often. */
@@ -229,8 +228,9 @@ export class SyncLoop {
         this.tracker.topologyChanged(family) ||
         start - (this.lastFull.get(family) ?? -Infinity) >
           (this.opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS);
+      // The priority Services go first, before the whole state is even built (10k Services: ~0.2 s).
+      if (this.priorityDue.delete(family)) await this.syncPriority(family, proxier);
       const state = this.tracker.build(family);
-      if (this.priorityDue.delete(family)) await this.syncPriority(family, proxier, state);
       try {
         const outcome = await proxier.sync(state, full);
         this.tracker.commit(state);
@@ -260,7 +260,7 @@ export class SyncLoop {
    * sync of a small state would remove the others until the bulk lands. Never fails the sync: on
    * any error the bulk sync simply follows.
    */
-  private async syncPriority(family: IPFamily, proxier: Proxier, state: DesiredState): Promise<void> {
+  private async syncPriority(family: IPFamily, proxier: Proxier): Promise<void> {
     const names = this.opts.priorityServices;
     if (!names) return;
     try {
@@ -268,7 +268,7 @@ export class SyncLoop {
         this.logger.info({ family }, 'rules of an earlier run are in place; no separate priority sync');
         return;
       }
-      const small = restrictState(state, names);
+      const small = this.tracker.buildSubset(family, names);
       if (!small) return;
       const start = this.timers.now();
       await proxier.sync(small, true);

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StateTracker } from './state-tracker.js';
-import { priorityServiceError, prioritySet, restrictState } from './priority.js';
+import { priorityServiceError, prioritySet } from './priority.js';
 import { makeService, makeSlice } from '../../test/fixtures/objects.js';
 
-function built() {
+function tracker(): StateTracker {
   const t = new StateTracker({ families: ['IPv4'], nodeName: 'n' });
   t.onEvent({ type: 'add', object: makeService('default', 'kubernetes', { clusterIP: '172.30.0.1' }) });
   t.onEvent({ type: 'add', object: makeSlice('default', 'kubernetes', 's', [{ ip: '10.0.0.1' }]) });
@@ -12,12 +12,12 @@ function built() {
   t.onEvent({ type: 'add', object: makeSlice('ns', 'a', 's', [{ ip: '10.0.0.2' }]) });
   t.onEvent({ type: 'synced', kind: 'Service' });
   t.onEvent({ type: 'synced', kind: 'EndpointSlice' });
-  return t.build('IPv4');
+  return t;
 }
 
-test('restrictState keeps only the named services, without conntrack work or trigger times', () => {
-  const state = built();
-  const small = restrictState(state, prioritySet([]));
+test('buildSubset keeps only the named services, without conntrack work or trigger times', () => {
+  const t = tracker();
+  const small = t.buildSubset('IPv4', prioritySet([]));
   assert.ok(small);
   assert.deepEqual(
     [...small.services.values()].map((s) => s.info.serviceName),
@@ -27,12 +27,17 @@ test('restrictState keeps only the named services, without conntrack work or tri
   assert.deepEqual([...small.changedServices], ['default/kubernetes']);
   assert.equal(small.conntrack.udpServicePorts.size, 0);
   assert.deepEqual(small.lastChangeTriggerTimes, []);
-  assert.equal(small.nodeName, state.nodeName);
-  assert.equal(state.services.size, 2, 'the full state is untouched');
+  assert.equal(small.nodeName, 'n');
+  // What the whole build and commit keep is untouched: the bulk sync still sees every service as new.
+  const state = t.build('IPv4');
+  assert.equal(state.services.size, 2);
+  assert.deepEqual([...state.changedServices].sort(), ['default/kubernetes', 'ns/a']);
+  const again = t.buildSubset('IPv4', prioritySet([]));
+  assert.deepEqual(again?.services.get(small.sortedKeys[0]!), state.services.get(small.sortedKeys[0]!));
 });
 
-test('restrictState is undefined when none of the services exists', () => {
-  assert.equal(restrictState(built(), new Set(['x/y'])), undefined);
+test('buildSubset is undefined when none of the services exists', () => {
+  assert.equal(tracker().buildSubset('IPv4', new Set(['x/y'])), undefined);
 });
 
 test('prioritySet always starts with default/kubernetes and has no repeats', () => {

@@ -401,32 +401,84 @@ export class StateTracker {
       cache.sortedKeys = keys;
     }
 
-    const serviceCIDRs = [...this.serviceCIDRObjs.values()]
-      .flatMap((o) => o.cidrs)
-      .filter((c) => parseCIDR(c)?.family === family)
-      .sort();
     const state: DesiredState = {
-      family,
-      nodeName: this.opts.nodeName,
-      nodeIPs: this.nodeIPs(family),
-      nodeZone: zone,
+      ...this.nodeFields(family, zone),
       services: cache.ports,
       sortedKeys: cache.sortedKeys,
       changedServices,
       healthCheckNodePorts: cache.hcnp,
       localReadyEndpoints: cache.localReady,
       noLocalEndpoints: { ...cache.noLocal },
-      serviceCIDRs: [...new Set(serviceCIDRs)],
       conntrack: {
         udpServicePorts,
         deletedUDPClusterIPs,
         goneUDPFrontends: { ipPorts: goneIPPorts, nodePorts: goneNodePorts },
       },
       lastChangeTriggerTimes,
-      nodePodCIDRs: (this.node?.podCIDRs ?? []).filter((c) => parseCIDR(c)?.family === family),
     };
     this.builds.set(state, { dirtyAtBuild: new Map(dirty), entries, topology });
     return state;
+  }
+
+  /** The node-level fields of a state of `family`. */
+  private nodeFields(
+    family: IPFamily,
+    zone: string,
+  ): Pick<DesiredState, 'family' | 'nodeName' | 'nodeIPs' | 'nodeZone' | 'serviceCIDRs' | 'nodePodCIDRs'> {
+    const serviceCIDRs = [...this.serviceCIDRObjs.values()]
+      .flatMap((o) => o.cidrs)
+      .filter((c) => parseCIDR(c)?.family === family)
+      .sort();
+    return {
+      family,
+      nodeName: this.opts.nodeName,
+      nodeIPs: this.nodeIPs(family),
+      nodeZone: zone,
+      serviceCIDRs: [...new Set(serviceCIDRs)],
+      nodePodCIDRs: (this.node?.podCIDRs ?? []).filter((c) => parseCIDR(c)?.family === family),
+    };
+  }
+
+  /**
+   * A state of `family` holding only the Services in `names` (the priority sync before the first
+   * bulk sync): their service ports, health check node ports and local-endpoint counts, node-level
+   * fields as build() gives them. It carries no conntrack work and no trigger times (the bulk sync
+   * that follows does that cleanup and measures the latency), and it touches nothing build() and
+   * commit() keep: its cost is that of the named Services alone, not of the cluster. Undefined when
+   * none of them exists (nothing worth a separate sync).
+   */
+  buildSubset(family: IPFamily, names: ReadonlySet<string>): DesiredState | undefined {
+    if (!this.caches.has(family))
+      throw new RangeError(`family ${family} is not tracked (tracking ${this.opts.families.join(', ')})`);
+    const zone = this.nodeZone();
+    const services = new Map<string, ServicePortState>();
+    const changedServices = new Set<string>();
+    const healthCheckNodePorts = new Map<string, number>();
+    const localReadyEndpoints = new Map<string, number>();
+    const noLocalEndpoints = { internal: 0, external: 0 };
+    for (const nsn of names) {
+      const e = this.computeEntry(nsn, family, zone);
+      if (!e || e.ports.length === 0) continue;
+      changedServices.add(nsn);
+      for (const p of e.ports) services.set(p.key, p);
+      if (e.healthCheckNodePort) {
+        healthCheckNodePorts.set(nsn, e.healthCheckNodePort);
+        localReadyEndpoints.set(nsn, e.localReady);
+      }
+      addNoLocal(noLocalEndpoints, e, 1);
+    }
+    if (changedServices.size === 0) return undefined;
+    return {
+      ...this.nodeFields(family, zone),
+      services,
+      sortedKeys: [...services.keys()].sort(),
+      changedServices,
+      healthCheckNodePorts,
+      localReadyEndpoints,
+      noLocalEndpoints,
+      conntrack: { udpServicePorts: new Set(), deletedUDPClusterIPs: new Set() },
+      lastChangeTriggerTimes: [],
+    };
   }
 
   /**
