@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conntrackSysctls, isKernelMode } from './linux-setup-plan.js';
+import { conntrackSysctls } from './linux-setup-plan.js';
 import { defaultProxyConfig } from '../config/defaults.js';
 
 test('defaults: raise nf_conntrack_max to max(perCore*cpus, min); set the TCP timeouts; leave UDP alone', () => {
@@ -23,15 +23,5 @@ test('zero values leave the kernel alone; liberal and UDP timeouts when set', ()
   assert.deepEqual(conntrackSysctls(c, 2), [
     { path: 'net/netfilter/nf_conntrack_tcp_be_liberal', value: 1 },
     { path: 'net/netfilter/nf_conntrack_udp_timeout', value: 30 },
-  ]);
-});
-
-test('only kernel modes touch sysctls', () => {
-  assert.deepEqual((['iptables', 'nftables', 'ipvs', 'userspace', 'state'] as const).map(isKernelMode), [
-    true,
-    true,
-    true,
-    false,
-    false,
   ]);
 });

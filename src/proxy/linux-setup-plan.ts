@@ -73,8 +73,3 @@ export function modeSysctls(config: ProxyConfig): SysctlWrite[] {
       return [];
   }
 }
-
-/** Modes that program the kernel; only they touch sysctls (userspace and state run unprivileged). */
-export function isKernelMode(mode: ProxyConfig['mode']): boolean {
-  return mode === 'iptables' || mode === 'nftables' || mode === 'ipvs';
-}
