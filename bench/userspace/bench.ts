@@ -266,7 +266,7 @@ async function main(): Promise<void> {
     if (tsc.status !== 0) throw new Error(`tsc build of ${srcRoot} failed`);
     return join(out, 'bench/userspace/proxy-child.js');
   };
-  const compiledChild = ONLY.some((k) => ['ours', 'hwm', 'workers2'].includes(k))
+  const compiledChild = ONLY.some((k) => ['ours', 'hwm', 'workers2', 'read32k', 'read64k'].includes(k))
     ? compile(root, join(work, 'current'))
     : '';
   let beforeChild = '';
@@ -359,6 +359,12 @@ async function main(): Promise<void> {
       address: '127.0.0.51',
       start: ours('127.0.0.51', { highWaterMark: 256 * 1024 }, compiledChild),
     },
+    ...[32, 64].map((kib) => ({
+      key: `read${kib}k`,
+      name: `kube-proxy-ts userspace, ${kib} KiB read buffers`,
+      address: `127.0.0.${44 + kib / 32}`,
+      start: ours(`127.0.0.${44 + kib / 32}`, { readBufferBytes: kib * 1024 }, compiledChild),
+    })),
     {
       key: 'workers2',
       name: 'kube-proxy-ts userspace, 2 cluster workers',

@@ -1,7 +1,7 @@
 // Runs the userspace relay for the benchmark in its own process (optionally as N cluster workers
 // sharing the listening sockets), so its CPU time can be read from /proc.
 // argv[2]: JSON { httpPorts: number[], bulkPort: number, address: string, port: number, bulkPortFront: number,
-//                 highWaterMark?: number, workers?: number }
+//                 highWaterMark?: number, readBufferBytes?: number, workers?: number }
 // Prints "ready <pid> <pid>..." (every process that relays) once listening.
 import cluster from 'node:cluster';
 import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
@@ -18,6 +18,7 @@ interface Args {
   port: number;
   bulkPortFront: number;
   highWaterMark?: number;
+  readBufferBytes?: number;
   workers?: number;
 }
 const args = JSON.parse(process.argv[2] ?? '{}') as Args;
@@ -55,7 +56,10 @@ async function runRelay(): Promise<void> {
   const state = desiredStatesFromObjects(objects, { families: ['IPv4'], nodeName: 'bench' })[0]!;
   const p = new UserspaceProxier(
     { logger: createLogger(0, process.stderr), options: OPTS },
-    args.highWaterMark ? { highWaterMark: args.highWaterMark } : {},
+    {
+      ...(args.highWaterMark ? { highWaterMark: args.highWaterMark } : {}),
+      ...(args.readBufferBytes ? { readBufferBytes: args.readBufferBytes } : {}),
+    },
   );
   await p.sync(state);
 }

@@ -53,6 +53,8 @@ export interface UserspaceRelayOptions {
   readonly udpIdleTimeoutMs?: number;
   /** Socket buffer high-water mark in bytes for both legs; default node's. */
   readonly highWaterMark?: number;
+  /** Read buffer of each connection's endpoint socket, bytes; default 16 KiB (tcp-relay.ts). */
+  readonly readBufferBytes?: number;
   /** 'auto' (default): portals when root with iptables, else direct listening; 'off': always direct. */
   readonly portals?: 'auto' | 'off';
   /** Proxy ports for portal sockets (--proxy-port-range); unset = ephemeral ports. */
@@ -132,6 +134,7 @@ export class UserspaceProxier implements Proxier {
     this.tcp = new TcpRelay(ctx, {
       connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
       highWaterMark: opts.highWaterMark,
+      readBufferBytes: opts.readBufferBytes,
     });
     this.udp = new UdpRelay(
       ctx,
