@@ -4,20 +4,24 @@
 //   node bench/userspace/floor-relay.mjs <variant> <host> <listenPort>=<targetPort>[,<targetPort>...]...
 // Listens on host:listenPort for each pair, relays round robin to 127.0.0.1:targetPort...
 // variant: "pipe" (a.pipe(b) both ways) or "onread" (upstream read with the onread option into one
-//   reused buffer, written straight to the client; the client side still a stream).
+//   reused buffer, written straight to the client; the client side still a stream); "+nagle" leaves
+//   noDelay off, "+keepalive" turns TCP keep-alive on for both legs.
 // Prints "ready <pid>" once listening.
 import * as net from 'node:net';
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 
-const [variant = 'pipe', host = '127.0.0.1', ...pairs] = process.argv.slice(2);
+const [spec = 'pipe', host = '127.0.0.1', ...pairs] = process.argv.slice(2);
+const [variant, ...mods] = spec.split('+');
+const noDelay = !mods.includes('nagle');
+const keepAlive = mods.includes('keepalive');
 const targetHost = '127.0.0.1';
 
 function relay(client, targets, rr) {
   const targetPort = targets[rr % targets.length];
   client.on('error', () => client.destroy());
   if (variant === 'pipe') {
-    const up = net.connect({ host: targetHost, port: targetPort, allowHalfOpen: true, noDelay: true });
+    const up = net.connect({ host: targetHost, port: targetPort, allowHalfOpen: true, noDelay, keepAlive });
     up.on('error', () => up.destroy());
     up.on('close', (e) => e && client.destroy());
     client.on('close', (e) => e && up.destroy());
@@ -39,7 +43,8 @@ function relay(client, targets, rr) {
     host: targetHost,
     port: targetPort,
     allowHalfOpen: true,
-    noDelay: true,
+    noDelay,
+    keepAlive,
     onread: {
       buffer: Buffer.allocUnsafe(64 * 1024),
       callback(n, buf) {
@@ -64,7 +69,7 @@ for (const pair of pairs) {
   const targets = to.split(',').map(Number);
   let rr = 0;
   net
-    .createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (c) =>
+    .createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay, keepAlive }, (c) =>
       relay(c, targets, rr++),
     )
     .listen(Number(listen), host, () => {
