@@ -2,7 +2,7 @@
 // relay (variants), and through HAProxy in TCP mode (if installed). Loopback only, bounded duration.
 //   node --import tsx bench/userspace/bench.ts [--seconds=5] [--connections=32] [--rounds=1]
 //     [--only=direct,ours,ours-tsx,floor-pipe,floor-onread,haproxy1,haproxy2,hwm,workers2,read32k,read64k,
-//       floor-nagle,floor-keepalive] [--cases=ka,nc,bulk]
+//       floor-nagle,floor-keepalive,floor-nopause] [--cases=ka,nc,bulk]
 //     [--before=REV]  (a git revision, e.g. main: adds the variant "before", REV's relay)
 // "ours" runs the relay as the daemon ships it (tsc output, built into a temporary directory); "ours-tsx"
 // runs the source through tsx (esbuild adds a __name helper call to every closure). floor-* are the
@@ -384,9 +384,9 @@ async function main(): Promise<void> {
       address: '127.0.0.58',
       start: floor('127.0.0.58', 'onread'),
     },
-    ...(['nagle', 'keepalive'] as const).map((mod, i) => ({
+    ...(['nagle', 'keepalive', 'nopause'] as const).map((mod, i) => ({
       key: `floor-${mod}`,
-      name: `floor: minimal Node relay, onread + pipe(), ${mod === 'nagle' ? 'noDelay off' : 'TCP keep-alive on'}`,
+      name: `floor: minimal Node relay, onread + pipe(), ${{ nagle: 'noDelay off', keepalive: 'TCP keep-alive on', nopause: 'no pauseOnConnect' }[mod]}`,
       address: `127.0.0.${59 + i}`,
       start: floor(`127.0.0.${59 + i}`, `onread+${mod}`),
     })),

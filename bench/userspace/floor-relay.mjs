@@ -5,7 +5,8 @@
 // Listens on host:listenPort for each pair, relays round robin to 127.0.0.1:targetPort...
 // variant: "pipe" (a.pipe(b) both ways) or "onread" (upstream read with the onread option into one
 //   reused buffer, written straight to the client; the client side still a stream); "+nagle" leaves
-//   noDelay off, "+keepalive" turns TCP keep-alive on for both legs.
+//   noDelay off, "+keepalive" turns TCP keep-alive on for both legs, "+nopause" accepts without
+//   pauseOnConnect and writes to the endpoint socket while it is still connecting.
 // Prints "ready <pid>" once listening.
 import * as net from 'node:net';
 import { Buffer } from 'node:buffer';
@@ -15,6 +16,7 @@ const [spec = 'pipe', host = '127.0.0.1', ...pairs] = process.argv.slice(2);
 const [variant, ...mods] = spec.split('+');
 const noDelay = !mods.includes('nagle');
 const keepAlive = mods.includes('keepalive');
+const pauseOnConnect = !mods.includes('nopause');
 const targetHost = '127.0.0.1';
 
 function relay(client, targets, rr) {
@@ -60,7 +62,7 @@ function relay(client, targets, rr) {
   up.on('close', (e) => e && client.destroy());
   client.on('close', (e) => e && up.destroy());
   client.pipe(up);
-  client.resume();
+  if (pauseOnConnect) client.resume();
 }
 
 let toListen = pairs.length;
@@ -69,9 +71,7 @@ for (const pair of pairs) {
   const targets = to.split(',').map(Number);
   let rr = 0;
   net
-    .createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay, keepAlive }, (c) =>
-      relay(c, targets, rr++),
-    )
+    .createServer({ allowHalfOpen: true, pauseOnConnect, noDelay, keepAlive }, (c) => relay(c, targets, rr++))
     .listen(Number(listen), host, () => {
       if (--toListen === 0) process.stdout.write(`ready ${process.pid}\n`);
     });
