@@ -36,6 +36,9 @@ import {
   familyOptions,
 } from './startup.js';
 
+/** The first retry of a failed sync (then doubling, at most syncPeriod). */
+export const SYNC_RETRY_INITIAL_MS = 1000;
+
 /** A running daemon, as main.ts and the tests hold it. */
 export interface Daemon {
   /** Resolves once the data plane has been programmed for the first time; rejects if startup failed. */
@@ -258,6 +261,9 @@ export class ProxyServer implements Daemon {
         ...this.periods,
         priorityServices: prioritySet(config.priorityServices),
         driftCheckPeriodMs: this.periods.syncPeriodMs,
+        // Sooner than upstream's one retry per syncPeriod: a transient failure (the xtables lock, a
+        // userspace port still held) heals in a second; a persistent one backs off to syncPeriod.
+        retryBackoffInitialMs: SYNC_RETRY_INITIAL_MS,
       },
       hooks,
       logger,

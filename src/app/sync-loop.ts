@@ -46,6 +46,11 @@ export interface SyncHooks {
 export interface SyncLoopOptions {
   readonly minSyncPeriodMs: number;
   readonly syncPeriodMs: number;
+  /**
+   * A failed sync is retried after this long, doubling with each consecutive failure up to
+   * syncPeriodMs. Absent: after syncPeriodMs, as upstream.
+   */
+  readonly retryBackoffInitialMs?: number;
   readonly fullSyncPeriodMs?: number;
   /** How often the runner syncs with nothing queued (default: fullSyncPeriodMs). Not necessarily a full sync. */
   readonly periodicSyncMs?: number;
@@ -91,6 +96,9 @@ export class SyncLoop {
     this.runner = new BoundedFrequencyRunner(() => this.syncAll(), {
       minIntervalMs: opts.minSyncPeriodMs,
       retryIntervalMs: opts.syncPeriodMs,
+      ...(opts.retryBackoffInitialMs !== undefined
+        ? { retryBackoffInitialMs: opts.retryBackoffInitialMs }
+        : {}),
       maxIntervalMs: Math.max(
         opts.periodicSyncMs ?? opts.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS,
         opts.minSyncPeriodMs,
@@ -242,7 +250,7 @@ export class SyncLoop {
       } catch (err) {
         this.needFull.set(family, true);
         this.logger.error(
-          { family, full, err, retryInMs: this.opts.syncPeriodMs },
+          { family, full, err, retryInMs: this.runner.nextRetryDelayMs() },
           'sync failed; retrying with a full sync',
         );
         this.hooks.failed?.(family, full, err);

@@ -35,7 +35,14 @@ class FakeTimers implements TimerApi {
 }
 
 function setup(
-  opts: { min?: number; retry?: number; max?: number; fail?: () => boolean; durationMs?: number } = {},
+  opts: {
+    min?: number;
+    retry?: number;
+    backoff?: number;
+    max?: number;
+    fail?: () => boolean;
+    durationMs?: number;
+  } = {},
 ) {
   const timers = new FakeTimers();
   const runs: number[] = [];
@@ -48,6 +55,7 @@ function setup(
     {
       minIntervalMs: opts.min ?? 1000,
       retryIntervalMs: opts.retry ?? 30000,
+      ...(opts.backoff !== undefined ? { retryBackoffInitialMs: opts.backoff } : {}),
       maxIntervalMs: opts.max ?? 3600000,
       timers,
       onError: () => {},
@@ -91,6 +99,29 @@ test('a failed run is retried after retryInterval even without new requests', as
   assert.deepEqual(runs, [0, 5000]);
   await timers.advance(100000);
   assert.equal(runs.length, 2, 'no more retries after success');
+});
+
+test('with a backoff, retries come after 1, 2, 4 ... s up to retryInterval, and a success starts over', async () => {
+  let failing = true;
+  const { timers, runs, r } = setup({ min: 0, retry: 5000, backoff: 1000, fail: () => failing });
+  r.run();
+  await timers.advance(0);
+  await timers.advance(20000);
+  // Failures at 0, 1000 (+1 s), 3000 (+2 s), 7000 (+4 s), then every 5 s (the cap).
+  assert.deepEqual(runs, [0, 1000, 3000, 7000, 12000, 17000]);
+  failing = false;
+  await timers.advance(5000);
+  assert.deepEqual(runs.slice(-1), [22000], 'the next retry succeeds');
+  failing = true;
+  r.run();
+  await timers.advance(0);
+  await timers.advance(1000);
+  assert.deepEqual(runs.slice(-2), [25000, 26000], 'after a success the first retry is 1 s again');
+  assert.equal(
+    r.nextRetryDelayMs(),
+    4000,
+    'two failures since: the next retry comes 4 s after the next failure',
+  );
 });
 
 test('runs at least every maxInterval', async () => {

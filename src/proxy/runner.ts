@@ -1,7 +1,9 @@
 /**
  * Sync runner (upstream BoundedFrequencyRunner semantics): run requests coalesce into one pending
  * run; a run starts no sooner than minInterval after the previous run ended; a failed run is retried
- * after retryInterval; a run happens at least every maxInterval. Runs never overlap.
+ * after retryInterval (or, with retryBackoffInitialMs, after a delay that starts there and doubles
+ * with each consecutive failure up to retryInterval); a run happens at least every maxInterval. Runs
+ * never overlap.
  *
  * The clock and timers are injected so tests drive time by hand.
  */
@@ -27,6 +29,11 @@ export const realTimers: TimerApi = {
 export interface RunnerOptions {
   readonly minIntervalMs: number;
   readonly retryIntervalMs: number;
+  /**
+   * When set, the first retry after a success comes this soon, each further consecutive failure
+   * doubles the delay, and retryIntervalMs caps it; a successful run starts over.
+   */
+  readonly retryBackoffInitialMs?: number;
   readonly maxIntervalMs: number;
   readonly timers?: TimerApi;
   /** Called with the error of a failed run (after which a retry is armed). */
@@ -42,6 +49,8 @@ export class BoundedFrequencyRunner {
   private timer: unknown;
   private timerDue = Infinity;
   private retryDue = Infinity;
+  /** Failed runs since the last successful one. */
+  private failures = 0;
   private periodicDue = Infinity;
   private idleWaiters: (() => void)[] = [];
 
@@ -84,6 +93,14 @@ export class BoundedFrequencyRunner {
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
+  /** How long after the run in progress a retry would come, should it fail. */
+  nextRetryDelayMs(): number {
+    const cap = this.opts.retryIntervalMs;
+    const first = this.opts.retryBackoffInitialMs;
+    if (first === undefined) return cap;
+    return Math.min(first * 2 ** Math.min(this.failures, 30), cap);
+  }
+
   private clearTimer(): void {
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
@@ -118,8 +135,10 @@ export class BoundedFrequencyRunner {
     this.retryDue = Infinity;
     try {
       await this.fn();
+      this.failures = 0;
     } catch (err) {
-      this.retryDue = this.timers.now() + this.opts.retryIntervalMs;
+      this.retryDue = this.timers.now() + this.nextRetryDelayMs();
+      this.failures++;
       this.opts.onError?.(err);
     } finally {
       this.running = false;

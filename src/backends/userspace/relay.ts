@@ -104,11 +104,7 @@ export class UserspaceProxier implements Proxier {
   private readonly metrics: ProxyMetrics | undefined;
   /** --ipvs-health-check: probes the TCP endpoints; new connections skip the failing ones. */
   private readonly health: EndpointHealth | undefined;
-  private readonly onNeedFullSync: (() => void) | undefined;
-  private readonly retryCapMs: number;
   /** Consecutive syncs with a listener that could not bind; the retry delay doubles with each. */
-  private bindFailStreak = 0;
-  private bindRetryTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** `decision` defaults to direct mode; createUserspaceBackend decides with decidePortals(). */
   constructor(
@@ -119,8 +115,6 @@ export class UserspaceProxier implements Proxier {
     this.logger = deps.logger.child({ mode: 'userspace', family: deps.options.family });
     this.options = deps.options;
     this.metrics = deps.metrics;
-    this.onNeedFullSync = deps.onNeedFullSync;
-    this.retryCapMs = deps.syncPeriodMs !== undefined && deps.syncPeriodMs > 0 ? deps.syncPeriodMs : 30_000;
     this.algorithm = opts.algorithm ?? 'round-robin';
     this.decision = decision;
     this.ports = opts.portRange ? new PortAllocator(opts.portRange) : undefined;
@@ -172,8 +166,8 @@ export class UserspaceProxier implements Proxier {
   /**
    * Opens, updates and closes listeners to match `state`. A listener that cannot bind (EADDRINUSE,
    * EACCES, an exhausted port range) does not stop the others: every other listener is served, then
-   * sync() throws KP_ERR_LISTEN so that the sync counts as failed, and a retry is scheduled with
-   * backoff (1 s, doubling, at most the sync period) through onNeedFullSync. EADDRNOTAVAIL (the
+   * sync() throws KP_ERR_LISTEN so that the sync counts as failed: the sync loop retries it with
+   * backoff (1 s, doubling, at most the sync period; SyncLoopOptions.retryBackoffInitialMs). EADDRNOTAVAIL (the
    * address is not on this machine) is not a failure: address changes bring their own sync.
    */
   // Every sync compares the whole plan with the open sockets; `full` only forces the portal rules
@@ -222,12 +216,7 @@ export class UserspaceProxier implements Proxier {
       this.logSummary();
     }
     const failed = [...this.bindFailures].filter(([, code]) => code !== 'EADDRNOTAVAIL');
-    if (failed.length === 0) {
-      this.bindFailStreak = 0;
-      this.clearBindRetry();
-      return {};
-    }
-    this.scheduleBindRetry();
+    if (failed.length === 0) return {};
     throw new KpError(
       'KP_ERR_LISTEN',
       `userspace: cannot listen on ${failed.length} service address(es): ${failed
@@ -235,25 +224,6 @@ export class UserspaceProxier implements Proxier {
         .map(([id, code]) => `${id} (${code})`)
         .join(', ')}${failed.length > 5 ? ', ...' : ''}; retrying`,
     );
-  }
-
-  /** Asks for a sync after 1 s, 2 s, 4 s ... (at most the sync period) while binds keep failing. */
-  private scheduleBindRetry(): void {
-    this.clearBindRetry();
-    const delay = Math.min(1000 * 2 ** Math.min(this.bindFailStreak, 20), this.retryCapMs);
-    this.bindFailStreak++;
-    if (!this.onNeedFullSync) return;
-    const ask = this.onNeedFullSync;
-    this.bindRetryTimer = setTimeout(() => {
-      this.bindRetryTimer = undefined;
-      if (!this.closed) ask();
-    }, delay);
-    this.bindRetryTimer.unref?.();
-  }
-
-  private clearBindRetry(): void {
-    if (this.bindRetryTimer !== undefined) clearTimeout(this.bindRetryTimer);
-    this.bindRetryTimer = undefined;
   }
 
   private async syncPortals(state: DesiredState, full: boolean): Promise<void> {
@@ -346,7 +316,6 @@ export class UserspaceProxier implements Proxier {
   /** Closes every listener, UDP session and TCP connection. */
   async close(): Promise<void> {
     this.closed = true;
-    this.clearBindRetry();
     // Portal rules go first: left behind, they would send service traffic to a closed port.
     if (this.decision.mode === 'portal') {
       const errors = await removePortals(this.decision.tools, this.probe.exec);
