@@ -118,13 +118,13 @@ export class UserspaceProxier implements Proxier {
     this.algorithm = opts.algorithm ?? 'round-robin';
     this.decision = decision;
     this.ports = opts.portRange ? new PortAllocator(opts.portRange) : undefined;
+    this.health = deps.health;
     const ctx: RelayContext = {
       logger: this.logger,
       counters: this.counters,
       balancer: (key) => this.balancers.get(key),
-      unhealthy: () => deps.health?.unhealthy() ?? NO_UNHEALTHY,
+      unhealthy: () => this.health?.unhealthy() ?? NO_UNHEALTHY,
     };
-    this.health = deps.health;
     this.tcp = new TcpRelay(ctx, {
       connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
       highWaterMark: opts.highWaterMark,
