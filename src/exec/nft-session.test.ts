@@ -124,7 +124,7 @@ test('the process is replaced after maxTransactions', async () => {
 });
 
 test('a transaction that never answers times out; one whose process dies fails; after 3 deaths all go to the fallback', async () => {
-  const s = setup({ timeoutMs: 300 });
+  const s = setup({ timeoutMs: 3000 });
   try {
     await assert.rejects(
       s.runner('hang\n'),
