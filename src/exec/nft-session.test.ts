@@ -35,7 +35,9 @@ process.stdin.setEncoding('utf8').on('data', (d) => {
 });
 `;
 
-function setup(extra: { maxBytes?: number; maxTransactions?: number; timeoutMs?: number } = {}) {
+function setup(
+  extra: { maxBytes?: number; maxTransactions?: number; maxInputBytes?: number; timeoutMs?: number } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'kpt-nft-session-'));
   const log = join(dir, 'log');
   const fellBack: string[] = [];
@@ -118,6 +120,21 @@ test('the process is replaced after maxTransactions', async () => {
     assert.equal(new Set(pids).size, 3);
     assert.equal(pids[0], pids[1]);
     assert.notEqual(pids[1], pids[2]);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test('the process is replaced once it has read maxInputBytes', async () => {
+  const s = setup({ maxInputBytes: 60 });
+  try {
+    // 31 characters each: the third script starts a new process.
+    for (let i = 0; i < 4; i++) await s.runner(`add element ip t s { 10.0.0.${i} }\n`);
+    const pids = s.lines().map((l) => l.split(' ')[0]);
+    assert.equal(pids.length, 4);
+    assert.equal(pids[0], pids[1]);
+    assert.notEqual(pids[1], pids[2]);
+    assert.equal(pids[2], pids[3]);
   } finally {
     s.cleanup();
   }

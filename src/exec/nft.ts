@@ -95,8 +95,12 @@ export async function nftListTable(
 
 /** Scripts longer than this go to `nft -f -`: `nft -i` reads its input one byte per read(2). */
 export const SESSION_MAX_BYTES = 64 * 1024;
-/** A session is replaced after this many transactions: nft's interactive history keeps every line. */
+/**
+ * A session is replaced after this many transactions or this much input: nft's interactive history
+ * keeps every line in memory.
+ */
 export const SESSION_MAX_TRANSACTIONS = 1000;
+export const SESSION_MAX_INPUT_BYTES = 4 * 1024 * 1024;
 /** After this many sessions that died on their own, every transaction uses `nft -f -`. */
 const SESSION_MAX_DEATHS = 3;
 
@@ -110,6 +114,7 @@ export interface NftSessionOptions {
   readonly onOwnPid?: (pid: number) => void;
   readonly maxBytes?: number;
   readonly maxTransactions?: number;
+  readonly maxInputBytes?: number;
   readonly timeoutMs?: number;
 }
 
@@ -131,11 +136,13 @@ export function nftSessionRunner(nft = 'nft', opts: NftSessionOptions = {}): Nft
   const fallback = opts.fallback ?? nftRunner(nft);
   const maxBytes = opts.maxBytes ?? SESSION_MAX_BYTES;
   const maxTransactions = opts.maxTransactions ?? SESSION_MAX_TRANSACTIONS;
+  const maxInputBytes = opts.maxInputBytes ?? SESSION_MAX_INPUT_BYTES;
   const timeoutMs = opts.timeoutMs ?? NFT_TIMEOUT_MS;
   interface Session {
     proc: Interactive;
     stderr: string;
     used: number;
+    written: number;
     /** Ended by us (recycled, timed out, closed): its exit is no death. */
     retired: boolean;
     /** The transaction in flight: called on new stderr, or with the exit. */
@@ -147,7 +154,7 @@ export function nftSessionRunner(nft = 'nft', opts: NftSessionOptions = {}): Nft
   let queue: Promise<unknown> = Promise.resolve();
 
   const start = (): Session => {
-    const s: Session = { stderr: '', used: 0, retired: false } as Session;
+    const s: Session = { stderr: '', used: 0, written: 0, retired: false } as Session;
     s.proc = spawnInteractive(
       command,
       args,
@@ -175,7 +182,7 @@ export function nftSessionRunner(nft = 'nft', opts: NftSessionOptions = {}): Nft
   };
 
   const viaSession = (script: string): Promise<void> => {
-    if (session && session.used >= maxTransactions) retire(session);
+    if (session && (session.used >= maxTransactions || session.written >= maxInputBytes)) retire(session);
     const s = (session ??= start());
     s.used++;
     const token = `kpt-sync-${++seq}`;
@@ -184,6 +191,7 @@ export function nftSessionRunner(nft = 'nft', opts: NftSessionOptions = {}): Nft
       .map((l) => l.trim())
       .filter((l) => l !== '')
       .join(' ; ');
+    s.written += line.length;
     return new Promise<void>((resolve, reject) => {
       const done = (err?: ExecError): void => {
         clearTimeout(timer);
