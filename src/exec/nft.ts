@@ -122,7 +122,7 @@ export interface NftSessionOptions {
  * A runner that keeps one `nft -i` process and writes each small transaction to it as one line
  * (nft reads a line and commits it as one batch, as `nft -f` does a file). Every `nft -f` process
  * pays ~10–25 ms on this machine after its commit, closing its netlink socket (measured with strace:
- * the commit itself takes well under 1 ms for an incremental sync, at any table size); a kept
+ * the commit itself takes well under 1 ms for an incremental sync at 10k services); a kept
  * process pays it once. After each transaction line the runner writes a marker line that nft
  * rejects (`kpt-sync-N`): nft reports every error on stderr in input order, so what stderr holds
  * before the marker's own error is the transaction's result (empty: committed). Scripts over
