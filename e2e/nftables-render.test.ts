@@ -22,6 +22,7 @@ import {
   type ExistingTable,
 } from '../src/backends/nftables/render-existing.js';
 import { SlotAllocator } from '../src/backends/nftables/slots.js';
+import { nftSessionRunner } from '../src/exec/nft.js';
 
 function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
@@ -113,7 +114,8 @@ describe('rendered nftables scripts load with nft', { skip: skipReason() }, () =
     assert.match(t.stdout, /table ip6 kube-proxy/);
   });
 
-  test('incremental transactions between random scenario sets all load, and end equal to a fresh full load', async () => {
+  /** Random sequences of scenario sets, each step's diff applied with `apply`: all load, and end equal to a fresh full load. */
+  const incrementalSequences = async (apply: (script: string) => Promise<unknown>): Promise<void> => {
     const names = Object.keys(SCENARIOS).filter((n) => n !== 'etp-local-no-local-endpoints');
     const step = fc.record({ pick: fc.subarray(names), extra: fc.integer({ min: 0, max: 9 }) });
     const seqs = fc.sample(fc.array(step, { minLength: 2, maxLength: 5 }), { numRuns: 12, seed: 4242 });
@@ -133,8 +135,10 @@ describe('rendered nftables scripts load with nft', { skip: skipReason() }, () =
             ),
           );
         const next = buildLayout(statesOf(objs)[0]!, familyOptions('IPv4'), slots);
-        const script = prev ? diffScript(prev, next).script : fullScript(next);
-        if (script) await nft(script);
+        if (prev) {
+          const script = diffScript(prev, next).script;
+          if (script) await apply(script);
+        } else await nft(fullScript(next));
         prev = next;
       }
       const incremental = (await lab.exec('node', 'nft', ['list', 'table', 'ip', 'kube-proxy'])).stdout;
@@ -149,6 +153,43 @@ describe('rendered nftables scripts load with nft', { skip: skipReason() }, () =
           .map((b) => b.trim())
           .sort();
       assert.deepEqual(blocks(incremental), blocks(fresh));
+    }
+  };
+
+  test('incremental transactions between random scenario sets all load, and end equal to a fresh full load', async () => {
+    await incrementalSequences((script) => nft(script));
+  });
+
+  test('the same incremental transactions through one kept nft -i (the daemon partial-sync path) end the same, and a failing one rejects', async () => {
+    const fellBack: string[] = [];
+    const session = nftSessionRunner('nft', {
+      command: 'ip',
+      args: ['netns', 'exec', lab.node.ns, 'nft', '-i'],
+      fallback: (script) => {
+        fellBack.push(script);
+        return nft(script).then(() => undefined);
+      },
+    });
+    try {
+      await incrementalSequences(session);
+      // A transaction nft refuses: rejected with nft's error, nothing of it applied, and the session goes on.
+      await assert.rejects(
+        session(
+          'add element ip kube-proxy cluster-ips { 10.99.0.1 }\ndelete element ip kube-proxy cluster-ips { 10.99.0.2 }\n',
+        ),
+        /No such file or directory/,
+      );
+      const listed = (await lab.exec('node', 'nft', ['list', 'set', 'ip', 'kube-proxy', 'cluster-ips']))
+        .stdout;
+      assert.doesNotMatch(listed, /10\.99\.0\.1/);
+      await session('add element ip kube-proxy cluster-ips { 10.99.0.3 }\n');
+      assert.match(
+        (await lab.exec('node', 'nft', ['list', 'set', 'ip', 'kube-proxy', 'cluster-ips'])).stdout,
+        /10\.99\.0\.3/,
+      );
+      assert.deepEqual(fellBack, []);
+    } finally {
+      session.close();
     }
   });
 

@@ -6,13 +6,23 @@
 //  - first-packet cost: new TCP connections/s and connect latency p50/p99 from a client pod to a
 //    ClusterIP at 1k and 30k services, for nftables mode and for iptables mode (the iptables renderer's
 //    output loaded with iptables-legacy-restore).
-//   node --import tsx bench/nftables/bench.ts [--sizes=1000,5000,10000,30000] [--upstream-timeout=120] [--connects=2000]
+//   node --import tsx bench/nftables/bench.ts [--sizes=1000,5000,10000,30000] [--upstream-timeout=120]
+//     [--upstream-max=N] [--latency=1] [--connects=2000]
+// --upstream-max: sizes above N do not load the upstream shape or candidate B (they are quadratic and a
+// load cannot be interrupted once the kernel holds it); --latency=0 skips the first-packet rows.
+// Each sync row also splits the first full sync (JS render / read-back / nft) and measures the floor:
+// the same script's `nft -f` alone, `nft -c` (parse, evaluate and the kernel's check, no commit), and
+// the element statements alone loaded over the rest (the data nft must parse in any case).
+// Partial syncs go through one kept `nft -i` (as the daemon does); the same changes through a fresh
+// `nft -f -` each are measured beside them.
 // Prints a markdown table and the machine facts.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createLab, type Lab } from '../../e2e/lab/topology.js';
 import { run, ExecError } from '../../src/exec/run.js';
+import { nftSessionRunner } from '../../src/exec/nft.js';
 import { createMemoryLogger } from '../../src/observability/logger.js';
 import type { KubeObject } from '../../src/model/types.js';
 import type { FamilyOptions } from '../../src/proxy/options.js';
@@ -27,8 +37,9 @@ import { familyOptions } from '../../test/fixtures/options.js';
 const argv = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const SIZES = (argv.get('sizes') ?? '1000,5000,10000,30000').split(',').map(Number);
 const UPSTREAM_TIMEOUT_S = Number(argv.get('upstream-timeout') ?? 120);
+const UPSTREAM_MAX = Number(argv.get('upstream-max') ?? Infinity);
 const CONNECTS = Number(argv.get('connects') ?? 2000);
-const LATENCY_SIZES = [SIZES[0]!, SIZES.at(-1)!];
+const LATENCY_SIZES = argv.get('latency') === '0' ? [] : [SIZES[0]!, SIZES.at(-1)!];
 const EPS = 5;
 const NODE = 'node-1';
 const CLIENT = fileURLToPath(new URL('./connect-client.mjs', import.meta.url));
@@ -209,7 +220,17 @@ async function timeNft(lab: Lab, script: string, timeoutS: number): Promise<numb
 interface Row {
   n: number;
   full: number;
+  /** The first full sync split: JS (render + diff), the read-back, the nft transaction. */
+  fullJs: number;
+  fullList: number;
+  fullNft: number;
+  /** Floor measures on the same script (empty namespace each): nft -f, nft -c, elements alone. */
+  nftAlone: number;
+  nftCheck: number;
+  elemsAlone: number;
+  elements: number;
   one: number;
+  oneSpawn: number;
   ten: number;
   resync: number;
   bytesFull: number;
@@ -225,42 +246,74 @@ async function syncRow(
 ): Promise<Row> {
   const state = stateFor(n, '10.244.0.11');
   const lab = await createLab({ pods: [] });
+  const spawnNft = async (script: string) => {
+    await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], {
+      input: script,
+      timeoutMs: 300_000,
+    });
+  };
+  // As the daemon (backend.ts): small transactions to one kept `nft -i`, large ones to `nft -f -`.
+  const session = nftSessionRunner('nft', {
+    command: 'ip',
+    args: ['netns', 'exec', lab.node.ns, 'nft', '-i'],
+    fallback: spawnNft,
+  });
+  let viaSpawn = false;
+  let applyMs = 0;
+  let listMs = 0;
+  let lastScript = '';
   try {
     // The daemon's full-sync path: read our table back (nft -t), then one transaction.
     const proxier = new NFTablesProxier(
       { logger: createMemoryLogger(), options: opts },
       async (script) => {
-        await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-f', '-'], {
-          input: script,
-          timeoutMs: 300_000,
-        });
+        lastScript = script;
+        const t = performance.now();
+        await (viaSpawn ? spawnNft(script) : session(script));
+        applyMs = ms(t);
       },
       false,
-      async (family) =>
-        (
-          await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-t', '-f', '-'], {
-            input: listScript(family),
-            timeoutMs: 300_000,
-          })
-        ).stdout,
+      async (family) => {
+        const t = performance.now();
+        try {
+          return (
+            await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-t', '-f', '-'], {
+              input: listScript(family),
+              timeoutMs: 300_000,
+            })
+          ).stdout;
+        } finally {
+          listMs = ms(t);
+        }
+      },
     );
     let t0 = performance.now();
     await proxier.sync(state, true);
     const full = ms(t0);
+    const fullNft = applyMs;
+    const fullList = listMs;
+    const fullJs = full - fullNft - fullList;
+    const fullScript = lastScript;
     const bytesFull = proxier.last!.bytes;
-    // One changed service, five times (different services): the median.
+    // One changed service, five times (different services): the median; then five more, each
+    // through a fresh `nft -f -` (the way before the kept session).
     let s1 = state;
-    const ones: number[] = [];
-    let bytesOne = 0;
-    for (let r = 0; r < 5; r++) {
-      s1 = changedAt(s1, r * 7, 1, 1 + r);
-      t0 = performance.now();
-      await proxier.sync(s1, false);
-      ones.push(ms(t0));
-      bytesOne = proxier.last!.bytes;
-    }
-    const one = ones.sort((a, b) => a - b)[2]!;
-    const s10 = changed(s1, 10, 9);
+    const median5 = async (from: number): Promise<number> => {
+      const times: number[] = [];
+      for (let r = 0; r < 5; r++) {
+        s1 = changedAt(s1, (from + r) * 7, 1, 1 + from + r);
+        t0 = performance.now();
+        await proxier.sync(s1, false);
+        times.push(ms(t0));
+      }
+      return times.sort((a, b) => a - b)[2]!;
+    };
+    const one = await median5(0);
+    const bytesOne = proxier.last!.bytes;
+    viaSpawn = true;
+    const oneSpawn = await median5(5);
+    viaSpawn = false;
+    const s10 = changed(s1, 10, 19);
     t0 = performance.now();
     await proxier.sync(s10, false);
     const ten = ms(t0);
@@ -268,12 +321,47 @@ async function syncRow(
     await proxier.sync(s10, true);
     const resync = ms(t0);
     await dropTable(lab);
+    // The floor: the same script alone; `nft -c`; the element statements over the rest.
+    const nftAlone = (await timeNft(lab, fullScript, 600)) as number;
+    await dropTable(lab);
+    t0 = performance.now();
+    await run('ip', ['netns', 'exec', lab.node.ns, 'nft', '-c', '-f', '-'], {
+      input: fullScript,
+      timeoutMs: 600_000,
+    });
+    const nftCheck = ms(t0);
+    const lines = fullScript.split('\n');
+    const elemLines = lines.filter((l) => l.startsWith('add element '));
+    await spawnNft(lines.filter((l) => !l.startsWith('add element ')).join('\n') + '\n');
+    const elemsAlone = (await timeNft(lab, elemLines.join('\n') + '\n', 600)) as number;
+    let elements = 0;
+    for (const l of elemLines) elements += l.split(', ').length;
+    await dropTable(lab);
     const perService =
       skipPerService ?? (await timeNft(lab, perServiceChainShaped(state), UPSTREAM_TIMEOUT_S));
     await dropTable(lab);
     const upstream = skipUpstream ?? (await timeNft(lab, upstreamShaped(state), UPSTREAM_TIMEOUT_S));
-    return { n, full, one, ten, resync, bytesFull, bytesOne, upstream, perService };
+    return {
+      n,
+      full,
+      fullJs,
+      fullList,
+      fullNft,
+      nftAlone,
+      nftCheck,
+      elemsAlone,
+      elements,
+      one,
+      oneSpawn,
+      ten,
+      resync,
+      bytesFull,
+      bytesOne,
+      upstream,
+      perService,
+    };
   } finally {
+    session.close();
     await lab.destroy();
   }
 }
@@ -371,14 +459,17 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let upstreamTooSlow: string | undefined;
   let perServiceTooSlow: string | undefined;
+  process.stderr.write(`load average at the start: ${readFileSync('/proc/loadavg', 'utf8').trim()}\n`);
   for (const n of SIZES) {
     process.stderr.write(`sync: ${n} services...\n`);
-    const row = await syncRow(n, upstreamTooSlow, perServiceTooSlow);
+    const tooBig = n > UPSTREAM_MAX ? `not run (${n} > --upstream-max=${UPSTREAM_MAX})` : undefined;
+    const row = await syncRow(n, tooBig ?? upstreamTooSlow, tooBig ?? perServiceTooSlow);
     rows.push(row);
     process.stderr.write(`${JSON.stringify(row)}\n`);
     // The upstream shape is quadratic in the kernel and cannot be interrupted once the kernel holds
     // the batch: after a timeout, larger sizes are not attempted.
     const nextN = SIZES[SIZES.indexOf(n) + 1];
+    if (tooBig) continue;
     if (typeof row.upstream === 'string')
       upstreamTooSlow = `> ${UPSTREAM_TIMEOUT_S} s (not run: ${row.n} already timed out)`;
     else if (nextN !== undefined && row.upstream * (nextN / n) ** 2 > UPSTREAM_TIMEOUT_S * 1000)
@@ -398,36 +489,54 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`### nftables mode sync times (${EPS} endpoints per service; ClusterIP services)`, '');
   lines.push(
-    '| services | full sync (empty ns) | 1 changed service (median of 5) | 10 changed services | full re-sync (over itself) | script size full / 1 change | candidate B: chain per service, shared slot map | upstream-shaped nft -f (empty ns) | speed-up vs upstream-shaped |',
+    '| services | full sync (empty ns) | 1 changed service (median of 5; kept nft -i) | same, fresh nft -f each | 10 changed services | full re-sync (over itself) | script size full / 1 change | candidate B: chain per service, shared slot map | upstream-shaped nft -f (empty ns) | speed-up vs upstream-shaped |',
   );
-  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     const speed =
       typeof r.upstream === 'number'
         ? `${(r.upstream / r.full).toFixed(0)}x`
-        : `> ${((UPSTREAM_TIMEOUT_S * 1000) / r.full).toFixed(0)}x`;
+        : r.upstream.startsWith('not run (')
+          ? 'n/a'
+          : `> ${((UPSTREAM_TIMEOUT_S * 1000) / r.full).toFixed(0)}x`;
     lines.push(
-      `| ${r.n} | ${fmt(r.full)} | ${fmt(r.one)} | ${fmt(r.ten)} | ${fmt(r.resync)} | ${(r.bytesFull / 1e6).toFixed(1)} MB / ${r.bytesOne} B | ${fmt(r.perService)} | ${fmt(r.upstream)} | ${speed} |`,
+      `| ${r.n} | ${fmt(r.full)} | ${fmt(r.one)} | ${fmt(r.oneSpawn)} | ${fmt(r.ten)} | ${fmt(r.resync)} | ${(r.bytesFull / 1e6).toFixed(1)} MB / ${r.bytesOne} B | ${fmt(r.perService)} | ${fmt(r.upstream)} | ${speed} |`,
     );
+  }
+  lines.push('', '### Where the first full sync goes, and the floor (same script, empty namespace each)', '');
+  lines.push(
+    '| services | first full sync | JS (render + diff) | read-back | nft transaction | nft -f alone | nft -c alone (no commit) | element statements alone | elements | upstream-shaped / elements alone |',
+  );
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows)
+    lines.push(
+      `| ${r.n} | ${fmt(r.full)} | ${fmt(r.fullJs)} | ${fmt(r.fullList)} | ${fmt(r.fullNft)} | ${fmt(r.nftAlone)} | ${fmt(r.nftCheck)} | ${fmt(r.elemsAlone)} | ${r.elements} | ${typeof r.upstream === 'number' ? `${(r.upstream / r.elemsAlone).toFixed(0)}x` : 'n/a'} |`,
+    );
+  if (lats.length > 0) {
+    lines.push(
+      '',
+      `### First packet: ${CONNECTS} sequential new TCP connections from a pod to a ClusterIP (probe service sorted last)`,
+      '',
+    );
+    lines.push('| mode | services | rules load | connections/s | connect p50 | connect p99 | failed |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|');
+    for (const l of lats)
+      lines.push(
+        `| ${l.mode} | ${l.n} | ${fmt(l.load)} | ${l.connPerS.toFixed(0)} | ${l.p50.toFixed(3)} ms | ${l.p99.toFixed(3)} ms | ${l.failed} |`,
+      );
+    const nftL = lats.filter((l) => l.mode === 'nftables');
+    if (nftL.length === 2)
+      lines.push(
+        '',
+        `nftables p50 ratio ${nftL[1]!.n} / ${nftL[0]!.n} services: ${(nftL[1]!.p50 / nftL[0]!.p50).toFixed(2)}x`,
+      );
   }
   lines.push(
     '',
-    `### First packet: ${CONNECTS} sequential new TCP connections from a pod to a ClusterIP (probe service sorted last)`,
-    '',
+    'Machine:',
+    facts(),
+    `- load average at the end: ${readFileSync('/proc/loadavg', 'utf8').trim()}`,
   );
-  lines.push('| mode | services | rules load | connections/s | connect p50 | connect p99 | failed |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|');
-  for (const l of lats)
-    lines.push(
-      `| ${l.mode} | ${l.n} | ${fmt(l.load)} | ${l.connPerS.toFixed(0)} | ${l.p50.toFixed(3)} ms | ${l.p99.toFixed(3)} ms | ${l.failed} |`,
-    );
-  const nftL = lats.filter((l) => l.mode === 'nftables');
-  if (nftL.length === 2)
-    lines.push(
-      '',
-      `nftables p50 ratio ${nftL[1]!.n} / ${nftL[0]!.n} services: ${(nftL[1]!.p50 / nftL[0]!.p50).toFixed(2)}x`,
-    );
-  lines.push('', 'Machine:', facts());
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -180,3 +180,60 @@ export function which(command: string): string | undefined {
   }
   return undefined;
 }
+
+/** A long-running child fed through stdin (see {@link spawnInteractive}). */
+export interface Interactive {
+  readonly pid: number | undefined;
+  /** Writes text to the child's stdin; false once the child has exited. */
+  write(text: string): boolean;
+  /** Ends the child (SIGKILL); onExit still fires once. */
+  kill(): void;
+}
+
+/**
+ * Spawns `command args` with stdin kept open: `onStdout` / `onStderr` get the output as it arrives,
+ * `onExit` fires once when the child is gone (code null: killed, or it could not be spawned). For
+ * `nft -i`, which keeps one netlink socket across many transactions (exec/nft.ts nftSession).
+ */
+export function spawnInteractive(
+  command: string,
+  args: readonly string[],
+  handlers: {
+    readonly onStdout?: (chunk: string) => void;
+    readonly onStderr: (chunk: string) => void;
+    readonly onExit: (code: number | null, error?: string) => void;
+  },
+  env: NodeJS.ProcessEnv = process.env,
+): Interactive {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+  let done = false;
+  const finish = (code: number | null, error?: string): void => {
+    if (done) return;
+    done = true;
+    handlers.onExit(code, error);
+  };
+  child.stdout.setEncoding('utf8').on('data', (s: string) => handlers.onStdout?.(s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => {
+    handlers.onStderr(s);
+  });
+  child.stdin.on('error', () => {
+    /* the child exited: onExit tells */
+  });
+  child.on('error', (e) => {
+    finish(null, e.message);
+  });
+  child.on('close', (code) => {
+    finish(code);
+  });
+  return {
+    pid: child.pid,
+    write: (text) => {
+      if (done) return false;
+      child.stdin.write(text);
+      return true;
+    },
+    kill: () => {
+      if (!done) child.kill('SIGKILL');
+    },
+  };
+}

@@ -5,7 +5,7 @@
 import type { Backend } from '../backend.js';
 import type { Logger } from '../../observability/logger.js';
 import { defaultExec, which } from '../../exec/run.js';
-import { findNft, nftCheck, nftFullReader, nftRunner } from '../../exec/nft.js';
+import { findNft, nftCheck, nftFullReader, nftRunner, nftSessionRunner } from '../../exec/nft.js';
 import { nftDriftWatch } from './drift-watch.js';
 import { ModeUnavailableError } from '../../errors.js';
 import { TABLE_NAME } from './render-layout.js';
@@ -76,9 +76,11 @@ export const nftablesBackend: Backend = {
         'the `conntrack` tool is not on PATH: stale UDP flows will not be cleaned after endpoint changes',
       );
     const watch = nftDriftWatch(nft, deps.options.family === 'IPv6' ? 'ip6' : 'ip', deps.logger);
-    const apply = nftRunner(nft, defaultExec, (pid) => {
+    const ownPid = (pid: number): void => {
       watch.gate.ownPid(pid);
-    });
+    };
+    // Small (partial-sync) transactions go to one kept `nft -i`, large ones to `nft -f -`.
+    const apply = nftSessionRunner(nft, { fallback: nftRunner(nft, defaultExec, ownPid), onOwnPid: ownPid });
     return new NFTablesProxier(deps, apply, conntrack, nftLister(nft), nftTableExists(nft), {
       script: nftFullReader(nft),
       watch,

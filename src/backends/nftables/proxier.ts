@@ -318,6 +318,7 @@ export class NFTablesProxier implements Proxier {
 
   close(): Promise<void> {
     this.driftRead?.watch?.stop();
+    this.apply.close?.();
     return Promise.resolve();
   }
 }
