@@ -52,10 +52,9 @@ export async function runExplain(
   }));
   const { state, options } = stateForFamily(contexts, packet, '--destination');
   // One answer needs only the rules the packet can touch: render those (the whole state's rules at
-  // 10k services cost seconds). --live compares with the kernel's whole table, so it renders all.
-  const rules = req.live
-    ? inputs.backend.render([state], [options])
-    : inputs.backend.render([scopeForPacket(state, packet)], [options], [state]);
+  // 10k services cost seconds). --live too: the whole render is made only if the kernel's path
+  // takes a rule outside that part (to tell our rules from foreign ones).
+  const rules = inputs.backend.render([scopeForPacket(state, packet)], [options], [state]);
   const ctx: ExplainContext = {
     mode: cmd.config.mode,
     state,
@@ -68,7 +67,9 @@ export async function runExplain(
     write(output === 'json' ? formatJSON(e) : formatText(e));
     return 0;
   }
-  const cmp = compareLive(ctx, await readLiveRules(ctx.mode, state.family), packet);
+  const cmp = compareLive(ctx, await readLiveRules(ctx.mode, state.family), packet, {
+    whole: () => inputs.backend.render([state], [options]),
+  });
   if (output === 'json') {
     write(formatJSON(cmp.live));
     for (const l of formatLiveLines(cmp)) writeErr(`${l}\n`);

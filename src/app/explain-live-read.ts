@@ -1,6 +1,7 @@
 /**
  * Reads what the kernel holds for `kube-proxy explain --live`, in the current network namespace:
- * iptables-save of the filter and nat tables (the backend in use, detected as the proxier does), or
+ * one iptables-save of every table (the backend in use, detected as the proxier does; the comparison
+ * reads filter and nat), or
  * `nft list table <family> kube-proxy`. Read-only; every command goes through exec/.
  */
 import type { ProxyMode } from '../model/proxy-mode.js';
@@ -17,10 +18,10 @@ export async function readLiveRules(mode: ProxyMode, family: IPFamily): Promise<
   if (mode === 'iptables') {
     const { backend } = await detectBackend(defaultExec);
     const tools = toolsFor(backend, family);
-    return (
-      (await iptablesSave(defaultExec, tools, 'filter', TIMEOUT_MS)) +
-      (await iptablesSave(defaultExec, tools, 'nat', TIMEOUT_MS))
-    );
+    // One iptables-save of every table: iptables-nft-save reads the whole ruleset for each call
+    // (≈ 2 s at 10k services), so `-t filter` then `-t nat` cost twice that. The comparison keeps
+    // filter and nat.
+    return iptablesSave(defaultExec, tools, undefined, TIMEOUT_MS);
   }
   // No table: the kernel holds nothing of ours, and the comparison reports what is missing.
   if (mode === 'nftables') return nftListTable(family === 'IPv6' ? 'ip6' : 'ip', 'kube-proxy');

@@ -217,8 +217,11 @@ export function stateForFamily<T extends { state: DesiredState }>(
   return c;
 }
 
-/** Explains `p` with a prepared tracer (see loadTracer) for `ctx`. */
-export function explainWith(tracer: Tracer, ctx: ExplainContext, p: Packet): Explanation {
+/**
+ * Explains `p` with a prepared tracer (see loadTracer) for `ctx`. `why`, when given, is the desired
+ * state's reasons already worked out for `ctx` and `p` (explain --live traces twice).
+ */
+export function explainWith(tracer: Tracer, ctx: ExplainContext, p: Packet, known?: Why): Explanation {
   const isLocal = localTest(ctx);
   const src = sourceKind(ctx.options, ctx.state, p.src, isLocal);
   const env: TraceEnv = {
@@ -227,7 +230,7 @@ export function explainWith(tracer: Tracer, ctx: ExplainContext, p: Packet): Exp
     ...(src.podInterface !== undefined ? { podInterface: src.podInterface } : {}),
   };
   const r = tracer.trace(p, env);
-  const why = explainFromState(ctx.mode, ctx.state, ctx.options, p, src.kind, isLocal);
+  const why = known ?? explainFromState(ctx.mode, ctx.state, ctx.options, p, src.kind, isLocal);
   return {
     json: {
       verdict: r.verdict,

@@ -8,7 +8,7 @@
  */
 import { savedForm } from '../backends/iptables/save-normalize.js';
 import { explain, explainWith, type ExplainContext, type Explanation } from './explain.js';
-import { tablesFromText, type IPTablesTables } from './iptables-tables.js';
+import { tablesFromSave, tablesFromText, type IPTablesTables } from './iptables-tables.js';
 import { IPTablesTracer } from './iptables-trace.js';
 import { applyScript, type TableModel } from './nft-table-model.js';
 import { parseTableListing } from './nft-listing.js';
@@ -21,6 +21,20 @@ export interface LiveComparison {
   readonly live: Explanation;
   readonly differences: readonly string[];
 }
+
+/** What the comparison may ask for beyond the rendered rules. */
+export interface LiveOptions {
+  /**
+   * The whole state's render, when `ctx.rules` holds only the part the packet can touch (the CLI):
+   * asked for only when the kernel's path takes a rule outside that part, to tell ours from foreign.
+   */
+  readonly whole?: () => string;
+}
+
+/** The tables explain traces (a whole iptables-save also prints mangle, raw, security). */
+const LIVE_TABLES: ReadonlySet<string> = new Set(['filter', 'nat']);
+
+const ELEMENT = /^add element \S+ kube-proxy (\S+) \{ (.*?)(?: : (.*))? \}$/;
 
 const stepKey = (s: TraceStep): string => `${s.table}\u0000${s.chain}\u0000${s.rule}`;
 
@@ -52,19 +66,39 @@ function answerDifferences(d: Explanation, l: Explanation): string[] {
   return out;
 }
 
-function compareIPTables(ctx: ExplainContext, liveText: string, p: Packet): LiveComparison {
+/** The whole state's render, asked for only when the kernel's path leaves the rendered part. */
+function memo(f: (() => string) | undefined): () => string | undefined {
+  let done = false;
+  let v: string | undefined;
+  return () => {
+    if (!done) {
+      done = true;
+      v = f?.();
+    }
+    return v;
+  };
+}
+
+function compareIPTables(
+  ctx: ExplainContext,
+  liveText: string,
+  p: Packet,
+  opts: LiveOptions,
+): LiveComparison {
   const desiredTables = tablesFromText(ctx.rules);
-  const liveTables: IPTablesTables = tablesFromText(liveText);
+  const liveTables: IPTablesTables = tablesFromSave(liveText, LIVE_TABLES);
   const desired = explain(ctx, p);
-  const raw = explainWith(new IPTablesTracer(liveTables), { ...ctx, rules: liveText }, p);
+  const raw = explainWith(new IPTablesTracer(liveTables), ctx, p, desired.why);
+  const whole = memo(opts.whole);
+  let wholeTables: IPTablesTables | undefined;
   // Quote kernel rules as render prints them: find the rendered rule iptables-save prints this way.
   const rendered = new Map<string, Map<string, string>>();
-  const renderedOf = (s: TraceStep): string | undefined => {
-    const k = `${s.table} ${s.chain}`;
+  const renderedIn = (t: IPTablesTables, tag: string, s: TraceStep): string | undefined => {
+    const k = `${tag} ${s.table} ${s.chain}`;
     let m = rendered.get(k);
     if (!m) {
       m = new Map();
-      for (const r of desiredTables.tables.get(s.table)?.get(s.chain) ?? []) {
+      for (const r of t.tables.get(s.table)?.get(s.chain) ?? []) {
         const line = `-A ${s.chain} ${r}`;
         m.set(savedForm(line, ctx.state.family) ?? line, line);
         m.set(line, line);
@@ -72,6 +106,16 @@ function compareIPTables(ctx: ExplainContext, liveText: string, p: Packet): Live
       rendered.set(k, m);
     }
     return m.get(s.rule);
+  };
+  const renderedOf = (s: TraceStep): string | undefined => {
+    const mine = renderedIn(desiredTables, 'part', s);
+    if (mine !== undefined) return mine;
+    // A rule outside the rendered part (the kernel sent the packet somewhere the desired state does
+    // not): look it up in the whole state's render before calling it foreign.
+    const w = whole();
+    if (w === undefined || w === ctx.rules) return undefined;
+    wholeTables ??= tablesFromText(w);
+    return renderedIn(wholeTables, 'whole', s);
   };
   const foreign: string[] = [];
   const steps = raw.json.steps.map((s) => {
@@ -82,6 +126,14 @@ function compareIPTables(ctx: ExplainContext, liveText: string, p: Packet): Live
   const live: Explanation = { ...raw, json: { ...raw.json, steps } };
   const differences = answerDifferences(desired, live);
   const onPath = new Set(steps.map(stepKey));
+  const body = (x: string): string => x.slice(x.indexOf(' ', 3) + 1);
+  const chainSets = new Map<string, Set<string>>();
+  const kernelHas = (table: string, chain: string, rules: readonly string[], rule: string): boolean => {
+    const k = `${table} ${chain}`;
+    let set = chainSets.get(k);
+    if (!set) chainSets.set(k, (set = new Set(rules)));
+    return set.has(rule);
+  };
   for (const s of desired.json.steps) {
     if (onPath.has(stepKey(s))) continue;
     const chain = liveTables.tables.get(s.table)?.get(s.chain);
@@ -91,8 +143,10 @@ function compareIPTables(ctx: ExplainContext, liveText: string, p: Packet): Live
       differences.push(`chain ${s.table} ${s.chain} was flushed`);
     else {
       const saved = savedForm(s.rule, ctx.state.family) ?? s.rule;
-      const body = (x: string): string => x.slice(x.indexOf(' ', 3) + 1);
-      if (!chain.includes(body(saved)) && !chain.includes(body(s.rule)))
+      if (
+        !kernelHas(s.table, s.chain, chain, body(saved)) &&
+        !kernelHas(s.table, s.chain, chain, body(s.rule))
+      )
         differences.push(`rule missing from the kernel: ${s.table}: ${s.rule}`);
     }
   }
@@ -100,19 +154,43 @@ function compareIPTables(ctx: ExplainContext, liveText: string, p: Packet): Live
   return { desired, live, differences: dedupe(differences) };
 }
 
-function compareNFTables(ctx: ExplainContext, liveText: string, p: Packet): LiveComparison {
+function compareNFTables(
+  ctx: ExplainContext,
+  liveText: string,
+  p: Packet,
+  opts: LiveOptions,
+): LiveComparison {
   const fam = ctx.state.family === 'IPv6' ? 'ip6' : 'ip';
   const desiredModel: TableModel = applyScript(undefined, ctx.rules);
   const liveModel = parseTableListing(liveText);
   const desired = explain(ctx, p);
-  const raw = explainWith(new NftTracer(liveModel, fam), { ...ctx, rules: liveText }, p);
+  const raw = explainWith(new NftTracer(liveModel, fam), ctx, p, desired.why);
+  const whole = memo(opts.whole);
+  let wholeModel: TableModel | undefined;
+  const wholeOf = (): TableModel | undefined => {
+    const w = whole();
+    if (w === undefined || w === ctx.rules) return undefined;
+    return (wholeModel ??= applyScript(undefined, w));
+  };
   const prefix = `add rule ${fam} kube-proxy `;
   const body = (s: TraceStep): string => s.rule.slice(prefix.length + s.chain.length + 1);
+  const normed = new Map<TableModel, Map<string, Map<string, string>>>();
+  // The rendered rule of `m`'s chain that nft lists as `rule` (nft respells a few statements).
+  const ruleIn = (m: TableModel, chain: string, rule: string): string | undefined => {
+    let byChain = normed.get(m);
+    if (!byChain) normed.set(m, (byChain = new Map<string, Map<string, string>>()));
+    let n = byChain.get(chain);
+    if (!n) {
+      n = new Map();
+      for (const r of m.chains.get(chain) ?? []) if (!n.has(nftNorm(r))) n.set(nftNorm(r), r);
+      byChain.set(chain, n);
+    }
+    return n.get(nftNorm(rule));
+  };
   // Quote the kernel's rule as render prints it when the desired chain has the same rule.
   const steps = raw.json.steps.map((s) => {
     if (!s.rule.startsWith(prefix)) return s;
-    const n = nftNorm(body(s));
-    const mine = (desiredModel.chains.get(s.chain) ?? []).find((r) => nftNorm(r) === n);
+    const mine = ruleIn(desiredModel, s.chain, body(s));
     return mine === undefined ? s : { ...s, rule: `${prefix}${s.chain} ${mine}` };
   });
   const live: Explanation = { ...raw, json: { ...raw.json, steps } };
@@ -121,7 +199,7 @@ function compareNFTables(ctx: ExplainContext, liveText: string, p: Packet): Live
   const desiredKeys = new Set(desired.json.steps.map(stepKey));
   for (const s of desired.json.steps) {
     if (onPath.has(stepKey(s))) continue;
-    const el = /^add element \S+ kube-proxy (\S+) \{ (.*?)(?: : (.*))? \}$/.exec(s.rule);
+    const el = ELEMENT.exec(s.rule);
     if (el) {
       const set = liveModel.sets.get(el[1]!);
       const have = set?.elements.get(el[2]!);
@@ -135,16 +213,21 @@ function compareNFTables(ctx: ExplainContext, liveText: string, p: Packet): Live
     const want = desiredModel.chains.get(s.chain) ?? [];
     if (!chain) differences.push(`chain ${s.chain} is missing from the kernel`);
     else if (chain.length === 0 && want.length > 0) differences.push(`chain ${s.chain} was flushed`);
-    else if (!chain.map(nftNorm).includes(nftNorm(body(s))))
+    else if (ruleIn(liveModel, s.chain, body(s)) === undefined)
       differences.push(`rule missing from the kernel: ${s.rule}`);
   }
+  const ours = (m: TableModel, s: TraceStep, el: RegExpExecArray | null): boolean =>
+    el
+      ? m.sets.get(el[1]!)?.elements.get(el[2]!) === (el[3] ?? '')
+      : s.rule.startsWith(prefix) && (m.chains.get(s.chain) ?? []).includes(body(s));
   for (const s of steps) {
     if (desiredKeys.has(stepKey(s))) continue;
-    const el = /^add element \S+ kube-proxy (\S+) \{ (.*?)(?: : (.*))? \}$/.exec(s.rule);
-    const ours = el
-      ? desiredModel.sets.get(el[1]!)?.elements.get(el[2]!) === (el[3] ?? '')
-      : (desiredModel.chains.get(s.chain) ?? []).includes(body(s));
-    if (!ours) differences.push(`${el ? 'an element' : 'a rule'} that is not ours is on the path: ${s.rule}`);
+    const el = ELEMENT.exec(s.rule);
+    if (ours(desiredModel, s, el)) continue;
+    // Outside the rendered part: ours if the whole state's render has it.
+    const w = wholeOf();
+    if (w && ours(w, s, el)) continue;
+    differences.push(`${el ? 'an element' : 'a rule'} that is not ours is on the path: ${s.rule}`);
   }
   return { desired, live, differences: dedupe(differences) };
 }
@@ -157,9 +240,14 @@ function dedupe(xs: string[]): string[] {
  * Compares the kernel's rules (`liveText`: iptables-save of nat and filter, or `nft list table`)
  * with the desired state's for `p`. Throws an Error when the kernel text cannot be read.
  */
-export function compareLive(ctx: ExplainContext, liveText: string, p: Packet): LiveComparison {
-  if (ctx.mode === 'iptables') return compareIPTables(ctx, liveText, p);
-  if (ctx.mode === 'nftables') return compareNFTables(ctx, liveText, p);
+export function compareLive(
+  ctx: ExplainContext,
+  liveText: string,
+  p: Packet,
+  opts: LiveOptions = {},
+): LiveComparison {
+  if (ctx.mode === 'iptables') return compareIPTables(ctx, liveText, p, opts);
+  if (ctx.mode === 'nftables') return compareNFTables(ctx, liveText, p, opts);
   throw new RangeError(`explain --live: mode ${ctx.mode} is not supported`);
 }
 

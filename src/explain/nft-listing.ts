@@ -7,6 +7,15 @@ import type { TableModel } from './nft-table-model.js';
 
 /** Splits an `elements = { … }` body on top-level commas. */
 function splitElements(body: string): string[] {
+  // Most bodies hold no nested braces (concatenations and verdicts only): split them at once.
+  if (!body.includes('{')) {
+    const out: string[] = [];
+    for (const e of body.split(',')) {
+      const t = e.trim();
+      if (t !== '') out.push(t);
+    }
+    return out;
+  }
   const out: string[] = [];
   let depth = 0;
   let cur = '';
@@ -72,7 +81,10 @@ export function parseTableListing(text: string): TableModel {
         if (el) {
           for (const e of splitElements(el[1]!)) {
             // Dynamic sets list a client with its expiry: "10.0.0.1 timeout 3h expires 2h59m".
-            const item = e.replace(/ (timeout|expires) \S+/g, '');
+            const item =
+              e.includes(' timeout ') || e.includes(' expires ')
+                ? e.replace(/ (timeout|expires) \S+/g, '')
+                : e;
             const sep = item.indexOf(' : ');
             if (sep < 0) elements.set(item, '');
             else elements.set(item.slice(0, sep), item.slice(sep + 3));

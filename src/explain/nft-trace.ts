@@ -247,8 +247,10 @@ export function compileRule(rule: string): Compiled {
           i++;
           expect('meta');
           expect('mark');
-          const op = take();
-          if (op !== 'or' && op !== 'xor') throw new Error(`meta mark set … ${op}`);
+          // Our scripts write `or` / `xor`; `nft list` prints them as `|` / `^` (explain --live).
+          const word = take();
+          const op = word === '|' ? 'or' : word === '^' ? 'xor' : word;
+          if (op !== 'or' && op !== 'xor') throw new Error(`meta mark set … ${word}`);
           stmts.push({ kind: 'mark', op, value: Number(take()) });
         } else if (peek() === '&') {
           i++;
