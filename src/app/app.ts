@@ -11,7 +11,8 @@ import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
 import { StateTracker } from '../proxy/state-tracker.js';
 import type { SourceScope } from '../sources/source.js';
-import { osHostname, readInterfaceAddresses } from './machine.js';
+import { osHostname, readInterfaceAddresses, readLocalAddresses } from './machine.js';
+import type { LocalAddress } from '../backends/ipvs/render.js';
 import {
   BASE_KINDS,
   backendFor,
@@ -27,6 +28,8 @@ export interface RenderInputs {
   readonly states: readonly DesiredState[];
   readonly options: readonly FamilyOptions[];
   readonly interfaceAddresses: readonly string[];
+  /** The same with their interfaces (explain renders IPVS NodePorts on them, as the daemon does). */
+  readonly localAddresses: readonly LocalAddress[];
 }
 
 /** Loads the state `render` (and `explain`) works on: every object from the source, once synced. */
@@ -53,7 +56,7 @@ export async function loadRenderInputs(cmd: CommandLine, logger: Logger): Promis
   const interfaceAddresses = readInterfaceAddresses();
   const states = families.map((f) => tracker.build(f));
   const options = families.map((f) => familyOptions(config, tracker, f, interfaceAddresses));
-  return { backend, states, options, interfaceAddresses };
+  return { backend, states, options, interfaceAddresses, localAddresses: readLocalAddresses() };
 }
 
 /** `kube-proxy render`: prints what the daemon would program for the current input, then stops. */

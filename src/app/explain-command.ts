@@ -54,13 +54,15 @@ export async function runExplain(
   // One answer needs only the rules the packet can touch: render those (the whole state's rules at
   // 10k services cost seconds). --live too: the whole render is made only if the kernel's path
   // takes a rule outside that part (to tell our rules from foreign ones).
-  const rules = inputs.backend.render([scopeForPacket(state, packet)], [options], [state]);
+  const machine = { localAddresses: inputs.localAddresses };
+  const rules = inputs.backend.render([scopeForPacket(state, packet)], [options], [state], machine);
   const ctx: ExplainContext = {
     mode: cmd.config.mode,
     state,
     options,
     rules,
     interfaceAddresses: inputs.interfaceAddresses,
+    localAddresses: inputs.localAddresses,
   };
   const e = explain(ctx, packet);
   if (!req.live) {
@@ -68,7 +70,7 @@ export async function runExplain(
     return 0;
   }
   const cmp = compareLive(ctx, await readLiveRules(ctx.mode, state.family), packet, {
-    whole: () => inputs.backend.render([state], [options]),
+    whole: () => inputs.backend.render([state], [options], undefined, machine),
   });
   if (output === 'json') {
     write(formatJSON(cmp.live));

@@ -4,6 +4,7 @@
  * once per synced state, on the first request after it (so a request costs a trace, not a render).
  */
 import type { Backend } from '../backends/backend.js';
+import type { LocalAddress } from '../backends/ipvs/render.js';
 import type { IPFamily } from '../model/types.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
@@ -38,6 +39,8 @@ export class ExplainService {
   constructor(
     private readonly backend: Backend,
     private readonly interfaceAddresses: readonly string[],
+    /** The machine's addresses with their interfaces, read when a synced state is rendered. */
+    private readonly localAddresses?: () => readonly LocalAddress[],
   ) {}
 
   /** Records the state a sync just programmed (the tracer is rebuilt lazily). */
@@ -76,7 +79,12 @@ export class ExplainService {
       ).l;
       let ctx = loaded.ctx;
       if (!loaded.tracer) {
-        ctx = { ...ctx, rules: this.backend.render([ctx.state], [ctx.options]) };
+        const localAddresses = this.localAddresses?.();
+        ctx = {
+          ...ctx,
+          rules: this.backend.render([ctx.state], [ctx.options], undefined, { localAddresses }),
+          ...(localAddresses ? { localAddresses } : {}),
+        };
         Object.assign(loaded, { ctx, tracer: loadTracer(ctx) });
       }
       const live = query.get('live');

@@ -2,6 +2,9 @@
 import { hostname, networkInterfaces } from 'node:os';
 import { canonicalIP } from '../net/ip.js';
 
+/** Every address on the machine's interfaces, with the interface's name (as IPVS mode reads them). */
+export { readLocalAddresses } from '../backends/ipvs/proxier.js';
+
 /** Every address on the machine's interfaces, canonical (zone ids dropped). */
 export function readInterfaceAddresses(): string[] {
   const out: string[] = [];

@@ -21,7 +21,7 @@ import type { Source, SourceEvent, SourceScope } from '../sources/source.js';
 import { KpError } from '../errors.js';
 import { EventRecorder, healthCheckListenEvent, startupEvents } from '../k8s/events.js';
 import { KUBERNETES_COMPAT, VERSION } from '../version.js';
-import { osHostname, readInterfaceAddresses } from './machine.js';
+import { osHostname, readInterfaceAddresses, readLocalAddresses } from './machine.js';
 import { ExplainService } from './explain-service.js';
 import { SyncLoop } from './sync-loop.js';
 import { applyLinuxSetup } from './linux-setup.js';
@@ -81,7 +81,7 @@ export class ProxyServer implements Daemon {
     // An unobserved rejection must not crash the process before run()'s caller attaches a handler.
     this.firstSync.catch(() => undefined);
     this.health = new ProxyHealthServer({ healthTimeoutMs: 2 * periods.syncPeriodMs, metrics, logger });
-    this.explain = new ExplainService(backend, readInterfaceAddresses());
+    this.explain = new ExplainService(backend, readInterfaceAddresses(), readLocalAddresses);
     this.metricsServer = createMetricsServer(metrics.registry, {
       proxyMode: config.mode,
       configz: config,

@@ -71,6 +71,15 @@ export interface BackendDeps {
   readonly health?: EndpointHealth;
 }
 
+/**
+ * What a render may know of the machine beyond the state (`kube-proxy render` knows none of it;
+ * explain reads it, to render what the daemon programs here).
+ */
+export interface RenderMachine {
+  /** Every address on the machine's interfaces, with the interface's name (IPVS NodePorts). */
+  readonly localAddresses?: readonly { readonly iface: string; readonly address: string }[];
+}
+
 /** How often a mode syncs: upstream's per-mode syncPeriod and minSyncPeriod (ms). */
 export interface SyncPeriods {
   readonly syncPeriodMs: number;
@@ -104,11 +113,13 @@ export interface Backend {
    * Pure: the text `kube-proxy render` prints for these per-family states (sorted, stable). With
    * `whole`, `states` are parts of those states (explain renders only the service ports a packet can
    * touch): choices that depend on the whole state (iptables' large-cluster mode) are taken from it.
+   * `machine`, when given, holds the machine facts the daemon would use (see RenderMachine).
    */
   render(
     states: readonly DesiredState[],
     options: readonly FamilyOptions[],
     whole?: readonly DesiredState[],
+    machine?: RenderMachine,
   ): string;
   /** Creates the proxier for one family. Fails with a clear message when the system cannot run the mode. */
   create(deps: BackendDeps): Promise<Proxier>;

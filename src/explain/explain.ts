@@ -10,6 +10,7 @@ import type { ProxyMode } from '../model/proxy-mode.js';
 import type { IPFamily } from '../model/types.js';
 import type { FamilyOptions } from '../proxy/options.js';
 import type { DesiredState } from '../proxy/types.js';
+import type { LocalAddress } from '../backends/ipvs/render.js';
 import { tablesFromText } from './iptables-tables.js';
 import { IPTablesTracer } from './iptables-trace.js';
 import { IPVSTracer, ipvsModelFromText } from './ipvs-trace.js';
@@ -106,6 +107,11 @@ export interface ExplainContext {
   readonly rules: string;
   /** Addresses on the node's interfaces (addrtype LOCAL besides the node IPs). */
   readonly interfaceAddresses: readonly string[];
+  /**
+   * The same with their interfaces, when the rules were rendered with them (IPVS NodePorts answer on
+   * every address but kube-ipvs0's; without them, on the node IPs, as `kube-proxy render` prints).
+   */
+  readonly localAddresses?: readonly LocalAddress[];
 }
 
 /** The answer, in the stable JSON shape README documents. */
@@ -230,7 +236,8 @@ export function explainWith(tracer: Tracer, ctx: ExplainContext, p: Packet, know
     ...(src.podInterface !== undefined ? { podInterface: src.podInterface } : {}),
   };
   const r = tracer.trace(p, env);
-  const why = known ?? explainFromState(ctx.mode, ctx.state, ctx.options, p, src.kind, isLocal);
+  const why =
+    known ?? explainFromState(ctx.mode, ctx.state, ctx.options, p, src.kind, isLocal, ctx.localAddresses);
   return {
     json: {
       verdict: r.verdict,

@@ -168,3 +168,66 @@ describe('tracing', () => {
     assert.deepEqual(a, b);
   });
 });
+
+describe('NodePort addresses', () => {
+  test("with the machine's addresses, NodePorts answer on each but kube-ipvs0's and loopback, as the daemon programs them", () => {
+    const objs = [
+      makeNode('node-1', ['10.100.0.2']),
+      makeService('ns', 'np', {
+        type: 'NodePort',
+        clusterIP: '172.30.9.1',
+        ports: [{ name: 'p80', port: 80, protocol: 'TCP', nodePort: 30080 }],
+      }),
+      makeSlice('ns', 'np', 'np-a', [{ ip: '10.180.9.1', nodeName: 'node-2' }]),
+    ];
+    const [state] = statesOf(objs);
+    const options = familyOptions('IPv4');
+    const localAddresses = [
+      { iface: 'eth0', address: '10.100.0.2' },
+      { iface: 'eth1', address: '192.168.5.5' },
+      { iface: 'kube-ipvs0', address: '172.30.9.1' },
+      { iface: 'lo', address: '127.0.0.1' },
+    ];
+    const ctx: ExplainContext = {
+      mode: 'ipvs',
+      state: state!,
+      options,
+      rules: renderIPVSText([state!], [options], localAddresses),
+      interfaceAddresses: localAddresses.map((a) => a.address),
+      localAddresses,
+    };
+    const to = (dst: string): ReturnType<typeof explain> =>
+      explain(ctx, probe({ src: '10.1.2.3', dst, dstPort: 30080 }));
+    for (const dst of ['10.100.0.2', '192.168.5.5']) {
+      const e = to(dst);
+      assert.equal(e.json.verdict, 'DNAT', formatText(e));
+      assert.equal(e.json.frontend, 'nodePort');
+      assert.deepEqual(e.json.endpoints, ['10.180.9.1:80']);
+      assert.ok(
+        e.json.steps.some((s) => s.rule === `-A -t ${dst}:30080 -s rr`),
+        formatText(e),
+      );
+    }
+    for (const dst of ['172.30.9.1', '127.0.0.1']) {
+      const e = to(dst);
+      assert.notEqual(e.json.verdict, 'DNAT', formatText(e));
+      assert.equal(e.json.frontend, null);
+    }
+    // `kube-proxy render` (no machine facts) puts them on the node IPs only.
+    const without: ExplainContext = {
+      mode: 'ipvs',
+      state: state!,
+      options,
+      rules: renderIPVSText([state!], [options]),
+      interfaceAddresses: ctx.interfaceAddresses,
+    };
+    assert.equal(
+      explain(without, probe({ src: '10.1.2.3', dst: '192.168.5.5', dstPort: 30080 })).json.frontend,
+      null,
+    );
+    assert.equal(
+      explain(without, probe({ src: '10.1.2.3', dst: '10.100.0.2', dstPort: 30080 })).json.verdict,
+      'DNAT',
+    );
+  });
+});

@@ -7,6 +7,7 @@
 import { cidrContains, isLoopback, parseCIDR } from '../net/ip.js';
 import type { ProxyMode } from '../model/proxy-mode.js';
 import { nodePortIPs } from '../backends/nftables/render-layout.js';
+import { ipvsContext, type LocalAddress } from '../backends/ipvs/render.js';
 import { nodePortListenAddresses } from '../backends/userspace/render.js';
 import { topologyModeFromHints } from '../proxy/topology.js';
 import type { FamilyOptions } from '../proxy/options.js';
@@ -53,15 +54,16 @@ function isNodePortAddress(
   opts: FamilyOptions,
   ip: string,
   isLocal: (ip: string) => boolean,
+  localAddresses?: readonly LocalAddress[],
 ): boolean {
   if (mode === 'nftables') {
     const ips = nodePortIPs(state, opts);
     return ips === 'all' ? isLocal(ip) && !isLoopback(ip) : ips.includes(ip);
   }
-  // IPVS: a virtual server per node-port address; `render` (which cannot list the machine's
-  // interfaces) takes the node IPs when nodePortAddresses matches all.
-  if (mode === 'ipvs')
-    return (opts.nodePortAddresses.matchAll ? state.nodeIPs : opts.nodePortAddresses.ips).includes(ip);
+  // IPVS: a virtual server per node-port address, picked as the renderer does: when
+  // nodePortAddresses matches all, the machine's addresses but kube-ipvs0's (the node IPs when they
+  // are not known, as in `kube-proxy render`).
+  if (mode === 'ipvs') return ipvsContext(state, opts, localAddresses).nodePortIPs.includes(ip);
   if (mode === 'userspace') return nodePortListenAddresses(state, opts).includes(ip);
   const npa = opts.nodePortAddresses;
   if (isLoopback(ip) && (state.family === 'IPv6' || !opts.localhostNodePorts || mode !== 'iptables'))
@@ -76,9 +78,10 @@ export function findFrontend(
   opts: FamilyOptions,
   p: Packet,
   isLocal: (ip: string) => boolean,
+  localAddresses?: readonly LocalAddress[],
 ): { sp: ServicePortState; frontend: Frontend } | undefined {
   let byNodePort: ServicePortState | undefined;
-  const np = isNodePortAddress(mode, state, opts, p.dst, isLocal);
+  const np = isNodePortAddress(mode, state, opts, p.dst, isLocal, localAddresses);
   for (const key of state.sortedKeys) {
     const sp = state.services.get(key)!;
     const i = sp.info;
@@ -128,8 +131,9 @@ export function explainFromState(
   p: Packet,
   source: SourceKind,
   isLocal: (ip: string) => boolean,
+  localAddresses?: readonly LocalAddress[],
 ): Why {
-  if (mode === 'ipvs') return explainIPVS(state, opts, p, source, isLocal);
+  if (mode === 'ipvs') return explainIPVS(state, opts, p, source, isLocal, localAddresses);
   if (mode === 'userspace') return explainUserspace(state, opts, p, source, isLocal);
   const found = findFrontend(mode, state, opts, p, isLocal);
   const srcText = sourceText(source);
@@ -332,8 +336,9 @@ function explainIPVS(
   p: Packet,
   source: SourceKind,
   isLocal: (ip: string) => boolean,
+  localAddresses?: readonly LocalAddress[],
 ): Why {
-  const found = findFrontend('ipvs', state, opts, p, isLocal);
+  const found = findFrontend('ipvs', state, opts, p, isLocal, localAddresses);
   if (!found) {
     const reasons = [noFrontend(p, source)];
     let expected: Why['expected'] = 'NONE';

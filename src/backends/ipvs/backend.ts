@@ -39,7 +39,7 @@ export const ipvsBackend: Backend = {
     periodicSyncMs: config.ipvs.syncPeriodMs,
   }),
   fromConfig: () => ipvsBackend,
-  render: (states, options) => renderIPVSText(states, options),
+  render: (states, options, _whole, machine) => renderIPVSText(states, options, machine?.localAddresses),
   create: async (deps) => {
     for (const tool of ['ipvsadm', 'ipset', 'ip'])
       if (!which(tool))

@@ -313,9 +313,16 @@ export function serviceFragment(sp: ServicePortState, ctx: IPVSContext): IPVSFra
   };
 }
 
-/** Builds the whole layout of one family. Pure and deterministic. Throws RangeError on a bad scheduler or mark bit. */
-export function buildIPVSLayout(state: DesiredState, opts: FamilyOptions): IPVSLayout {
-  const ctx = ipvsContext(state, opts);
+/**
+ * Builds the whole layout of one family; `localAddresses` as in {@link ipvsContext}. Pure and
+ * deterministic. Throws RangeError on a bad scheduler or mark bit.
+ */
+export function buildIPVSLayout(
+  state: DesiredState,
+  opts: FamilyOptions,
+  localAddresses?: readonly LocalAddress[],
+): IPVSLayout {
+  const ctx = ipvsContext(state, opts, localAddresses);
   const frags: IPVSFragment[] = [];
   for (const key of state.sortedKeys) {
     const sp = state.services.get(key);
@@ -642,13 +649,22 @@ export function renderIPVSFamily(layout: IPVSLayout): string {
   return text;
 }
 
-/** `kube-proxy render --proxy-mode ipvs`: every family's section. Byte-identical for the same input. */
-export function renderIPVSText(states: readonly DesiredState[], options: readonly FamilyOptions[]): string {
+/**
+ * `kube-proxy render --proxy-mode ipvs`: every family's section. Byte-identical for the same input.
+ * NodePorts are on the node IPs when nodePortAddresses matches all, unless `localAddresses` (the
+ * machine's, as the proxier reads them at each sync) are given: explain passes them, to agree with
+ * the daemon.
+ */
+export function renderIPVSText(
+  states: readonly DesiredState[],
+  options: readonly FamilyOptions[],
+  localAddresses?: readonly LocalAddress[],
+): string {
   return states
     .map((state) => {
       const opts = options.find((o) => o.family === state.family);
       if (!opts) throw new RangeError(`ipvs render: no options for family ${state.family}`);
-      return renderIPVSFamily(buildIPVSLayout(state, opts));
+      return renderIPVSFamily(buildIPVSLayout(state, opts, localAddresses));
     })
     .join('');
 }
