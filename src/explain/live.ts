@@ -7,9 +7,13 @@
  * ours. Pure.
  */
 import { savedForm } from '../backends/iptables/save-normalize.js';
+import type { KernelState } from '../backends/ipvs/diff.js';
+import { DUMMY_DEVICE } from '../backends/ipvs/names.js';
+import { rsLine, vsLine } from '../backends/ipvs/render.js';
 import { explain, explainWith, type ExplainContext, type Explanation } from './explain.js';
 import { tablesFromSave, tablesFromText, type IPTablesTables } from './iptables-tables.js';
-import { IPTablesTracer } from './iptables-trace.js';
+import { IPTablesTracer, type IPVSService } from './iptables-trace.js';
+import { IPVSTracer, ipvsModelFromText, type IPSetModel, type IPVSModel } from './ipvs-trace.js';
 import { applyScript, type TableModel } from './nft-table-model.js';
 import { parseTableListing } from './nft-listing.js';
 import { NftTracer } from './nft-trace.js';
@@ -232,6 +236,161 @@ function compareNFTables(
   return { desired, live, differences: dedupe(differences) };
 }
 
+/** What `--live` reads in IPVS mode: the IPVS kernel state (as the proxier reads it) and iptables-save. */
+export interface IPVSLive {
+  /** `ipvsadm -Sn`, `ipset save` (our sets) and kube-ipvs0's addresses, parsed by the IPVS backend's readers. */
+  readonly kernel: KernelState;
+  /** iptables-save of every table (filter and nat are read). */
+  readonly iptables: string;
+}
+
+/** What the kernel holds, for the mode: iptables-save or `nft list table` text, or the IPVS state. */
+export type LiveRules = string | IPVSLive;
+
+/**
+ * The IPVS tracer's model of what the kernel holds. Rules are spelled as `render` prints them
+ * (ipvsadm lines via the backend's vsLine/rsLine). A real server of weight 0 (draining, or its
+ * endpoint unhealthy) takes no new connection, so the trace leaves it out.
+ */
+export function ipvsModelFromKernel(live: IPVSLive): IPVSModel {
+  const services = new Map<string, IPVSService>();
+  for (const vs of live.kernel.vss.values()) {
+    const v = { ...vs, realServers: [], service: '' };
+    services.set(vs.key, {
+      key: vs.key,
+      rule: vsLine(v),
+      vaddr: vs.address,
+      vproto: vs.protocol.toLowerCase(),
+      vport: vs.port,
+      realServers: [...vs.reals.values()]
+        .filter((rs) => rs.weight > 0)
+        .map((rs) => ({ ip: rs.ip, port: rs.port, rule: rsLine(v, rs) })),
+    });
+  }
+  const sets = new Map<string, IPSetModel>();
+  for (const [name, s] of live.kernel.sets) sets.set(name, { name, type: s.type, members: s.entries });
+  return {
+    addresses: live.kernel.addresses,
+    sets,
+    services,
+    tables: tablesFromSave(live.iptables, LIVE_TABLES),
+  };
+}
+
+/** `-a -t VIP -r RIP:PORT ...`: the real server's `RIP:PORT`. */
+const realOf = (rule: string): string | undefined => / -r (\S+)/.exec(rule)?.[1];
+
+function compareIPVSLive(
+  ctx: ExplainContext,
+  liveState: IPVSLive,
+  p: Packet,
+  opts: LiveOptions,
+): LiveComparison {
+  const desiredModel = ipvsModelFromText(ctx.rules);
+  const liveModel = ipvsModelFromKernel(liveState);
+  const desired = explain(ctx, p);
+  const raw = explainWith(new IPVSTracer(liveModel), ctx, p, desired.why);
+  const whole = memo(opts.whole);
+  let wholeModel: IPVSModel | undefined;
+  const wholeOf = (): IPVSModel | undefined => {
+    const w = whole();
+    if (w === undefined || w === ctx.rules) return undefined;
+    return (wholeModel ??= ipvsModelFromText(w));
+  };
+  // iptables glue: quote kernel rules as render prints them (the saved form maps back to ours).
+  const rendered = new Map<string, Map<string, string>>();
+  const renderedIn = (m: IPVSModel, tag: string, s: TraceStep): string | undefined => {
+    const k = `${tag} ${s.table} ${s.chain}`;
+    let r = rendered.get(k);
+    if (!r) {
+      r = new Map();
+      for (const x of m.tables.tables.get(s.table)?.get(s.chain) ?? []) {
+        const line = `-A ${s.chain} ${x}`;
+        r.set(savedForm(line, ctx.state.family) ?? line, line);
+        r.set(line, line);
+      }
+      rendered.set(k, r);
+    }
+    return r.get(s.rule);
+  };
+  const differences: string[] = [];
+  const foreign: string[] = [];
+  const steps = raw.json.steps.map((s) => {
+    if (s.table === 'ipvs') {
+      // Ours if the part (or else the whole state) has this virtual server; a real server it does
+      // not have shows as an endpoint the desired state does not reach.
+      if (!desiredModel.services.has(s.chain) && !wholeOf()?.services.has(s.chain))
+        foreign.push(`ipvs: ${s.rule}`);
+      return s;
+    }
+    const r =
+      renderedIn(desiredModel, 'part', s) ?? (wholeOf() ? renderedIn(wholeOf()!, 'whole', s) : undefined);
+    if (r === undefined) foreign.push(`${s.table}: ${s.rule}`);
+    return r === undefined ? s : { ...s, rule: r };
+  });
+  const live: Explanation = { ...raw, json: { ...raw.json, steps } };
+  differences.push(...answerDifferences(desired, live));
+  // What the part of the state this packet can touch programs, against the kernel: its virtual and
+  // real servers, its ipset members, its kube-ipvs0 addresses (sets of things, so the part is exact).
+  const vsName = (key: string): string =>
+    key.replace(/^(tcp|udp|sctp) /, (m) => `${m.trim().toUpperCase()} `);
+  for (const [key, vs] of desiredModel.services) {
+    const have = liveState.kernel.vss.get(key);
+    if (!have) {
+      differences.push(`virtual server ${vsName(key)} is missing from the kernel: ${vs.rule}`);
+      continue;
+    }
+    const haveRule = liveModel.services.get(key)!.rule;
+    if (haveRule !== vs.rule)
+      differences.push(`virtual server ${vsName(key)} differs: ${vs.rule}; the kernel has ${haveRule}`);
+    for (const rs of vs.realServers) {
+      const real = have.reals.get(realOf(rs.rule) ?? '');
+      if (!real)
+        differences.push(
+          `real server ${realOf(rs.rule)} of virtual server ${vsName(key)} is missing from the kernel: ${rs.rule}`,
+        );
+      else if (real.weight === 0)
+        differences.push(
+          `real server ${realOf(rs.rule)} of virtual server ${vsName(key)} has weight 0 in the kernel: ${rs.rule}`,
+        );
+    }
+  }
+  for (const [name, set] of desiredModel.sets) {
+    const have = liveModel.sets.get(name);
+    if (!have) {
+      if (set.members.size > 0) differences.push(`ipset ${name} is missing from the kernel`);
+      continue;
+    }
+    for (const m of set.members)
+      if (!have.members.has(m)) differences.push(`ipset member missing from the kernel: add ${name} ${m}`);
+  }
+  for (const a of desiredModel.addresses)
+    if (!liveModel.addresses.has(a)) differences.push(`address ${a} is not bound to ${DUMMY_DEVICE}`);
+  // The iptables glue on the desired path.
+  const onPath = new Set(steps.map(stepKey));
+  for (const s of desired.json.steps) {
+    if (s.table === 'ipvs' || onPath.has(stepKey(s))) continue;
+    const chain = liveModel.tables.tables.get(s.table)?.get(s.chain);
+    const want = desiredModel.tables.tables.get(s.table)?.get(s.chain) ?? [];
+    if (!chain) differences.push(`chain ${s.table} ${s.chain} is missing from the kernel`);
+    else if (chain.length === 0 && want.length > 0)
+      differences.push(`chain ${s.table} ${s.chain} was flushed`);
+    else {
+      const saved = savedForm(s.rule, ctx.state.family) ?? s.rule;
+      const body = (x: string): string => x.slice(x.indexOf(' ', 3) + 1);
+      if (!chain.includes(body(saved)) && !chain.includes(body(s.rule)))
+        differences.push(`rule missing from the kernel: ${s.table}: ${s.rule}`);
+    }
+  }
+  for (const f of foreign)
+    differences.push(
+      f.startsWith('ipvs: ')
+        ? `a virtual server that is not ours is on the path: ${f.slice(6)}`
+        : `a rule that is not ours is on the path: ${f}`,
+    );
+  return { desired, live, differences: dedupe(differences) };
+}
+
 function dedupe(xs: string[]): string[] {
   return [...new Set(xs)];
 }
@@ -242,12 +401,17 @@ function dedupe(xs: string[]): string[] {
  */
 export function compareLive(
   ctx: ExplainContext,
-  liveText: string,
+  live: LiveRules,
   p: Packet,
   opts: LiveOptions = {},
 ): LiveComparison {
-  if (ctx.mode === 'iptables') return compareIPTables(ctx, liveText, p, opts);
-  if (ctx.mode === 'nftables') return compareNFTables(ctx, liveText, p, opts);
+  if (ctx.mode === 'ipvs') {
+    if (typeof live === 'string') throw new RangeError('explain --live: IPVS mode reads the IPVS state');
+    return compareIPVSLive(ctx, live, p, opts);
+  }
+  if (typeof live !== 'string') throw new RangeError(`explain --live: mode ${ctx.mode} reads rule text`);
+  if (ctx.mode === 'iptables') return compareIPTables(ctx, live, p, opts);
+  if (ctx.mode === 'nftables') return compareNFTables(ctx, live, p, opts);
   throw new RangeError(`explain --live: mode ${ctx.mode} is not supported`);
 }
 
