@@ -162,6 +162,7 @@ describe('ipvs mode (in a VM with IPVS)', { skip: unavailable }, () => {
     'LoadBalancerSourceRanges: the allowed source passes, others are dropped',
     'no endpoints: the connection is refused',
     'a VIP on a port that is no service is rejected (KUBE-IPVS-FILTER)',
+    'explain --live: agrees, then names a virtual server deleted behind the daemon (exit 3)',
     'hairpin: a pod reaching itself through its service is masqueraded (KUBE-LOOP-BACK)',
     'graceful termination: open connection survives, new ones avoid the endpoint, then it is deleted',
     'endpoint added back: new connections reach it again',

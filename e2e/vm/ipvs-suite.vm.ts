@@ -415,6 +415,51 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     }
   });
 
+  test('explain --live: agrees, then names a virtual server deleted behind the daemon (exit 3)', async () => {
+    // The CLI as a process in the node's namespace (what --live reads): the build, or the sources via tsx.
+    const cli =
+      DAEMON_ARGV[0] === '--import'
+        ? ['--import', 'tsx', fileURLToPath(new URL('../run-daemon.ts', import.meta.url))]
+        : [join(ROOT, 'bin/kube-proxy.js')];
+    const client = lab.pod('client').ip;
+    const live = async (): Promise<{ code: number; out: string }> => {
+      const r = await lab.exec(
+        'node',
+        process.execPath,
+        [
+          ...cli,
+          'explain',
+          '--proxy-mode=ipvs',
+          `--manifests=${dir}`,
+          `--hostname-override=${NODE}`,
+          '--cluster-cidr=10.244.0.0/16',
+          '--protocol=TCP',
+          `--source=${client}`,
+          '--destination=172.30.0.10:80',
+          '--live',
+        ],
+        { allowFail: true, timeoutMs: 240_000 },
+      );
+      return { code: r.code ?? -1, out: r.stdout + r.stderr };
+    };
+    const agreed = await live();
+    assert.equal(agreed.code, 0, agreed.out);
+    assert.match(agreed.out, /live: the kernel's rules give the desired state's answer/);
+    mark('explain --live agreed');
+    // The daemon's drift check repairs the damage every sync period: when the virtual server came
+    // back before explain read the kernel, delete it again (at most three times).
+    for (let attempt = 1; ; attempt++) {
+      await lab.exec('node', 'ipvsadm', ['-D', '-t', '172.30.0.10:80']);
+      const r = await live();
+      if (r.code === 0 && attempt < 3 && /172\.30\.0\.10:80 /.test(await ipvsList())) continue;
+      assert.equal(r.code, 3, r.out);
+      assert.match(r.out, /differs: virtual server TCP 172\.30\.0\.10:80 is missing from the kernel/, r.out);
+      break;
+    }
+    mark('explain --live named the deleted virtual server');
+    await until('the daemon repairs it', async () => /172\.30\.0\.10:80 /.test(await ipvsList()), 90_000);
+  });
+
   test('hairpin: a pod reaching itself through its service is masqueraded (KUBE-LOOP-BACK)', async () => {
     const t = await lab.tcpMany('b1', '172.30.0.10', 80, 10);
     assert.equal(t.ok, 10, JSON.stringify(t.errors));
