@@ -356,9 +356,38 @@ function splitTarget(to: string, fallbackPort: number): { ip: string; port: numb
   return { ip: m[1]!, port: m[2] === undefined ? fallbackPort : Number(m[2]) };
 }
 
+/**
+ * The IPv4 address a rule's un-negated `-d ADDR[/32]` option names (outside any quoted comment), or
+ * undefined when it has none or another form: a rule with one cannot match another destination, so
+ * the tracer skips it unparsed (a 10k-service KUBE-SERVICES is read, not parsed, on the way).
+ */
+export function exactDestination(rule: string): string | undefined {
+  let k = 0; // where `-d` starts
+  if (!rule.startsWith('-d ')) {
+    const j = rule.indexOf(' -d ');
+    if (j < 0) return undefined;
+    k = j + 1;
+  }
+  if (rule.endsWith('! ', k)) return undefined;
+  let quotes = 0;
+  for (let q = rule.indexOf('"'); q >= 0 && q < k; q = rule.indexOf('"', q + 1)) quotes++;
+  if (quotes % 2 !== 0) return undefined;
+  const end = rule.indexOf(' ', k + 3);
+  const word = rule.slice(k + 3, end < 0 ? rule.length : end);
+  const addr = word.endsWith('/32') ? word.slice(0, -3) : word;
+  return /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(addr) ? addr : undefined;
+}
+
+interface LoadedChain {
+  readonly raw: readonly string[];
+  readonly parsed: (ParsedRule | undefined)[];
+  /** exactDestination of each rule, null when it has none (computed on first use). */
+  readonly dst: (string | null | undefined)[];
+}
+
 /** A loaded rule set: parses each rule once, on first use (a 10k-service table is mostly never read). */
 export class IPTablesTracer {
-  private readonly parsed = new Map<string, ParsedRule[]>();
+  private readonly chains = new Map<string, LoadedChain>();
   private readonly unreadable = new Set<string>();
 
   constructor(
@@ -366,16 +395,20 @@ export class IPTablesTracer {
     private readonly ext: IPTablesExtensions = {},
   ) {}
 
-  private chainRules(table: string, chain: string): ParsedRule[] | undefined {
+  private chainRules(table: string, chain: string): LoadedChain | undefined {
     const key = `${table} ${chain}`;
-    let p = this.parsed.get(key);
-    if (!p) {
+    let c = this.chains.get(key);
+    if (!c) {
       const raw = this.tables.tables.get(table)?.get(chain);
       if (!raw) return undefined;
-      p = raw.map((r) => parseRule(r, this.ext));
-      this.parsed.set(key, p);
+      c = {
+        raw,
+        parsed: new Array<ParsedRule | undefined>(raw.length),
+        dst: new Array<string | null>(raw.length),
+      };
+      this.chains.set(key, c);
     }
-    return p;
+    return c;
   }
 
   /** Traces `p` (see the file comment for the semantics). */
@@ -514,11 +547,14 @@ export class IPTablesTracer {
     phase: number,
     depth: number,
   ): { st: PacketState; end: End }[] {
-    const rules = this.chainRules(table, chain);
-    if (!rules || depth > 64) return [{ st, end: 'return' }];
+    const loaded = this.chainRules(table, chain);
+    if (!loaded || depth > 64) return [{ st, end: 'return' }];
     const out: { st: PacketState; end: End }[] = [];
-    for (; i < rules.length; i++) {
-      const r = rules[i]!;
+    for (; i < loaded.raw.length; i++) {
+      let d = loaded.dst[i];
+      if (d === undefined) loaded.dst[i] = d = exactDestination(loaded.raw[i]!) ?? null;
+      if (d !== null && d !== st.dst) continue;
+      const r = (loaded.parsed[i] ??= parseRule(loaded.raw[i]!, this.ext));
       if (r.unreadable !== undefined) {
         this.unreadable.add(`-A ${chain} ${r.text}`);
         continue;

@@ -16,6 +16,7 @@ import { scopeForPacket } from './scope.js';
 import type { KubeObject } from '../model/types.js';
 import type { ExplainContext } from './explain.js';
 import { tablesFromSave, tablesFromText } from './iptables-tables.js';
+import { exactDestination } from './iptables-trace.js';
 import { compareLive } from './live.js';
 import { applyScript, type TableModel } from './nft-table-model.js';
 import { parseTableListing } from './nft-listing.js';
@@ -239,4 +240,18 @@ test('iptables: a path into rules outside the rendered part asks for the whole r
   // Without the whole render, s3's rules would be called foreign too.
   const blind = compareLive(ctx, t.saveAll(), p);
   assert.ok(blind.differences.filter((d) => d.startsWith('a rule that is not ours')).length > 1);
+});
+
+test('exactDestination: the un-negated single-address -d outside comments, else nothing', () => {
+  const cases: [string, string | undefined][] = [
+    ['-d 10.0.0.1/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X', '10.0.0.1'],
+    ['-m comment --comment "ns/s:p cluster IP" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j X', '172.30.0.41'],
+    ['-m comment --comment "a -d 1.2.3.4" -j X', undefined],
+    ['! -d 10.0.0.1/32 -j X', undefined],
+    ['-s 10.1.0.0/16 ! -d 10.0.0.1/32 -j X', undefined],
+    ['-d 10.0.0.0/8 -j X', undefined],
+    ['-d fd00::1/128 -j X', undefined],
+    ['-j KUBE-MARK-MASQ', undefined],
+  ];
+  for (const [rule, want] of cases) assert.equal(exactDestination(rule), want, rule);
 });
