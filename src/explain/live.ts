@@ -1,10 +1,13 @@
 /**
- * `explain --live`: traces the packet through what the kernel holds (iptables-save text, or the
- * `nft list table` listing) and through what the desired state renders, and says where they differ:
- * the answer (verdict, endpoints, masquerade), rules and map elements on the desired path that the
- * kernel lacks (a missing element, a missing rule, a missing or flushed chain), and rules on the
- * kernel's path that are not ours. Kernel rules are quoted as `render` prints them when they are
- * ours. Pure.
+ * `explain --live`: traces the packet through what the kernel holds (iptables-save text, the
+ * `nft list table` listing, or IPVS mode's state with its iptables-save) and through what the
+ * desired state renders, and says where they differ: the answer (verdict, endpoints, masquerade),
+ * rules and map elements on the desired path that the kernel lacks (a missing element, a missing
+ * rule, a missing or flushed chain; in IPVS mode a missing virtual server, real server, ipset member
+ * or address of the rendered part), and rules on the kernel's path that are not ours. Kernel rules
+ * are quoted as `render` prints them when they are ours. The rendered rules may be only the part of
+ * the state the packet can touch (what the CLI renders): the whole render is asked for only when the
+ * kernel's path leaves that part. Pure.
  */
 import { savedForm } from '../backends/iptables/save-normalize.js';
 import type { KernelState } from '../backends/ipvs/diff.js';
