@@ -10,6 +10,7 @@ import {
   explain,
   formatJSON,
   formatText,
+  nodeLocalAddresses,
   parseExplainRequest,
   stateForFamily,
   type ExplainContext,
@@ -54,7 +55,9 @@ export async function runExplain(
   // One answer needs only the rules the packet can touch: render those (the whole state's rules at
   // 10k services cost seconds). --live too: the whole render is made only if the kernel's path
   // takes a rule outside that part (to tell our rules from foreign ones).
-  const machine = { localAddresses: inputs.localAddresses };
+  // IPVS NodePorts on the machine's addresses, as the daemon programs them, when this is the node.
+  const localAddresses = nodeLocalAddresses(inputs.localAddresses, state.nodeIPs);
+  const machine = localAddresses ? { localAddresses } : {};
   const rules = inputs.backend.render([scopeForPacket(state, packet)], [options], [state], machine);
   const ctx: ExplainContext = {
     mode: cmd.config.mode,
@@ -62,7 +65,7 @@ export async function runExplain(
     options,
     rules,
     interfaceAddresses: inputs.interfaceAddresses,
-    localAddresses: inputs.localAddresses,
+    ...(localAddresses ? { localAddresses } : {}),
   };
   const e = explain(ctx, packet);
   if (!req.live) {

@@ -114,6 +114,21 @@ export interface ExplainContext {
   readonly localAddresses?: readonly LocalAddress[];
 }
 
+/**
+ * The machine's addresses when this machine is the node (one of them is one of `nodeIPs`), else
+ * undefined: explain run elsewhere (another host, another network namespace, `--hostname-override`)
+ * cannot see the node's interfaces, and renders IPVS NodePorts on the node IPs as `render` does.
+ */
+export function nodeLocalAddresses(
+  local: readonly LocalAddress[],
+  nodeIPs: readonly string[],
+): readonly LocalAddress[] | undefined {
+  const node = new Set(nodeIPs.map((ip) => canonicalIP(ip) ?? ip));
+  return local.some((a) => node.has(canonicalIP(a.address.split('%')[0] ?? '') ?? a.address))
+    ? local
+    : undefined;
+}
+
 /** The answer, in the stable JSON shape README documents. */
 export interface ExplainJSON {
   readonly verdict: TraceResult['verdict'];

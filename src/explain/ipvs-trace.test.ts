@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { SCENARIOS, familyOptions, statesOf } from '../../test/golden/nftables/scenarios.js';
 import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
 import { renderIPVSText } from '../backends/ipvs/render.js';
-import { explain, formatText, type ExplainContext } from './explain.js';
+import { explain, formatText, nodeLocalAddresses, type ExplainContext } from './explain.js';
 import { ipvsModelFromText, setMatcher, IPVSTracer, type IPSetModel } from './ipvs-trace.js';
 import type { Packet } from './packet.js';
 
@@ -229,5 +229,17 @@ describe('NodePort addresses', () => {
       explain(without, probe({ src: '10.1.2.3', dst: '10.100.0.2', dstPort: 30080 })).json.verdict,
       'DNAT',
     );
+  });
+});
+
+describe("the machine's addresses", () => {
+  test('are used only on the node: explain elsewhere renders NodePorts on the node IPs', () => {
+    const here = [
+      { iface: 'eth0', address: '10.100.0.2' },
+      { iface: 'eth1', address: 'fe80::1%eth1' },
+    ];
+    assert.equal(nodeLocalAddresses(here, ['10.100.0.2']), here);
+    assert.equal(nodeLocalAddresses(here, ['10.100.0.9']), undefined);
+    assert.equal(nodeLocalAddresses([{ iface: 'eth0', address: 'fd00:0::2' }], ['fd00::2'])?.length, 1);
   });
 });
