@@ -8,13 +8,16 @@
 //  - /debug/explain: one trace on the tracer the daemon keeps per synced state (median of 50,
 //    random services, warm);
 //  - --live (root, with --live): the whole render loaded into a fresh network namespace; then what
-//    `explain --live` does after loading: render the touched part, read the kernel back (one
-//    iptables-legacy-save / nft list table, through `ip netns exec`), compare for one packet.
+//    `explain --live` does after loading: render the touched part, read the kernel back with the
+//    CLI's readers (one iptables-legacy-save / nft list table, through `ip netns exec`), compare.
 //   node --import tsx bench/explain/bench.ts [--services=10000] [--live] [--modes=iptables,nftables]
 // Prints a markdown table and the machine facts.
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createLab } from '../../e2e/lab/topology.js';
+import { run, type Exec } from '../../src/exec/run.js';
+import { iptablesSave, toolsFor } from '../../src/exec/iptables.js';
+import { nftListTable } from '../../src/exec/nft.js';
 import type { KubeObject } from '../../src/model/types.js';
 import type { FamilyOptions } from '../../src/proxy/options.js';
 import { desiredStatesFromObjects } from '../../src/proxy/state-from-objects.js';
@@ -145,11 +148,13 @@ async function main(): Promise<void> {
         const partRules = backend.render([scopeForPacket(state!, last)], [opts], [state!]);
         const partMs = ms(t4);
         const t5 = performance.now();
+        // Read as the CLI does (exec/: one iptables-save; nft's listing through a file), in the lab's
+        // node namespace.
+        const inNode: Exec = (cmd, args, o) => run('ip', ['netns', 'exec', lab.node.ns, cmd, ...args], o);
         const live =
           mode === 'iptables'
-            ? (await lab.exec('node', 'iptables-legacy-save', [], { timeoutMs: 600_000 })).stdout
-            : (await lab.exec('node', 'nft', ['list', 'table', 'ip', 'kube-proxy'], { timeoutMs: 600_000 }))
-                .stdout;
+            ? await iptablesSave(inNode, toolsFor('legacy', 'IPv4'), undefined, 600_000)
+            : await nftListTable('ip', 'kube-proxy', 'nft', inNode);
         const readMs = ms(t5);
         const t6 = performance.now();
         let wholeRenders = 0;

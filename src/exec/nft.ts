@@ -89,7 +89,11 @@ export async function nftListTable(
   nft = 'nft',
   exec: Exec = defaultExec,
 ): Promise<string> {
-  const r = await exec(nft, ['list', 'table', family, name], { timeoutMs: NFT_TIMEOUT_MS, okCodes: [0, 1] });
+  const r = await exec(nft, ['list', 'table', family, name], {
+    timeoutMs: NFT_TIMEOUT_MS,
+    okCodes: [0, 1],
+    stdoutToFile: true,
+  });
   return r.code === 0 ? r.stdout : '';
 }
 

@@ -37,3 +37,23 @@ test('which finds sh and not a missing command', () => {
   assert.ok(which('sh'));
   assert.equal(which('no-such-command-kpt'), undefined);
 });
+
+test('stdoutToFile: stdout through a temporary file, which is removed, also on failure', async () => {
+  const { readdirSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const ours = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('kube-proxy-out-'));
+  const before = ours();
+  // Many small flushed writes, as nft makes them.
+  const r = await run('sh', ['-c', 'i=0; while [ $i -lt 500 ]; do printf "%s " $i; i=$((i+1)); done; cat'], {
+    input: 'end\n',
+    stdoutToFile: true,
+  });
+  assert.equal(r.stdout, `${Array.from({ length: 500 }, (_, i) => `${i} `).join('')}end\n`);
+  await assert.rejects(run('sh', ['-c', 'echo partial; exit 2'], { stdoutToFile: true }), (e: unknown) => {
+    assert.ok(e instanceof ExecError);
+    assert.equal(e.stdout, 'partial\n');
+    return true;
+  });
+  await assert.rejects(run('kube-proxy-no-such-tool', [], { stdoutToFile: true }), /command not found/);
+  assert.deepEqual(ours(), before);
+});
