@@ -1,9 +1,9 @@
 /**
  * Reads what the kernel holds for `kube-proxy explain --live`, in the current network namespace:
  * one iptables-save of every table (the backend in use, detected as the proxier does; the comparison
- * reads filter and nat), or
- * `nft list table <family> kube-proxy`, or IPVS mode's state (`ipvsadm -Sn`, `ipset save`, kube-ipvs0's
- * addresses) with iptables-save. Read-only; every command goes through exec/.
+ * reads filter and nat), `nft list table <family> kube-proxy` (through a file: see exec/nft.ts), or
+ * IPVS mode's state (`ipvsadm -Sn`, `ipset save`, kube-ipvs0's addresses) with iptables-save.
+ * Read-only; every command goes through exec/.
  */
 import type { ProxyMode } from '../model/proxy-mode.js';
 import type { IPFamily } from '../model/types.js';
