@@ -11,7 +11,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLab, labSkipReason, type Lab } from './lab/topology.js';
-import { parseSave } from '../src/backends/iptables/chain-diff.js';
+import { contentRules, parseSave } from '../src/backends/iptables/chain-diff.js';
 import { savedForm } from '../src/backends/iptables/save-normalize.js';
 import type { IPFamily } from '../src/model/types.js';
 
@@ -99,8 +99,9 @@ describe(
                 (await lab.exec('node', `${cmd}-${backend}-save`, ['-t', table])).stdout,
               );
               const rendered = parseSave(doc);
-              for (const [chain, rules] of rendered) {
-                const have = saved.get(chain) ?? [];
+              for (const [chain, content] of rendered) {
+                const rules = contentRules(content);
+                const have = contentRules(saved.get(chain) ?? '');
                 assert.equal(have.length, rules.length, `${file} ${family} ${table} ${chain}: rule count`);
                 rules.forEach((r, i) => {
                   const f = savedForm(r, family);

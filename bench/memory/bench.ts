@@ -103,6 +103,17 @@ async function runMode(mode: Mode): Promise<void> {
       { KUBE_PROXY_IPTABLES_BACKEND: mode === 'iptables-legacy' ? 'legacy' : 'nft' },
     );
     const d = daemon;
+    // KPT_BENCH_TRACE=FILE: VmRSS every 100 ms (ms since spawn) and the daemon's output, written to FILE.
+    const trace: string[] = [];
+    const sampler = process.env.KPT_BENCH_TRACE
+      ? setInterval(() => {
+          try {
+            trace.push(`${Date.now() - t0} ${status(d.pid).rss.toFixed(0)}`);
+          } catch {
+            /* exited */
+          }
+        }, 100)
+      : undefined;
     await pollUntil('the first full sync', () => Promise.resolve(fullSyncs(d) > 0 || undefined), {
       timeoutMs: 600_000,
       intervalMs: 500,
@@ -112,6 +123,11 @@ async function runMode(mode: Mode): Promise<void> {
     // Let the post-sync garbage settle (a rescan or two runs meanwhile).
     await new Promise((r) => setTimeout(r, 10_000));
     const s = status(d.pid);
+    if (sampler) {
+      clearInterval(sampler);
+      const out = [...trace, '--- stdout', d.stdout, '--- stderr', d.stderr].join('\n');
+      writeFileSync(`${process.env.KPT_BENCH_TRACE}.${mode}`, out);
+    }
     console.log(
       `| ${mode} | ${n} x 5 | ${(firstMs / 1000).toFixed(1)} s | ${s.hwm.toFixed(0)} MB | ${s.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
     );

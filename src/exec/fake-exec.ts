@@ -35,7 +35,8 @@ export function fakeExec(handler: FakeHandler = () => ({})): FakeExec {
   const calls: ExecCall[] = [];
   const lines: string[] = [];
   const exec: Exec = async (cmd: string, args: readonly string[], opts?: RunOptions): Promise<RunResult> => {
-    const call: ExecCall = { cmd, args, ...(opts?.input !== undefined ? { input: opts.input } : {}) };
+    const input = opts?.inputChunks ? [...opts.inputChunks].join('') : opts?.input;
+    const call: ExecCall = { cmd, args, ...(input !== undefined ? { input } : {}) };
     calls.push(call);
     lines.push([cmd, ...args].join(' '));
     const a = await handler(call);

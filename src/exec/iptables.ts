@@ -136,18 +136,19 @@ export async function iptablesSave(
 }
 
 /**
- * `iptables-restore -w --noflush [--counters]` of `text`: replaces the chains the text declares and
+ * `iptables-restore -w --noflush [--counters]` of `text` (or its chunks): replaces the chains the text declares and
  * leaves every other chain alone.
  */
 export function iptablesRestore(
   exec: Exec,
   tools: IPTablesTools,
-  text: string,
+  text: string | Iterable<string>,
   opts: { readonly counters?: boolean; readonly timeoutMs?: number } = {},
 ): Promise<RunResult> {
   const args = ['-w', '--noflush', ...(opts.counters ? ['--counters'] : [])];
   return exec(tools.restore, args, {
-    input: text,
+    // An iterable is the input in chunks, written as the tool reads (see RunOptions.inputChunks).
+    ...(typeof text === 'string' ? { input: text } : { inputChunks: text }),
     ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
   });
 }

@@ -57,3 +57,21 @@ test('stdoutToFile: stdout through a temporary file, which is removed, also on f
   await assert.rejects(run('kube-proxy-no-such-tool', [], { stdoutToFile: true }), /command not found/);
   assert.deepEqual(ours(), before);
 });
+
+test('run() writes inputChunks in order as the child reads them, several pipe buffers long', async () => {
+  let taken = 0;
+  function* chunks(): Generator<string> {
+    for (let i = 0; i < 64; i++) {
+      taken++;
+      yield `${String(i).padStart(4, '0')}${'x'.repeat(16 * 1024 - 5)}\n`;
+    }
+  }
+  const r = await run('cat', [], { inputChunks: chunks() });
+  assert.equal(taken, 64);
+  const lines = r.stdout.split('\n').filter(Boolean);
+  assert.equal(lines.length, 64);
+  assert.deepEqual(
+    lines.map((l) => Number(l.slice(0, 4))),
+    [...Array(64).keys()],
+  );
+});

@@ -12,6 +12,11 @@ import { KpError } from '../errors.js';
 export interface RunOptions {
   /** Text fed to stdin (then closed). */
   readonly input?: string;
+  /**
+   * Instead of `input`: stdin as chunks, each taken from the iterable only when the pipe has room
+   * for it (then stdin is closed), so a big input is never held whole as one string or Buffer.
+   */
+  readonly inputChunks?: Iterable<string>;
   /** Kill the process (SIGKILL) after this many ms; default 60 s. */
   readonly timeoutMs?: number;
   /** Exit codes that count as success; default [0]. */
@@ -127,8 +132,31 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
       }
       resolve({ code: c, stdout, stderr, durationMs: performance.now() - started });
     });
-    child.stdin?.end(opts.input ?? '');
+    if (opts.inputChunks && child.stdin) writeChunks(child.stdin, opts.inputChunks);
+    else child.stdin?.end(opts.input ?? '');
   });
+}
+
+/** Writes `chunks` to `stdin` as it drains, then ends it; stops at the first write error (the child's exit code tells why). */
+function writeChunks(stdin: NodeJS.WritableStream, chunks: Iterable<string>): void {
+  const it = chunks[Symbol.iterator]();
+  let failed = false;
+  stdin.once('error', () => (failed = true));
+  const pump = (): void => {
+    for (;;) {
+      if (failed) return;
+      const next = it.next();
+      if (next.done) {
+        stdin.end();
+        return;
+      }
+      if (!stdin.write(next.value)) {
+        stdin.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
 }
 
 /** A long-running child whose stdout is read line by line (see {@link watchLines}). */

@@ -26,7 +26,7 @@ export function missingJumps(
   listings: ReadonlyMap<string, string>,
 ): DriftFinding[] {
   const out: DriftFinding[] = [];
-  const parsed = new Map<string, Map<string, string[]>>();
+  const parsed = new Map<string, Map<string, string>>();
   for (const r of rules) {
     const key = `${r.table} ${r.chain}`;
     const text = listings.get(key);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSave } from './chain-diff.js';
-import { renderJumpsAndCanaries } from './planner.js';
+import { renderJumpsAndCanaries, restoreChunks } from './planner.js';
 import { JUMP_RULES } from './render.js';
 
 const CANARY = ':KUBE-PROXY-CANARY - [0:0]';
@@ -45,4 +45,20 @@ test("an existing KUBE-FIREWALL (kubelet's) is never declared: that would flush 
   const { text, added } = renderJumpsAndCanaries({ filter: new Map(), nat: new Map() }, true);
   assert.ok(!text.includes(':KUBE-FIREWALL'));
   assert.ok(added.length > 0);
+});
+
+test('restoreChunks cuts a restore into ~64 KiB chunks at line ends that add up to its text', () => {
+  const lines = [
+    '*nat',
+    ...Array.from({ length: 5000 }, (_, i) => `-A KUBE-SVC-X -j KUBE-SEP-${i}`),
+    'COMMIT',
+  ];
+  const chunks = [...restoreChunks(lines)];
+  assert.ok(chunks.length > 1, `${chunks.length} chunks`);
+  assert.equal(chunks.join(''), `${lines.join('\n')}\n`);
+  for (const c of chunks) {
+    assert.ok(c.endsWith('\n'));
+    assert.ok(c.length < (1 << 16) + 100, `chunk of ${c.length}`);
+  }
+  assert.deepEqual([...restoreChunks([])], []);
 });

@@ -20,8 +20,10 @@ import {
 import {
   chainContent,
   commentOf,
+  contentRules,
+  countRules,
   hasJump,
-  splitTable,
+  splitLines,
   type KnownChains,
   type SplitTable,
 } from './chain-diff.js';
@@ -62,9 +64,14 @@ const TAIL_MARKER = 'NOTE: this must be the last rule in this chain';
 /** Above this many changed rules, rewriting a dispatch chain is cheaper than editing it. */
 const MAX_EDITS = 200;
 
-/** One iptables-restore input and what it touches. */
+/**
+ * One iptables-restore input and what it touches. The input is kept as its lines (chain contents are
+ * several lines in one string) and streamed to the tool in chunks (restoreChunks), never joined into
+ * one text: with iptables-legacy a full sync at 10,000 Services is one ~20 MB input.
+ */
 export interface Restore {
-  readonly text: string;
+  /** The input's lines, without their '\n'. */
+  readonly lines: readonly string[];
   /** Chains (table/chain) this restore declares or edits; forgotten when it fails. */
   readonly touched: readonly [IPTablesTable, string][];
   readonly rules: number;
@@ -192,8 +199,8 @@ export function renderWhole(
   const services = full ? undefined : state.changedServices;
   return {
     skipped: plan.skipped,
-    natT: splitTable(plan.nat),
-    filterT: splitTable(plan.filter),
+    natT: splitLines(plan.lines.nat),
+    filterT: splitLines(plan.lines.filter),
     attribution: attribute(state, services, plan.activeNatChains),
     totals: { filter: plan.ruleCounts.filter.total, nat: plan.ruleCounts.nat.total },
   };
@@ -240,17 +247,18 @@ export function renderIncremental(
   const merged: SplitTable[] = [];
   let rank: ReadonlyMap<string, number> | undefined;
   for (const table of ['filter', 'nat'] as const) {
-    const doc = splitTable(table === 'nat' ? plan.nat : plan.filter);
-    const rules = new Map<string, readonly string[]>();
+    const doc = splitLines(plan.lines[table]);
+    const rules = new Map<string, string>();
     for (const c of doc.chains) {
-      const next = doc.rules.get(c) ?? [];
+      const content = doc.rules.get(c) ?? '';
       if (isServiceChainName(c)) {
-        rules.set(c, next);
+        rules.set(c, content);
         continue;
       }
+      const next = contentRules(content);
       const before = book.known[table].get(c);
       if (before === undefined) return undefined;
-      const lines = before === '' ? [] : before.split('\n');
+      const lines = contentRules(before);
       const kept: string[] = [];
       const old: string[] = [];
       const oldFixed: string[] = [];
@@ -263,12 +271,15 @@ export function renderIncremental(
       const fixed = next.filter((r) => ruleService(r) === undefined);
       // The common partial sync (endpoints changed, not the service's frontends): nothing to merge.
       if (sameLines(old, fresh) && sameLines(oldFixed, fixed)) {
-        rules.set(c, lines);
+        rules.set(c, before);
         continue;
       }
       // Static rules last, as in the whole render: the nat KUBE-SERVICES tail (the jump to
       // KUBE-NODEPORTS) must stay last.
-      rules.set(c, [...mergeInRenderOrder(kept, fresh, (rank ??= renderRank(state.sortedKeys))), ...fixed]);
+      rules.set(
+        c,
+        chainContent([...mergeInRenderOrder(kept, fresh, (rank ??= renderRank(state.sortedKeys))), ...fixed]),
+      );
     }
     merged.push({ chains: doc.chains, rules, deletes: [] });
   }
@@ -338,9 +349,7 @@ export function planRestores(
   const topChains = natT.chains.filter((c) => !isServiceChainName(c) && !natDeleted.has(c));
 
   // Service chains that must be written, in document order (a service's chains are adjacent).
-  const toWrite = serviceChains.filter(
-    (c) => book.known.nat.get(c) !== chainContent(natT.rules.get(c) ?? []),
-  );
+  const toWrite = serviceChains.filter((c) => book.known.nat.get(c) !== (natT.rules.get(c) ?? ''));
   acc.unchanged += serviceChains.length - toWrite.length;
   const groups: string[][] = [];
   let cur: string[] = [];
@@ -360,26 +369,26 @@ export function planRestores(
     const missingTop = topChains.filter((c) => !book.natChains.has(c) && !book.known.nat.has(c));
     if (missingTop.length > 0)
       restores.push({
-        text: `*nat\n${missingTop.map((c) => `:${c} - [0:0]`).join('\n')}\nCOMMIT\n`,
+        lines: ['*nat', ...missingTop.map((c) => `:${c} - [0:0]`), 'COMMIT'],
         touched: [],
         rules: 0,
       });
     for (const g of groups) {
       const sec = section(acc, book, 'nat', natT, g, false);
-      restores.push({ text: sec.text, touched: sec.touched, rules: sec.rules });
+      restores.push({ lines: sec.lines, touched: sec.touched, rules: sec.rules });
     }
   }
   const natSec = section(acc, book, 'nat', natT, [...cur, ...topChains], true, natT.deletes);
   const texts = [filterSec, natSec].filter((s) => s.nonEmpty);
   if (texts.length > 0 || restores.length === 0) {
     restores.push({
-      text: texts.map((s) => s.text).join(''),
+      lines: texts.flatMap((s) => s.lines),
       touched: [...filterSec.touched, ...natSec.touched],
       rules: filterSec.rules + natSec.rules,
     });
   }
   // An all-unchanged sync still runs nothing: drop an empty trailing restore.
-  acc.restores = restores.filter((r) => r.text !== '');
+  acc.restores = restores.filter((r) => r.lines.length > 0);
   return acc;
 }
 
@@ -429,7 +438,7 @@ function section(
   chains: readonly string[],
   allowEdits: boolean,
   deletes: readonly string[] = [],
-): { text: string; touched: [IPTablesTable, string][]; rules: number; nonEmpty: boolean } {
+): { lines: string[]; touched: [IPTablesTable, string][]; rules: number; nonEmpty: boolean } {
   const known = book.known[table];
   const declare: string[] = [];
   const body: string[] = [];
@@ -437,8 +446,7 @@ function section(
   const touched: [IPTablesTable, string][] = [];
   let rules = 0;
   for (const c of chains) {
-    const next = doc.rules.get(c) ?? [];
-    const content = chainContent(next);
+    const content = doc.rules.get(c) ?? '';
     const before = known.get(c);
     if (before === content) {
       acc.unchanged++;
@@ -447,7 +455,7 @@ function section(
     touched.push([table, c]);
     acc.pending[table].set(c, content);
     if (allowEdits && before !== undefined && EDITABLE_CHAINS.has(c)) {
-      const edit = editInPlace(c, before === '' ? [] : before.split('\n'), next);
+      const edit = editInPlace(c, contentRules(before), contentRules(content));
       if (edit) {
         for (const e of edit.edits) edits.push(e);
         rules += edit.added;
@@ -456,8 +464,9 @@ function section(
       }
     }
     declare.push(`:${c} - [0:0]`);
-    for (const r of next) body.push(r);
-    rules += next.length;
+    // The chain's rules as one line group: the content string itself, not copied.
+    if (content !== '') body.push(content);
+    rules += countRules(content);
     acc.written++;
   }
   for (const c of deletes) {
@@ -467,7 +476,38 @@ function section(
   const nonEmpty = declare.length + body.length + edits.length > 0;
   const lines = [`*${table}`, ...declare, ...body, ...edits, ...deletes.map((c) => `-X ${c}`), 'COMMIT'];
   acc.writtenPerTable[table] += rules;
-  return { text: nonEmpty ? `${lines.join('\n')}\n` : '', touched, rules, nonEmpty };
+  return { lines: nonEmpty ? lines : [], touched, rules, nonEmpty };
+}
+
+/** Target size of one chunk of restore input written to the tool's stdin. */
+const CHUNK_CHARS = 1 << 16;
+
+/**
+ * A restore's input in chunks of about 64 KiB, made one at a time as the tool reads them: the whole
+ * input (~20 MB with iptables-legacy at 10,000 Services) never exists as one string or Buffer.
+ */
+export function* restoreChunks(lines: readonly string[]): Generator<string> {
+  let batch: string[] = [];
+  let size = 0;
+  for (const l of lines) {
+    batch.push(l);
+    size += l.length + 1;
+    if (size >= CHUNK_CHARS) {
+      batch.push('');
+      yield batch.join('\n');
+      batch = [];
+      size = 0;
+    }
+  }
+  if (batch.length > 0) {
+    batch.push('');
+    yield batch.join('\n');
+  }
+}
+
+/** A restore's whole input as one text (tests, diagnostics). */
+export function restoreText(r: Restore): string {
+  return [...restoreChunks(r.lines)].join('');
 }
 
 /**
@@ -481,7 +521,7 @@ function section(
  * place (the steady state: no process at all; a lost mangle canary is the canary monitor's to see).
  */
 export function renderJumpsAndCanaries(
-  saved: Readonly<Record<IPTablesTable, ReadonlyMap<string, readonly string[]>>>,
+  saved: Readonly<Record<IPTablesTable, ReadonlyMap<string, string>>>,
   haveFirewall: boolean,
 ): { text: string; added: JumpRule[] } {
   const added = JUMP_RULES.filter((j) => !hasJump(saved[j.table].get(j.chain), j.target, commentOf(j.args)));

@@ -16,7 +16,7 @@ import { createMemoryLogger } from '../../observability/logger.js';
 import { StateTracker } from '../../proxy/state-tracker.js';
 import type { KubeObject } from '../../model/types.js';
 import type { DesiredState } from '../../proxy/types.js';
-import { splitTable } from './chain-diff.js';
+import { contentRules, splitTable } from './chain-diff.js';
 import { IPTablesProxier } from './proxier.js';
 import { ruleService } from './planner.js';
 import { renderIPTables } from './render.js';
@@ -38,13 +38,14 @@ class FakeKernel extends IPTablesTables {
     };
     if (cmd.endsWith('-save')) return ok(this.save(args[args.indexOf('-t') + 1]!));
     if (cmd.endsWith('-restore')) {
-      this.restores.push(opts.input ?? '');
+      const input = opts.inputChunks ? [...opts.inputChunks].join('') : (opts.input ?? '');
+      this.restores.push(input);
       if (this.failNextRestore) {
         this.failNextRestore = false;
         return ok('', 1);
       }
       try {
-        this.applyRestore(opts.input ?? '');
+        this.applyRestore(input);
       } catch (err) {
         return Promise.reject(new ExecError('KP_ERR_EXEC_FAILED', cmd, args, 1, String(err)));
       }
@@ -93,7 +94,9 @@ function expected(state: DesiredState): Tables {
     const doc = splitTable(text);
     out.set(
       name,
-      new Map(doc.chains.map((c) => [c, (doc.rules.get(c) ?? []).map((r) => r.slice(4 + c.length))])),
+      new Map(
+        doc.chains.map((c) => [c, contentRules(doc.rules.get(c) ?? '').map((r) => r.slice(4 + c.length))]),
+      ),
     );
   }
   return out;

@@ -33,8 +33,9 @@ import type { DesiredState } from '../../proxy/types.js';
 import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
 import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, type IPTablesTable } from './render.js';
 import {
-  chainContent,
   commentOf,
+  contentRules,
+  countRules,
   hasJump,
   parseSave,
   reconcileKnown,
@@ -57,6 +58,7 @@ import {
   renderIncremental,
   renderJumpsAndCanaries,
   renderWhole,
+  restoreChunks,
   type ChainBook,
 } from './planner.js';
 import type { IPFamily } from '../../model/types.js';
@@ -87,6 +89,23 @@ export interface IPTablesProxierOptions {
    * count into them with `-m nfacct`, as upstream's do. Default false.
    */
   readonly nfacct?: boolean;
+}
+
+/** The built-in chains that hold kube-proxy's jumps. */
+const JUMP_CHAINS = [...new Set(JUMP_RULES.map((j) => j.chain))];
+
+/**
+ * The part of one table's parsed save that the jump and canary check reads (renderJumpsAndCanaries):
+ * the rules of the built-in chains holding our jumps, and whether the canary exists. Fresh strings:
+ * they outlive the save text, which they must not keep alive.
+ */
+function saveExcerpt(saved: ReadonlyMap<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const c of [KUBE_PROXY_CANARY, KUBE_FIREWALL, ...JUMP_CHAINS]) {
+    const content = saved.get(c);
+    if (content !== undefined) out.set(c, [content, ''].join('\n').slice(0, -1));
+  }
+  return out;
 }
 
 /** Per-table bookkeeping of what the kernel holds from us. */
@@ -153,8 +172,11 @@ export class IPTablesProxier implements Proxier {
   async sync(state: DesiredState, full: boolean): Promise<SyncOutcome> {
     const t = this.o.tools;
     let saveMs = 0;
-    // Full syncs: each table's save parsed once, for the record check, adoption and the jumps.
-    let saved: Record<IPTablesTable, Map<string, string[]>> | undefined;
+    // Full syncs: each table's save parsed once (one content string per chain), for the record
+    // check and adoption; then dropped, before the restores run. The jumps are checked against a
+    // small excerpt of it (the built-in chains and the canary).
+    let saved: Record<IPTablesTable, Map<string, string>> | undefined;
+    let jumpCheck: Record<IPTablesTable, Map<string, string>> | undefined;
     if (full) {
       const s0 = performance.now();
       const [nat, filter] = await Promise.all([
@@ -163,6 +185,10 @@ export class IPTablesProxier implements Proxier {
       ]);
       saveMs = performance.now() - s0;
       saved = { nat: parseSave(nat), filter: parseSave(filter) };
+      jumpCheck = {
+        nat: saveExcerpt(saved.nat),
+        filter: saveExcerpt(saved.filter),
+      };
       this.natChains = new Set(saved.nat.keys());
       const droppedNat = reconcileKnown(this.tables.nat.known, saved.nat);
       const droppedFilter = reconcileKnown(this.tables.filter.known, saved.filter);
@@ -192,6 +218,8 @@ export class IPTablesProxier implements Proxier {
       : 0;
     if (adopted > 0)
       this.log.info({ chains: adopted }, 'chains already hold our rules; kept without rewriting');
+    // The save texts are not needed any more: let them go before the restores.
+    saved = undefined;
     const limit =
       this.o.maxChainsPerRestore ?? (this.o.tools.backend === 'nft' ? 1000 : Number.POSITIVE_INFINITY);
     const plan = planRestores(filterT, natT, book, limit);
@@ -204,7 +232,10 @@ export class IPTablesProxier implements Proxier {
       const r = restores[i]!;
       try {
         const started = performance.now();
-        await iptablesRestore(this.exec, t, r.text, { counters: true, timeoutMs: RESTORE_TIMEOUT_MS });
+        await iptablesRestore(this.exec, t, restoreChunks(r.lines), {
+          counters: true,
+          timeoutMs: RESTORE_TIMEOUT_MS,
+        });
         restoreTimesMs.push(Math.round(performance.now() - started));
       } catch (err) {
         // What this and later restores touched is now unknown: forget it so the full retry rewrites it.
@@ -231,7 +262,7 @@ export class IPTablesProxier implements Proxier {
       this.ruleTotals = { ...rendered.totals };
       this.incrementalReady = true;
     }
-    if (saved) await this.ensureJumpsAndCanaries(saved);
+    if (jumpCheck) await this.ensureJumpsAndCanaries(jumpCheck);
 
     if (this.o.conntrackCleanup ?? true) {
       await reconcileUDPConntrack(state, { exec: this.exec, logger: this.log, metrics: this.o.metrics });
@@ -322,16 +353,18 @@ export class IPTablesProxier implements Proxier {
   private adopt(
     table: IPTablesTable,
     doc: SplitTable,
-    saved: ReadonlyMap<string, readonly string[]>,
+    saved: ReadonlyMap<string, string>,
     family: IPFamily,
   ): number {
     const known = this.tables[table].known;
     let n = 0;
     for (const c of doc.chains) {
       if (known.has(c)) continue;
-      const have = saved.get(c);
-      const want = doc.rules.get(c) ?? [];
-      if (have === undefined) continue;
+      const haveContent = saved.get(c);
+      if (haveContent === undefined) continue;
+      const content = doc.rules.get(c) ?? '';
+      const want = contentRules(content);
+      const have = contentRules(haveContent);
       if (!sameChain(want, have, family)) {
         // Why a restarted proxy rewrites a chain it found: the first line that differs.
         let i = want.findIndex((w, k) => have[k] === undefined || !sameChain([w], [have[k]], family));
@@ -342,7 +375,7 @@ export class IPTablesProxier implements Proxier {
         );
         continue;
       }
-      known.set(c, chainContent(want));
+      known.set(c, content);
       if (table === 'nat') this.natChains.add(c);
       n++;
     }
@@ -363,8 +396,7 @@ export class IPTablesProxier implements Proxier {
   /** After every restore succeeded: the written chains' contents become the record. */
   private commitKnown(table: IPTablesTable, doc: SplitTable, pending: ReadonlyMap<string, string>): void {
     const known = this.tables[table].known;
-    const count = (text: string | undefined): number =>
-      text === undefined || text === '' ? 0 : text.split('\n').length;
+    const count = (text: string | undefined): number => (text === undefined ? 0 : countRules(text));
     for (const [c, content] of pending) {
       this.ruleTotals[table] += count(content) - count(known.get(c));
       known.set(c, content);
@@ -382,7 +414,7 @@ export class IPTablesProxier implements Proxier {
    * being removed under us), the per-item path runs: `-N`, then `-C` before each `-I`.
    */
   private async ensureJumpsAndCanaries(
-    saved: Readonly<Record<IPTablesTable, ReadonlyMap<string, readonly string[]>>>,
+    saved: Readonly<Record<IPTablesTable, ReadonlyMap<string, string>>>,
   ): Promise<void> {
     const t = this.o.tools;
     const haveFirewall = saved.filter.has(KUBE_FIREWALL) || this.tables.filter.known.has(KUBE_FIREWALL);

@@ -84,6 +84,12 @@ export interface IPTablesPlan {
   /** filter + nat: feed to `iptables-restore --noflush --counters` (ip6tables-restore for IPv6). */
   readonly restore: string;
   /**
+   * The same documents as lines without '\n' (chain declarations, then rules; no `*table`/COMMIT),
+   * for callers that split them by chain (chain-diff.ts splitLines) rather than read the text. The
+   * texts above are joined only when read: at 10,000 Services the nat one is ~18 MB.
+   */
+  readonly lines: Readonly<Record<IPTablesTable, readonly (readonly string[])[]>>;
+  /**
    * Jumps to ensure in built-in chains, in upstream's ensure order; each is inserted at position 1 if
    * missing (so the last one ends up first). Only needed on full syncs; the chains they target must
    * exist first (`-N`, or after the restore, which declares every target but KUBE-FIREWALL on IPv6 /
@@ -321,7 +327,12 @@ class Lines {
   constructor(readonly keep: boolean) {}
   push(line: string): void {
     this.count++;
-    if (this.keep) this.lines.push(line);
+    if (!this.keep) return;
+    // A rule built by a template literal is a rope of several string nodes; reading a character
+    // flattens it into one flat string now, so the nodes die young instead of living (and being
+    // promoted) until the whole table is joined: ~180,000 rules at 10,000 Services.
+    line.charCodeAt(0);
+    this.lines.push(line);
   }
 }
 
@@ -614,16 +625,23 @@ export function renderIPTables(state: DesiredState, opts: FamilyOptions, mode: R
     `-A ${KUBE_FORWARD} -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
   );
 
-  const filter = `*filter\n${joinLines(filterChains.lines)}${joinLines(filterRules.lines)}COMMIT\n`;
-  const nat = `*nat\n${joinLines(natChains.lines)}${joinLines(natRules.lines)}COMMIT\n`;
+  let filter: string | undefined;
+  let nat: string | undefined;
   const natWritten = natRules.count - deletedChains.length;
 
   return {
     family: state.family,
     full: mode.full,
-    filter,
-    nat,
-    restore: filter + nat,
+    get filter(): string {
+      return (filter ??= `*filter\n${joinLines(filterChains.lines)}${joinLines(filterRules.lines)}COMMIT\n`);
+    },
+    get nat(): string {
+      return (nat ??= `*nat\n${joinLines(natChains.lines)}${joinLines(natRules.lines)}COMMIT\n`);
+    },
+    get restore(): string {
+      return this.filter + this.nat;
+    },
+    lines: { filter: [filterChains.lines, filterRules.lines], nat: [natChains.lines, natRules.lines] },
     jumps: JUMP_RULES,
     ruleCounts: {
       filter: { total: filterRules.count, written: filterRules.count },
