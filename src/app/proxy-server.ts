@@ -35,6 +35,7 @@ import {
   detectFamilies,
   familyOptions,
 } from './startup.js';
+import { collectGarbage } from '../observability/memory.js';
 
 /** The first retry of a failed sync (then doubling, at most syncPeriod). */
 export const SYNC_RETRY_INITIAL_MS = 1000;
@@ -253,6 +254,8 @@ export class ProxyServer implements Daemon {
     hooks.synced = (r) => {
       observed?.(r);
       this.explain.synced(r.state, optionsByFamily.get(r.family)!);
+      // A full sync's transients are garbage now: collect them rather than let the heap sit on them.
+      if (r.full) void collectGarbage();
     };
     const loop = new SyncLoop(
       tracker,

@@ -34,9 +34,13 @@ export function splitTable(section: string): SplitTable {
 
 /**
  * splitTable over the lines themselves (no '\n' at their ends), given as several arrays read in
- * order: the renderer's chain and rule lines, without joining them into one document first.
+ * order: the renderer's chain and rule lines, without joining them into one document first;
+ * `contents` adds chains whose rules are already joined (the renderer's serviceChainContents).
  */
-export function splitLines(groups: readonly (readonly string[])[]): SplitTable {
+export function splitLines(
+  groups: readonly (readonly string[])[],
+  contents?: ReadonlyMap<string, string>,
+): SplitTable {
   const chains: string[] = [];
   const lists = new Map<string, string[]>();
   const deletes: string[] = [];
@@ -63,6 +67,8 @@ export function splitLines(groups: readonly (readonly string[])[]): SplitTable {
   }
   const rules = new Map<string, string>();
   for (const [name, list] of lists) rules.set(name, chainContent(list));
+  // Chains whose rules come already joined (the renderer's groupServiceChains); declared above.
+  if (contents) for (const [name, content] of contents) rules.set(name, content);
   return { chains, rules, deletes };
 }
 

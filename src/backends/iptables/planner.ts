@@ -195,11 +195,12 @@ export function renderWhole(
     existingNatChains: book.natChains,
     conntrackTCPLiberal: conntrackLiberal,
     nfacct,
+    groupServiceChains: true,
   });
   const services = full ? undefined : state.changedServices;
   return {
     skipped: plan.skipped,
-    natT: splitLines(plan.lines.nat),
+    natT: splitLines(plan.lines.nat, plan.serviceChainContents),
     filterT: splitLines(plan.lines.filter),
     attribution: attribute(state, services, plan.activeNatChains),
     totals: { filter: plan.ruleCounts.filter.total, nat: plan.ruleCounts.nat.total },
@@ -243,11 +244,12 @@ export function renderIncremental(
     largeClusterThreshold: totalEndpoints > LARGE_CLUSTER_ENDPOINTS ? -1 : Number.MAX_SAFE_INTEGER,
     conntrackTCPLiberal: conntrackLiberal,
     nfacct,
+    groupServiceChains: true,
   });
   const merged: SplitTable[] = [];
   let rank: ReadonlyMap<string, number> | undefined;
   for (const table of ['filter', 'nat'] as const) {
-    const doc = splitLines(plan.lines[table]);
+    const doc = splitLines(plan.lines[table], table === 'nat' ? plan.serviceChainContents : undefined);
     const rules = new Map<string, string>();
     for (const c of doc.chains) {
       const content = doc.rules.get(c) ?? '';

@@ -6,6 +6,7 @@ import type { DesiredState, ServicePortState } from '../../proxy/types.js';
 import { JUMP_RULES, KUBE_PROXY_CANARY, natChainsFromSave, renderIPTables } from './render.js';
 import { masqueradeMark } from '../common/iptables-match.js';
 import { renderJumpFragment } from './render-display.js';
+import { splitLines, splitTable } from './chain-diff.js';
 
 test('masquerade mark: Go %#08x in production, bare hex for upstream tests', () => {
   assert.equal(masqueradeMark(14), '0x00004000');
@@ -122,4 +123,32 @@ test('metrics: no-local-endpoint counts and conntrack liberal mode', () => {
   });
   assert.deepEqual(plan.noLocalEndpoints, { internal: 1, external: 1 });
   assert.doesNotMatch(plan.filter, /INVALID/);
+});
+
+test('groupServiceChains: the same chains and rules per chain as the document-order render', () => {
+  const objects: Parameters<typeof stateOf>[0][number][] = [makeNode(NODE, ['192.168.0.2'])];
+  for (let i = 0; i < 6; i++) {
+    objects.push(
+      makeService('ns1', `svc${i}`, {
+        clusterIP: `172.30.0.${50 + i}`,
+        ...(i % 2 === 0 ? { sessionAffinity: 'ClientIP' } : {}),
+      }),
+      makeSlice(
+        'ns1',
+        `svc${i}`,
+        `s${i}`,
+        Array.from({ length: i }, (_, k) => ({ ip: `10.180.${i}.${k + 1}` })),
+      ),
+    );
+  }
+  const state = stateOf(objects);
+  const mode = { full: true, existingNatChains: new Set(['KUBE-SVC-STALE0000000000']) };
+  const plain = renderIPTables(state, familyOptions('IPv4'), mode);
+  const grouped = renderIPTables(state, familyOptions('IPv4'), { ...mode, groupServiceChains: true });
+  assert.ok(grouped.serviceChainContents.size >= 20, `${grouped.serviceChainContents.size} grouped chains`);
+  const want = splitTable(plain.nat);
+  assert.deepEqual(splitLines(grouped.lines.nat, grouped.serviceChainContents), want);
+  assert.deepEqual(splitTable(grouped.nat), want);
+  assert.equal(grouped.filter, plain.filter);
+  assert.deepEqual(grouped.ruleCounts, plain.ruleCounts);
 });

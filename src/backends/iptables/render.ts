@@ -89,6 +89,8 @@ export interface IPTablesPlan {
    * texts above are joined only when read: at 10,000 Services the nat one is ~18 MB.
    */
   readonly lines: Readonly<Record<IPTablesTable, readonly (readonly string[])[]>>;
+  /** With mode.groupServiceChains: the nat service chains' rules, one content per chain (not in `lines`). */
+  readonly serviceChainContents: ReadonlyMap<string, string>;
   /**
    * Jumps to ensure in built-in chains, in upstream's ensure order; each is inserted at position 1 if
    * missing (so the last one ends up first). Only needed on full syncs; the chains they target must
@@ -126,6 +128,14 @@ export interface RenderMode {
   readonly markFormat?: 'production' | 'upstream-test';
   /** nfacct counters exist (both upstream counters); adds the `-m nfacct` matches. Default false. */
   readonly nfacct?: boolean;
+  /**
+   * For the proxier (it splits the output by chain, chain-diff.ts): each service port's own chains
+   * (KUBE-SVC/SVL/EXT/FW/SEP) are joined into one content per chain as soon as that service port is
+   * rendered (`serviceChainContents`), so the ~180,000 rule strings of 10,000 Services are never all
+   * alive at once. The texts then list those chains' rules after the others, grouped by chain (the
+   * same restore, in another order). Default false: document order, as upstream writes it.
+   */
+  readonly groupServiceChains?: boolean;
   /** net.netfilter.nf_conntrack_tcp_be_liberal != 0: omit the KUBE-FORWARD INVALID drop. Default false. */
   readonly conntrackTCPLiberal?: boolean;
 }
@@ -337,6 +347,37 @@ class Lines {
 }
 
 /**
+ * The nat rules with mode.groupServiceChains: a service chain's rules are held apart and joined into
+ * one content per chain at flush() (after each service port); other rules are kept as lines.
+ */
+class GroupingLines extends Lines {
+  readonly contents = new Map<string, string>();
+  private readonly open = new Map<string, string[]>();
+  override push(line: string): void {
+    const sp = line.indexOf(' ', 3);
+    const chain = line.startsWith('-A ') && sp > 0 ? line.slice(3, sp) : '';
+    if (!isServiceChainName(chain)) {
+      super.push(line);
+      return;
+    }
+    this.count++;
+    let list = this.open.get(chain);
+    if (!list) this.open.set(chain, (list = []));
+    list.push(line);
+  }
+  flush(): void {
+    for (const [chain, list] of this.open)
+      this.contents.set(chain, list.length === 1 ? flat(list[0]!) : list.join('\n'));
+    this.open.clear();
+  }
+}
+
+/** A flat copy of `s` that refers to no other string (a rope's parts, a slice's parent). */
+function flat(s: string): string {
+  return ` ${s}`.slice(1);
+}
+
+/**
  * Renders one family's iptables-restore input. Deterministic: services in state.sortedKeys order,
  * endpoints in their (sorted) state order. Throws RangeError only for unusable options (mark bit,
  * detector interface name); a service port with an unsafe field is skipped and reported in `skipped`.
@@ -352,7 +393,10 @@ export function renderIPTables(state: DesiredState, opts: FamilyOptions, mode: R
   const filterChains = new Lines(true);
   const filterRules = new Lines(true);
   const natChains = new Lines(true);
-  const natRules = new Lines(true);
+  const natRules = mode.groupServiceChains ? new GroupingLines(true) : new Lines(true);
+  const flushService = (): void => {
+    if (natRules instanceof GroupingLines) natRules.flush();
+  };
   const skippedChains = new Lines(false);
   const skippedRules = new Lines(false);
 
@@ -388,6 +432,8 @@ export function renderIPTables(state: DesiredState, opts: FamilyOptions, mode: R
   let noLocalExternal = 0;
 
   for (const key of state.sortedKeys) {
+    // The previous service port's chains are complete.
+    flushService();
     const sp = state.services.get(key);
     if (!sp) continue;
     const bad = unsafeField(sp);
@@ -587,6 +633,11 @@ export function renderIPTables(state: DesiredState, opts: FamilyOptions, mode: R
     }
   }
 
+  flushService();
+  const serviceChainContents =
+    natRules instanceof GroupingLines ? natRules.contents : new Map<string, string>();
+  const grouped = [...serviceChainContents.values()];
+
   const deletedChains: string[] = [];
   if (mode.existingNatChains) {
     for (const c of mode.existingNatChains)
@@ -636,12 +687,13 @@ export function renderIPTables(state: DesiredState, opts: FamilyOptions, mode: R
       return (filter ??= `*filter\n${joinLines(filterChains.lines)}${joinLines(filterRules.lines)}COMMIT\n`);
     },
     get nat(): string {
-      return (nat ??= `*nat\n${joinLines(natChains.lines)}${joinLines(natRules.lines)}COMMIT\n`);
+      return (nat ??= `*nat\n${joinLines(natChains.lines)}${joinLines(natRules.lines)}${joinLines(grouped)}COMMIT\n`);
     },
     get restore(): string {
       return this.filter + this.nat;
     },
     lines: { filter: [filterChains.lines, filterRules.lines], nat: [natChains.lines, natRules.lines] },
+    serviceChainContents,
     jumps: JUMP_RULES,
     ruleCounts: {
       filter: { total: filterRules.count, written: filterRules.count },
