@@ -14,6 +14,7 @@ import { runInitOnly } from './app/linux-setup.js';
 import { getBackend } from './backends/backend.js';
 import { watchConfigFile } from './app/config-watch.js';
 import { KUBERNETES_COMPAT, VERSION } from './version.js';
+import { tuneHeapForDaemon } from './observability/memory.js';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`kube-proxy: ${msg}\n`);
@@ -69,6 +70,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         return;
       }
       case 'run': {
+        tuneHeapForDaemon();
         const daemon = await runDaemon(cmd, logger);
         let stopping = false;
         const shutdown = (sig: string): void => {

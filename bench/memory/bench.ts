@@ -20,6 +20,13 @@ const NODE_NAME = 'node-1';
 // KPT_BENCH_ROOT: another checkout's build (a baseline to compare with, in the same run).
 const ROOT = process.env.KPT_BENCH_ROOT ?? fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/kube-proxy.js');
+// The node flags of bin/kube-proxy.js's `#!/usr/bin/env -S node ...` line: the daemon runs with them
+// when started as a program (the image, the DaemonSet), so the benchmark starts it with them too.
+const SHEBANG_FLAGS = (
+  /^#!\S*env -S node(.*)$/m.exec(readFileSync(BIN, 'utf8').split('\n')[0] ?? '')?.[1] ?? ''
+)
+  .split(' ')
+  .filter(Boolean);
 const DIST = join(ROOT, 'dist/main.js');
 
 const n = Number(process.argv[2] ?? 10_000);
@@ -88,6 +95,7 @@ async function runMode(mode: Mode): Promise<void> {
       process.execPath,
       [
         // e.g. KPT_BENCH_NODE_FLAGS=--heapsnapshot-signal=SIGUSR2 (KPT_BENCH_SNAPSHOT=1 then takes one)
+        ...SHEBANG_FLAGS,
         ...(process.env.KPT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
         BIN,
         `--proxy-mode=${mode === 'nftables' ? 'nftables' : 'iptables'}`,
@@ -171,7 +179,7 @@ async function runMode(mode: Mode): Promise<void> {
 
 if (!existsSync(DIST)) throw new Error('dist/main.js is missing: run `npm run build` first');
 console.log(
-  `node ${process.version}; daemon: node ${BIN}; load average ${loadavg()
+  `node ${process.version}; daemon: node ${[...SHEBANG_FLAGS, BIN].join(' ')}; load average ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')}`,
 );

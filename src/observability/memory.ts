@@ -1,13 +1,32 @@
 /**
- * Gives the garbage of a full sync back at once. A full sync at 10,000 Services allocates tens of MB
- * that are garbage as soon as it ends (rendered text, split rules, restore input); V8 collects its
- * old generation only when that reaches a limit set from the last collection, so without help the
- * daemon sat ~80 MB above its live heap until the next one (docs/benchmarks.md, "Daemon memory").
- * One full collection after each full sync (seldom: at start, after a flush, once an hour) costs
- * tens of milliseconds at that size. It goes through the inspector protocol's
- * HeapProfiler.collectGarbage, so no `--expose-gc` flag is needed.
+ * The daemon's garbage-collector settings and one full collection after each full sync.
+ *
+ * A full sync at 10,000 Services allocates ~550 MB, of which ~110 MB outlives the young generation
+ * (split rules, chain contents, restore input); most of it is garbage when the sync ends. V8 runs a
+ * full collection only when the old generation reaches a limit set from the last one, by default up
+ * to 4x the live size with a 4 GB heap maximum, so the daemon's RSS climbed 60-80 MB above its live
+ * heap during and after the sync (docs/benchmarks.md, "Daemon memory").
+ * - tuneHeapForDaemon(): each limit only HEAP_GROWING_PERCENT above the live size. More full
+ *   collections in a big sync (each tens of ms at 10k), a lower peak.
+ * - collectGarbage() after each full sync (seldom: at start, after a flush, once an hour): the sync's
+ *   garbage goes at once. Through the inspector protocol's HeapProfiler.collectGarbage, so no
+ *   `--expose-gc` flag is needed.
+ * Both are set from the program, so they hold however the daemon is started (bin/kube-proxy.js,
+ * the image, the DaemonSet). NODE_OPTIONS=--heap-growing-percent=N on the command line wins.
  */
 import { Session } from 'node:inspector';
+import { setFlagsFromString } from 'node:v8';
+
+/** The old generation's limit after a full collection: live size + this percentage. */
+export const HEAP_GROWING_PERCENT = 25;
+
+/** Sets the heap's growing factor for the daemon (not for the one-shot commands); a flag given to node wins. */
+export function tuneHeapForDaemon(execArgv: readonly string[] = process.execArgv): void {
+  const given = [...execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) =>
+    /^--heap[-_]growing[-_]percent/.test(a),
+  );
+  if (!given) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
 
 let session: Session | undefined;
 

@@ -42,6 +42,7 @@ export function splitLines(
   contents?: ReadonlyMap<string, string>,
 ): SplitTable {
   const chains: string[] = [];
+  // Only chains with rules get a list (with the renderer's grouping, a few dispatch chains).
   const lists = new Map<string, string[]>();
   const deletes: string[] = [];
   for (const lines of groups) {
@@ -49,9 +50,7 @@ export function splitLines(
       if (line === '' || line.startsWith('*') || line === 'COMMIT' || line.startsWith('#')) continue;
       if (line.startsWith(':')) {
         const sp = line.indexOf(' ');
-        const name = detach(sp < 0 ? line.slice(1) : line.slice(1, sp));
-        chains.push(name);
-        if (!lists.has(name)) lists.set(name, []);
+        chains.push(detach(sp < 0 ? line.slice(1) : line.slice(1, sp)));
       } else if (line.startsWith('-A ')) {
         const sp = line.indexOf(' ', 3);
         const name = sp < 0 ? line.slice(3) : line.slice(3, sp);
@@ -66,6 +65,7 @@ export function splitLines(
     }
   }
   const rules = new Map<string, string>();
+  for (const name of chains) rules.set(name, '');
   for (const [name, list] of lists) rules.set(name, chainContent(list));
   // Chains whose rules come already joined (the renderer's groupServiceChains); declared above.
   if (contents) for (const [name, content] of contents) rules.set(name, content);

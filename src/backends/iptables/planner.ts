@@ -481,7 +481,7 @@ function section(
   return { lines: nonEmpty ? lines : [], touched, rules, nonEmpty };
 }
 
-/** Target size of one chunk of restore input written to the tool's stdin. */
+/** Target size of one chunk of restore input written to the tool's stdin (one pipe buffer). */
 const CHUNK_CHARS = 1 << 16;
 
 /**
