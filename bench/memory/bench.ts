@@ -6,7 +6,8 @@
  * Services a second get a new set of endpoints (their file rewritten), with VmRSS and VmHWM every minute.
  *   node --import tsx bench/memory/bench.ts [services=10000] [modes=nftables,iptables-legacy,iptables-nft]
  *     [churnSeconds=0] [rate=20]
- * Prints a markdown table (and one row per churn minute).
+ * Prints a markdown table (and one row per churn minute). KPT_BENCH_RESTART=1 then restarts the daemon
+ * on the programmed node and prints a row for its first full sync (it adopts the rules in place).
  */
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -74,6 +75,27 @@ const fullSyncs = (d: LabProcess): number =>
 const syncs = (d: LabProcess): number =>
   d.stderr.split('\n').filter((l) => /"msg":"sync done"/.test(l)).length;
 
+/**
+ * KPT_BENCH_TRACE=FILE: the daemon's VmRSS every 100 ms (ms since `t0`) and its output, written to
+ * FILE.<label> when the returned function is called; a no-op without the variable.
+ */
+function traceDaemon(d: LabProcess, t0: number, label: string): () => void {
+  const file = process.env.KPT_BENCH_TRACE;
+  if (!file) return () => undefined;
+  const trace: string[] = [];
+  const sampler = setInterval(() => {
+    try {
+      trace.push(`${Date.now() - t0} ${status(d.pid).rss.toFixed(0)}`);
+    } catch {
+      /* exited */
+    }
+  }, 100);
+  return () => {
+    clearInterval(sampler);
+    writeFileSync(`${file}.${label}`, [...trace, '--- stdout', d.stdout, '--- stderr', d.stderr].join('\n'));
+  };
+}
+
 async function runMode(mode: Mode): Promise<void> {
   const lab = await createLab({ pods: ['b1'] });
   const dir = mkdtempSync(join(tmpdir(), 'kpt-memory-'));
@@ -91,37 +113,29 @@ async function runMode(mode: Mode): Promise<void> {
     );
     for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), files(i, 0));
     const t0 = Date.now();
-    daemon = lab.spawnInNode(
-      process.execPath,
-      [
-        // e.g. KPT_BENCH_NODE_FLAGS=--heapsnapshot-signal=SIGUSR2 (KPT_BENCH_SNAPSHOT=1 then takes one)
-        ...SHEBANG_FLAGS,
-        ...(process.env.KPT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
-        BIN,
-        `--proxy-mode=${mode === 'nftables' ? 'nftables' : 'iptables'}`,
-        `--manifests=${dir}`,
-        `--hostname-override=${NODE_NAME}`,
-        '--cluster-cidr=10.244.0.0/16',
-        '--service-cluster-ip-range=172.30.0.0/16',
-        '--healthz-bind-address=',
-        '--metrics-bind-address=',
-        '--logging-format=json',
-        '-v=2',
-      ],
-      { KUBE_PROXY_IPTABLES_BACKEND: mode === 'iptables-legacy' ? 'legacy' : 'nft' },
-    );
+    const start = (): LabProcess =>
+      lab.spawnInNode(
+        process.execPath,
+        [
+          // e.g. KPT_BENCH_NODE_FLAGS=--heapsnapshot-signal=SIGUSR2 (KPT_BENCH_SNAPSHOT=1 then takes one)
+          ...SHEBANG_FLAGS,
+          ...(process.env.KPT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
+          BIN,
+          `--proxy-mode=${mode === 'nftables' ? 'nftables' : 'iptables'}`,
+          `--manifests=${dir}`,
+          `--hostname-override=${NODE_NAME}`,
+          '--cluster-cidr=10.244.0.0/16',
+          '--service-cluster-ip-range=172.30.0.0/16',
+          '--healthz-bind-address=',
+          '--metrics-bind-address=',
+          '--logging-format=json',
+          '-v=2',
+        ],
+        { KUBE_PROXY_IPTABLES_BACKEND: mode === 'iptables-legacy' ? 'legacy' : 'nft' },
+      );
+    daemon = start();
     const d = daemon;
-    // KPT_BENCH_TRACE=FILE: VmRSS every 100 ms (ms since spawn) and the daemon's output, written to FILE.
-    const trace: string[] = [];
-    const sampler = process.env.KPT_BENCH_TRACE
-      ? setInterval(() => {
-          try {
-            trace.push(`${Date.now() - t0} ${status(d.pid).rss.toFixed(0)}`);
-          } catch {
-            /* exited */
-          }
-        }, 100)
-      : undefined;
+    const endTrace = traceDaemon(d, t0, mode);
     await pollUntil('the first full sync', () => Promise.resolve(fullSyncs(d) > 0 || undefined), {
       timeoutMs: 600_000,
       intervalMs: 500,
@@ -131,11 +145,7 @@ async function runMode(mode: Mode): Promise<void> {
     // Let the post-sync garbage settle (a rescan or two runs meanwhile).
     await new Promise((r) => setTimeout(r, 10_000));
     const s = status(d.pid);
-    if (sampler) {
-      clearInterval(sampler);
-      const out = [...trace, '--- stdout', d.stdout, '--- stderr', d.stderr].join('\n');
-      writeFileSync(`${process.env.KPT_BENCH_TRACE}.${mode}`, out);
-    }
+    endTrace();
     console.log(
       `| ${mode} | ${n} x 5 | ${(firstMs / 1000).toFixed(1)} s | ${s.hwm.toFixed(0)} MB | ${s.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
     );
@@ -169,6 +179,31 @@ async function runMode(mode: Mode): Promise<void> {
         }
         await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
       }
+    }
+    if (process.env.KPT_BENCH_RESTART) {
+      // A restart onto the programmed node: the first full sync then reads and parses saves of the
+      // whole ruleset (iptables) and adopts what is already there.
+      await daemon.stop(30_000);
+      const r0 = Date.now();
+      daemon = start();
+      const r = daemon;
+      const endRestartTrace = traceDaemon(r, r0, `${mode}.restart`);
+      await pollUntil(
+        'the first full sync after the restart',
+        () => Promise.resolve(fullSyncs(r) > 0 || undefined),
+        {
+          timeoutMs: 600_000,
+          intervalMs: 500,
+          diagnostics: () => r.tail(20),
+        },
+      );
+      const restartMs = Date.now() - r0;
+      await new Promise((res) => setTimeout(res, 10_000));
+      const rs = status(r.pid);
+      endRestartTrace();
+      console.log(
+        `| ${mode} restart | ${n} x 5 | ${(restartMs / 1000).toFixed(1)} s | ${rs.hwm.toFixed(0)} MB | ${rs.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
+      );
     }
   } finally {
     await daemon?.stop(30_000);
