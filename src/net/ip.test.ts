@@ -182,3 +182,26 @@ test('strict parsing: the edge cases spelled out', () => {
   assert.equal(ipVersion('1.2.3.4%eth0'), 0);
   assert.equal(ipVersion('fe80::1%'), 0);
 });
+
+test('IPv4 parsing agrees with a plain split-and-check reference on random dotted text', () => {
+  const octet = /^(?:0|[1-9][0-9]{0,2})$/;
+  const reference = (ip: string): boolean => {
+    const parts = ip.split('.');
+    return parts.length === 4 && parts.every((p) => octet.test(p) && Number(p) <= 255);
+  };
+  const part = fc.oneof(
+    fc.integer({ min: 0, max: 300 }).map(String),
+    fc.stringMatching(/^[0-9]{0,4}$/),
+    fc.constantFrom('', '00', '01', '255', '256', '1a', ' 1', '-1', '+1'),
+  );
+  fc.assert(
+    fc.property(fc.array(part, { minLength: 1, maxLength: 6 }), (parts) => {
+      const ip = parts.join('.');
+      assert.equal(ipFamily(ip) === 'IPv4', reference(ip), JSON.stringify(ip));
+      if (reference(ip)) assert.equal(canonicalIP(ip), ip);
+    }),
+    { numRuns: 3000 },
+  );
+  assert.equal(ipFamily('::ffff:10.0.0.1'), 'IPv6', 'a trailing quad in IPv6 still parses');
+  assert.equal(ipFamily('::ffff:10.0.0.01'), undefined);
+});
