@@ -12,296 +12,19 @@ import { makeNode, makeService, makeSlice } from '../../../test/fixtures/objects
 import { familyOptions } from '../../../test/golden/iptables/scenarios.js';
 import { createMemoryLogger } from '../../observability/logger.js';
 import { StateTracker } from '../../proxy/state-tracker.js';
-import type { IPFamily, KubeObject, Protocol } from '../../model/types.js';
+import type { IPFamily, KubeObject } from '../../model/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
-import { canonicalIP, joinHostPort, splitHostPort } from '../../net/ip.js';
-import { toolsFor, type Exec } from '../../exec/iptables.js';
+import { toolsFor } from '../../exec/iptables.js';
 import { IPVSProxier } from './proxier.js';
 import {
   buildIPVSLayout,
   ipsetRestoreText,
   ipvsRestoreText,
   linkBatchText,
-  vsKey,
   type IPVSLayout,
 } from './render.js';
-import { DUMMY_DEVICE } from './names.js';
-
-// ------------------------------------------------------------------------------------------------
-// The fake kernel.
-
-interface FakeVS {
-  protocol: Protocol;
-  address: string;
-  port: number;
-  scheduler: string;
-  persistence: number;
-  reals: Map<string, number>;
-}
-
-const FLAGS: Record<string, Protocol> = { '-t': 'TCP', '-u': 'UDP', '--sctp-service': 'SCTP' };
-const FLAG_OF: Record<Protocol, string> = { TCP: '-t', UDP: '-u', SCTP: '--sctp-service' };
-
-/** IPVS, ipsets, kube-ipvs0 and iptables chains of one network namespace, driven through {@link FakeKernel.exec}. */
-class FakeKernel {
-  readonly vss = new Map<string, FakeVS>();
-  readonly sets = new Map<string, { type: string; entries: Set<string> }>();
-  device = false;
-  readonly addresses = new Set<string>();
-  /** table -> chain -> rules. */
-  readonly chains = new Map<string, Map<string, string[]>>();
-  /** Active+inactive connections per `vsKey/ip:port` (default 0), for `ipvsadm -Ln`. */
-  readonly conns = new Map<string, number>();
-  /** The next `ipvsadm -R` fails (after nothing of it was applied). */
-  failNextIPVS = false;
-  readonly calls: string[] = [];
-
-  readonly exec: Exec = (cmd, args, opts) => {
-    try {
-      const { code, stdout } = this.run(cmd, args, opts?.input ?? '');
-      return Promise.resolve({ code, stdout, stderr: '', durationMs: 0 });
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
-  };
-
-  /** Runs one tool synchronously; throws as the tool would fail. */
-  run(cmd: string, args: readonly string[], input = ''): { code: number; stdout: string } {
-    this.calls.push(`${cmd} ${args.join(' ')}`);
-    const ok = (stdout = '', code = 0): { code: number; stdout: string } => ({ code, stdout });
-    if (cmd === 'ipvsadm' && args[0] === '-Sn') return ok(this.ipvsSave());
-    if (cmd === 'ipvsadm' && args[0] === '-Ln') return ok(this.ipvsList());
-    if (cmd === 'ipvsadm' && args[0] === '-R') {
-      if (this.failNextIPVS) {
-        this.failNextIPVS = false;
-        throw new Error('ipvsadm: injected failure');
-      }
-      this.ipvsRestore(input);
-      return ok();
-    }
-    if (cmd === 'ipset' && args[0] === 'save') return ok(this.ipsetSave());
-    if (cmd === 'ipset' && args.includes('restore')) {
-      this.ipsetRestore(input, args.includes('-exist'));
-      return ok();
-    }
-    if (cmd === 'ip' && args[0] === '-o') return this.device ? ok(this.addrShow()) : ok('', 1);
-    if (cmd === 'ip' && args[0] === '-batch') {
-      this.ipBatch(input);
-      return ok();
-    }
-    if (cmd.includes('tables') && cmd.endsWith('-restore')) {
-      this.iptablesRestore(input);
-      return ok();
-    }
-    if (cmd.includes('tables')) return ok(); // jump checks (-C) and inserts
-    throw new Error(`fake kernel: unexpected command ${cmd} ${args.join(' ')}`);
-  }
-
-  private static vsOf(
-    flag: string | undefined,
-    addr: string | undefined,
-  ): { key: string; protocol: Protocol; address: string; port: number } {
-    const protocol = FLAGS[flag ?? ''];
-    if (!protocol || !addr) throw new Error(`bad service ${flag} ${addr}`);
-    const { host, port } = splitHostPort(addr);
-    const address = canonicalIP(host) ?? host;
-    return { key: vsKey(protocol, address, port), protocol, address, port };
-  }
-
-  private ipvsRestore(text: string): void {
-    // ipvsadm-restore stops at the first failing line; what came before stays.
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      const t = line.trim().split(/\s+/);
-      const opt = (name: string): string | undefined => {
-        const i = t.indexOf(name, 3);
-        return i >= 0 ? t[i + 1] : undefined;
-      };
-      const { key, protocol, address, port } = FakeKernel.vsOf(t[1], t[2]);
-      const vs = this.vss.get(key);
-      const rs = opt('-r');
-      const rsKey = rs
-        ? (() => {
-            const hp = splitHostPort(rs);
-            return joinHostPort(canonicalIP(hp.host) ?? hp.host, hp.port);
-          })()
-        : undefined;
-      switch (t[0]) {
-        case '-A':
-          if (vs) throw new Error(`ipvsadm: ${key} exists (${line})`);
-          this.vss.set(key, {
-            protocol,
-            address,
-            port,
-            scheduler: opt('-s') ?? 'wlc',
-            persistence: Number(opt('-p') ?? 0),
-            reals: new Map(),
-          });
-          break;
-        case '-E':
-          if (!vs) throw new Error(`ipvsadm: no ${key} (${line})`);
-          vs.scheduler = opt('-s') ?? 'wlc';
-          vs.persistence = Number(opt('-p') ?? 0);
-          break;
-        case '-D':
-          if (!vs) throw new Error(`ipvsadm: no ${key} (${line})`);
-          this.vss.delete(key);
-          break;
-        case '-a':
-        case '-e':
-          if (!vs || !rsKey) throw new Error(`ipvsadm: no ${key} (${line})`);
-          if (t[0] === '-a' && vs.reals.has(rsKey))
-            throw new Error(`ipvsadm: ${rsKey} exists in ${key} (${line})`);
-          if (t[0] === '-e' && !vs.reals.has(rsKey))
-            throw new Error(`ipvsadm: no ${rsKey} in ${key} (${line})`);
-          if (!t.includes('-m')) throw new Error(`ipvsadm: real server not masqueraded (${line})`);
-          vs.reals.set(rsKey, Number(opt('-w') ?? 1));
-          break;
-        case '-d':
-          if (!vs || !rsKey || !vs.reals.has(rsKey))
-            throw new Error(`ipvsadm: no ${rsKey} in ${key} (${line})`);
-          vs.reals.delete(rsKey);
-          break;
-        default:
-          throw new Error(`ipvsadm: unknown line ${line}`);
-      }
-    }
-  }
-
-  private ipvsSave(): string {
-    let out = '';
-    for (const vs of this.vss.values()) {
-      const svc = `${FLAG_OF[vs.protocol]} ${joinHostPort(vs.address, vs.port)}`;
-      out += `-A ${svc} -s ${vs.scheduler}${vs.persistence ? ` -p ${vs.persistence}` : ''}\n`;
-      for (const [rs, w] of vs.reals) out += `-a ${svc} -r ${rs} -m -w ${w}\n`;
-    }
-    return out;
-  }
-
-  private ipvsList(): string {
-    let out =
-      'IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n';
-    for (const [key, vs] of this.vss) {
-      out += `${vs.protocol}  ${joinHostPort(vs.address, vs.port)} ${vs.scheduler}\n`;
-      for (const [rs, w] of vs.reals)
-        out += `  -> ${rs}    Masq    ${w}      ${this.conns.get(`${key}/${rs}`) ?? 0}          0\n`;
-    }
-    return out;
-  }
-
-  private ipsetRestore(text: string, exist: boolean): void {
-    for (const line of text.split('\n')) {
-      const t = line.trim().split(/\s+/);
-      if (t[0] === '' || t[0] === undefined) continue;
-      const name = t[1]!;
-      const set = this.sets.get(name);
-      if (t[0] === 'create') {
-        if (set && (!exist || set.type !== t[2])) throw new Error(`ipset: ${name} exists (${line})`);
-        if (!set) this.sets.set(name, { type: t[2]!, entries: new Set() });
-      } else if (t[0] === 'destroy') {
-        if (!set) throw new Error(`ipset: no ${name}`);
-        this.sets.delete(name);
-      } else if (t[0] === 'add' || t[0] === 'del') {
-        if (!set) throw new Error(`ipset: no ${name} (${line})`);
-        const e = t[2]!;
-        if (t[0] === 'add') {
-          if (set.entries.has(e) && !exist) throw new Error(`ipset: ${e} in ${name}`);
-          set.entries.add(e);
-        } else {
-          if (!set.entries.has(e) && !exist) throw new Error(`ipset: ${e} not in ${name}`);
-          set.entries.delete(e);
-        }
-      } else throw new Error(`ipset: unknown line ${line}`);
-    }
-  }
-
-  private ipsetSave(): string {
-    let out = '';
-    for (const [name, s] of this.sets) {
-      out += `create ${name} ${s.type} family inet hashsize 1024 maxelem 65536\n`;
-      for (const e of s.entries) out += `add ${name} ${e}\n`;
-    }
-    return out;
-  }
-
-  private addrShow(): string {
-    return [...this.addresses]
-      .map(
-        (a, i) =>
-          `${i + 3}: ${DUMMY_DEVICE}    ${a.includes(':') ? 'inet6' : 'inet'} ${a}/${a.includes(':') ? 128 : 32} scope global ${DUMMY_DEVICE}\\       valid_lft forever preferred_lft forever\n`,
-      )
-      .join('');
-  }
-
-  private ipBatch(text: string): void {
-    for (const line of text.split('\n')) {
-      const t = line.trim().split(/\s+/);
-      if (t[0] === '' || t[0] === undefined) continue;
-      if (t[0] === 'link' && t[1] === 'add' && t[2] === DUMMY_DEVICE) {
-        if (this.device) throw new Error('ip: RTNETLINK answers: File exists');
-        this.device = true;
-      } else if (t[0] === 'address' && (t[1] === 'add' || t[1] === 'del') && t[4] === DUMMY_DEVICE) {
-        if (!this.device) throw new Error(`ip: no device ${DUMMY_DEVICE}`);
-        const a = canonicalIP(t[2]!.split('/')[0]!)!;
-        if (t[1] === 'add') {
-          if (this.addresses.has(a)) throw new Error(`ip: ${a}: File exists`);
-          this.addresses.add(a);
-        } else {
-          if (!this.addresses.has(a)) throw new Error(`ip: ${a}: Cannot assign requested address`);
-          this.addresses.delete(a);
-        }
-      } else throw new Error(`ip: unknown line ${line}`);
-    }
-  }
-
-  /** `--noflush` semantics: a declared chain is created or flushed, `-A` appends. */
-  private iptablesRestore(text: string): void {
-    let table: Map<string, string[]> | undefined;
-    for (const line of text.split('\n')) {
-      if (line.startsWith('*')) {
-        const name = line.slice(1);
-        table = this.chains.get(name) ?? new Map<string, string[]>();
-        this.chains.set(name, table);
-      } else if (line.startsWith(':')) table!.set(line.slice(1).split(' ')[0]!, []);
-      else if (line.startsWith('-A ')) {
-        const chain = line.split(' ')[1]!;
-        const rules = table!.get(chain);
-        if (!rules) throw new Error(`iptables-restore: no chain ${chain}`);
-        rules.push(line);
-      } else if (line !== 'COMMIT' && line !== '') throw new Error(`iptables-restore: unknown line ${line}`);
-    }
-  }
-
-  /** A comparable picture of everything programmed. */
-  snapshot(dropWeightZero = false): {
-    vss: string[];
-    sets: string[];
-    device: boolean;
-    addresses: string[];
-    chains: string[];
-  } {
-    const vss: string[] = [];
-    for (const [key, vs] of this.vss) {
-      vss.push(`${key} ${vs.scheduler} ${vs.persistence}`);
-      for (const [rs, w] of vs.reals) if (!dropWeightZero || w !== 0) vss.push(`${key}/${rs} w${w}`);
-    }
-    const sets = [...this.sets].flatMap(([name, s]) => [
-      `${name} ${s.type}`,
-      ...[...s.entries].map((e) => `${name} + ${e}`),
-    ]);
-    const chains = [...this.chains].flatMap(([table, cs]) =>
-      [...cs].flatMap(([c, rules]) => [`${table} ${c}`, ...rules.map((r) => `${table} ${r}`)]),
-    );
-    return {
-      vss: vss.sort(),
-      sets: sets.sort(),
-      device: this.device,
-      addresses: [...this.addresses].sort(),
-      chains: chains.sort(),
-    };
-  }
-}
+import { FakeKernel } from '../../../test/fixtures/ipvs-kernel.js';
 
 /** What a fresh kernel holds after being fed the full render of `layout` (the `render` output). */
 function rendered(layout: IPVSLayout): ReturnType<FakeKernel['snapshot']> {
@@ -684,6 +407,50 @@ describe('ipvs partial syncs: examples', () => {
     });
     assert.deepEqual(p.drainingIds(), ['tcp 172.30.0.8:80/10.2.0.8:80']);
     check(kernel, state);
+  });
+
+  test('drift check: parses only when the tools say something new or we wrote since the last clean check', async () => {
+    const c = new Cluster('IPv4');
+    for (let i = 0; i < 3; i++) {
+      c.put(`s${i}`, svc(`s${i}`, `172.30.0.${i + 1}`));
+      c.put(`e${i}`, eps(`s${i}`, [`10.1.0.${i + 1}`]));
+    }
+    const kernel = new FakeKernel();
+    const p = makeProxier(kernel, v4);
+    await c.sync(p, true);
+    let reads = 0;
+    const exec = kernel.exec;
+    const counting: typeof exec = (cmd, args, opts) => {
+      if (cmd === 'ipvsadm' && args[0] === '-Sn') reads++;
+      return exec(cmd, args, opts);
+    };
+    (p as unknown as { exec: typeof exec }).exec = counting;
+    assert.deepEqual(await p.checkDrift(), []);
+    // Proof that the second check does not compare: what the proxier believes it wrote gains a
+    // virtual server the kernel lacks (a compare would report it), with no write in between.
+    const wrote = (p as unknown as { kernel: { vss: Map<string, unknown> } }).kernel.vss;
+    const [someKey, someVS] = [...wrote][0]!;
+    wrote.set(`${someKey}-phantom`, someVS);
+    assert.deepEqual(await p.checkDrift(), [], 'same answers, nothing written: clean without a compare');
+    wrote.delete(`${someKey}-phantom`);
+    assert.equal(reads, 2, 'the kernel is still read every time');
+    // Behind our back: a virtual server deleted. The answers differ, so the check parses and finds it.
+    const key = [...kernel.vss.keys()].find((k) => k.includes('172.30.0.2'))!;
+    const vs = kernel.vss.get(key)!;
+    kernel.vss.delete(key);
+    const found = await p.checkDrift();
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0]!.message, /172\.30\.0\.2:80/);
+    // Put back as it was: the answers equal the clean ones again, and nothing was written since.
+    kernel.vss.set(key, vs);
+    assert.deepEqual(await p.checkDrift(), []);
+    // A sync that writes (a new endpoint) makes the next check compare afresh; the kernel agrees.
+    c.put('e1', eps('s1', ['10.1.0.2', '10.1.0.9']));
+    await c.sync(p);
+    assert.deepEqual(await p.checkDrift(), []);
+    kernel.vss.get(key)!.reals.clear();
+    assert.equal((await p.checkDrift()).length > 0, true, 'real servers lost after a sync are found');
+    await p.close();
   });
 
   test('a VIP two services share stays bound until the last of them goes; a VS two ports claim passes to the survivor', async () => {
