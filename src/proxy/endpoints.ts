@@ -114,7 +114,11 @@ function mergeOne(
       const endpoint = v6 ? `[${addr}]:${sp.port}` : `${addr}:${sp.port}`;
       list.push(makeEndpoint(addr, sp.port, endpoint, isLocal, ep));
     }
-    list.sort((a, b) => compareEndpointStrings(a.endpoint, b.endpoint));
+    // Slices usually list their endpoints in order already: sort only when they are not.
+    let sorted = true;
+    for (let i = 1; i < list.length && sorted; i++)
+      if (list[i - 1]!.endpoint > list[i]!.endpoint) sorted = false;
+    if (!sorted) list.sort((a, b) => compareEndpointStrings(a.endpoint, b.endpoint));
     // A slice listing the same ip:port twice (or a port name twice) is rare: dedupe only then.
     let dup = false;
     for (let i = 1; i < list.length; i++) if (list[i]!.endpoint === list[i - 1]!.endpoint) dup = true;

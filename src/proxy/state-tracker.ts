@@ -292,11 +292,15 @@ export class StateTracker {
       const hasEndpoints = cat.hasAnyEndpoints;
       const noLocal = cat.localEndpoints.length === 0;
       if (info.healthCheckNodePort) hcnp = info.healthCheckNodePort;
+      // Every field spelled out (no spread of `cat`): one object shape for all 10^4+ ports.
       ports.push({
         key,
         info,
         endpoints,
-        ...cat,
+        clusterEndpoints: cat.clusterEndpoints,
+        localEndpoints: cat.localEndpoints,
+        allReachableEndpoints: cat.allReachableEndpoints,
+        hasAnyEndpoints: cat.hasAnyEndpoints,
         hasEndpoints,
         hasInternalEndpoints: hasEndpoints && !(info.internalPolicyLocal && noLocal),
         hasExternalEndpoints: hasEndpoints && !(info.externalPolicyLocal && noLocal),
