@@ -157,6 +157,14 @@ for (const backend of BACKENDS) {
           10,
           'traffic still flows with no daemon',
         );
+        // Earlier tests sent SYNs to this address while it had no rules (the flush test's probe):
+        // conntrack keeps such a flow un-NATed in SYN_SENT for 120 s, and a new connection that
+        // happens to reuse its client port matches it and leaves un-DNATed (seen: a "timeout" or
+        // "host-unreachable" with the rules in place and no daemon running). Start clean.
+        const stale = await ctx.lab.exec('node', 'conntrack', ['-D', '-p', 'tcp', '-d', '172.30.0.10'], {
+          allowFail: true,
+        });
+        const staleFlows = /(\d+) flow entries have been deleted/.exec(stale.stderr)?.[1] ?? '0';
         let running = true;
         const failures: string[] = [];
         const t0 = Date.now();
@@ -178,7 +186,7 @@ for (const backend of BACKENDS) {
           await traffic;
         }
         const synced = Date.now() - t0;
-        let report = `first sync at +${synced} ms\n`;
+        let report = `first sync at +${synced} ms; ${staleFlows} stale flow(s) to the address deleted before\n`;
         if (failures.length > 0) {
           // The service's conntrack entries tell a rule gap (un-DNATed SYN_SENT) from an ARP miss.
           const ct = (
@@ -194,12 +202,15 @@ for (const backend of BACKENDS) {
         return { failures, firstSync, report };
       };
       let run = await takeover();
-      // A rare EHOSTUNREACH (a SYN that left un-DNATed: conntrack shows SYN_SENT with its reply
-      // un-NATed) has been seen, also ~0.5 s after the restart, before the new daemon could have run
-      // a command; cause unknown (see the session notes). It is reported here, and the takeover is
-      // measured once more: the claim must hold on that run with no failure at all.
-      if (run.failures.length > 0 && run.failures.every((f) => f.includes('"host-unreachable"'))) {
-        t.diagnostic(`takeover run 1: ${run.failures.length} host-unreachable connection(s); ${run.report}`);
+      // A SYN that left un-DNATed (conntrack: SYN_SENT with its reply un-NATed) was seen now and
+      // then, before the new daemon could have run a command: a stale flow from an earlier test
+      // (see the conntrack flush above, added for it). Should it still happen, it is reported here
+      // and the takeover is measured once more: the claim must hold on that run with no failure.
+      if (
+        run.failures.length > 0 &&
+        run.failures.every((f) => f.includes('"host-unreachable"') || f.includes('"timeout"'))
+      ) {
+        t.diagnostic(`takeover run 1: ${run.failures.length} failed connection(s); ${run.report}`);
         run = await takeover();
       }
       const { failures, firstSync } = run;
