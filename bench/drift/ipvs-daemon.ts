@@ -11,12 +11,9 @@
  *   node --import tsx bench/drift/ipvs-daemon.ts [--sizes=10000] [--checks=5]
  */
 import { loadavg } from 'node:os';
-import { createMemoryLogger } from '../../src/observability/logger.js';
-import { IPVSProxier } from '../../src/backends/ipvs/proxier.js';
-import { toolsFor } from '../../src/exec/iptables.js';
 import type { Exec } from '../../src/exec/run.js';
 import { defaultProxyConfig } from '../../src/config/defaults.js';
-import { FakeKernel } from '../../test/fixtures/ipvs-kernel.js';
+import { FakeKernel, makeIPVSProxier } from '../../test/fixtures/ipvs-kernel.js';
 import { benchOptions, makeWorkload } from '../iptables/workload.js';
 
 const argv = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
@@ -38,15 +35,7 @@ for (const n of sizes) {
   const w = makeWorkload(n, 5);
   const kernel = new FakeKernel();
   const options = benchOptions();
-  const p = new IPVSProxier({
-    logger: createMemoryLogger(),
-    options,
-    exec: kernel.exec,
-    iptables: toolsFor('legacy', options.family),
-    writeSysctl: () => undefined,
-    graceful: { checkIntervalMs: 3_600_000, timeoutMs: 3_600_000 },
-    conntrackCleanup: false,
-  });
+  const p = makeIPVSProxier(kernel, options);
   await p.sync(w.initial, true);
   // The kernel's answers, captured once: the checks below time only the daemon's side.
   const answers = new Map<string, string>();

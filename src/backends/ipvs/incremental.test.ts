@@ -10,12 +10,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { makeNode, makeService, makeSlice } from '../../../test/fixtures/objects.js';
 import { familyOptions } from '../../../test/golden/iptables/scenarios.js';
-import { createMemoryLogger } from '../../observability/logger.js';
 import { StateTracker } from '../../proxy/state-tracker.js';
 import type { IPFamily, KubeObject } from '../../model/types.js';
-import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
-import { toolsFor } from '../../exec/iptables.js';
 import { IPVSProxier } from './proxier.js';
 import {
   buildIPVSLayout,
@@ -24,7 +21,7 @@ import {
   linkBatchText,
   type IPVSLayout,
 } from './render.js';
-import { FakeKernel } from '../../../test/fixtures/ipvs-kernel.js';
+import { FakeKernel, makeIPVSProxier } from '../../../test/fixtures/ipvs-kernel.js';
 
 /** What a fresh kernel holds after being fed the full render of `layout` (the `render` output). */
 function rendered(layout: IPVSLayout): ReturnType<FakeKernel['snapshot']> {
@@ -36,17 +33,7 @@ function rendered(layout: IPVSLayout): ReturnType<FakeKernel['snapshot']> {
   return k.snapshot();
 }
 
-function makeProxier(kernel: FakeKernel, options: FamilyOptions): IPVSProxier {
-  return new IPVSProxier({
-    logger: createMemoryLogger(),
-    options,
-    exec: kernel.exec,
-    iptables: toolsFor('legacy', options.family),
-    writeSysctl: () => undefined,
-    graceful: { checkIntervalMs: 3_600_000, timeoutMs: 3_600_000 },
-    conntrackCleanup: false,
-  });
-}
+const makeProxier = makeIPVSProxier;
 
 // ------------------------------------------------------------------------------------------------
 // A small random cluster: few addresses and ports, so service ports share VIPs, hairpin entries,
