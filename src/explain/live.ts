@@ -86,6 +86,69 @@ function memo(f: (() => string) | undefined): () => string | undefined {
   };
 }
 
+/**
+ * Quotes a kernel rule as `render` prints it: the rendered rule of the same table and chain that
+ * iptables-save prints as `s.rule` (or `s.rule` itself). `tag` keeps the part's and the whole
+ * render's lookups apart.
+ */
+function iptablesQuoter(
+  family: ExplainContext['state']['family'],
+): (t: IPTablesTables, tag: string, s: TraceStep) => string | undefined {
+  const rendered = new Map<string, Map<string, string>>();
+  return (t, tag, s) => {
+    const k = `${tag} ${s.table} ${s.chain}`;
+    let m = rendered.get(k);
+    if (!m) {
+      m = new Map();
+      for (const r of t.tables.get(s.table)?.get(s.chain) ?? []) {
+        const line = `-A ${s.chain} ${r}`;
+        m.set(savedForm(line, family) ?? line, line);
+        m.set(line, line);
+      }
+      rendered.set(k, m);
+    }
+    return m.get(s.rule);
+  };
+}
+
+/**
+ * The iptables rules on the desired path (not on the kernel's path) that the kernel lacks: a missing
+ * chain, a flushed chain, a missing rule (in the rule's own spelling or iptables-save's).
+ */
+function missingIPTablesRules(
+  steps: readonly TraceStep[],
+  onPath: ReadonlySet<string>,
+  kernel: IPTablesTables,
+  desired: IPTablesTables,
+  family: ExplainContext['state']['family'],
+): string[] {
+  const out: string[] = [];
+  const body = (x: string): string => x.slice(x.indexOf(' ', 3) + 1);
+  const chainSets = new Map<string, Set<string>>();
+  const kernelHas = (table: string, chain: string, rules: readonly string[], rule: string): boolean => {
+    const k = `${table} ${chain}`;
+    let set = chainSets.get(k);
+    if (!set) chainSets.set(k, (set = new Set(rules)));
+    return set.has(rule);
+  };
+  for (const s of steps) {
+    if (onPath.has(stepKey(s))) continue;
+    const chain = kernel.tables.get(s.table)?.get(s.chain);
+    const want = desired.tables.get(s.table)?.get(s.chain) ?? [];
+    if (!chain) out.push(`chain ${s.table} ${s.chain} is missing from the kernel`);
+    else if (chain.length === 0 && want.length > 0) out.push(`chain ${s.table} ${s.chain} was flushed`);
+    else {
+      const saved = savedForm(s.rule, family) ?? s.rule;
+      if (
+        !kernelHas(s.table, s.chain, chain, body(saved)) &&
+        !kernelHas(s.table, s.chain, chain, body(s.rule))
+      )
+        out.push(`rule missing from the kernel: ${s.table}: ${s.rule}`);
+    }
+  }
+  return out;
+}
+
 function compareIPTables(
   ctx: ExplainContext,
   liveText: string,
@@ -99,21 +162,7 @@ function compareIPTables(
   const whole = memo(opts.whole);
   let wholeTables: IPTablesTables | undefined;
   // Quote kernel rules as render prints them: find the rendered rule iptables-save prints this way.
-  const rendered = new Map<string, Map<string, string>>();
-  const renderedIn = (t: IPTablesTables, tag: string, s: TraceStep): string | undefined => {
-    const k = `${tag} ${s.table} ${s.chain}`;
-    let m = rendered.get(k);
-    if (!m) {
-      m = new Map();
-      for (const r of t.tables.get(s.table)?.get(s.chain) ?? []) {
-        const line = `-A ${s.chain} ${r}`;
-        m.set(savedForm(line, ctx.state.family) ?? line, line);
-        m.set(line, line);
-      }
-      rendered.set(k, m);
-    }
-    return m.get(s.rule);
-  };
+  const renderedIn = iptablesQuoter(ctx.state.family);
   const renderedOf = (s: TraceStep): string | undefined => {
     const mine = renderedIn(desiredTables, 'part', s);
     if (mine !== undefined) return mine;
@@ -133,30 +182,9 @@ function compareIPTables(
   const live: Explanation = { ...raw, json: { ...raw.json, steps } };
   const differences = answerDifferences(desired, live);
   const onPath = new Set(steps.map(stepKey));
-  const body = (x: string): string => x.slice(x.indexOf(' ', 3) + 1);
-  const chainSets = new Map<string, Set<string>>();
-  const kernelHas = (table: string, chain: string, rules: readonly string[], rule: string): boolean => {
-    const k = `${table} ${chain}`;
-    let set = chainSets.get(k);
-    if (!set) chainSets.set(k, (set = new Set(rules)));
-    return set.has(rule);
-  };
-  for (const s of desired.json.steps) {
-    if (onPath.has(stepKey(s))) continue;
-    const chain = liveTables.tables.get(s.table)?.get(s.chain);
-    const want = desiredTables.tables.get(s.table)?.get(s.chain) ?? [];
-    if (!chain) differences.push(`chain ${s.table} ${s.chain} is missing from the kernel`);
-    else if (chain.length === 0 && want.length > 0)
-      differences.push(`chain ${s.table} ${s.chain} was flushed`);
-    else {
-      const saved = savedForm(s.rule, ctx.state.family) ?? s.rule;
-      if (
-        !kernelHas(s.table, s.chain, chain, body(saved)) &&
-        !kernelHas(s.table, s.chain, chain, body(s.rule))
-      )
-        differences.push(`rule missing from the kernel: ${s.table}: ${s.rule}`);
-    }
-  }
+  differences.push(
+    ...missingIPTablesRules(desired.json.steps, onPath, liveTables, desiredTables, ctx.state.family),
+  );
   for (const f of foreign) differences.push(`a rule that is not ours is on the path: ${f}`);
   return { desired, live, differences: dedupe(differences) };
 }
@@ -301,21 +329,8 @@ function compareIPVSLive(
     return (wholeModel ??= ipvsModelFromText(w));
   };
   // iptables glue: quote kernel rules as render prints them (the saved form maps back to ours).
-  const rendered = new Map<string, Map<string, string>>();
-  const renderedIn = (m: IPVSModel, tag: string, s: TraceStep): string | undefined => {
-    const k = `${tag} ${s.table} ${s.chain}`;
-    let r = rendered.get(k);
-    if (!r) {
-      r = new Map();
-      for (const x of m.tables.tables.get(s.table)?.get(s.chain) ?? []) {
-        const line = `-A ${s.chain} ${x}`;
-        r.set(savedForm(line, ctx.state.family) ?? line, line);
-        r.set(line, line);
-      }
-      rendered.set(k, r);
-    }
-    return r.get(s.rule);
-  };
+  const quote = iptablesQuoter(ctx.state.family);
+  const renderedIn = (m: IPVSModel, tag: string, s: TraceStep): string | undefined => quote(m.tables, tag, s);
   const differences: string[] = [];
   const foreign: string[] = [];
   const steps = raw.json.steps.map((s) => {
@@ -371,20 +386,15 @@ function compareIPVSLive(
     if (!liveModel.addresses.has(a)) differences.push(`address ${a} is not bound to ${DUMMY_DEVICE}`);
   // The iptables glue on the desired path.
   const onPath = new Set(steps.map(stepKey));
-  for (const s of desired.json.steps) {
-    if (s.table === 'ipvs' || onPath.has(stepKey(s))) continue;
-    const chain = liveModel.tables.tables.get(s.table)?.get(s.chain);
-    const want = desiredModel.tables.tables.get(s.table)?.get(s.chain) ?? [];
-    if (!chain) differences.push(`chain ${s.table} ${s.chain} is missing from the kernel`);
-    else if (chain.length === 0 && want.length > 0)
-      differences.push(`chain ${s.table} ${s.chain} was flushed`);
-    else {
-      const saved = savedForm(s.rule, ctx.state.family) ?? s.rule;
-      const body = (x: string): string => x.slice(x.indexOf(' ', 3) + 1);
-      if (!chain.includes(body(saved)) && !chain.includes(body(s.rule)))
-        differences.push(`rule missing from the kernel: ${s.table}: ${s.rule}`);
-    }
-  }
+  differences.push(
+    ...missingIPTablesRules(
+      desired.json.steps.filter((s) => s.table !== 'ipvs'),
+      onPath,
+      liveModel.tables,
+      desiredModel.tables,
+      ctx.state.family,
+    ),
+  );
   for (const f of foreign)
     differences.push(
       f.startsWith('ipvs: ')
