@@ -29,6 +29,7 @@ import { toolsFor } from '../../src/exec/iptables.js';
 import { defaultProxyConfig } from '../../src/config/defaults.js';
 import type { Proxier } from '../../src/backends/backend.js';
 import { benchOptions, makeWorkload } from '../iptables/workload.js';
+import { CLK_TCK, childrenCpuMs } from '../common/proc-cpu.js';
 
 type Mode = 'nftables' | 'legacy' | 'nft';
 const M = 5;
@@ -39,16 +40,6 @@ const argv = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split
 function syncPeriodMs(mode: Mode): number {
   const c = defaultProxyConfig();
   return mode === 'nftables' ? c.nftables.syncPeriodMs : c.iptables.syncPeriodMs;
-}
-
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU ms of the waited-for children of this process (cutime + cstime). */
-function childrenCpuMs(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // f[0] is field 3 (state): cutime is field 16, cstime field 17.
-  return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
 }
 
 interface Cost {
