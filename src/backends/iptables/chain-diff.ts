@@ -146,7 +146,7 @@ export function parseSave(saveText: string): Map<string, string> {
 }
 
 /** The same characters without a reference to the string they were cut from (see parseSave). */
-function detach(s: string): string {
+export function detach(s: string): string {
   // The concatenation is flattened into a new string before the slice is taken from it.
   return ` ${s}`.slice(1);
 }

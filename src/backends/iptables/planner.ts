@@ -507,11 +507,6 @@ export function* restoreChunks(lines: readonly string[]): Generator<string> {
   }
 }
 
-/** A restore's whole input as one text (tests, diagnostics). */
-export function restoreText(r: Restore): string {
-  return [...restoreChunks(r.lines)].join('');
-}
-
 /**
  * The `iptables-restore --noflush` input that puts in place what a full sync needs outside its own
  * chains, in one process instead of a `-N`/`-C`/`-I` per item: the empty canary chain in mangle, nat

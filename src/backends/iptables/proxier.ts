@@ -36,6 +36,7 @@ import {
   commentOf,
   contentRules,
   countRules,
+  detach,
   hasJump,
   parseSave,
   reconcileKnown,
@@ -103,7 +104,7 @@ function saveExcerpt(saved: ReadonlyMap<string, string>): Map<string, string> {
   const out = new Map<string, string>();
   for (const c of [KUBE_PROXY_CANARY, KUBE_FIREWALL, ...JUMP_CHAINS]) {
     const content = saved.get(c);
-    if (content !== undefined) out.set(c, [content, ''].join('\n').slice(0, -1));
+    if (content !== undefined) out.set(c, detach(content));
   }
   return out;
 }

@@ -9,6 +9,7 @@ import type { IPFamily } from '../../model/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState, Endpoint, ServicePortState } from '../../proxy/types.js';
 import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
+import { chainContent } from './chain-diff.js';
 import { SAFE_FIELD, assertSafe, localMatch, masqueradeMark } from '../common/iptables-match.js';
 
 export const KUBE_SERVICES = 'KUBE-SERVICES';
@@ -366,15 +367,9 @@ class GroupingLines extends Lines {
     list.push(line);
   }
   flush(): void {
-    for (const [chain, list] of this.open)
-      this.contents.set(chain, list.length === 1 ? flat(list[0]!) : list.join('\n'));
+    for (const [chain, list] of this.open) this.contents.set(chain, chainContent(list));
     this.open.clear();
   }
-}
-
-/** A flat copy of `s` that refers to no other string (a rope's parts, a slice's parent). */
-function flat(s: string): string {
-  return ` ${s}`.slice(1);
 }
 
 /**
