@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SCENARIOS, familyOptions, statesOf } from '../../test/golden/nftables/scenarios.js';
 import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
+import { ipvsExplainContext } from '../../test/fixtures/ipvs-explain.js';
 import { renderIPVSText } from '../backends/ipvs/render.js';
 import { explain, formatText, nodeLocalAddresses, type ExplainContext } from './explain.js';
 import { ipvsModelFromText, setMatcher, IPVSTracer, type IPSetModel } from './ipvs-trace.js';
@@ -71,17 +72,7 @@ describe('reading the render text', () => {
   });
 });
 
-function ctxOf(objects: Parameters<typeof statesOf>[0], family: 'IPv4' | 'IPv6' = 'IPv4'): ExplainContext {
-  const [state] = statesOf(objects, [family]);
-  const options = familyOptions(family);
-  return {
-    mode: 'ipvs',
-    state: state!,
-    options,
-    rules: renderIPVSText([state!], [options]),
-    interfaceAddresses: [],
-  };
-}
+const ctxOf = ipvsExplainContext;
 
 describe('tracing', () => {
   test('persistence: every real server of the virtual server is listed', () => {

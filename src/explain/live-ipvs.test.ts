@@ -6,31 +6,21 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SCENARIOS, familyOptions, statesOf } from '../../test/golden/nftables/scenarios.js';
+import { SCENARIOS } from '../../test/golden/nftables/scenarios.js';
+import { ipvsExplainContext } from '../../test/fixtures/ipvs-explain.js';
 import {
   emptyKernelState,
   parseDeviceAddresses,
   parseIPSetSave,
   parseIPVSSave,
 } from '../backends/ipvs/diff.js';
-import { renderIPVSText } from '../backends/ipvs/render.js';
 import type { ExplainContext } from './explain.js';
 import { ipvsModelFromText } from './ipvs-trace.js';
 import { compareLive, ipvsModelFromKernel, type IPVSLive } from './live.js';
 
 const P = { protocol: 'TCP' as const, src: '10.1.2.3', srcPort: 0, dst: '172.30.0.41', dstPort: 80 };
 
-function ctx(): ExplainContext {
-  const [state] = statesOf(SCENARIOS['basic-clusterip']!);
-  const options = familyOptions('IPv4');
-  return {
-    mode: 'ipvs',
-    state: state!,
-    options,
-    rules: renderIPVSText([state!], [options]),
-    interfaceAddresses: [],
-  };
-}
+const ctx = (): ExplainContext => ipvsExplainContext(SCENARIOS['basic-clusterip']!);
 
 /** One section of the render text. */
 function section(render: string, name: string): string[] {
