@@ -26,13 +26,13 @@ export function missingJumps(
   listings: ReadonlyMap<string, string>,
 ): DriftFinding[] {
   const out: DriftFinding[] = [];
+  // Legacy hands every chain of a table the same text: parse each text once.
   const parsed = new Map<string, Map<string, string>>();
   for (const r of rules) {
-    const key = `${r.table} ${r.chain}`;
-    const text = listings.get(key);
+    const text = listings.get(`${r.table} ${r.chain}`);
     if (text === undefined) continue;
-    let chains = parsed.get(key);
-    if (!chains) parsed.set(key, (chains = parseSave(text)));
+    let chains = parsed.get(text);
+    if (!chains) parsed.set(text, (chains = parseSave(text)));
     if (!hasJump(chains.get(r.chain), r.target, commentOf(r.args)))
       out.push({ object: 'jump', message: `jump from ${r.table} ${r.chain} to ${r.target} missing` });
   }
