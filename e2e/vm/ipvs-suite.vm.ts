@@ -81,6 +81,18 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     { name: 'hold', port: 9090, protocol: 'TCP' },
   ];
   const ipvsList = async (): Promise<string> => (await lab.exec('node', 'ipvsadm', ['-Ln'])).stdout;
+  /** `kube-proxy explain` on the suite's manifests for a TCP connection (then the output flags). */
+  const explainArgs = (source: string, destination: string, ...more: string[]): string[] => [
+    'explain',
+    '--proxy-mode=ipvs',
+    `--manifests=${dir}`,
+    `--hostname-override=${NODE}`,
+    '--cluster-cidr=10.244.0.0/16',
+    '--protocol=TCP',
+    `--source=${source}`,
+    `--destination=${destination}`,
+    ...more,
+  ];
 
   before(async () => {
     // The VM boots with nothing loaded: the lab needs the bridge, veth and br_netfilter; IPVS its schedulers.
@@ -348,18 +360,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
     const explain = async (source: string, destination: string): Promise<Answer> => {
       let out = '';
       const code = await runExplain(
-        parseCommandLine([
-          'explain',
-          '--proxy-mode=ipvs',
-          `--manifests=${dir}`,
-          `--hostname-override=${NODE}`,
-          '--cluster-cidr=10.244.0.0/16',
-          '--protocol=TCP',
-          `--source=${source}`,
-          `--destination=${destination}`,
-          '-o',
-          'json',
-        ]),
+        parseCommandLine(explainArgs(source, destination, '-o', 'json')),
         createMemoryLogger(),
         (x) => (out += x),
         () => {},
@@ -426,18 +427,7 @@ describe('ipvs mode in the VM lab', { skip: skipReason() }, () => {
       const r = await lab.exec(
         'node',
         process.execPath,
-        [
-          ...cli,
-          'explain',
-          '--proxy-mode=ipvs',
-          `--manifests=${dir}`,
-          `--hostname-override=${NODE}`,
-          '--cluster-cidr=10.244.0.0/16',
-          '--protocol=TCP',
-          `--source=${client}`,
-          '--destination=172.30.0.10:80',
-          '--live',
-        ],
+        [...cli, ...explainArgs(client, '172.30.0.10:80', '--live')],
         { allowFail: true, timeoutMs: 240_000 },
       );
       return { code: r.code ?? -1, out: r.stdout + r.stderr };
