@@ -8,6 +8,7 @@
  */
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
+import { keysOfService } from '../../proxy/sorted-keys.js';
 import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
 import {
   JUMP_RULES,
@@ -110,6 +111,57 @@ function rulePortName(rule: string): string | undefined {
   return name !== undefined && name.includes('/') ? name : undefined;
 }
 
+/** A dispatch chain's rules with the service each belongs to (undefined: a static rule). */
+interface DispatchIndex {
+  readonly content: string;
+  readonly lines: readonly string[];
+  readonly services: readonly (string | undefined)[];
+  /** Service -> the positions of its rules, ascending. */
+  readonly byService: ReadonlyMap<string, number[]>;
+  /** Positions of the static rules, ascending. */
+  readonly fixed: readonly number[];
+}
+
+/**
+ * The last index built per dispatch chain. A partial sync that changes only endpoints leaves the
+ * dispatch chains as they were, so the next one finds its changed services' rules here without
+ * splitting and matching the whole chain again (KUBE-SERVICES holds a rule per service port).
+ * Memoisation only: an entry is used when its content equals the chain's content. Keyed by
+ * "family table chain"; emptied by every full render (which replaces what the chains hold).
+ */
+const dispatchIndexes = new Map<string, DispatchIndex>();
+
+function dispatchIndex(id: string, content: string): DispatchIndex {
+  const hit = dispatchIndexes.get(id);
+  if (hit && hit.content === content) return hit;
+  const lines = contentRules(content);
+  const services = lines.map(ruleService);
+  const byService = new Map<string, number[]>();
+  const fixed: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const svc = services[i];
+    if (svc === undefined) fixed.push(i);
+    else {
+      const at = byService.get(svc);
+      if (at) at.push(i);
+      else byService.set(svc, [i]);
+    }
+  }
+  const index: DispatchIndex = { content, lines, services, byService, fixed };
+  dispatchIndexes.set(id, index);
+  return index;
+}
+
+/** Whether the whole state has more endpoints than upstream's large-cluster threshold (stops counting there). */
+function isLargeCluster(state: DesiredState): boolean {
+  let total = 0;
+  for (const sp of state.services.values()) {
+    total += sp.endpoints.length;
+    if (total > LARGE_CLUSTER_ENDPOINTS) return true;
+  }
+  return false;
+}
+
 /** Service port name -> its position in the whole render (keys are "<port name>/<PROTOCOL>"). */
 function renderRank(sortedKeys: readonly string[]): Map<string, number> {
   const rank = new Map<string, number>();
@@ -190,6 +242,7 @@ export function renderWhole(
   conntrackLiberal: boolean,
   nfacct = false,
 ): Rendered {
+  if (full) dispatchIndexes.clear();
   const plan = renderIPTables(state, options, {
     full,
     existingNatChains: book.natChains,
@@ -226,22 +279,22 @@ export function renderIncremental(
     string,
     DesiredState['services'] extends ReadonlyMap<string, infer V> ? V : never
   >();
+  // The changed services' keys by binary search (sortedKeys is in string order): O(changed), not O(all).
   const keys: string[] = [];
-  let totalEndpoints = 0;
-  for (const key of state.sortedKeys) {
-    const sp = state.services.get(key);
-    if (!sp) continue;
-    totalEndpoints += sp.endpoints.length;
-    if (changed.has(sp.info.serviceName)) {
-      services.set(key, sp);
-      keys.push(key);
+  for (const svc of changed)
+    for (const key of keysOfService(state.sortedKeys, svc)) {
+      const sp = state.services.get(key);
+      if (sp) {
+        services.set(key, sp);
+        keys.push(key);
+      }
     }
-  }
+  keys.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const sub: DesiredState = { ...state, services, sortedKeys: keys };
   const plan = renderIPTables(sub, options, {
     full: true,
     // Same comment layout as a render of the whole state (upstream's threshold: 1000 endpoints).
-    largeClusterThreshold: totalEndpoints > LARGE_CLUSTER_ENDPOINTS ? -1 : Number.MAX_SAFE_INTEGER,
+    largeClusterThreshold: isLargeCluster(state) ? -1 : Number.MAX_SAFE_INTEGER,
     conntrackTCPLiberal: conntrackLiberal,
     nfacct,
     groupServiceChains: true,
@@ -260,21 +313,23 @@ export function renderIncremental(
       const next = contentRules(content);
       const before = book.known[table].get(c);
       if (before === undefined) return undefined;
-      const lines = contentRules(before);
-      const kept: string[] = [];
-      const old: string[] = [];
-      const oldFixed: string[] = [];
-      for (const r of lines) {
-        const svc = ruleService(r);
-        if (svc === undefined) oldFixed.push(r);
-        else (changed.has(svc) ? old : kept).push(r);
-      }
+      const index = dispatchIndex(`${options.family} ${table} ${c}`, before);
+      const at: number[] = [];
+      for (const svc of changed) for (const i of index.byService.get(svc) ?? []) at.push(i);
+      if (changed.size > 1) at.sort((a, b) => a - b);
+      const old = at.map((i) => index.lines[i]!);
+      const oldFixed = index.fixed.map((i) => index.lines[i]!);
       const fresh = next.filter((r) => ruleService(r) !== undefined);
       const fixed = next.filter((r) => ruleService(r) === undefined);
       // The common partial sync (endpoints changed, not the service's frontends): nothing to merge.
       if (sameLines(old, fresh) && sameLines(oldFixed, fixed)) {
         rules.set(c, before);
         continue;
+      }
+      const kept: string[] = [];
+      for (let i = 0; i < index.lines.length; i++) {
+        const svc = index.services[i];
+        if (svc !== undefined && !changed.has(svc)) kept.push(index.lines[i]!);
       }
       // Static rules last, as in the whole render: the nat KUBE-SERVICES tail (the jump to
       // KUBE-NODEPORTS) must stay last.
