@@ -90,6 +90,42 @@ describe('nftables mode in the lab', { skip: skipReason() }, () => {
     test(s.name, () => s.run(ctx));
   }
 
+  test('a connection whose first SYN left while the node had no rules completes once the daemon has synced (its un-NATed conntrack flow is deleted)', async () => {
+    const sourcePort = 40_100;
+    // Conntrack tracks a namespace's flows only while some rule there uses it: a node always has
+    // such rules (kubelet's, the CNI's); this lab node has only ours, so the test keeps one of its own.
+    const own = 'kpt-e2e-conntrack';
+    await ctx.lab.exec('node', 'nft', ['-f', '-'], {
+      input: `add table ip ${own}\nadd chain ip ${own} c { type filter hook prerouting priority 0 ; }\nadd rule ip ${own} c ct state new accept\n`,
+    });
+    const stuck = new RegExp(
+      `SYN_SENT src=\\S+ dst=172\\.30\\.0\\.10 sport=${sourcePort} dport=80 .*src=172\\.30\\.0\\.10 `,
+    );
+    const synSent = async () =>
+      (await ctx.lab.exec('node', 'conntrack', ['-L', '-p', 'tcp', '--state', 'SYN_SENT'])).stdout;
+    try {
+      await stopDaemon(daemon);
+      await ctx.lab.exec('node', 'nft', ['delete', 'table', 'ip', 'kube-proxy']);
+      // No rules: the SYN leaves un-DNATed and nobody answers it; conntrack keeps its flow in SYN_SENT,
+      // un-NATed, for 120 s, and every SYN of the same tuple (retransmissions, or a new attempt from
+      // the same source port) matches that flow instead of the NAT rules.
+      const before = await ctx.lab.tcp('client', '172.30.0.10', 80, { sourcePort, timeoutMs: 1000 });
+      assert.equal(before.ok, false, 'no rules, no answer');
+      assert.match(await synSent(), stuck, 'the un-NATed flow the test relies on exists');
+    } finally {
+      daemon = startDaemon();
+      await daemon.waitForOutput(/nftables sync done/, 60_000);
+    }
+    try {
+      await daemon.waitForOutput(/deleted un-NATed TCP SYN_SENT conntrack entries/, 10_000);
+      const after = await ctx.lab.tcp('client', '172.30.0.10', 80, { sourcePort, timeoutMs: 3000 });
+      assert.ok(after.ok, `the same tuple is DNATed now: ${JSON.stringify(after)}\n${ctx.diagnostics()}`);
+      assert.doesNotMatch(await synSent(), stuck);
+    } finally {
+      await ctx.lab.exec('node', 'nft', ['delete', 'table', 'ip', own]);
+    }
+  });
+
   test('ClientIP affinity survives a daemon restart: the full sync keeps the affinity sets and the clients they hold', async () => {
     const pods = ['b1', 'b2', 'b3'] as const;
     const setOf = (pod: (typeof pods)[number]) =>

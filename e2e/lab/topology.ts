@@ -95,6 +95,8 @@ export type NsRef = string | { readonly ns: string };
 export interface ConnOptions {
   /** Give up after this long (connect + reply). Default 2000. */
   readonly timeoutMs?: number;
+  /** TCP (`tcp`): bind this client source port, e.g. to meet a conntrack flow an earlier attempt left. */
+  readonly sourcePort?: number;
 }
 
 /** Options for a batch of TCP connections. */
@@ -555,6 +557,7 @@ class LabImpl implements Lab {
       port,
       n: 1,
       timeoutMs: opts.timeoutMs ?? 2000,
+      ...(opts.sourcePort !== undefined ? { sourcePort: opts.sourcePort } : {}),
     });
     return r!;
   }

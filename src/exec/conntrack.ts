@@ -1,6 +1,6 @@
 /**
  * The conntrack tool (conntrack-tools): list a family's flows of one protocol, delete the flows a
- * filter matches. Used by the UDP cleanup every kernel mode runs after a sync.
+ * filter matches. Used by the conntrack cleanup every kernel mode runs after a sync.
  */
 import type { Exec } from './run.js';
 
@@ -9,15 +9,22 @@ const DELETED_RE = /(\d+) flow entries have been deleted/;
 
 export type ConntrackFamily = 'ipv4' | 'ipv6';
 
-/** `conntrack -L -f FAMILY -p PROTO`: the flow table's text (exit 1, an empty table, is not an error). */
+/**
+ * `conntrack -L -f FAMILY -p PROTO [FILTER...]`: the flow table's text (exit 1, an empty table, is not
+ * an error); `filter` narrows it, e.g. `--state SYN_SENT`.
+ */
 export async function conntrackList(
   exec: Exec,
   family: ConntrackFamily,
   protocol: 'udp' | 'tcp' | 'sctp',
   command = 'conntrack',
+  filter: readonly string[] = [],
 ): Promise<string> {
   return (
-    await exec(command, ['-L', '-f', family, '-p', protocol], { okCodes: [0, 1], timeoutMs: TIMEOUT_MS })
+    await exec(command, ['-L', '-f', family, '-p', protocol, ...filter], {
+      okCodes: [0, 1],
+      timeoutMs: TIMEOUT_MS,
+    })
   ).stdout;
 }
 

@@ -5,7 +5,7 @@ import { desiredStatesFromObjects } from '../../proxy/state-from-objects.js';
 import { createMemoryLogger } from '../../observability/logger.js';
 import { createMetrics, renderMetrics } from '../../observability/metrics.js';
 import type { RunResult } from '../../exec/run.js';
-import { reconcileUDPConntrack } from './conntrack.js';
+import { reconcileConntrack } from './conntrack.js';
 
 const NODE = 'node-1';
 const [state] = desiredStatesFromObjects(
@@ -28,7 +28,7 @@ const [state] = desiredStatesFromObjects(
 const LIST =
   'udp      17 29 src=10.244.0.10 dst=172.30.0.10 sport=40001 dport=53 [UNREPLIED] src=10.244.0.12 dst=10.244.0.10 sport=5353 dport=40001 mark=0 use=1\n';
 
-test('reconcileUDPConntrack deletes the stale flow and counts it in the reconciler metrics', async () => {
+test('reconcileConntrack deletes the stale flow and counts it in the reconciler metrics', async () => {
   const calls: string[][] = [];
   const exec = (cmd: string, args: readonly string[]): Promise<RunResult> => {
     calls.push([cmd, ...args]);
@@ -41,7 +41,7 @@ test('reconcileUDPConntrack deletes the stale flow and counts it in the reconcil
     });
   };
   const metrics = createMetrics({ defaultMetrics: false });
-  await reconcileUDPConntrack(state!, { exec, logger: createMemoryLogger(), metrics });
+  await reconcileConntrack(state!, { exec, logger: createMemoryLogger(), metrics });
   assert.deepEqual(calls[1], [
     'conntrack',
     '-D',
@@ -61,9 +61,9 @@ test('reconcileUDPConntrack deletes the stale flow and counts it in the reconcil
   assert.match(text, /^kubeproxy_conntrack_reconciler_sync_duration_seconds_count\{ip_family="IPv4"\} 1$/m);
 });
 
-test('reconcileUDPConntrack logs a failing tool and does not throw (the sync stands)', async () => {
+test('reconcileConntrack logs a failing tool and does not throw (the sync stands)', async () => {
   const logger = createMemoryLogger();
-  await reconcileUDPConntrack(state!, {
+  await reconcileConntrack(state!, {
     exec: () => Promise.reject(new Error('conntrack: not found')),
     logger,
   });
@@ -72,4 +72,58 @@ test('reconcileUDPConntrack logs a failing tool and does not throw (the sync sta
       (e) => e.msg === 'conntrack cleanup failed' && String(e.obj.err).includes('not found'),
     ),
   );
+});
+
+test('after a full sync only: the un-NATed SYN_SENT flows of TCP frontends are listed and deleted', async () => {
+  const [web] = desiredStatesFromObjects(
+    [
+      makeNode(NODE, ['10.100.0.2']),
+      makeService('ns', 'web', { clusterIP: '172.30.0.20' }),
+      makeSlice('ns', 'web', 'web-1', [{ ip: '10.244.0.11', nodeName: NODE }]),
+    ],
+    { families: ['IPv4'], nodeName: NODE },
+  );
+  const stuck =
+    'tcp      6 110 SYN_SENT src=10.244.0.10 dst=172.30.0.20 sport=40000 dport=80 [UNREPLIED] src=172.30.0.20 dst=10.244.0.10 sport=80 dport=40000 mark=0 use=1\n';
+  const run = async (full: boolean) => {
+    const calls: string[][] = [];
+    const exec = (cmd: string, args: readonly string[]): Promise<RunResult> => {
+      calls.push([cmd, ...args]);
+      const deleting = args[0] === '-D';
+      return Promise.resolve({
+        code: 0,
+        durationMs: 0,
+        stdout: deleting ? '' : stuck,
+        stderr: deleting ? 'conntrack v1.4.7 (conntrack-tools): 1 flow entries have been deleted.\n' : '',
+      });
+    };
+    const metrics = createMetrics({ defaultMetrics: false });
+    const logger = createMemoryLogger();
+    await reconcileConntrack(web!, { exec, logger, metrics }, full);
+    return { calls, text: await renderMetrics(metrics.registry), logger };
+  };
+  const partial = await run(false);
+  assert.deepEqual(partial.calls, [], 'a partial sync of a TCP-only state runs no conntrack at all');
+  const full = await run(true);
+  assert.deepEqual(full.calls, [
+    ['conntrack', '-L', '-f', 'ipv4', '-p', 'tcp', '--state', 'SYN_SENT'],
+    [
+      'conntrack',
+      '-D',
+      '-f',
+      'ipv4',
+      '-p',
+      'tcp',
+      '--orig-dst',
+      '172.30.0.20',
+      '--dport',
+      '80',
+      '--reply-src',
+      '172.30.0.20',
+      '--state',
+      'SYN_SENT',
+    ],
+  ]);
+  assert.match(full.text, /^kubeproxy_conntrack_reconciler_deleted_entries_total\{ip_family="IPv4"\} 1$/m);
+  assert.ok(full.logger.entries.some((e) => e.obj.flows === 1 && e.obj.frontends === 1));
 });

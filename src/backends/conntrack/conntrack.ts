@@ -1,13 +1,20 @@
 /**
- * Runs the UDP conntrack cleanup planned by plan.ts with the `conntrack` tool (conntrack-tools):
- * one `conntrack -L` to list UDP flows, then one `conntrack -D` per stale (destination, endpoint).
+ * Runs the conntrack cleanup planned by plan.ts with the `conntrack` tool (conntrack-tools): one
+ * `conntrack -L` to list UDP flows, then one `conntrack -D` per stale (destination, endpoint); after
+ * full syncs also the TCP flows that left un-DNATed before their rules existed.
  */
 import type { Logger } from '../../observability/logger.js';
 import type { ProxyMetrics } from '../../observability/metrics.js';
 import type { DesiredState } from '../../proxy/types.js';
 import type { Exec } from '../../exec/run.js';
 import { conntrackDelete, conntrackList } from '../../exec/conntrack.js';
-import { cleanupRequired, filterArgs, parseConntrackList, planConntrackCleanup } from './plan.js';
+import {
+  cleanupRequired,
+  filterArgs,
+  parseConntrackList,
+  planConntrackCleanup,
+  planStuckTCPSyns,
+} from './plan.js';
 
 export interface ConntrackDeps {
   readonly exec: Exec;
@@ -44,20 +51,52 @@ export async function cleanupStaleUDP(state: DesiredState, deps: ConntrackDeps):
 }
 
 /**
- * What every kernel mode runs after a successful sync: {@link cleanupStaleUDP}, its outcome counted
- * in upstream's reconciler metrics. Never throws: as upstream, stale UDP flows are a degraded state,
- * not a failed sync, so a failure is logged and the sync stands.
+ * After a successful full sync: deletes the TCP flows that left un-DNATed while the node had no rules
+ * for their service frontend (plan.ts `planStuckTCPSyns`): one `conntrack -L -p tcp --state SYN_SENT`,
+ * then one `conntrack -D` per stuck frontend. The client's next SYN retransmission then meets the
+ * rules (seconds) instead of the stale flow (up to 120 s, usually the client's whole connect timeout).
  */
-export async function reconcileUDPConntrack(
+export async function releaseStuckTCPSyns(state: DesiredState, deps: ConntrackDeps): Promise<CleanupResult> {
+  const started = performance.now();
+  const cmd = deps.command ?? 'conntrack';
+  const fam = state.family === 'IPv6' ? 'ipv6' : 'ipv4';
+  const list = await conntrackList(deps.exec, fam, 'tcp', cmd, ['--state', 'SYN_SENT']);
+  const deletions = planStuckTCPSyns(state, parseConntrackList(list, 'tcp'));
+  let flows = 0;
+  for (const f of deletions) flows += await conntrackDelete(deps.exec, fam, filterArgs(f), cmd);
+  if (deletions.length > 0)
+    deps.logger.info(
+      { frontends: deletions.length, flows },
+      'deleted un-NATed TCP SYN_SENT conntrack entries of service frontends (sent before their rules existed)',
+    );
+  return { attempted: true, flows, durationMs: performance.now() - started };
+}
+
+/**
+ * What every kernel mode runs after a successful sync: {@link cleanupStaleUDP}, and after a full sync
+ * also {@link releaseStuckTCPSyns}; the outcome counted in upstream's reconciler metrics. Never
+ * throws: as upstream, stale flows are a degraded state, not a failed sync, so a failure is logged
+ * and the sync stands.
+ */
+export async function reconcileConntrack(
   state: DesiredState,
   deps: ConntrackDeps & { readonly metrics?: ProxyMetrics | undefined },
+  full = false,
 ): Promise<void> {
-  try {
-    const r = await cleanupStaleUDP(state, deps);
+  const count = (r: CleanupResult): void => {
     if (!r.attempted) return;
     deps.metrics?.conntrackReconcilerDeletedEntriesTotal.inc({ ip_family: state.family }, r.flows);
     deps.metrics?.conntrackReconcilerSyncDuration.observe({ ip_family: state.family }, r.durationMs / 1000);
+  };
+  try {
+    count(await cleanupStaleUDP(state, deps));
   } catch (err) {
     deps.logger.error({ err }, 'conntrack cleanup failed');
+  }
+  if (!full) return;
+  try {
+    count(await releaseStuckTCPSyns(state, deps));
+  } catch (err) {
+    deps.logger.error({ err }, 'conntrack cleanup of un-NATed TCP flows failed');
   }
 }

@@ -8,6 +8,7 @@ import {
   filterArgs,
   parseConntrackList,
   planConntrackCleanup,
+  planStuckTCPSyns,
   type UdpFlow,
 } from './plan.js';
 
@@ -162,4 +163,60 @@ test('deleted UDP cluster IPs are cleared by destination, unless the IP is still
   });
   assert.deepEqual(planConntrackCleanup(s, []).deletions, [{ origDst: '172.30.0.50' }]);
   assert.deepEqual(filterArgs({ origDst: '172.30.0.50' }), ['-p', 'udp', '--orig-dst', '172.30.0.50']);
+});
+
+test('planStuckTCPSyns: only un-NATed SYN_SENT flows to a TCP frontend, one deletion per frontend', () => {
+  const web = makeService('ns', 'web', {
+    type: 'LoadBalancer',
+    clusterIP: '172.30.0.20',
+    externalIPs: ['192.0.2.7'],
+    ports: [{ name: 'http', port: 80, protocol: 'TCP', nodePort: 30080 }],
+  });
+  const s = stateOf([
+    makeNode(NODE, ['10.100.0.2']),
+    web,
+    makeSlice(
+      'ns',
+      'web',
+      'web-1',
+      [{ ip: '10.244.0.11', nodeName: NODE }],
+      [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    ),
+    udpDNS,
+    dnsSlice(['10.244.0.12']),
+  ]);
+  const text = [
+    // stuck: nobody translated it (reply source = original destination), a cluster IP frontend; twice
+    'tcp      6 110 SYN_SENT src=10.244.0.10 dst=172.30.0.20 sport=40000 dport=80 [UNREPLIED] src=172.30.0.20 dst=10.244.0.10 sport=80 dport=40000 mark=0 use=1',
+    'tcp      6 111 SYN_SENT src=10.244.0.13 dst=172.30.0.20 sport=40001 dport=80 [UNREPLIED] src=172.30.0.20 dst=10.244.0.13 sport=80 dport=40001 mark=0 use=1',
+    // stuck on the external IP
+    'tcp      6 112 SYN_SENT src=10.244.0.10 dst=192.0.2.7 sport=40002 dport=80 [UNREPLIED] src=192.0.2.7 dst=10.244.0.10 sport=80 dport=40002 mark=0 use=1',
+    // DNATed by the rules (an endpoint answers for it): left alone
+    'tcp      6 113 SYN_SENT src=10.244.0.10 dst=172.30.0.20 sport=40003 dport=80 [UNREPLIED] src=10.244.0.11 dst=10.244.0.10 sport=8080 dport=40003 mark=0 use=1',
+    // not a frontend: another port of the cluster IP, and an address we do not serve
+    'tcp      6 114 SYN_SENT src=10.244.0.10 dst=172.30.0.20 sport=40004 dport=81 [UNREPLIED] src=172.30.0.20 dst=10.244.0.10 sport=81 dport=40004 mark=0 use=1',
+    'tcp      6 115 SYN_SENT src=10.244.0.10 dst=203.0.113.9 sport=40005 dport=80 [UNREPLIED] src=203.0.113.9 dst=10.244.0.10 sport=80 dport=40005 mark=0 use=1',
+    // the UDP service's address on its port, in a TCP flow: not a TCP frontend
+    'tcp      6 116 SYN_SENT src=10.244.0.10 dst=172.30.0.10 sport=40006 dport=53 [UNREPLIED] src=172.30.0.10 dst=10.244.0.10 sport=53 dport=40006 mark=0 use=1',
+  ].join('\n');
+  const flows = parseConntrackList(text, 'tcp');
+  assert.equal(flows.length, 7);
+  assert.equal(parseConntrackList(text).length, 0, 'the UDP reader skips TCP lines');
+  const plan = planStuckTCPSyns(s, flows);
+  assert.deepEqual(plan, [
+    { protocol: 'tcp', origDst: '172.30.0.20', origDport: 80, replySrc: '172.30.0.20', state: 'SYN_SENT' },
+    { protocol: 'tcp', origDst: '192.0.2.7', origDport: 80, replySrc: '192.0.2.7', state: 'SYN_SENT' },
+  ]);
+  assert.deepEqual(filterArgs(plan[0]!), [
+    '-p',
+    'tcp',
+    '--orig-dst',
+    '172.30.0.20',
+    '--dport',
+    '80',
+    '--reply-src',
+    '172.30.0.20',
+    '--state',
+    'SYN_SENT',
+  ]);
 });

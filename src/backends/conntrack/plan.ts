@@ -15,11 +15,15 @@ export interface UdpFlow {
   readonly replySrc: string;
 }
 
-/** Delete UDP entries matching all the given fields (`conntrack -D -p udp ...`). */
+/** Delete entries matching all the given fields (`conntrack -D -p udp ...`; TCP when `protocol` says so). */
 export interface FlowFilter {
+  /** Default 'udp'. */
+  readonly protocol?: 'udp' | 'tcp';
   readonly origDst?: string;
   readonly origDport?: number;
   readonly replySrc?: string;
+  /** TCP only: the conntrack state, e.g. SYN_SENT. */
+  readonly state?: 'SYN_SENT';
 }
 
 export interface ConntrackPlan {
@@ -36,10 +40,11 @@ export function cleanupRequired(state: DesiredState): boolean {
 
 /** `conntrack -D` arguments for a filter (family given by the caller as `-f ipv4|ipv6`). */
 export function filterArgs(f: FlowFilter): string[] {
-  const args = ['-p', 'udp'];
+  const args = ['-p', f.protocol ?? 'udp'];
   if (f.origDst !== undefined) args.push('--orig-dst', f.origDst);
   if (f.origDport !== undefined) args.push('--dport', String(f.origDport));
   if (f.replySrc !== undefined) args.push('--reply-src', f.replySrc);
+  if (f.state !== undefined) args.push('--state', f.state);
   return args;
 }
 
@@ -47,12 +52,13 @@ const FIELD_RE = /(src|dst|sport|dport)=(\S+)/g;
 
 /**
  * Parses `conntrack -L -p udp` output (one entry per line: the original tuple's src/dst/sport/dport,
- * then the reply tuple's). Lines without both tuples are skipped.
+ * then the reply tuple's), or `-p tcp` output with `protocol` 'tcp'. Lines without both tuples are
+ * skipped.
  */
-export function parseConntrackList(text: string): UdpFlow[] {
+export function parseConntrackList(text: string, protocol: 'udp' | 'tcp' = 'udp'): UdpFlow[] {
   const flows: UdpFlow[] = [];
   for (const line of text.split('\n')) {
-    if (!line.startsWith('udp')) continue;
+    if (!line.startsWith(protocol)) continue;
     const vals: Record<string, string[]> = { src: [], dst: [], sport: [], dport: [] };
     for (const m of line.matchAll(FIELD_RE)) vals[m[1]!]!.push(m[2]!);
     const [origSrc, replySrc] = vals.src!;
@@ -132,4 +138,38 @@ export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlo
   }
   const deletions = [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, f]) => f);
   return { required: true, deletions };
+}
+
+/**
+ * After a full sync: the TCP flows stuck outside the rules. A SYN to a service frontend sent while the
+ * node had no rules for it (before the first sync after boot, or after the tables were flushed)
+ * leaves un-DNATed, and conntrack keeps its flow in SYN_SENT, un-NATed, for 120 s: the client's SYN
+ * retransmissions (same tuple) match that flow and never meet the rules that now exist, so the
+ * connection hangs until the client gives up. `flows` are the TCP flows in SYN_SENT (`conntrack -L -p
+ * tcp --state SYN_SENT`); a flow is stuck when its reply source is its original destination (nobody
+ * translated it) and that destination is a TCP frontend of the state (a cluster IP, external IP or
+ * load-balancer IP on the port's port). One deletion per frontend; each also names the state and the
+ * un-NATed reply, so a flow that the rules did translate is never touched. (Upstream leaves these
+ * flows alone.)
+ */
+export function planStuckTCPSyns(state: DesiredState, flows: readonly UdpFlow[]): FlowFilter[] {
+  const frontends = new Set<string>();
+  for (const sp of state.services.values()) {
+    if (sp.info.protocol !== 'TCP') continue;
+    for (const ip of [sp.info.clusterIP, ...sp.info.externalIPs, ...sp.info.loadBalancerVIPs])
+      if (ip !== '') frontends.add(`${ip}|${sp.info.port}`);
+  }
+  const out = new Map<string, FlowFilter>();
+  for (const f of flows) {
+    const k = `${f.origDst}|${f.origDport}`;
+    if (f.replySrc !== f.origDst || !frontends.has(k) || out.has(k)) continue;
+    out.set(k, {
+      protocol: 'tcp',
+      origDst: f.origDst,
+      origDport: f.origDport,
+      replySrc: f.origDst,
+      state: 'SYN_SENT',
+    });
+  }
+  return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, f]) => f);
 }

@@ -30,7 +30,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { ProxyMetrics } from '../../observability/metrics.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState } from '../../proxy/types.js';
-import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
+import { reconcileConntrack } from '../conntrack/conntrack.js';
 import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, type IPTablesTable } from './render.js';
 import {
   commentOf,
@@ -266,7 +266,7 @@ export class IPTablesProxier implements Proxier {
     if (jumpCheck) await this.ensureJumpsAndCanaries(jumpCheck);
 
     if (this.o.conntrackCleanup ?? true) {
-      await reconcileUDPConntrack(state, { exec: this.exec, logger: this.log, metrics: this.o.metrics });
+      await reconcileConntrack(state, { exec: this.exec, logger: this.log, metrics: this.o.metrics }, full);
     }
 
     let written = 0;

@@ -81,16 +81,20 @@ test('after a sync that touched a UDP service, stale UDP conntrack entries are l
   assert.ok(p.last!.phases.conntrack !== undefined);
 });
 
-test('no conntrack work when no UDP service changed, or when disabled', async () => {
-  for (const [udpChanged, enabled] of [
-    [false, true],
-    [true, false],
+test('no UDP conntrack work when no UDP service changed (a full sync only looks for stuck TCP SYNs), none when disabled', async () => {
+  for (const [udpChanged, enabled, expected] of [
+    [false, true, ['conntrack -L -f ipv4 -p tcp --state SYN_SENT']],
+    [true, false, []],
   ] as const) {
     const { exec, calls } = fakeExec();
     const { p } = proxier(exec, enabled);
     await p.sync(stateOf(udpChanged), true);
     await p.close();
-    assert.equal(calls.filter((c) => c.startsWith('conntrack')).length, 0, calls.join('\n'));
+    assert.deepEqual(
+      calls.filter((c) => c.startsWith('conntrack')),
+      expected,
+      calls.join('\n'),
+    );
   }
 });
 

@@ -40,7 +40,7 @@ import {
 } from './diff.js';
 import { contextKey, IPVSProgram } from './incremental.js';
 import * as N from './names.js';
-import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
+import { reconcileConntrack } from '../conntrack/conntrack.js';
 import { readSysctl, writeSysctl } from '../../exec/sysctl.js';
 import { ipsetNames, ipsetRestore, ipsetSave } from '../../exec/ipset.js';
 import { ipvsadmList, ipvsadmRestore, ipvsadmSave } from '../../exec/ipvsadm.js';
@@ -290,11 +290,11 @@ export class IPVSProxier implements Proxier {
     this.program = program;
     this.deps.health?.setTargets(healthTargets([...program.frags.values()].map((e) => e.frag)));
     if (this.deps.conntrackCleanup ?? true) {
-      await reconcileUDPConntrack(state, {
-        exec: this.exec,
-        logger: this.deps.logger,
-        metrics: this.deps.metrics,
-      });
+      await reconcileConntrack(
+        state,
+        { exec: this.exec, logger: this.deps.logger, metrics: this.deps.metrics },
+        isFull,
+      );
       lap('conntrack');
     }
     const since = this.now();

@@ -23,7 +23,7 @@ import { createScript, diffScript, replaceScript, type DiffStats } from './rende
 import { listScript, parseTableListing, type ExistingTable } from './render-existing.js';
 import { SlotAllocator } from './slots.js';
 import { Touched, apply, programmedLayout, touchedLayouts, type Programmed } from './programmed.js';
-import { reconcileUDPConntrack } from '../conntrack/conntrack.js';
+import { reconcileConntrack } from '../conntrack/conntrack.js';
 import { keysOfService } from '../../proxy/sorted-keys.js';
 
 export type { NftRunner };
@@ -232,11 +232,11 @@ export class NFTablesProxier implements Proxier {
       'nftables sync done',
     );
     if (this.conntrackCleanup) {
-      await reconcileUDPConntrack(state, {
-        exec: defaultExec,
-        logger: this.deps.logger,
-        metrics: this.deps.metrics,
-      });
+      await reconcileConntrack(
+        state,
+        { exec: defaultExec, logger: this.deps.logger, metrics: this.deps.metrics },
+        isFull,
+      );
     }
     let elements = 0;
     for (const m of next.elems.values()) elements += m.size;
