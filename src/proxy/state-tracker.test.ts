@@ -134,6 +134,36 @@ test('tracker: conntrack work names the UDP frontends a changed port lost (exter
   assert.deepEqual([...s.conntrack.deletedUDPClusterIPs], [], 'the port still exists');
 });
 
+test('tracker: tcpFrontendsAdded is set by a new TCP service or a new external IP, not by endpoint changes or UDP', () => {
+  const t = new StateTracker({ families: ['IPv4'], nodeName: NODE });
+  for (const kind of ['Service', 'EndpointSlice'] as const) t.onEvent({ type: 'synced', kind });
+  const step = (): boolean | undefined => {
+    const s = t.build('IPv4');
+    t.commit(s);
+    return s.conntrack.tcpFrontendsAdded;
+  };
+  const web = (externalIPs: string[]) => makeService('ns', 'web', { clusterIP: '172.30.0.20', externalIPs });
+  t.onEvent({ type: 'add', object: web([]) });
+  assert.equal(step(), true, 'a new TCP service');
+  t.onEvent({
+    type: 'add',
+    object: makeSlice('ns', 'web', 'web-1', [{ ip: '10.244.0.11', nodeName: NODE }]),
+  });
+  assert.equal(step(), false, 'endpoints only');
+  t.onEvent({ type: 'update', old: web([]), object: web(['192.0.2.7']) });
+  assert.equal(step(), true, 'a new external IP');
+  t.onEvent({ type: 'update', old: web(['192.0.2.7']), object: web([]) });
+  assert.equal(step(), false, 'an external IP removed');
+  t.onEvent({
+    type: 'add',
+    object: makeService('ns', 'dns', {
+      clusterIP: '172.30.0.10',
+      ports: [{ name: 'dns', port: 53, protocol: 'UDP' }],
+    }),
+  });
+  assert.equal(step(), false, 'a new UDP-only service');
+});
+
 test('tracker: a zone change recomputes every service (topology change)', () => {
   const t = new StateTracker({ families: ['IPv4'], nodeName: NODE, waitForNode: true });
   for (const kind of ['Service', 'EndpointSlice', 'Node'] as const) t.onEvent({ type: 'synced', kind });

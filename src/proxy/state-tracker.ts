@@ -344,6 +344,7 @@ export class StateTracker {
     const deletedUDPClusterIPs = new Set<string>();
     const goneIPPorts = new Set<string>();
     const goneNodePorts = new Set<number>();
+    let tcpFrontendsAdded = false;
     const lastChangeTriggerTimes: number[] = [];
     const added: string[] = [];
     const removed: string[] = [];
@@ -388,6 +389,7 @@ export class StateTracker {
         }
       }
       for (const p of next?.ports ?? []) if (p.info.protocol === 'UDP') udpServicePorts.add(p.key);
+      tcpFrontendsAdded ||= gainsTCPFrontend(prev?.ports, next?.ports);
       const tt = this.triggerTimes.get(nsn);
       if (tt) lastChangeTriggerTimes.push(...tt);
     }
@@ -417,6 +419,7 @@ export class StateTracker {
         udpServicePorts,
         deletedUDPClusterIPs,
         goneUDPFrontends: { ipPorts: goneIPPorts, nodePorts: goneNodePorts },
+        tcpFrontendsAdded,
       },
       lastChangeTriggerTimes,
     };
@@ -510,6 +513,25 @@ export class StateTracker {
   }
 }
 
+/** The "ip|port" frontends (cluster, external and load-balancer IPs) of a port. */
+function frontendsOf(i: ServicePortInfo): string[] {
+  return [i.clusterIP, ...i.externalIPs, ...i.loadBalancerVIPs].map((ip) => `${ip}|${i.port}`);
+}
+
+/** Whether a service's ports `next` have a TCP frontend its ports `prev` did not have. */
+function gainsTCPFrontend(
+  prev: readonly { readonly info: ServicePortInfo }[] | undefined,
+  next: readonly { readonly info: ServicePortInfo }[] | undefined,
+): boolean {
+  const tcp = (ports: typeof prev) => (ports ?? []).filter((p) => p.info.protocol === 'TCP');
+  const nextTCP = tcp(next);
+  if (nextTCP.length === 0) return false;
+  const prevTCP = tcp(prev);
+  if (prevTCP.length === 0) return true;
+  const had = new Set(prevTCP.flatMap((p) => frontendsOf(p.info)));
+  return nextTCP.some((p) => frontendsOf(p.info).some((f) => !had.has(f)));
+}
+
 /** Adds the frontends ("ip|port", nodePort) of UDP port `prev` that `next` (same key, or none) no longer has. */
 function goneUDPFrontends(
   prev: ServicePortInfo,
@@ -517,9 +539,7 @@ function goneUDPFrontends(
   ipPorts: Set<string>,
   nodePorts: Set<number>,
 ): void {
-  const frontends = (i: ServicePortInfo): string[] =>
-    [i.clusterIP, ...i.externalIPs, ...i.loadBalancerVIPs].map((ip) => `${ip}|${i.port}`);
-  const still = new Set(next ? frontends(next) : []);
-  for (const f of frontends(prev)) if (!still.has(f)) ipPorts.add(f);
+  const still = new Set(next ? frontendsOf(next) : []);
+  for (const f of frontendsOf(prev)) if (!still.has(f)) ipPorts.add(f);
   if (prev.nodePort !== 0 && prev.nodePort !== next?.nodePort) nodePorts.add(prev.nodePort);
 }

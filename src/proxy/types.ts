@@ -88,6 +88,12 @@ export interface ConntrackWork {
     readonly ipPorts: ReadonlySet<string>;
     readonly nodePorts: ReadonlySet<number>;
   };
+  /**
+   * A changed service port has a TCP frontend (cluster, external or load-balancer IP on its port) it
+   * did not have at the last successful sync: a SYN sent to it before this sync may have left
+   * un-DNATed (conntrack.ts `releaseStuckTCPSyns`). Absent means false.
+   */
+  readonly tcpFrontendsAdded?: boolean;
 }
 
 /** Everything a backend needs to program one IP family; built by the core for every sync. */

@@ -74,7 +74,7 @@ test('reconcileConntrack logs a failing tool and does not throw (the sync stands
   );
 });
 
-test('after a full sync only: the un-NATed SYN_SENT flows of TCP frontends are listed and deleted', async () => {
+test('after a full sync, or one that added a TCP frontend: the un-NATed SYN_SENT flows of TCP frontends are listed and deleted', async () => {
   const [web] = desiredStatesFromObjects(
     [
       makeNode(NODE, ['10.100.0.2']),
@@ -85,7 +85,7 @@ test('after a full sync only: the un-NATed SYN_SENT flows of TCP frontends are l
   );
   const stuck =
     'tcp      6 110 SYN_SENT src=10.244.0.10 dst=172.30.0.20 sport=40000 dport=80 [UNREPLIED] src=172.30.0.20 dst=10.244.0.10 sport=80 dport=40000 mark=0 use=1\n';
-  const run = async (full: boolean) => {
+  const run = async (full: boolean, tcpFrontendsAdded = false) => {
     const calls: string[][] = [];
     const exec = (cmd: string, args: readonly string[]): Promise<RunResult> => {
       calls.push([cmd, ...args]);
@@ -99,11 +99,14 @@ test('after a full sync only: the un-NATed SYN_SENT flows of TCP frontends are l
     };
     const metrics = createMetrics({ defaultMetrics: false });
     const logger = createMemoryLogger();
-    await reconcileConntrack(web!, { exec, logger, metrics }, full);
+    const state = { ...web!, conntrack: { ...web!.conntrack, tcpFrontendsAdded } };
+    await reconcileConntrack(state, { exec, logger, metrics }, full);
     return { calls, text: await renderMetrics(metrics.registry), logger };
   };
   const partial = await run(false);
   assert.deepEqual(partial.calls, [], 'a partial sync of a TCP-only state runs no conntrack at all');
+  const gained = await run(false, true);
+  assert.equal(gained.calls.length, 2, 'a partial sync that added a TCP frontend looks too');
   const full = await run(true);
   assert.deepEqual(full.calls, [
     ['conntrack', '-L', '-f', 'ipv4', '-p', 'tcp', '--state', 'SYN_SENT'],

@@ -51,8 +51,8 @@ export async function cleanupStaleUDP(state: DesiredState, deps: ConntrackDeps):
 }
 
 /**
- * After a successful full sync: deletes the TCP flows that left un-DNATed while the node had no rules
- * for their service frontend (plan.ts `planStuckTCPSyns`): one `conntrack -L -p tcp --state SYN_SENT`,
+ * After a successful full sync, or one that added TCP frontends: deletes the TCP flows that left
+ * un-DNATed while the node had no rules for their service frontend (plan.ts `planStuckTCPSyns`): one `conntrack -L -p tcp --state SYN_SENT`,
  * then one `conntrack -D` per stuck frontend. The client's next SYN retransmission then meets the
  * rules (seconds) instead of the stale flow (up to 120 s, usually the client's whole connect timeout).
  */
@@ -74,7 +74,8 @@ export async function releaseStuckTCPSyns(state: DesiredState, deps: ConntrackDe
 
 /**
  * What every kernel mode runs after a successful sync: {@link cleanupStaleUDP}, and after a full sync
- * also {@link releaseStuckTCPSyns}; the outcome counted in upstream's reconciler metrics. Never
+ * or one that gave a TCP frontend its first rules (a new Service, a new external IP) also
+ * {@link releaseStuckTCPSyns}; the outcome counted in upstream's reconciler metrics. Never
  * throws: as upstream, stale flows are a degraded state, not a failed sync, so a failure is logged
  * and the sync stands.
  */
@@ -93,7 +94,7 @@ export async function reconcileConntrack(
   } catch (err) {
     deps.logger.error({ err }, 'conntrack cleanup failed');
   }
-  if (!full) return;
+  if (!full && state.conntrack.tcpFrontendsAdded !== true) return;
   try {
     count(await releaseStuckTCPSyns(state, deps));
   } catch (err) {
