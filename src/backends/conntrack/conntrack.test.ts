@@ -6,6 +6,7 @@ import { createMemoryLogger } from '../../observability/logger.js';
 import { createMetrics, renderMetrics } from '../../observability/metrics.js';
 import type { RunResult } from '../../exec/run.js';
 import { reconcileConntrack } from './conntrack.js';
+import { filterArgs } from './plan.js';
 
 const NODE = 'node-1';
 const [state] = desiredStatesFromObjects(
@@ -28,7 +29,11 @@ const [state] = desiredStatesFromObjects(
 const LIST =
   'udp      17 29 src=10.244.0.10 dst=172.30.0.10 sport=40001 dport=53 [UNREPLIED] src=10.244.0.12 dst=10.244.0.10 sport=5353 dport=40001 mark=0 use=1\n';
 
-test('reconcileConntrack deletes the stale flow and counts it in the reconciler metrics', async () => {
+/** A conntrack tool that lists `list` and reports one deleted flow per `-D`; `calls` records each run. */
+function fakeConntrack(list: string): {
+  calls: string[][];
+  exec: (cmd: string, args: readonly string[]) => Promise<RunResult>;
+} {
   const calls: string[][] = [];
   const exec = (cmd: string, args: readonly string[]): Promise<RunResult> => {
     calls.push([cmd, ...args]);
@@ -36,10 +41,15 @@ test('reconcileConntrack deletes the stale flow and counts it in the reconciler 
     return Promise.resolve({
       code: 0,
       durationMs: 0,
-      stdout: deleting ? '' : LIST,
+      stdout: deleting ? '' : list,
       stderr: deleting ? 'conntrack v1.4.7 (conntrack-tools): 1 flow entries have been deleted.\n' : '',
     });
   };
+  return { calls, exec };
+}
+
+test('reconcileConntrack deletes the stale flow and counts it in the reconciler metrics', async () => {
+  const { calls, exec } = fakeConntrack(LIST);
   const metrics = createMetrics({ defaultMetrics: false });
   await reconcileConntrack(state!, { exec, logger: createMemoryLogger(), metrics });
   assert.deepEqual(calls[1], [
@@ -86,17 +96,7 @@ test('after a full sync, or one that added a TCP frontend: the un-NATed SYN_SENT
   const stuck =
     'tcp      6 110 SYN_SENT src=10.244.0.10 dst=172.30.0.20 sport=40000 dport=80 [UNREPLIED] src=172.30.0.20 dst=10.244.0.10 sport=80 dport=40000 mark=0 use=1\n';
   const run = async (full: boolean, tcpFrontendsAdded = false) => {
-    const calls: string[][] = [];
-    const exec = (cmd: string, args: readonly string[]): Promise<RunResult> => {
-      calls.push([cmd, ...args]);
-      const deleting = args[0] === '-D';
-      return Promise.resolve({
-        code: 0,
-        durationMs: 0,
-        stdout: deleting ? '' : stuck,
-        stderr: deleting ? 'conntrack v1.4.7 (conntrack-tools): 1 flow entries have been deleted.\n' : '',
-      });
-    };
+    const { calls, exec } = fakeConntrack(stuck);
     const metrics = createMetrics({ defaultMetrics: false });
     const logger = createMemoryLogger();
     const state = { ...web!, conntrack: { ...web!.conntrack, tcpFrontendsAdded } };
@@ -115,16 +115,13 @@ test('after a full sync, or one that added a TCP frontend: the un-NATed SYN_SENT
       '-D',
       '-f',
       'ipv4',
-      '-p',
-      'tcp',
-      '--orig-dst',
-      '172.30.0.20',
-      '--dport',
-      '80',
-      '--reply-src',
-      '172.30.0.20',
-      '--state',
-      'SYN_SENT',
+      ...filterArgs({
+        protocol: 'tcp',
+        origDst: '172.30.0.20',
+        origDport: 80,
+        replySrc: '172.30.0.20',
+        state: 'SYN_SENT',
+      }),
     ],
   ]);
   assert.match(full.text, /^kubeproxy_conntrack_reconciler_deleted_entries_total\{ip_family="IPv4"\} 1$/m);
