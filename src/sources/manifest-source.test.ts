@@ -1,6 +1,6 @@
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, rename, unlink } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, rename, unlink, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -143,6 +143,25 @@ test('atomic write (temp file then rename over) gives one update; temp and dot f
   await writeFile(join(dir, 'z.yaml'), service('z', 99));
   await waitFor(() => events.length >= 2, 'marker add');
   assert.deepEqual(names(), ['update Service default/a', 'add Service default/z']);
+});
+
+test('an in-place save seen empty (truncated, not yet written) deletes nothing; a file left empty does, once settled', async () => {
+  await writeFile(join(dir, 'a.yaml'), service('a', 80));
+  await writeFile(join(dir, 'b.yaml'), service('b', 81));
+  const { events, names } = await startSource();
+  events.length = 0;
+  // The moment between open(O_TRUNC) and write(), stretched over several debounces and rescans.
+  await truncate(join(dir, 'a.yaml'));
+  await new Promise((r) => setTimeout(r, 400));
+  await writeFile(join(dir, 'a.yaml'), service('a', 80));
+  // A later, distinct change proves the source has looked at the folder since.
+  await writeFile(join(dir, 'z.yaml'), service('z', 99));
+  await waitFor(() => events.length >= 1, 'marker add');
+  assert.deepEqual(names(), ['add Service default/z']);
+  // Emptied for good: the delete comes once the file has been empty for a while.
+  await truncate(join(dir, 'b.yaml'));
+  await waitFor(() => events.length >= 2, 'delete');
+  assert.deepEqual(names(), ['add Service default/z', 'delete Service default/b']);
 });
 
 test('broken YAML: one error with file and line, last good objects kept; fixing it updates', async () => {
