@@ -10,8 +10,13 @@ import { nftDriftWatch } from './drift-watch.js';
 import { ModeUnavailableError } from '../../errors.js';
 import { TABLE_NAME } from './render-layout.js';
 
-/** Set to 1: partial syncs go through a kept `nft -i` (experimental; see create()). */
+/** Set to 0: every transaction is a fresh `nft -f -`, partial syncs too (see create()). */
 export const NFT_SESSION_ENV = 'KUBE_PROXY_NFT_SESSION';
+
+/** Whether partial syncs go through a kept `nft -i`: yes unless the environment says `0`. */
+export function nftSessionWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env[NFT_SESSION_ENV] !== '0';
+}
 import { renderNFTables } from './render.js';
 import { NFTablesProxier, nftLister, nftTableExists } from './proxier.js';
 
@@ -82,15 +87,11 @@ export const nftablesBackend: Backend = {
     const ownPid = (pid: number): void => {
       watch.gate.ownPid(pid);
     };
-    // Every transaction is one `nft -f -`. Experimental, opt-in: small (partial-sync) transactions
-    // through one kept `nft -i` (~1 ms instead of 15-25 ms per partial sync), not the default while
-    // the nftables lab e2e fails with it now and then (3 of 16 runs, 0 of 10 without; cause not
-    // found: docs/nftables-layout.md).
+    // Full syncs are one `nft -f -` each; small (partial-sync) transactions go through one kept
+    // `nft -i` (~1 ms instead of 15-25 ms each), unless KUBE_PROXY_NFT_SESSION=0
+    // (docs/nftables-layout.md).
     const fresh = nftRunner(nft, defaultExec, ownPid);
-    const apply =
-      process.env[NFT_SESSION_ENV] === '1'
-        ? nftSessionRunner(nft, { fallback: fresh, onOwnPid: ownPid })
-        : fresh;
+    const apply = nftSessionWanted() ? nftSessionRunner(nft, { fallback: fresh, onOwnPid: ownPid }) : fresh;
     return new NFTablesProxier(deps, apply, conntrack, nftLister(nft), nftTableExists(nft), {
       script: nftFullReader(nft),
       watch,
