@@ -193,6 +193,53 @@ describe('rendered nftables scripts load with nft', { skip: skipReason() }, () =
     }
   });
 
+  test('the kept nft -i acts on the sets another process deleted and re-created in between (interval sets, plain and concatenated)', async () => {
+    const session = nftSessionRunner('nft', {
+      command: 'ip',
+      args: ['netns', 'exec', lab.node.ns, 'nft', '-i'],
+      fallback: () => Promise.reject(new Error('no fallback expected')),
+    });
+    const elements = async (set: string): Promise<string> =>
+      (await lab.exec('node', 'nft', ['list', 'set', 'ip', 'kpt-cache', set])).stdout.replace(/\s+/g, ' ');
+    const fa = 'type ipv4_addr . inet_proto . inet_service . ipv4_addr ; flags interval ;';
+    const iv = 'type ipv4_addr ; flags interval ;';
+    try {
+      await nft(
+        `add table ip kpt-cache\nadd set ip kpt-cache fa { ${fa} }\nadd set ip kpt-cache iv { ${iv} }\n` +
+          'add element ip kpt-cache fa { 192.0.2.11 . tcp . 80 . 10.100.0.0/24 }\n' +
+          'add element ip kpt-cache iv { 10.0.0.0/24 }\n',
+      );
+      // The session's cache now holds both sets with these elements.
+      await session(
+        'add element ip kpt-cache fa { 192.0.2.12 . tcp . 80 . 10.200.0.0/16 }\nadd element ip kpt-cache iv { 10.0.1.0/24 }\n',
+      );
+      // A full sync by another process: both sets deleted and re-created with other elements.
+      await nft(
+        `delete set ip kpt-cache fa\nadd set ip kpt-cache fa { ${fa} }\ndelete set ip kpt-cache iv\nadd set ip kpt-cache iv { ${iv} }\n` +
+          'add element ip kpt-cache fa { 192.0.2.13 . tcp . 80 . 10.1.0.0/16, 192.0.2.14 . tcp . 80 . 10.2.0.0/24 }\n' +
+          'add element ip kpt-cache iv { 10.5.0.0/16 }\n',
+      );
+      await session(
+        'delete element ip kpt-cache fa { 192.0.2.13 . tcp . 80 . 10.1.0.0/16 }\n' +
+          'add element ip kpt-cache fa { 192.0.2.11 . tcp . 80 . 10.100.0.0/24 }\n' +
+          'delete element ip kpt-cache iv { 10.5.0.0/16 }\nadd element ip kpt-cache iv { 10.0.0.0/24 }\n',
+      );
+      const faNow = await elements('fa');
+      assert.match(faNow, /elements = \{ [^}]*192\.0\.2\.14 \. tcp \. 80 \. 10\.2\.0\.0\/24/);
+      assert.match(faNow, /192\.0\.2\.11 \. tcp \. 80 \. 10\.100\.0\.0\/24/);
+      assert.doesNotMatch(faNow, /192\.0\.2\.1[23] /);
+      assert.match(await elements('iv'), /elements = \{ 10\.0\.0\.0\/24 \}/);
+      // An element only the old set had is gone for the session too.
+      await assert.rejects(
+        session('delete element ip kpt-cache fa { 192.0.2.12 . tcp . 80 . 10.200.0.0/16 }\n'),
+        /No such file or directory/,
+      );
+    } finally {
+      session.close();
+      await lab.exec('node', 'nft', ['delete', 'table', 'ip', 'kpt-cache'], { allowFail: true });
+    }
+  });
+
   test('read-back of every golden load: nft -t lists what the layout has, and every affinity set compares as the same definition', async () => {
     for (const [name, objects] of Object.entries(SCENARIOS)) {
       await reset();
