@@ -8,7 +8,11 @@
 //     [--arms=session,file] [--scenarios=traffic,udp-move,udp-zero] [--log=/tmp/kpt-session-repro.log]
 // --load=N runs N busy loops (nice 0) beside it for the whole run. Each failure is logged with the
 // daemon's log lines of that round, the `nft monitor` lines of that round (with arrival times) and
-// `conntrack -L` of the node. Prints the failure count per arm and scenario, and the load average.
+// `conntrack -L -p udp` of the node. Prints the failure count per arm and scenario, and the load
+// average. nft 1.0.6's monitor died with SIGSEGV at every daemon start here (the full sync, right
+// after the firewall-ips elements); it is restarted, but the restarted one printed nothing in the
+// failing rounds seen so far: the daemon's log and conntrack were what told the causes.
+// Results and what they showed: docs/benchmarks.md (nftables mode, issue #15).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { prepareScenarioLab, SCENARIOS, type Scenario } from '../../e2e/scenarios/index.js';
