@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { compareEndpointStrings, mergeSlices } from './endpoints.js';
 import { makeService, makeSlice } from '../../test/fixtures/objects.js';
 import { NODE, eps, only, state } from '../../test/fixtures/desired-state.js';
@@ -125,4 +126,59 @@ test('mergeSlices: IPv6 endpoints are "[ip]:port" and hints become sets', () => 
   assert.deepEqual([...e!.zoneHints!], ['z1']);
   assert.deepEqual([...e!.nodeHints!], [NODE]);
   assert.equal(e!.ready && e!.serving && !e!.terminating, true);
+});
+
+test('mergeSlices: one slice (its own fast path) gives what the general merge gives, in string order', () => {
+  // Addresses that share prefixes ("10.0.0.1" / "10.0.0.10", "fd00::1" / "fd00::1a"), repeats and
+  // local copies, in any order: the fast path's address comparison must order them as the
+  // "ip:port" strings sort, and keep the same duplicate.
+  const v4 = fc.constantFrom(
+    '10.0.0.1',
+    '10.0.0.10',
+    '10.0.0.100',
+    '10.0.0.2',
+    '10.0.1.1',
+    '10.0.0.19',
+    '9.0.0.1',
+  );
+  const v6 = fc.constantFrom(
+    'fd00::1',
+    'fd00::10',
+    'fd00::1a',
+    'fd00::a',
+    'fd00::1:0',
+    'fd00::',
+    '::1',
+    'fd00::9',
+  );
+  const ep = (ip: fc.Arbitrary<string>): fc.Arbitrary<{ ip: string; nodeName?: string; ready?: boolean }> =>
+    fc.record({ ip, nodeName: fc.constantFrom(NODE, 'other'), ready: fc.boolean() });
+  const ports = fc.array(
+    fc.record({
+      name: fc.constantFrom('a', 'b'),
+      port: fc.constantFrom(80, 8080),
+      protocol: fc.constant('TCP'),
+    }),
+    { minLength: 1, maxLength: 3 },
+  );
+  for (const [family, ip] of [
+    ['IPv4', v4],
+    ['IPv6', v6],
+  ] as const) {
+    fc.assert(
+      fc.property(fc.array(ep(ip), { maxLength: 12 }), ports, (endpoints, slicePorts) => {
+        const sl = makeSlice('ns1', 'svc1', 'a', endpoints, slicePorts, { addressType: family });
+        // A second, empty slice sends the same endpoints through the general merge.
+        const empty = makeSlice('ns1', 'svc1', 'b', [], slicePorts, { addressType: family });
+        const fast = mergeSlices('ns1', 'svc1', sl, family, NODE);
+        assert.deepEqual(mergeSlices('ns1', 'svc1', [sl], family, NODE), fast);
+        assert.deepEqual(mergeSlices('ns1', 'svc1', [sl, empty], family, NODE), fast);
+        for (const list of fast.values()) {
+          const strings = eps(list);
+          assert.deepEqual(strings, [...new Set(strings)].sort(compareEndpointStrings));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  }
 });

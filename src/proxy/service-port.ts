@@ -7,10 +7,11 @@ import {
   ANNOTATION_TOPOLOGY_AWARE_HINTS,
   ANNOTATION_TOPOLOGY_MODE,
   namespacedName,
-  servicePortKey,
   servicePortNameString,
 } from '../model/types.js';
 import type { ServicePortInfo } from './types.js';
+
+const NONE: readonly string[] = Object.freeze([]);
 
 /** Upstream apiservice.ExternallyAccessible: a service that can be reached from outside the cluster. */
 function serviceExternallyAccessible(svc: Service): boolean {
@@ -41,21 +42,30 @@ export function serviceToServicePorts(svc: Service, family: IPFamily): Map<strin
   if (clusterIP === undefined) return out;
 
   const serviceName = namespacedName(svc.meta);
-  const externalIPs = svc.externalIPs.filter((ip) => familyOfValid(ip) === family);
-  const loadBalancerVIPs = svc.loadBalancerIngress
-    .filter(
-      (i) => i.ip !== '' && familyOfValid(i.ip) === family && (i.ipMode === undefined || i.ipMode === 'VIP'),
-    )
-    .map((i) => i.ip);
-  let lbsr: string[] = [];
-  let allowAll = false;
-  for (const raw of svc.loadBalancerSourceRanges) {
-    const c = parseCIDR(raw.trim());
-    if (!c || c.family !== family) continue;
-    if (isZeroCIDR(c)) allowAll = true;
-    lbsr.push(raw.trim());
+  // Most Services have no external IPs, ingress or source ranges: they share one frozen empty list.
+  const externalIPs =
+    svc.externalIPs.length === 0 ? NONE : svc.externalIPs.filter((ip) => familyOfValid(ip) === family);
+  const loadBalancerVIPs =
+    svc.loadBalancerIngress.length === 0
+      ? NONE
+      : svc.loadBalancerIngress
+          .filter(
+            (i) =>
+              i.ip !== '' && familyOfValid(i.ip) === family && (i.ipMode === undefined || i.ipMode === 'VIP'),
+          )
+          .map((i) => i.ip);
+  let lbsr: readonly string[] = NONE;
+  if (svc.loadBalancerSourceRanges.length > 0) {
+    const ranges: string[] = [];
+    let allowAll = false;
+    for (const raw of svc.loadBalancerSourceRanges) {
+      const c = parseCIDR(raw.trim());
+      if (!c || c.family !== family) continue;
+      if (isZeroCIDR(c)) allowAll = true;
+      ranges.push(raw.trim());
+    }
+    if (!allowAll) lbsr = ranges;
   }
-  if (allowAll) lbsr = [];
   const externalPolicyLocal = serviceExternallyAccessible(svc) && svc.externalTrafficPolicy === 'Local';
   const internalPolicyLocal = svc.internalTrafficPolicy === 'Local';
   const needsHealthCheck = svc.type === 'LoadBalancer' && svc.externalTrafficPolicy === 'Local';
@@ -74,9 +84,11 @@ export function serviceToServicePorts(svc: Service, family: IPFamily): Map<strin
     };
     const nodePort = usesNodePorts ? p.nodePort : 0;
     const externallyAccessible = nodePort !== 0 || loadBalancerVIPs.length > 0 || externalIPs.length > 0;
-    out.set(servicePortKey(name), {
+    const nameString = servicePortNameString(name);
+    // servicePortKey(name), from the string already built.
+    out.set(`${nameString}/${p.protocol}`, {
       name,
-      nameString: servicePortNameString(name),
+      nameString,
       serviceName,
       clusterIP,
       port: p.port,

@@ -111,6 +111,8 @@ export class StateTracker {
   private node: Node | undefined;
   private readonly synced = new Set<string>();
   private readonly caches = new Map<IPFamily, FamilyCache>();
+  /** The values of `caches`, for the per-event loops. */
+  private readonly cacheList: FamilyCache[] = [];
   private readonly builds = new WeakMap<DesiredState, BuildRecord>();
   private readonly triggerTimes = new Map<string, number[]>();
   private generation = 0;
@@ -132,6 +134,7 @@ export class StateTracker {
         committedTopology: '',
       });
     }
+    this.cacheList.push(...this.caches.values());
   }
 
   /** Applies one source event. Returns true when it may change some family's desired state. */
@@ -180,7 +183,7 @@ export class StateTracker {
 
   private markDirty(nsn: string): void {
     this.generation++;
-    for (const c of this.caches.values()) c.dirty.set(nsn, this.generation);
+    for (const c of this.cacheList) c.dirty.set(nsn, this.generation);
   }
 
   private onService(svc: Service, deleted: boolean): boolean {
@@ -219,7 +222,8 @@ export class StateTracker {
       this.sliceOwner.set(sliceKey, owner);
       this.pendingEndpointChanges.add(owner);
       this.markDirty(owner);
-      const t = Date.parse(slice.meta.annotations[ANNOTATION_LAST_CHANGE_TRIGGER_TIME] ?? '');
+      const trigger = slice.meta.annotations[ANNOTATION_LAST_CHANGE_TRIGGER_TIME];
+      const t = trigger === undefined ? NaN : Date.parse(trigger);
       if (!Number.isNaN(t)) {
         const arr = this.triggerTimes.get(owner) ?? [];
         arr.push(t);
@@ -282,7 +286,13 @@ export class StateTracker {
     if (infos.size === 0) return undefined;
     const slices = this.slicesByService.get(nsn);
     const merged = slices
-      ? mergeSlices(svc.meta.namespace, svc.meta.name, slices.values(), family, this.opts.nodeName)
+      ? mergeSlices(
+          svc.meta.namespace,
+          svc.meta.name,
+          slices.size === 1 ? slices.values().next().value! : slices.values(),
+          family,
+          this.opts.nodeName,
+        )
       : new Map<string, Endpoint[]>();
     const ports: ServicePortState[] = [];
     let hcnp = 0;
@@ -331,12 +341,14 @@ export class StateTracker {
     const zone = this.nodeZone();
     const topology = this.topologyIdentity(family);
     let dirty: ReadonlyMap<string, number> = cache.dirty;
+    let ownDirty = false;
     if (topology !== cache.committedTopology) {
       // Zone, node IPs or pod CIDRs changed: every service's categorisation may differ.
       const all = new Map(cache.dirty);
       for (const nsn of cache.applied.keys()) if (!all.has(nsn)) all.set(nsn, 0);
       for (const nsn of this.services.keys()) if (!all.has(nsn)) all.set(nsn, 0);
       dirty = all;
+      ownDirty = true;
     }
     const entries = new Map<string, ServiceEntry | undefined>();
     const changedServices = new Set<string>();
@@ -423,7 +435,9 @@ export class StateTracker {
       },
       lastChangeTriggerTimes,
     };
-    this.builds.set(state, { dirtyAtBuild: new Map(dirty), entries, topology });
+    // commit() compares generations with those at build time: a copy of cache.dirty (which changes
+    // after this), but `dirty` itself when it is this build's own map.
+    this.builds.set(state, { dirtyAtBuild: ownDirty ? dirty : new Map(dirty), entries, topology });
     return state;
   }
 
@@ -496,20 +510,26 @@ export class StateTracker {
     const rec = this.builds.get(state);
     const cache = this.caches.get(state.family);
     if (!rec || !cache) throw new RangeError('commit() takes a state returned by build() of this tracker');
-    for (const [nsn, e] of rec.entries) {
+    const triggers = this.triggerTimes.size > 0;
+    rec.entries.forEach((e, nsn) => {
       if (e) cache.committed.set(nsn, e);
       else cache.committed.delete(nsn);
       if (cache.dirty.get(nsn) === rec.dirtyAtBuild.get(nsn)) {
         cache.dirty.delete(nsn);
-        this.triggerTimes.delete(nsn);
+        if (triggers) this.triggerTimes.delete(nsn);
       }
-    }
+    });
     cache.committedTopology = rec.topology;
     // Pending gauges drop once no family still has the service dirty.
-    const caches = [...this.caches.values()];
-    for (const set of [this.pendingServiceChanges, this.pendingEndpointChanges]) {
-      for (const nsn of set) if (!caches.some((c) => c.dirty.has(nsn))) set.delete(nsn);
-    }
+    const caches = this.cacheList;
+    const stillDirty = (nsn: string): boolean => {
+      for (const c of caches) if (c.dirty.has(nsn)) return true;
+      return false;
+    };
+    for (const nsn of this.pendingServiceChanges)
+      if (!stillDirty(nsn)) this.pendingServiceChanges.delete(nsn);
+    for (const nsn of this.pendingEndpointChanges)
+      if (!stillDirty(nsn)) this.pendingEndpointChanges.delete(nsn);
   }
 }
 

@@ -50,6 +50,8 @@ export function topologyModeFromHints(
   return '';
 }
 
+const isReady = (ep: Endpoint): boolean => ep.ready;
+
 function availableForTopology(ep: Endpoint, mode: TopologyMode, nodeName: string, zone: string): boolean {
   if (mode === 'PreferSameNode') return ep.nodeHints?.has(nodeName) ?? false;
   if (mode === 'PreferSameZone') return ep.zoneHints?.has(zone) ?? false;
@@ -75,7 +77,10 @@ export function categorizeEndpoints(
 
   if (info.usesClusterEndpoints) {
     const mode = topologyModeFromHints(endpoints, nodeName, zone);
-    clusterEndpoints = keepIf(endpoints, (ep) => ep.ready && availableForTopology(ep, mode, nodeName, zone));
+    clusterEndpoints =
+      mode === ''
+        ? keepIf(endpoints, isReady)
+        : keepIf(endpoints, (ep) => ep.ready && availableForTopology(ep, mode, nodeName, zone));
     if (clusterEndpoints.length === 0)
       clusterEndpoints = endpoints.filter((ep) => ep.serving && ep.terminating);
     if (clusterEndpoints.length > 0) hasAnyEndpoints = true;
