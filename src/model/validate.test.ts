@@ -158,3 +158,68 @@ test('property: validated services never carry a quote, space or newline in a ru
     ),
   );
 });
+
+test('list items: each check names its exact field path (built only when the check fails)', () => {
+  const slice = (over: { endpoints?: unknown[]; ports?: unknown[]; labels?: Record<string, unknown> }) => ({
+    kind: 'EndpointSlice',
+    metadata: { namespace: 'ns', name: 's', labels: { 'kubernetes.io/service-name': 'svc', ...over.labels } },
+    addressType: 'IPv4',
+    endpoints: over.endpoints ?? [],
+    ports: over.ports ?? [],
+  });
+  const good = { addresses: ['10.0.0.1'] };
+  const cases: [unknown, string][] = [
+    [slice({ endpoints: [good, 'x'] }), 'endpoints[1]'],
+    [slice({ endpoints: [good, { addresses: 'x' }] }), 'endpoints[1].addresses'],
+    [slice({ endpoints: [good, { addresses: [] }] }), 'endpoints[1].addresses'],
+    [slice({ endpoints: [good, { addresses: ['10.0.0.2', 7] }] }), 'endpoints[1].addresses[1]'],
+    [slice({ endpoints: [good, { addresses: ['10.0.0.2', 'x'] }] }), 'endpoints[1].addresses[1]'],
+    [slice({ endpoints: [{ ...good, conditions: 1 }] }), 'endpoints[0].conditions'],
+    [slice({ endpoints: [{ ...good, conditions: { ready: 'yes' } }] }), 'endpoints[0].conditions.ready'],
+    [slice({ endpoints: [{ ...good, conditions: { serving: 1 } }] }), 'endpoints[0].conditions.serving'],
+    [
+      slice({ endpoints: [{ ...good, conditions: { terminating: 0 } }] }),
+      'endpoints[0].conditions.terminating',
+    ],
+    [slice({ endpoints: [good, good, { ...good, nodeName: 5 }] }), 'endpoints[2].nodeName'],
+    [slice({ endpoints: [{ ...good, nodeName: 'Bad Name' }] }), 'endpoints[0].nodeName'],
+    [slice({ endpoints: [{ ...good, zone: 'a b' }] }), 'endpoints[0].zone'],
+    [
+      slice({ endpoints: [{ ...good, hints: { forZones: [{ name: 'a b' }] } }] }),
+      'endpoints[0].hints.forZones[0].name',
+    ],
+    [slice({ ports: [{ port: 80 }, 3] }), 'ports[1]'],
+    [slice({ ports: [{ name: 'Bad_Name' }] }), 'ports[0].name'],
+    [slice({ ports: [{ name: 'a' }, { protocol: 'ICMP' }] }), 'ports[1].protocol'],
+    [slice({ ports: [{ port: 70000 }] }), 'ports[0].port'],
+    [slice({ labels: { app: 3 } }), 'metadata.labels[app]'],
+    [svc({ ports: [{ port: 80, name: 'a' }, 'x'] }), 'spec.ports[1]'],
+    [
+      svc({
+        ports: [
+          { port: 80, name: 'a' },
+          { port: 81, name: 'B' },
+        ],
+      }),
+      'spec.ports[1].name',
+    ],
+    [svc({ ports: [{ port: 80, name: 'a' }, { port: 81 }] }), 'spec.ports[1].name'],
+    [
+      svc({
+        ports: [
+          { port: 80, name: 'a' },
+          { port: 81, name: 'a' },
+        ],
+      }),
+      'spec.ports[1].name',
+    ],
+    [svc({ ports: [{ port: 80, protocol: 'ICMP' }] }), 'spec.ports[0].protocol'],
+    [svc({ ports: [{ port: 0 }] }), 'spec.ports[0].port'],
+    [svc({ ports: [{ port: 80, nodePort: 'x' }] }), 'spec.ports[0].nodePort'],
+  ];
+  for (const [raw, field] of cases) {
+    const e = expectInvalid(() => validateObject(raw), /./);
+    assert.equal(e.field, field);
+    assert.ok(e.message.includes(`: ${field}: `), e.message);
+  }
+});
