@@ -118,6 +118,10 @@ class ItemPath {
 
 const NO_STRINGS: Readonly<Record<string, string>> = Object.freeze({});
 
+function isPlainStringEntry(this: Rec, k: string): boolean {
+  return k !== '__proto__' && typeof this[k] === 'string';
+}
+
 /** A field path: text, or an ItemPath read when a check fails. */
 type Field = string | ItemPath;
 
@@ -171,6 +175,10 @@ class Reader {
     const keys = Object.keys(r);
     // No annotations (most objects) or no labels: one shared frozen empty map.
     if (keys.length === 0) return NO_STRINGS;
+    // A plain object of strings only (what a parser gives for labels) is kept as it is, not copied:
+    // the copy would hold the same entries ("__proto__" aside, which a copy cannot hold as its own).
+    if (Object.getPrototypeOf(r) === Object.prototype && keys.every(isPlainStringEntry, r))
+      return r as Record<string, string>;
     const out: Record<string, string> = {};
     // The path is built only for a value that is not a string (str() decides what that means).
     for (const k of keys) {

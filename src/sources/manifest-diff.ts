@@ -32,8 +32,16 @@ export function sameContent(a: KubeObject, b: KubeObject): boolean {
 /** Order in which adds/updates are delivered: things others refer to first (a Service before its slices). */
 const ADD_ORDER: readonly Kind[] = ['Node', 'ServiceCIDR', 'Service', 'EndpointSlice'];
 
-function byKey(a: [string, KubeObject], b: [string, KubeObject]): number {
-  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The keys of `m`, per kind in ADD_ORDER's order, each list sorted (one pass, no entry pairs). */
+function keysByKind(m: ReadonlyMap<string, KubeObject>): string[][] {
+  const lists: string[][] = ADD_ORDER.map(() => []);
+  m.forEach((o, k) => lists[ADD_ORDER.indexOf(o.kind)]?.push(k));
+  for (const l of lists) l.sort(compareKeys);
+  return lists;
 }
 
 /**
@@ -45,19 +53,18 @@ export function diffObjectSets(
   prev: ReadonlyMap<string, KubeObject>,
   next: ReadonlyMap<string, KubeObject>,
 ): SourceEvent[] {
-  const deletes: SourceEvent[] = [];
-  const upserts: SourceEvent[] = [];
-  for (const kind of [...ADD_ORDER].reverse()) {
-    for (const [k, o] of [...prev].filter(([, x]) => x.kind === kind).sort(byKey)) {
-      if (!next.has(k)) deletes.push({ type: 'delete', object: o });
-    }
+  const events: SourceEvent[] = [];
+  const gone = prev.size === 0 ? [] : keysByKind(prev).reverse();
+  for (const keys of gone) {
+    for (const k of keys) if (!next.has(k)) events.push({ type: 'delete', object: prev.get(k)! });
   }
-  for (const kind of ADD_ORDER) {
-    for (const [k, o] of [...next].filter(([, x]) => x.kind === kind).sort(byKey)) {
+  for (const keys of keysByKind(next)) {
+    for (const k of keys) {
+      const o = next.get(k)!;
       const old = prev.get(k);
-      if (old === undefined) upserts.push({ type: 'add', object: o });
-      else if (!sameContent(old, o)) upserts.push({ type: 'update', old, object: o });
+      if (old === undefined) events.push({ type: 'add', object: o });
+      else if (!sameContent(old, o)) events.push({ type: 'update', old, object: o });
     }
   }
-  return [...deletes, ...upserts];
+  return events;
 }

@@ -23,6 +23,7 @@ import { mirrorEndpoints } from './manifest-endpoints.js';
 import {
   allocateServices,
   type Allocation,
+  type AllocationRequest,
   type AllocationProblem,
   type IPFamilyPolicy,
 } from './manifest-allocate.js';
@@ -271,17 +272,15 @@ export function composeManifestObjects(
   }
 
   const refused = refuseServices(winners, opts, problems);
-  const requests = [...winners.values()].flatMap((e) =>
-    e.type === 'object' && e.object.kind === 'Service' && !refused.has(e.key)
-      ? [
-          {
-            service: e.object,
-            ipFamilies: e.ipFamilies ?? [],
-            ...(e.ipFamilyPolicy ? { ipFamilyPolicy: e.ipFamilyPolicy } : {}),
-          },
-        ]
-      : [],
-  );
+  const requests: AllocationRequest[] = [];
+  for (const e of winners.values()) {
+    if (e.type !== 'object' || e.object.kind !== 'Service' || refused.has(e.key)) continue;
+    requests.push({
+      service: e.object,
+      ipFamilies: e.ipFamilies ?? [],
+      ...(e.ipFamilyPolicy ? { ipFamilyPolicy: e.ipFamilyPolicy } : {}),
+    });
+  }
   const alloc = allocateServices(requests, {
     serviceClusterIPRanges: opts.serviceClusterIPRanges,
     nodePortRange: opts.nodePortRange,
@@ -393,11 +392,15 @@ function clusterIPConflicts(
   inForce: ReadonlySet<string> | undefined,
   problems: ManifestProblem[],
 ): string[] {
-  const ordered = [...services].sort((a, b) => {
-    const fa = inForce?.has(objectKey(a)) ? 0 : 1;
-    const fb = inForce?.has(objectKey(b)) ? 0 : 1;
-    return fa - fb; // stable: file order within each group
-  });
+  // Those in force first, then the others; file order within each group. Keys are built once per
+  // Service (not per comparison), and not at all when none is in force (the first load).
+  let ordered = services;
+  if (inForce !== undefined && inForce.size > 0) {
+    const older: Service[] = [];
+    const newer: Service[] = [];
+    for (const s of services) (inForce.has(objectKey(s)) ? older : newer).push(s);
+    ordered = [...older, ...newer];
+  }
   const owner = new Map<string, Service>();
   const dropped: string[] = [];
   for (const s of ordered) {

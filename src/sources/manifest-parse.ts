@@ -198,20 +198,48 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /**
+ * An item of a List: its `where` ("doc 1 items[3]") is text only when a message asks for it, not for
+ * each of the 10,000 items of a big List.
+ */
+class ListItemDoc implements ManifestDoc {
+  constructor(
+    readonly raw: unknown,
+    readonly line: number,
+    private readonly list: string,
+    private readonly index: number,
+  ) {}
+  get where(): string {
+    return `${this.list} items[${this.index}]`;
+  }
+}
+
+/**
  * Expands a v1 List (or a typed list such as ServiceList) into its items. Items of a typed list may omit
  * kind/apiVersion (the API server's list responses do); they are filled from the list.
  */
 function expandList(doc: ManifestDoc): ManifestDoc[] {
+  const out: ManifestDoc[] = [];
+  expandInto(doc, out);
+  return out;
+}
+
+function expandInto(doc: ManifestDoc, out: ManifestDoc[]): void {
   const raw = doc.raw;
   if (
     !isRecord(raw) ||
     typeof raw.kind !== 'string' ||
     !raw.kind.endsWith('List') ||
     !Array.isArray(raw.items)
-  )
-    return [doc];
+  ) {
+    out.push(doc);
+    return;
+  }
   const itemKind = raw.kind === 'List' ? undefined : raw.kind.slice(0, -'List'.length);
-  return raw.items.flatMap((item: unknown, i) => {
+  const items: unknown[] = raw.items;
+  const where = doc.where;
+  for (let i = 0; i < items.length; i++) {
+    if (!(i in items)) continue; // a hole (never in parsed text), as flatMap would skip it
+    const item = items[i];
     let value = item;
     if (isRecord(item) && itemKind !== undefined) {
       value = {
@@ -220,6 +248,6 @@ function expandList(doc: ManifestDoc): ManifestDoc[] {
         ...item,
       };
     }
-    return expandList({ raw: value, line: doc.line, where: `${doc.where} items[${i}]` });
-  });
+    expandInto(new ListItemDoc(value, doc.line, where, i), out);
+  }
 }

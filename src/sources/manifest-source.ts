@@ -105,7 +105,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
   const files = new Map<string, FileState>();
   // Big files are parsed in worker threads, each with its own heap of up to WORKER_HEAP_MB: two at once.
   const workerSlots = createLimiter(2);
-  let delivered = new Map<string, KubeObject>();
+  let delivered: ReadonlyMap<string, KubeObject> = new Map<string, KubeObject>();
   let allocations: ReadonlyMap<string, string | number> = new Map();
   let reportedComposeProblems = new Set<string>();
 
@@ -256,7 +256,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
     return changed;
   }
 
-  function compose(): Map<string, KubeObject> {
+  function compose(): ReadonlyMap<string, KubeObject> {
     const result = composeManifestObjects(
       [...files].map(([file, st]) => ({ file, entries: st.entries })),
       {
@@ -285,10 +285,11 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
       }
     }
     allocations = result.nextAllocations;
-    return new Map(result.objects);
+    // A map built for this call alone: no copy needed.
+    return result.objects;
   }
 
-  function deliver(next: Map<string, KubeObject>): void {
+  function deliver(next: ReadonlyMap<string, KubeObject>): void {
     const events = diffObjectSets(delivered, next);
     delivered = next;
     for (const ev of events) {
