@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { StateTracker } from './state-tracker.js';
 import { makeNode, makeService, makeSlice } from '../../test/fixtures/objects.js';
 import { NODE, eps, state } from '../../test/fixtures/desired-state.js';
 import type { DesiredState } from './types.js';
+import type { EndpointSlice } from '../model/types.js';
 
 test('local ready endpoint count: unique IPs, terminating not counted', () => {
   const svc = makeService('ns1', 'svc1', {
@@ -259,5 +261,43 @@ test('tracker: no-local-endpoints counts follow changes and equal a full recount
   assert.deepEqual(
     seen.map((c) => `${c.internal}/${c.external}`),
     ['0/1', '1/1', '1/1', '0/1', '0/1', '0/0'],
+  );
+});
+
+test('tracker: any sequence of slice adds, updates, relabels and deletes ends where a fresh build of the result does', () => {
+  // Services keep one slice, or several, or none, and move between those: the tracker files a lone
+  // slice as itself and several in a map, and must switch both ways.
+  const services = ['a', 'b'].map((n, i) => makeService('ns1', n, { clusterIP: `172.30.0.${i + 1}` }));
+  const step = fc.record({
+    slice: fc.constantFrom('s1', 's2', 's3'),
+    svc: fc.constantFrom('a', 'b'),
+    ip: fc.integer({ min: 1, max: 4 }),
+    del: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 14 }), (steps) => {
+      const t = new StateTracker({ families: ['IPv4'], nodeName: NODE });
+      for (const kind of ['Service', 'EndpointSlice'] as const) t.onEvent({ type: 'synced', kind });
+      for (const svc of services) t.onEvent({ type: 'add', object: svc });
+      const now = new Map<string, EndpointSlice>();
+      for (const [i, st] of steps.entries()) {
+        const old = now.get(st.slice);
+        if (st.del) {
+          if (old) t.onEvent({ type: 'delete', object: old });
+          now.delete(st.slice);
+        } else {
+          const sl = makeSlice('ns1', st.svc, st.slice, [{ ip: `10.0.0.${st.ip}` }, { ip: `10.0.1.${i}` }]);
+          t.onEvent(old ? { type: 'update', old, object: sl } : { type: 'add', object: sl });
+          now.set(st.slice, sl);
+        }
+        if (i % 3 === 2) t.commit(t.build('IPv4'));
+      }
+      const got = t.build('IPv4');
+      const [want] = state([...services, ...now.values()]);
+      assert.deepEqual([...got.sortedKeys], [...want!.sortedKeys]);
+      for (const k of want!.sortedKeys)
+        assert.deepEqual(eps(got.services.get(k)!.endpoints), eps(want!.services.get(k)!.endpoints));
+    }),
+    { numRuns: 300 },
   );
 });

@@ -103,8 +103,11 @@ function setReplacer(_k: string, v: unknown): unknown {
 
 export class StateTracker {
   private readonly services = new Map<string, Service>();
-  /** service "ns/name" -> slice name -> slice */
-  private readonly slicesByService = new Map<string, Map<string, EndpointSlice>>();
+  /**
+   * service "ns/name" -> its slices: the slice itself while it has one (most services), else slice
+   * name -> slice. (A map per service was 10,000 maps at 10k services.)
+   */
+  private readonly slicesByService = new Map<string, EndpointSlice | Map<string, EndpointSlice>>();
   /** slice "ns/name" -> service "ns/name" it was filed under */
   private readonly sliceOwner = new Map<string, string>();
   private readonly serviceCIDRObjs = new Map<string, ServiceCIDR>();
@@ -205,8 +208,11 @@ export class StateTracker {
     const prevOwner = this.sliceOwner.get(sliceKey);
     let changed = false;
     if (prevOwner !== undefined) {
-      this.slicesByService.get(prevOwner)?.delete(slice.meta.name);
-      if (this.slicesByService.get(prevOwner)?.size === 0) this.slicesByService.delete(prevOwner);
+      const had = this.slicesByService.get(prevOwner);
+      if (had instanceof Map) {
+        had.delete(slice.meta.name);
+        if (had.size === 1) this.slicesByService.set(prevOwner, had.values().next().value!);
+      } else if (had?.meta.name === slice.meta.name) this.slicesByService.delete(prevOwner);
       this.sliceOwner.delete(sliceKey);
       this.pendingEndpointChanges.add(prevOwner);
       this.markDirty(prevOwner);
@@ -216,9 +222,18 @@ export class StateTracker {
     // the source already logged it at validation time if it matters.
     if (!deleted && svcName !== undefined && isForThisProxy(slice.meta.labels)) {
       const owner = `${slice.meta.namespace}/${svcName}`;
-      let m = this.slicesByService.get(owner);
-      if (!m) this.slicesByService.set(owner, (m = new Map<string, EndpointSlice>()));
-      m.set(slice.meta.name, slice);
+      const had = this.slicesByService.get(owner);
+      if (had === undefined || (!(had instanceof Map) && had.meta.name === slice.meta.name))
+        this.slicesByService.set(owner, slice);
+      else if (had instanceof Map) had.set(slice.meta.name, slice);
+      else
+        this.slicesByService.set(
+          owner,
+          new Map([
+            [had.meta.name, had],
+            [slice.meta.name, slice],
+          ]),
+        );
       this.sliceOwner.set(sliceKey, owner);
       this.pendingEndpointChanges.add(owner);
       this.markDirty(owner);
@@ -289,7 +304,7 @@ export class StateTracker {
       ? mergeSlices(
           svc.meta.namespace,
           svc.meta.name,
-          slices.size === 1 ? slices.values().next().value! : slices.values(),
+          slices instanceof Map ? slices.values() : slices,
           family,
           this.opts.nodeName,
         )
