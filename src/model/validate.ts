@@ -117,6 +117,7 @@ class ItemPath {
 }
 
 const NO_STRINGS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_ITEMS: readonly never[] = Object.freeze([]);
 
 function isPlainStringEntry(this: Rec, k: string): boolean {
   return k !== '__proto__' && typeof this[k] === 'string';
@@ -209,15 +210,16 @@ function readMeta(
   if (!nameRule(name)) r.fail('metadata.name', name, `must be a valid ${ruleName}`);
   if (namespaced && !isDNS1123Label(namespace))
     r.fail('metadata.namespace', namespace, 'must be a valid DNS-1123 label');
-  const meta: ObjectMeta = {
+  const meta: { -readonly [K in keyof ObjectMeta]: ObjectMeta[K] } = {
     namespace,
     name,
     uid: r.str(md.uid, 'metadata.uid'),
     resourceVersion: r.str(md.resourceVersion, 'metadata.resourceVersion'),
     labels: r.stringMap(md.labels, 'metadata.labels'),
     annotations: r.stringMap(md.annotations, 'metadata.annotations'),
-    ...(typeof md.deletionTimestamp === 'string' ? { deletionTimestamp: md.deletionTimestamp } : {}),
   };
+  // Assignment, not a spread of a one-key object (see endpoint conditions).
+  if (typeof md.deletionTimestamp === 'string') meta.deletionTimestamp = md.deletionTimestamp;
   return { r, meta };
 }
 
@@ -330,24 +332,27 @@ export function validateService(raw: unknown): Service {
   ) {
     r.fail('spec.externalName', externalName, 'must be a valid DNS-1123 subdomain');
   }
-  return {
+  // Empty lists (most Services have no external IPs, ingress or source ranges) are one shared frozen
+  // list; optional fields are assigned, not spread in.
+  const out: { -readonly [K in keyof Service]: Service[K] } = {
     kind: 'Service',
     meta,
     type,
     clusterIP: clusterIP === '' && clusterIPs.length > 0 ? (clusterIPs[0] ?? '') : clusterIP,
-    clusterIPs: clusterIPs.length > 0 ? clusterIPs : clusterIP !== '' ? [clusterIP] : [],
+    clusterIPs: clusterIPs.length > 0 ? clusterIPs : clusterIP !== '' ? [clusterIP] : NO_ITEMS,
     ports,
-    externalIPs,
-    loadBalancerIngress,
-    loadBalancerSourceRanges,
+    externalIPs: externalIPs.length > 0 ? externalIPs : NO_ITEMS,
+    loadBalancerIngress: loadBalancerIngress.length > 0 ? loadBalancerIngress : NO_ITEMS,
+    loadBalancerSourceRanges: loadBalancerSourceRanges.length > 0 ? loadBalancerSourceRanges : NO_ITEMS,
     externalTrafficPolicy,
     internalTrafficPolicy,
     sessionAffinity,
     sessionAffinityTimeoutSeconds,
     healthCheckNodePort,
-    ...(trafficDistribution !== undefined ? { trafficDistribution } : {}),
-    ...(externalName !== undefined ? { externalName } : {}),
   };
+  if (trafficDistribution !== undefined) out.trafficDistribution = trafficDistribution;
+  if (externalName !== undefined) out.externalName = externalName;
+  return out;
 }
 
 /**

@@ -147,15 +147,19 @@ export function readManifestDocs(
       if (!object) continue;
       if (object.kind === 'Service') {
         const { ipFamilies, ipFamilyPolicy } = readDualStack(object, raw);
-        entries.push({
-          type: 'object',
-          key: objectKey(object),
-          file,
-          line: doc.line,
-          object,
-          ipFamilies,
-          ...(ipFamilyPolicy ? { ipFamilyPolicy } : {}),
-        });
+        entries.push(
+          ipFamilyPolicy
+            ? {
+                type: 'object',
+                key: objectKey(object),
+                file,
+                line: doc.line,
+                object,
+                ipFamilies,
+                ipFamilyPolicy,
+              }
+            : { type: 'object', key: objectKey(object), file, line: doc.line, object, ipFamilies },
+        );
       } else {
         entries.push({ type: 'object', key: objectKey(object), file, line: doc.line, object });
       }
@@ -206,7 +210,8 @@ function readDualStack(svc: Service, raw: Rec): { ipFamilies: IPFamily[]; ipFami
   const ipFamilies = fams.map((f: unknown, i): IPFamily =>
     f === 'IPv4' || f === 'IPv6' ? f : fail(`spec.ipFamilies[${i}]`, f, 'must be one of IPv4, IPv6'),
   );
-  if (ipFamilies.length > 2 || new Set(ipFamilies).size !== ipFamilies.length)
+  // (At most two entries: a repeat is the second equal to the first; no Set per Service.)
+  if (ipFamilies.length > 2 || (ipFamilies.length === 2 && ipFamilies[0] === ipFamilies[1]))
     fail('spec.ipFamilies', fams, 'at most one entry per family');
   const p = spec.ipFamilyPolicy;
   if (p === undefined || p === null || p === '') return { ipFamilies };
