@@ -378,8 +378,10 @@ function sharedConditions(
   serving: boolean | undefined,
   terminating: boolean | undefined,
 ): EndpointConditions {
-  const d = (b: boolean | undefined): number => (b === undefined ? 0 : b ? 1 : 2);
-  return CONDITIONS[d(ready) + 3 * d(serving) + 9 * d(terminating)]!;
+  return CONDITIONS[flagDigit(ready) + 3 * flagDigit(serving) + 9 * flagDigit(terminating)]!;
+}
+function flagDigit(b: boolean | undefined): number {
+  return b === undefined ? 0 : b ? 1 : 2;
 }
 
 /** The API server's limit on endpoints per EndpointSlice (maxEndpoints in its validation). */

@@ -202,22 +202,31 @@ function docsToFileResult(file: string, parsed: ManifestParseResult): ManifestFi
 
 function readDualStack(svc: Service, raw: Rec): { ipFamilies: IPFamily[]; ipFamilyPolicy?: IPFamilyPolicy } {
   const spec = isRec(raw.spec) ? raw.spec : {};
-  const fail = (field: string, value: unknown, reason: string): never => {
-    throw new ValidationError('Service', svc.meta.namespace, svc.meta.name, field, value, reason);
-  };
   const fams = spec.ipFamilies ?? [];
-  if (!Array.isArray(fams)) return fail('spec.ipFamilies', fams, 'must be a list');
+  if (!Array.isArray(fams)) return dualStackFail(svc, 'spec.ipFamilies', fams, 'must be a list');
   const ipFamilies = fams.map((f: unknown, i): IPFamily =>
-    f === 'IPv4' || f === 'IPv6' ? f : fail(`spec.ipFamilies[${i}]`, f, 'must be one of IPv4, IPv6'),
+    f === 'IPv4' || f === 'IPv6'
+      ? f
+      : dualStackFail(svc, `spec.ipFamilies[${i}]`, f, 'must be one of IPv4, IPv6'),
   );
   // (At most two entries: a repeat is the second equal to the first; no Set per Service.)
   if (ipFamilies.length > 2 || (ipFamilies.length === 2 && ipFamilies[0] === ipFamilies[1]))
-    fail('spec.ipFamilies', fams, 'at most one entry per family');
+    dualStackFail(svc, 'spec.ipFamilies', fams, 'at most one entry per family');
   const p = spec.ipFamilyPolicy;
   if (p === undefined || p === null || p === '') return { ipFamilies };
   if (p !== 'SingleStack' && p !== 'PreferDualStack' && p !== 'RequireDualStack')
-    return fail('spec.ipFamilyPolicy', p, 'must be one of SingleStack, PreferDualStack, RequireDualStack');
+    return dualStackFail(
+      svc,
+      'spec.ipFamilyPolicy',
+      p,
+      'must be one of SingleStack, PreferDualStack, RequireDualStack',
+    );
   return { ipFamilies, ipFamilyPolicy: p };
+}
+
+/** (A module function, not a closure per Service.) */
+function dualStackFail(svc: Service, field: string, value: unknown, reason: string): never {
+  throw new ValidationError('Service', svc.meta.namespace, svc.meta.name, field, value, reason);
 }
 
 export interface ComposeOptions {
