@@ -96,6 +96,14 @@ function makeEndpoint(
   };
 }
 
+function allOfFamily(endpoints: EndpointSlice['endpoints'], family: IPFamily): boolean {
+  for (const ep of endpoints) {
+    const addr = ep.addresses[0];
+    if (addr === undefined || familyOfValid(addr) !== family) return false;
+  }
+  return true;
+}
+
 const COLON = 0x3a;
 const BRACKET = 0x5d;
 
@@ -129,17 +137,30 @@ function mergeOne(
     if (sp.name === undefined || sp.port === undefined || sp.port === 0 || sp.protocol === undefined)
       continue;
     const key = servicePortKey({ namespace, name: serviceName, port: sp.name, protocol: sp.protocol });
-    const list: Endpoint[] = out.get(key) ?? [];
-    const fresh = list.length === 0;
+    const prev = out.get(key);
+    const fresh = prev === undefined || prev.length === 0;
     // "ip:port" / "[ip]:port" as the address joined to one suffix string per port: one string
     // object per endpoint where a template literal makes two.
-    const suffix = v6 ? `]:${sp.port}` : `:${sp.port}`;
-    for (const ep of slice.endpoints) {
-      const addr = ep.addresses[0];
-      if (addr === undefined || familyOfValid(addr) !== family) continue;
-      const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
-      const endpoint = v6 ? '[' + addr + suffix : addr + suffix;
-      list.push(makeEndpoint(addr, sp.port, endpoint, isLocal, ep));
+    const port = sp.port;
+    const suffix = v6 ? `]:${port}` : `:${port}`;
+    let list: Endpoint[];
+    if (fresh && allOfFamily(slice.endpoints, family)) {
+      // Usually every endpoint counts: map() gives a list of exactly that length (pushes would
+      // leave room for 17, kept for as long as the state lives).
+      list = slice.endpoints.map((ep) => {
+        const addr = ep.addresses[0]!;
+        const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
+        return makeEndpoint(addr, port, v6 ? '[' + addr + suffix : addr + suffix, isLocal, ep);
+      });
+    } else {
+      list = prev ?? [];
+      for (const ep of slice.endpoints) {
+        const addr = ep.addresses[0];
+        if (addr === undefined || familyOfValid(addr) !== family) continue;
+        const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
+        const endpoint = v6 ? '[' + addr + suffix : addr + suffix;
+        list.push(makeEndpoint(addr, port, endpoint, isLocal, ep));
+      }
     }
     // Slices usually list their endpoints in order already: sort only when they are not. The check
     // compares addresses, not the endpoint strings: comparing a concatenated string makes V8 flatten

@@ -95,6 +95,9 @@ export interface PendingCounts {
   readonly endpoints: number;
 }
 
+/** A port without endpoints: one shared frozen empty list. */
+const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
+
 const LOOPBACK: Record<IPFamily, string> = { IPv4: '127.0.0.1', IPv6: '::1' };
 
 function setReplacer(_k: string, v: unknown): unknown {
@@ -309,28 +312,14 @@ export class StateTracker {
           this.opts.nodeName,
         )
       : new Map<string, Endpoint[]>();
-    const ports: ServicePortState[] = [];
     let hcnp = 0;
+    let ports: ServicePortState[] | undefined;
     for (const [key, info] of infos) {
-      const endpoints = merged.get(key) ?? [];
-      const cat = categorizeEndpoints(endpoints, info, this.opts.nodeName, zone);
-      const hasEndpoints = cat.hasAnyEndpoints;
-      const noLocal = cat.localEndpoints.length === 0;
       if (info.healthCheckNodePort) hcnp = info.healthCheckNodePort;
-      // Every field spelled out (no spread of `cat`): one object shape for all 10^4+ ports.
-      ports.push({
-        key,
-        info,
-        endpoints,
-        clusterEndpoints: cat.clusterEndpoints,
-        localEndpoints: cat.localEndpoints,
-        allReachableEndpoints: cat.allReachableEndpoints,
-        hasAnyEndpoints: cat.hasAnyEndpoints,
-        hasEndpoints,
-        hasInternalEndpoints: hasEndpoints && !(info.internalPolicyLocal && noLocal),
-        hasExternalEndpoints: hasEndpoints && !(info.externalPolicyLocal && noLocal),
-        usesExternalTrafficChain: hasEndpoints && info.externallyAccessible,
-      });
+      const state = this.portState(key, info, merged.get(key) ?? NO_ENDPOINTS, zone);
+      // One port (most services): a list literal of exactly one, not a push with room for 17.
+      if (ports === undefined) ports = [state];
+      else ports.push(state);
     }
     // localReady counts unique local Ready IPs over all endpoints of the service (upstream
     // LocalReadyEndpoints), including slice ports no service port claims. Only the health check
@@ -341,7 +330,33 @@ export class StateTracker {
       for (const eps of merged.values()) for (const ep of eps) if (ep.isLocal && ep.ready) ips.add(ep.ip);
       localReady = ips.size;
     }
-    return { ports, healthCheckNodePort: hcnp, localReady };
+    return { ports: ports ?? [], healthCheckNodePort: hcnp, localReady };
+  }
+
+  /** One service port's state: its endpoints categorised, and the flags derived from them. */
+  private portState(
+    key: string,
+    info: ServicePortInfo,
+    endpoints: readonly Endpoint[],
+    zone: string,
+  ): ServicePortState {
+    const cat = categorizeEndpoints(endpoints, info, this.opts.nodeName, zone);
+    const hasEndpoints = cat.hasAnyEndpoints;
+    const noLocal = cat.localEndpoints.length === 0;
+    // Every field spelled out (no spread of `cat`): one object shape for all 10^4+ ports.
+    return {
+      key,
+      info,
+      endpoints,
+      clusterEndpoints: cat.clusterEndpoints,
+      localEndpoints: cat.localEndpoints,
+      allReachableEndpoints: cat.allReachableEndpoints,
+      hasAnyEndpoints: cat.hasAnyEndpoints,
+      hasEndpoints,
+      hasInternalEndpoints: hasEndpoints && !(info.internalPolicyLocal && noLocal),
+      hasExternalEndpoints: hasEndpoints && !(info.externalPolicyLocal && noLocal),
+      usesExternalTrafficChain: hasEndpoints && info.externallyAccessible,
+    };
   }
 
   /**

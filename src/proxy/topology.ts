@@ -52,6 +52,8 @@ export function topologyModeFromHints(
 
 const isReady = (ep: Endpoint): boolean => ep.ready;
 
+const NONE: readonly Endpoint[] = Object.freeze([]);
+
 function availableForTopology(ep: Endpoint, mode: TopologyMode, nodeName: string, zone: string): boolean {
   if (mode === 'PreferSameNode') return ep.nodeHints?.has(nodeName) ?? false;
   if (mode === 'PreferSameZone') return ep.zoneHints?.has(zone) ?? false;
@@ -71,8 +73,9 @@ export function categorizeEndpoints(
   nodeName: string,
   zone: string,
 ): CategorizedEndpoints {
-  let clusterEndpoints: readonly Endpoint[] = [];
-  let localEndpoints: readonly Endpoint[] = [];
+  // None yet: the shared frozen empty list (a service port keeps these lists for its life).
+  let clusterEndpoints: readonly Endpoint[] = NONE;
+  let localEndpoints: readonly Endpoint[] = NONE;
   let hasAnyEndpoints = false;
 
   if (info.usesClusterEndpoints) {
