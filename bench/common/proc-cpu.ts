@@ -12,3 +12,18 @@ export function childrenCpuMs(): number {
   // f[0] is field 3 (state): cutime is field 16, cstime field 17.
   return ((Number(f[13]) + Number(f[14])) * 1000) / CLK_TCK;
 }
+
+/**
+ * CPU ms of this process's main thread alone (/proc/self/task/<pid>/schedstat, in nanoseconds): the
+ * part of a synchronous stretch's wall time spent on a CPU. On a shared machine the wall time also
+ * holds the waits for a CPU; this leaves them out (and the GC's helper threads, which
+ * process.cpuUsage() counts). NaN where the file is missing.
+ */
+export function mainThreadCpuMs(): number {
+  try {
+    const s = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8');
+    return Number(s.split(' ')[0]) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
