@@ -418,8 +418,14 @@ function clusterIPConflicts(
   const owner = new Map<string, Service>();
   const dropped: string[] = [];
   for (const s of ordered) {
-    const ips = s.clusterIPs.filter((ip) => ip !== '' && ip !== 'None');
-    const taken = ips.find((ip) => owner.has(ip));
+    // The first of its cluster IPs ("" and "None" aside) that an earlier Service holds.
+    let taken: string | undefined;
+    for (const ip of s.clusterIPs) {
+      if (ip !== '' && ip !== 'None' && owner.has(ip)) {
+        taken = ip;
+        break;
+      }
+    }
     if (taken !== undefined) {
       const o = owner.get(taken)!;
       const e = winners.get(objectKey(s));
@@ -441,7 +447,7 @@ function clusterIPConflicts(
       dropped.push(objectKey(s));
       continue;
     }
-    for (const ip of ips) owner.set(ip, s);
+    for (const ip of s.clusterIPs) if (ip !== '' && ip !== 'None') owner.set(ip, s);
   }
   return dropped;
 }
