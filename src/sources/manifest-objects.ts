@@ -287,8 +287,10 @@ export function composeManifestObjects(
 
   const refused = refuseServices(winners, opts, problems);
   const requests: AllocationRequest[] = [];
+  const requestKeys: string[] = [];
   for (const e of winners.values()) {
     if (e.type !== 'object' || e.object.kind !== 'Service' || refused.has(e.key)) continue;
+    requestKeys.push(e.key);
     requests.push({
       service: e.object,
       ipFamilies: e.ipFamilies ?? [],
@@ -303,7 +305,8 @@ export function composeManifestObjects(
   for (const p of alloc.problems) problems.push(allocationProblem(p, winners));
 
   const all = new Map<string, KubeObject>();
-  for (const s of alloc.services) all.set(objectKey(s), s);
+  // alloc.services is in request order: each Service's key is its entry's.
+  alloc.services.forEach((s, i) => all.set(requestKeys[i]!, s));
   for (const k of clusterIPConflicts(alloc.services, winners, opts.servicesInForce, problems)) all.delete(k);
   for (const e of winners.values()) {
     if (e.type === 'object' && e.object.kind !== 'Service') all.set(e.key, e.object);
