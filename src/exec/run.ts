@@ -164,6 +164,19 @@ export interface LineWatch {
   readonly pid: number | undefined;
   /** Ends the child (SIGTERM); onExit still fires once. */
   stop(): void;
+  /** The child's resident set (VmRSS from /proc), or undefined once it is gone. */
+  rssBytes(): number | undefined;
+}
+
+/** VmRSS of process `pid` in bytes (from /proc/PID/status), or undefined when it cannot be read. */
+export function processRssBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -209,6 +222,7 @@ export function watchLines(
     stop: () => {
       if (!done) child.kill('SIGTERM');
     },
+    rssBytes: () => (done ? undefined : processRssBytes(child.pid)),
   };
 }
 
