@@ -39,3 +39,41 @@ test('key order does not count as a change', () => {
   assert.deepEqual(diffObjectSets(m(a), m(b)), []);
   assert.equal(stableStringify({ b: 1, a: [1, { d: 2, c: undefined }] }), '{"a":[1,{"d":2}],"b":1}');
 });
+
+test('deletes run slices before Services and every kind is in key order; unknown kinds give no event', () => {
+  const prev = m(svc('b'), svc('a'), slice('b-1'), slice('a-1'));
+  const next = m(svc('d'), svc('c'), slice('d-1'), slice('c-1'));
+  const ev = diffObjectSets(prev, next).map((e) =>
+    e.type === 'synced' ? e.type : `${e.type} ${objectKey(e.object)}`,
+  );
+  assert.deepEqual(ev, [
+    'delete EndpointSlice/default/a-1',
+    'delete EndpointSlice/default/b-1',
+    'delete Service/default/a',
+    'delete Service/default/b',
+    'add Service/default/c',
+    'add Service/default/d',
+    'add EndpointSlice/default/c-1',
+    'add EndpointSlice/default/d-1',
+  ]);
+  const odd = { ...svc('x'), kind: 'ConfigMap' } as unknown as KubeObject;
+  assert.deepEqual(diffObjectSets(new Map(), new Map([['ConfigMap/default/x', odd]])), []);
+});
+
+test('the same object on both sides is not compared; an equal copy is, and gives no event', () => {
+  let reads = 0;
+  const a = svc('a');
+  Object.defineProperty(a, 'probe', {
+    enumerable: true,
+    get: () => {
+      reads++;
+      return 1;
+    },
+  });
+  assert.deepEqual(diffObjectSets(m(a), m(a)), []);
+  assert.equal(reads, 0);
+  const copy = { ...a }; // reads the getter once; the copy holds a plain value
+  reads = 0;
+  assert.deepEqual(diffObjectSets(m(a), m(copy)), []);
+  assert.ok(reads > 0);
+});
