@@ -4,7 +4,8 @@
  * one file per Service (its Service and slice as JSON documents), and VmHWM / VmRSS read from
  * /proc/<daemon pid>/status after the first full sync. Optionally a churn run afterwards: `rate`
  * Services a second get a new set of endpoints (their file rewritten), with VmRSS and VmHWM every minute.
- *   node --import tsx bench/memory/bench.ts [services=10000] [modes=nftables,iptables-legacy,iptables-nft]
+ *   node --import tsx bench/memory/bench.ts [services=10000]
+ *     [modes=nftables,iptables-legacy,iptables-nft; also userspace]
  *     [churnSeconds=0] [rate=20]
  * Prints a markdown table (and one row per churn minute). KPT_BENCH_RESTART=1 then restarts the daemon
  * on the programmed node and prints a row for its first full sync (it adopts the rules in place).
@@ -16,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { createLab, type LabProcess } from '../../e2e/lab/topology.js';
 import { pollUntil } from '../../e2e/lab/poll.js';
 
-type Mode = 'nftables' | 'iptables-legacy' | 'iptables-nft';
+// userspace: the relay with its NAT portals (the default --userspace-portals) through iptables-nft.
+type Mode = 'nftables' | 'iptables-legacy' | 'iptables-nft' | 'userspace';
 const NODE_NAME = 'node-1';
 // KPT_BENCH_ROOT: another checkout's build (a baseline to compare with, in the same run).
 const ROOT = process.env.KPT_BENCH_ROOT ?? fileURLToPath(new URL('../..', import.meta.url));
@@ -121,7 +123,7 @@ async function runMode(mode: Mode): Promise<void> {
           ...SHEBANG_FLAGS,
           ...(process.env.KPT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
           BIN,
-          `--proxy-mode=${mode === 'nftables' ? 'nftables' : 'iptables'}`,
+          `--proxy-mode=${mode === 'nftables' || mode === 'userspace' ? mode : 'iptables'}`,
           `--manifests=${dir}`,
           `--hostname-override=${NODE_NAME}`,
           '--cluster-cidr=10.244.0.0/16',
@@ -145,7 +147,8 @@ async function runMode(mode: Mode): Promise<void> {
     // Let the post-sync garbage settle (a rescan or two runs meanwhile).
     await new Promise((r) => setTimeout(r, 10_000));
     const s = status(d.pid);
-    endTrace();
+    // With churn the trace runs on through it (KPT_BENCH_TRACE shows the churn's RSS and GC lines too).
+    if (churnSeconds <= 0) endTrace();
     console.log(
       `| ${mode} | ${n} x 5 | ${(firstMs / 1000).toFixed(1)} s | ${s.hwm.toFixed(0)} MB | ${s.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
     );
@@ -161,6 +164,11 @@ async function runMode(mode: Mode): Promise<void> {
       let changes = 0;
       let nextReport = start + 60_000;
       const syncs0 = syncs(d);
+      // KPT_BENCH_SNAPSHOT_MINUTES=1,10: a heap snapshot at those churn minutes (needs the
+      // --heapsnapshot-signal=SIGUSR2 node flag in KPT_BENCH_NODE_FLAGS); compare two in DevTools.
+      const snapshotAt = new Set(
+        (process.env.KPT_BENCH_SNAPSHOT_MINUTES ?? '').split(',').filter(Boolean).map(Number),
+      );
       while (Date.now() - start < churnSeconds * 1000) {
         const tick = Date.now();
         for (let k = 0; k < rate; k++) {
@@ -175,10 +183,13 @@ async function runMode(mode: Mode): Promise<void> {
           console.log(
             `| ${mode} churn | minute ${Math.round((Date.now() - start) / 60_000)} | ${changes} changes, ${syncs(d) - syncs0} syncs | ${m.hwm.toFixed(0)} MB | ${m.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
           );
+          const minute = Math.round((Date.now() - start) / 60_000);
+          if (snapshotAt.has(minute)) process.kill(d.pid, 'SIGUSR2');
           nextReport += 60_000;
         }
         await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
       }
+      endTrace();
     }
     if (process.env.KPT_BENCH_RESTART) {
       // A restart onto the programmed node: the first full sync then reads and parses saves of the
