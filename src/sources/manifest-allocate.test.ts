@@ -216,3 +216,29 @@ test('property: with previous, adding services never moves existing allocations'
     }),
   );
 });
+
+test('the same input Service filled with the same values comes back as the previous run its object', () => {
+  const a = svc('a', { type: 'NodePort' });
+  const b = svc('b');
+  const first = allocateServices([a, b], opts);
+  const again = allocateServices([a, b], {
+    ...opts,
+    previous: first.next,
+    previousFilled: first.filled,
+  });
+  assert.equal(again.services[0], first.services[0]);
+  assert.equal(again.services[1], first.services[1]);
+  // A new input object (its file re-read) gets a new filled object, with the values kept.
+  const a2 = svc('a', { type: 'NodePort' });
+  const third = allocateServices([a2, b], { ...opts, previous: again.next, previousFilled: again.filled });
+  assert.notEqual(third.services[0], first.services[0]);
+  assert.deepEqual(third.services[0], first.services[0]);
+  // Different values (the previous ones are not passed): a new object, never a stale one.
+  const fresh = allocateServices([a, b], {
+    ...opts,
+    nodePortRange: { min: 31000, max: 31999 },
+    previousFilled: first.filled,
+  });
+  assert.notEqual(fresh.services[0], first.services[0]);
+  assert.ok(fresh.services[0]!.ports[0]!.nodePort >= 31000);
+});

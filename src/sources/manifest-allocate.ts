@@ -33,6 +33,12 @@ export interface AllocationOptions {
   readonly nodePortRange: { readonly min: number; readonly max: number };
   /** Values from the previous run, by allocation key (see `allocationKey`); kept when still valid. */
   readonly previous?: ReadonlyMap<string, string | number>;
+  /**
+   * `filled` of the previous run: a Service object given again (its file was not re-read) that gets
+   * the same values as last time comes back as last time's object, so that the caller's diff sees it
+   * unchanged without comparing contents.
+   */
+  readonly previousFilled?: ReadonlyMap<Service, Service>;
 }
 
 export interface Allocation {
@@ -59,6 +65,8 @@ export interface AllocationResult {
   readonly problems: readonly AllocationProblem[];
   /** Key to value of every allocation: pass as `previous` next time. */
   readonly next: ReadonlyMap<string, string | number>;
+  /** Input Service -> its filled-in copy, for Services that got values: pass as `previousFilled` next time. */
+  readonly filled: ReadonlyMap<Service, Service>;
 }
 
 /** The key an allocation is remembered by across runs. */
@@ -240,15 +248,33 @@ export function allocateServices(
 
   const byIdx = new Map<number, Want[]>();
   for (const w of wants) if (w.value !== undefined) byIdx.set(w.idx, [...(byIdx.get(w.idx) ?? []), w]);
+  const filled = new Map<Service, Service>();
   const services = requests.map((req, idx) => {
     const got = byIdx.get(idx);
-    return got ? applyAllocations(req.service, got) : req.service;
+    if (!got) return req.service;
+    const fresh = applyAllocations(req.service, got);
+    const last = opts.previousFilled?.get(req.service);
+    const out = last && sameFilledValues(last, fresh) ? last : fresh;
+    filled.set(req.service, out);
+    return out;
   });
   const allocations: Allocation[] = wants
     .filter((w) => w.value !== undefined)
     .map((w) => ({ key: w.key, service: w.svc, what: w.what, port: w.port, value: w.value! }));
   const next = new Map<string, string | number>(allocations.map((a) => [a.key, a.value]));
-  return { services, allocations, problems, next };
+  return { services, allocations, problems, next, filled };
+}
+
+/** Whether two fillings of one input Service got the same values (applyAllocations sets no other field). */
+function sameFilledValues(a: Service, b: Service): boolean {
+  return (
+    a.clusterIP === b.clusterIP &&
+    a.clusterIPs.length === b.clusterIPs.length &&
+    a.clusterIPs.every((ip, i) => ip === b.clusterIPs[i]) &&
+    a.healthCheckNodePort === b.healthCheckNodePort &&
+    a.ports.length === b.ports.length &&
+    a.ports.every((p, i) => p.nodePort === b.ports[i]!.nodePort)
+  );
 }
 
 function isUsableIP(r: Range, ip: string): boolean {

@@ -245,6 +245,8 @@ export interface ComposeOptions {
   readonly servicesInForce?: ReadonlySet<string>;
   readonly nodePortRange: { readonly min: number; readonly max: number };
   readonly previousAllocations?: ReadonlyMap<string, string | number>;
+  /** `filled` of the previous result (see allocateServices' previousFilled). */
+  readonly previousFilled?: ReadonlyMap<Service, Service>;
 }
 
 export interface ComposeResult {
@@ -255,6 +257,8 @@ export interface ComposeResult {
   readonly allocations: readonly Allocation[];
   /** Pass back as previousAllocations next time. */
   readonly nextAllocations: ReadonlyMap<string, string | number>;
+  /** Pass back as previousFilled next time. */
+  readonly filled: ReadonlyMap<Service, Service>;
 }
 
 /**
@@ -301,6 +305,7 @@ export function composeManifestObjects(
     serviceClusterIPRanges: opts.serviceClusterIPRanges,
     nodePortRange: opts.nodePortRange,
     ...(opts.previousAllocations ? { previous: opts.previousAllocations } : {}),
+    ...(opts.previousFilled ? { previousFilled: opts.previousFilled } : {}),
   });
   for (const p of alloc.problems) problems.push(allocationProblem(p, winners));
 
@@ -335,7 +340,13 @@ export function composeManifestObjects(
     if ((o.kind === 'Service' || o.kind === 'EndpointSlice') && !isForThisProxy(o.meta.labels)) continue;
     objects.set(k, o);
   }
-  return { objects, problems, allocations: alloc.allocations, nextAllocations: alloc.next };
+  return {
+    objects,
+    problems,
+    allocations: alloc.allocations,
+    nextAllocations: alloc.next,
+    filled: alloc.filled,
+  };
 }
 
 function allocationProblem(

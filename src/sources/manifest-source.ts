@@ -15,7 +15,7 @@ import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Kind, KubeObject } from '../model/types.js';
+import type { Kind, KubeObject, Service } from '../model/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Source, SourceHandler, SourceScope } from './source.js';
 import { isManifestFileName } from './manifest-parse.js';
@@ -107,6 +107,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
   const workerSlots = createLimiter(2);
   let delivered: ReadonlyMap<string, KubeObject> = new Map<string, KubeObject>();
   let allocations: ReadonlyMap<string, string | number> = new Map();
+  let filled: ReadonlyMap<Service, Service> = new Map();
   let reportedComposeProblems = new Set<string>();
 
   const emitProblem = (p: ManifestProblem): void => {
@@ -264,6 +265,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
         serviceClusterIPRanges: opts.serviceClusterIPRanges,
         nodePortRange: opts.nodePortRange,
         previousAllocations: allocations,
+        previousFilled: filled,
         ...(opts.enforceServiceClusterIPRange ? { enforceServiceClusterIPRange: true } : {}),
         servicesInForce: new Set([...delivered.keys()].filter((k) => k.startsWith('Service/'))),
       },
@@ -285,6 +287,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
       }
     }
     allocations = result.nextAllocations;
+    filled = result.filled;
     // A map built for this call alone: no copy needed.
     return result.objects;
   }
