@@ -35,7 +35,7 @@ import {
   detectFamilies,
   familyOptions,
 } from './startup.js';
-import { collectGarbage } from '../observability/memory.js';
+import { collectGarbage, GarbageSchedule } from '../observability/memory.js';
 
 /** The first retry of a failed sync (then doubling, at most syncPeriod). */
 export const SYNC_RETRY_INITIAL_MS = 1000;
@@ -251,11 +251,13 @@ export class ProxyServer implements Daemon {
       },
     });
     const observed = hooks.synced;
+    const gc = new GarbageSchedule();
     hooks.synced = (r) => {
       observed?.(r);
       this.explain.synced(r.state, optionsByFamily.get(r.family)!);
-      // A full sync's transients are garbage now: collect them rather than let the heap sit on them.
-      if (r.full) void collectGarbage();
+      // A full sync's transients are garbage now: collect them rather than let the heap sit on them;
+      // under churn, once a minute at most (observability/memory.ts).
+      if (gc.afterSync(r.full, r.at)) void collectGarbage();
     };
     const loop = new SyncLoop(
       tracker,

@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CHURN_COLLECT_MS, GarbageSchedule } from './memory.js';
+
+test('every full sync collects; partial syncs collect only once the last collection is old enough', () => {
+  const g = new GarbageSchedule(60_000);
+  assert.equal(g.afterSync(false, 1_000), true, 'the first partial sync: nothing collected yet');
+  assert.equal(g.afterSync(false, 2_000), false);
+  assert.equal(g.afterSync(false, 60_999), false);
+  assert.equal(g.afterSync(true, 61_000), true, 'a full sync always collects');
+  assert.equal(g.afterSync(false, 61_500), false, 'and restarts the gap');
+  assert.equal(g.afterSync(false, 120_999), false);
+  assert.equal(g.afterSync(false, 121_000), true);
+  assert.equal(g.afterSync(true, 121_001), true);
+});
+
+test('under a steady churn of partial syncs it collects once per gap', () => {
+  const g = new GarbageSchedule();
+  let collections = 0;
+  // One partial sync every 1.3 s for ten minutes.
+  for (let t = 0; t < 600_000; t += 1_300) if (g.afterSync(false, t)) collections++;
+  assert.equal(collections, Math.ceil(600_000 / CHURN_COLLECT_MS));
+});
