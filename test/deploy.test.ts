@@ -156,3 +156,24 @@ test('Dockerfile copies files that exist and its entrypoint command line works',
   assert.equal(cmd.command, 'run');
   assert.equal(cmd.config.hostnameOverride, 'node-a');
 });
+
+test("bin/kube-proxy.js's first line sets the daemon's malloc environment and node flag, within old kernels' 127 bytes", () => {
+  const first = readFileSync('bin/kube-proxy.js', 'utf8').split('\n')[0]!;
+  assert.ok(first.length <= 127, `${first.length} bytes: Linux before 5.1 cuts a #! line at 127`);
+  const m = /^#!\/usr\/bin\/env -S (.*)$/.exec(first);
+  assert.ok(m, first);
+  // The same line runs a script that prints what the daemon would get in place of this file.
+  const dir = mkdtempSync(join(tmpdir(), 'kpt-shebang-'));
+  try {
+    const script = join(dir, 'show.mjs');
+    writeFileSync(
+      script,
+      "console.log([process.env.MALLOC_MMAP_THRESHOLD_, process.env.MALLOC_TRIM_THRESHOLD_, ...process.execArgv].join('|'));\n",
+    );
+    const r = spawnSync('/usr/bin/env', ['-S', `${m[1]} ${script}`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '65536|1048576|--max-semi-space-size=4');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -23,13 +23,17 @@ const NODE_NAME = 'node-1';
 // KPT_BENCH_ROOT: another checkout's build (a baseline to compare with, in the same run).
 const ROOT = process.env.KPT_BENCH_ROOT ?? fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/kube-proxy.js');
-// The node flags of bin/kube-proxy.js's `#!/usr/bin/env -S node ...` line: the daemon runs with them
-// when started as a program (the image, the DaemonSet), so the benchmark starts it with them too.
-const SHEBANG_FLAGS = (
-  /^#!\S*env -S node(.*)$/m.exec(readFileSync(BIN, 'utf8').split('\n')[0] ?? '')?.[1] ?? ''
-)
+// The environment and node flags of bin/kube-proxy.js's `#!/usr/bin/env -S [NAME=VALUE...] node ...`
+// line: the daemon runs with them when started as a program (the image, the DaemonSet), so the
+// benchmark starts it with them too.
+const SHEBANG = (/^#!\S*env -S (.*)$/m.exec(readFileSync(BIN, 'utf8').split('\n')[0] ?? '')?.[1] ?? '')
   .split(' ')
   .filter(Boolean);
+const NODE_AT = SHEBANG.indexOf('node');
+const SHEBANG_ENV = Object.fromEntries(
+  SHEBANG.slice(0, Math.max(0, NODE_AT)).map((a) => a.split('=', 2) as [string, string]),
+);
+const SHEBANG_FLAGS = NODE_AT < 0 ? [] : SHEBANG.slice(NODE_AT + 1);
 const DIST = join(ROOT, 'dist/main.js');
 
 const n = Number(process.argv[2] ?? 10_000);
@@ -133,7 +137,10 @@ async function runMode(mode: Mode): Promise<void> {
           '--logging-format=json',
           '-v=2',
         ],
-        { KUBE_PROXY_IPTABLES_BACKEND: mode === 'iptables-legacy' ? 'legacy' : 'nft' },
+        {
+          ...SHEBANG_ENV,
+          KUBE_PROXY_IPTABLES_BACKEND: mode === 'iptables-legacy' ? 'legacy' : 'nft',
+        },
       );
     daemon = start();
     const d = daemon;
@@ -245,7 +252,9 @@ async function runMode(mode: Mode): Promise<void> {
 
 if (!existsSync(DIST)) throw new Error('dist/main.js is missing: run `npm run build` first');
 console.log(
-  `node ${process.version}; daemon: node ${[...SHEBANG_FLAGS, BIN].join(' ')}; load average ${loadavg()
+  `node ${process.version}; daemon: ${Object.entries(SHEBANG_ENV)
+    .map(([k, v]) => `${k}=${v} `)
+    .join('')}node ${[...SHEBANG_FLAGS, BIN].join(' ')}; load average ${loadavg()
     .map((l) => l.toFixed(1))
     .join(' ')}`,
 );
