@@ -256,8 +256,13 @@ export class ProxyServer implements Daemon {
       observed?.(r);
       this.explain.synced(r.state, optionsByFamily.get(r.family)!);
       // A full sync's transients are garbage now: collect them rather than let the heap sit on them;
-      // under churn, once a minute at most (observability/memory.ts).
-      if (gc.afterSync(r.full, r.at)) void collectGarbage();
+      // under churn, once a minute at most, less often when a collection is slow (observability/memory.ts).
+      if (gc.afterSync(r.full, r.at)) {
+        const t0 = performance.now();
+        void collectGarbage().then(() => {
+          gc.took(performance.now() - t0);
+        });
+      }
     };
     const loop = new SyncLoop(
       tracker,

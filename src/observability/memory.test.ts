@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CHURN_COLLECT_MS, GarbageSchedule } from './memory.js';
+import { CHURN_COLLECT_MS, CHURN_COLLECT_SHARE, GarbageSchedule } from './memory.js';
 
 test('every full sync collects; partial syncs collect only once the last collection is old enough', () => {
   const g = new GarbageSchedule(60_000);
@@ -20,4 +20,17 @@ test('under a steady churn of partial syncs it collects once per gap', () => {
   // One partial sync every 1.3 s for ten minutes.
   for (let t = 0; t < 600_000; t += 1_300) if (g.afterSync(false, t)) collections++;
   assert.equal(collections, Math.ceil(600_000 / CHURN_COLLECT_MS));
+});
+
+test('a slow collection stretches the gap so that collections take at most their share of the time', () => {
+  const g = new GarbageSchedule(60_000);
+  assert.equal(g.afterSync(false, 0), true);
+  g.took(3_000); // 3 s: the next one no sooner than 90 s later
+  assert.equal(g.afterSync(false, 60_000), false);
+  assert.equal(g.afterSync(false, 3_000 * CHURN_COLLECT_SHARE - 1), false);
+  assert.equal(g.afterSync(false, 3_000 * CHURN_COLLECT_SHARE), true);
+  g.took(50); // fast again: back to the minimum gap
+  assert.equal(g.afterSync(false, 3_000 * CHURN_COLLECT_SHARE + 60_000), true);
+  g.took(5_000);
+  assert.equal(g.afterSync(true, 3_000 * CHURN_COLLECT_SHARE + 60_001), true, 'full syncs always collect');
 });

@@ -14,7 +14,8 @@
  * - Under churn (partial syncs back to back, no idle time for V8's memory reducer) the committed
  *   heap crept up between the rare full collections (10,000 Services, 20 changes/s: RSS 210 -> 320 MB
  *   in 12 minutes). GarbageSchedule also collects after a partial sync once the last collection is
- *   CHURN_COLLECT_MS old: at most one full collection a minute (~0.1-0.3 s at 10k), none when idle.
+ *   CHURN_COLLECT_MS old, and 30x as old as it took: at most one full collection a minute (at 10k
+ *   two memory-reducing mark-compacts, 0.5-2 s in all on a loaded 2-core machine), none when idle.
  * Both are set from the program, so they hold however the daemon is started (bin/kube-proxy.js,
  * the image, the DaemonSet). NODE_OPTIONS=--heap-growing-percent=N on the command line wins.
  */
@@ -34,20 +35,31 @@ export function tuneHeapForDaemon(execArgv: readonly string[] = process.execArgv
 
 /** Under churn, the least time between two full collections after partial syncs. */
 export const CHURN_COLLECT_MS = 60_000;
+/** Under churn, the scheduled collections take at most ~1/this of the time (a big heap: a longer gap). */
+export const CHURN_COLLECT_SHARE = 30;
 
 /**
  * When the daemon runs a full collection after a sync: after every full sync, and after a partial
- * one when the last collection is at least `minGapMs` old. Pure (the clock is passed in).
+ * one when the last collection is at least `minGapMs` old, and at least CHURN_COLLECT_SHARE times as
+ * old as that collection took (at 10,000 Services one takes 0.5-2 s on a loaded 2-core machine: two
+ * memory-reducing mark-compacts; at 50,000 several times that). Pure (the clock is passed in).
  */
 export class GarbageSchedule {
   private last = -Infinity;
+  private lastTookMs = 0;
   constructor(private readonly minGapMs = CHURN_COLLECT_MS) {}
 
   /** Whether to collect after a sync that ended at `now` (ms); records the collection when it says yes. */
   afterSync(full: boolean, now: number): boolean {
-    if (!full && now - this.last < this.minGapMs) return false;
+    const gap = Math.max(this.minGapMs, this.lastTookMs * CHURN_COLLECT_SHARE);
+    if (!full && now - this.last < gap) return false;
     this.last = now;
     return true;
+  }
+
+  /** How long the collection afterSync asked for took. */
+  took(ms: number): void {
+    this.lastTookMs = ms;
   }
 }
 
