@@ -78,8 +78,25 @@ function status(pid: number): { rss: number; hwm: number } {
 
 const fullSyncs = (d: LabProcess): number =>
   d.stderr.split('\n').filter((l) => /"msg":"sync done"/.test(l) && /"full":true/.test(l)).length;
-const syncs = (d: LabProcess): number =>
-  d.stderr.split('\n').filter((l) => /"msg":"sync done"/.test(l)).length;
+/**
+ * Counts the daemon's "sync done" lines as they come. The lab keeps only the last 4 MiB of a
+ * process's output, which at -v=2 under churn is ~15 minutes, so counting that tail undercounted
+ * longer runs; this is called every second and counts the lines newer than the last one counted.
+ */
+function syncCounter(d: LabProcess): () => number {
+  let count = 0;
+  let lastTime = '';
+  return () => {
+    for (const l of d.stderr.split('\n')) {
+      if (!/"msg":"sync done"/.test(l)) continue;
+      const time = /"time":"([^"]+)"/.exec(l)?.[1] ?? '';
+      if (time <= lastTime) continue;
+      lastTime = time;
+      count++;
+    }
+    return count;
+  };
+}
 
 /**
  * KPT_BENCH_TRACE=FILE: the daemon's VmRSS every 100 ms (ms since `t0`) and its output, written to
@@ -190,7 +207,8 @@ async function runMode(mode: Mode): Promise<void> {
       let gen = 1;
       let changes = 0;
       let nextReport = start + 60_000;
-      const syncs0 = syncs(d);
+      const syncs = syncCounter(d);
+      const syncs0 = syncs();
       // KPT_BENCH_SNAPSHOT_MINUTES=1,10: a heap snapshot at those churn minutes (needs the
       // --heapsnapshot-signal=SIGUSR2 node flag in KPT_BENCH_NODE_FLAGS); compare two in DevTools.
       const snapshotAt = new Set(
@@ -205,10 +223,11 @@ async function runMode(mode: Mode): Promise<void> {
           renameSync(tmp, join(dir, `svc-${i}.yaml`));
           changes++;
         }
+        const synced = syncs();
         if (Date.now() >= nextReport) {
           const m = status(d.pid);
           console.log(
-            `| ${mode} churn | minute ${Math.round((Date.now() - start) / 60_000)} | ${changes} changes, ${syncs(d) - syncs0} syncs | ${m.hwm.toFixed(0)} MB | ${m.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
+            `| ${mode} churn | minute ${Math.round((Date.now() - start) / 60_000)} | ${changes} changes, ${synced - syncs0} syncs | ${m.hwm.toFixed(0)} MB | ${m.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
           );
           const minute = Math.round((Date.now() - start) / 60_000);
           if (snapshotAt.has(minute)) process.kill(d.pid, 'SIGUSR2');
