@@ -251,7 +251,9 @@ export class ProxyServer implements Daemon {
       },
     });
     const observed = hooks.synced;
-    const gc = new GarbageSchedule();
+    // userspace mode relays connections on this thread: no full collection (a pause of up to seconds
+    // at 10k) after partial syncs there, only after full syncs.
+    const gc = new GarbageSchedule(config.mode === 'userspace' ? Infinity : undefined);
     hooks.synced = (r) => {
       observed?.(r);
       this.explain.synced(r.state, optionsByFamily.get(r.family)!);

@@ -34,3 +34,10 @@ test('a slow collection stretches the gap so that collections take at most their
   g.took(5_000);
   assert.equal(g.afterSync(true, 3_000 * CHURN_COLLECT_SHARE + 60_001), true, 'full syncs always collect');
 });
+
+test('with an infinite gap (userspace mode) only full syncs collect', () => {
+  const g = new GarbageSchedule(Infinity);
+  assert.equal(g.afterSync(false, 1_000), false);
+  assert.equal(g.afterSync(true, 2_000), true);
+  assert.equal(g.afterSync(false, 10_000_000), false);
+});

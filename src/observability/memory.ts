@@ -47,12 +47,13 @@ export const CHURN_COLLECT_SHARE = 30;
 export class GarbageSchedule {
   private last = -Infinity;
   private lastTookMs = 0;
+  /** `minGapMs` Infinity: only after full syncs. */
   constructor(private readonly minGapMs = CHURN_COLLECT_MS) {}
 
   /** Whether to collect after a sync that ended at `now` (ms); records the collection when it says yes. */
   afterSync(full: boolean, now: number): boolean {
     const gap = Math.max(this.minGapMs, this.lastTookMs * CHURN_COLLECT_SHARE);
-    if (!full && now - this.last < gap) return false;
+    if (!full && (gap === Infinity || now - this.last < gap)) return false;
     this.last = now;
     return true;
   }
