@@ -5,7 +5,7 @@
  * /proc/<daemon pid>/status after the first full sync. Optionally a churn run afterwards: `rate`
  * Services a second get a new set of endpoints (their file rewritten), with VmRSS and VmHWM every minute.
  *   node --import tsx bench/memory/bench.ts [services=10000]
- *     [modes=nftables,iptables-legacy,iptables-nft; also userspace]
+ *     [modes=nftables,iptables-legacy,iptables-nft; also userspace, and ipvs in the IPVS VM]
  *     [churnSeconds=0] [rate=20]
  * Prints a markdown table (and one row per churn minute). KPT_BENCH_RESTART=1 then restarts the daemon
  * on the programmed node and prints a row for its first full sync (it adopts the rules in place).
@@ -18,7 +18,8 @@ import { createLab, type LabProcess } from '../../e2e/lab/topology.js';
 import { pollUntil } from '../../e2e/lab/poll.js';
 
 // userspace: the relay with its NAT portals (the default --userspace-portals) through iptables-nft.
-type Mode = 'nftables' | 'iptables-legacy' | 'iptables-nft' | 'userspace';
+// ipvs: run inside the IPVS VM (e2e/vm/run-in-ipvs-vm.sh; this kernel has no IPVS).
+type Mode = 'nftables' | 'iptables-legacy' | 'iptables-nft' | 'userspace' | 'ipvs';
 const NODE_NAME = 'node-1';
 // KPT_BENCH_ROOT: another checkout's build (a baseline to compare with, in the same run).
 const ROOT = process.env.KPT_BENCH_ROOT ?? fileURLToPath(new URL('../..', import.meta.url));
@@ -144,7 +145,7 @@ async function runMode(mode: Mode): Promise<void> {
           ...SHEBANG_FLAGS,
           ...(process.env.KPT_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean),
           BIN,
-          `--proxy-mode=${mode === 'nftables' || mode === 'userspace' ? mode : 'iptables'}`,
+          `--proxy-mode=${mode === 'iptables-legacy' || mode === 'iptables-nft' ? 'iptables' : mode}`,
           `--manifests=${dir}`,
           `--hostname-override=${NODE_NAME}`,
           '--cluster-cidr=10.244.0.0/16',
