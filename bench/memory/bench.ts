@@ -10,7 +10,15 @@
  * Prints a markdown table (and one row per churn minute). KPT_BENCH_RESTART=1 then restarts the daemon
  * on the programmed node and prints a row for its first full sync (it adopts the rules in place).
  */
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +83,25 @@ function status(pid: number): { rss: number; hwm: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   const mb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? NaN) / 1024;
   return { rss: mb('VmRSS'), hwm: mb('VmHWM') };
+}
+
+/**
+ * The daemon's child processes (nft monitor, the kept nft -i, iptables tools of the moment) with
+ * their VmRSS, e.g. "nft 171 + nft 4 MB": the pod's memory counts them too.
+ */
+function children(pid: number): string {
+  const out: string[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`))
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) {
+        if (c === '') continue;
+        const comm = readFileSync(`/proc/${c}/comm`, 'utf8').trim();
+        out.push(`${comm} ${status(Number(c)).rss.toFixed(0)}`);
+      }
+  } catch {
+    /* a child exited while we looked */
+  }
+  return out.length === 0 ? '-' : `${out.join(' + ')} MB`;
 }
 
 const fullSyncs = (d: LabProcess): number =>
@@ -176,7 +203,7 @@ async function runMode(mode: Mode): Promise<void> {
       const s = status(d.pid);
       endTrace();
       console.log(
-        `| ${mode} | ${n} x 5 | no full sync in ${timeoutMs / 1000} s | ${s.hwm.toFixed(0)} MB | ${s.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
+        `| ${mode} | ${n} x 5 | no full sync in ${timeoutMs / 1000} s | ${s.hwm.toFixed(0)} MB | ${s.rss.toFixed(0)} MB | ${children(d.pid)} | load ${loadavg()[0]!.toFixed(1)} |`,
       );
       console.error(e instanceof Error ? e.message.split('\n')[0] : e);
       console.error(
@@ -195,7 +222,7 @@ async function runMode(mode: Mode): Promise<void> {
     // With churn the trace runs on through it (KPT_BENCH_TRACE shows the churn's RSS and GC lines too).
     if (churnSeconds <= 0) endTrace();
     console.log(
-      `| ${mode} | ${n} x 5 | ${(firstMs / 1000).toFixed(1)} s | ${s.hwm.toFixed(0)} MB | ${s.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
+      `| ${mode} | ${n} x 5 | ${(firstMs / 1000).toFixed(1)} s | ${s.hwm.toFixed(0)} MB | ${s.rss.toFixed(0)} MB | ${children(d.pid)} | load ${loadavg()[0]!.toFixed(1)} |`,
     );
     if (process.env.KPT_BENCH_SNAPSHOT) {
       process.kill(d.pid, 'SIGUSR2');
@@ -228,7 +255,7 @@ async function runMode(mode: Mode): Promise<void> {
         if (Date.now() >= nextReport) {
           const m = status(d.pid);
           console.log(
-            `| ${mode} churn | minute ${Math.round((Date.now() - start) / 60_000)} | ${changes} changes, ${synced - syncs0} syncs | ${m.hwm.toFixed(0)} MB | ${m.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
+            `| ${mode} churn | minute ${Math.round((Date.now() - start) / 60_000)} | ${changes} changes, ${synced - syncs0} syncs | ${m.hwm.toFixed(0)} MB | ${m.rss.toFixed(0)} MB | ${children(d.pid)} | load ${loadavg()[0]!.toFixed(1)} |`,
           );
           const minute = Math.round((Date.now() - start) / 60_000);
           if (snapshotAt.has(minute)) process.kill(d.pid, 'SIGUSR2');
@@ -260,7 +287,7 @@ async function runMode(mode: Mode): Promise<void> {
       const rs = status(r.pid);
       endRestartTrace();
       console.log(
-        `| ${mode} restart | ${n} x 5 | ${(restartMs / 1000).toFixed(1)} s | ${rs.hwm.toFixed(0)} MB | ${rs.rss.toFixed(0)} MB | load ${loadavg()[0]!.toFixed(1)} |`,
+        `| ${mode} restart | ${n} x 5 | ${(restartMs / 1000).toFixed(1)} s | ${rs.hwm.toFixed(0)} MB | ${rs.rss.toFixed(0)} MB | ${children(r.pid)} | load ${loadavg()[0]!.toFixed(1)} |`,
       );
     }
   } finally {
@@ -278,6 +305,8 @@ console.log(
     .map((l) => l.toFixed(1))
     .join(' ')}`,
 );
-console.log('| mode | services x endpoints / churn | state -> first full sync | VmHWM | VmRSS | load |');
-console.log('|---|---|---:|---:|---:|---|');
+console.log(
+  '| mode | services x endpoints / churn | state -> first full sync | VmHWM | VmRSS | children: VmRSS | load |',
+);
+console.log('|---|---|---:|---:|---:|---|---|');
 for (const mode of modes) await runMode(mode);
