@@ -160,7 +160,9 @@ COMMIT
       // First contact with each backend over IPv6 waits on neighbour discovery; resolve it before
       // counting so one slow first exchange cannot turn into a counted timeout.
       for (const b of [b1, b2]) await lab.tcp('a', b, 8080, { timeoutMs: 5000 });
-      const t = await lab.tcpMany('a', VIP6, 80, 100);
+      // 5 s per connection: a lost SYN is retransmitted after 1 s and again after 3 s (one of 100
+      // timed out at the 2 s default in a clean-clone CI run on a busy machine).
+      const t = await lab.tcpMany('a', VIP6, 80, 100, { timeoutMs: 5000 });
       assert.equal(t.ok, 100, JSON.stringify(t.errors));
       assert.ok((t.backends['b1'] ?? 0) > 0 && (t.backends['b2'] ?? 0) > 0, JSON.stringify(t.backends));
       assert.deepEqual(t.clients, { [lab.pod('a').ipv6!]: 100 });
