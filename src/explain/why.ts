@@ -4,6 +4,7 @@
  * its source, the LoadBalancer source-range verdict, and for every endpoint of the service port
  * whether it is kept and, if not, why (upstream CategorizeEndpoints' reasons). Pure.
  */
+import { frontendIPs } from '../proxy/service-port.js';
 import { cidrContains, isLoopback, parseCIDR } from '../net/ip.js';
 import type { ProxyMode } from '../model/proxy-mode.js';
 import { nodePortIPs } from '../backends/nftables/render-layout.js';
@@ -314,8 +315,7 @@ const NOTHING = {
 export function ipvsServiceAddresses(state: DesiredState): Set<string> {
   const out = new Set<string>();
   for (const sp of state.services.values()) {
-    const i = sp.info;
-    for (const ip of [i.clusterIP, ...i.externalIPs, ...i.loadBalancerVIPs]) if (ip !== '') out.add(ip);
+    for (const ip of frontendIPs(sp.info)) out.add(ip);
   }
   return out;
 }

@@ -22,6 +22,14 @@ function serviceExternallyAccessible(svc: Service): boolean {
   );
 }
 
+/** The addresses a service port answers on as a frontend: its cluster IP, external IPs and LB VIPs. */
+export function frontendIPs(i: ServicePortInfo): string[] {
+  const out = i.clusterIP === '' ? [] : [i.clusterIP];
+  for (const ip of i.externalIPs) out.push(ip);
+  for (const ip of i.loadBalancerVIPs) out.push(ip);
+  return out;
+}
+
 /** The cluster IP of `family` for a service: first matching clusterIPs entry, else spec.clusterIP. */
 export function clusterIPForFamily(svc: Service, family: IPFamily): string | undefined {
   for (const ip of svc.clusterIPs) if (ip !== 'None' && familyOfValid(ip) === family) return ip;

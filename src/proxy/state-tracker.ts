@@ -19,7 +19,7 @@ import { isForThisProxy } from '../model/filters.js';
 import type { SourceEvent } from '../sources/source.js';
 import { mergeSlices } from './endpoints.js';
 import { lowerBound } from './sorted-keys.js';
-import { serviceToServicePorts } from './service-port.js';
+import { frontendIPs, serviceToServicePorts } from './service-port.js';
 import { categorizeEndpoints } from './topology.js';
 import type { DesiredState, Endpoint, ServicePortInfo, ServicePortState } from './types.js';
 
@@ -571,7 +571,7 @@ export class StateTracker {
 
 /** The "ip|port" frontends (cluster, external and load-balancer IPs) of a port. */
 function frontendsOf(i: ServicePortInfo): string[] {
-  return [i.clusterIP, ...i.externalIPs, ...i.loadBalancerVIPs].map((ip) => `${ip}|${i.port}`);
+  return frontendIPs(i).map((ip) => `${ip}|${i.port}`);
 }
 
 /** Whether a service's ports `next` have a TCP frontend its ports `prev` did not have. */

@@ -4,6 +4,7 @@
  * Shared by every kernel mode (iptables, nftables, ipvs); conntrack.ts runs the tool.
  */
 import type { DesiredState } from '../../proxy/types.js';
+import { frontendIPs } from '../../proxy/service-port.js';
 
 /** One UDP conntrack entry, as `conntrack -L -p udp` prints it. */
 export interface UdpFlow {
@@ -115,8 +116,7 @@ export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlo
     // No serving endpoint: the empty set still applies. A flow DNATed to a removed endpoint would
     // otherwise bypass the no-endpoints REJECT forever while a one-way sender keeps it alive
     // (kubernetes#139628).
-    for (const ip of [sp.info.clusterIP, ...sp.info.externalIPs, ...sp.info.loadBalancerVIPs])
-      byIPPort.set(`${ip}|${sp.info.port}`, serving);
+    for (const ip of frontendIPs(sp.info)) byIPPort.set(`${ip}|${sp.info.port}`, serving);
     if (sp.info.nodePort !== 0) byNodePort.set(sp.info.nodePort, serving);
   }
   // Frontends a service port no longer has (deleted service, removed external IP, changed nodePort):
@@ -136,12 +136,11 @@ export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlo
     if (!serving && np && !np.has(f.replySrc))
       add({ origDst: f.origDst, origDport: f.origDport, replySrc: f.replySrc });
   }
-  const deletions = [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, f]) => f);
-  return { required: true, deletions };
+  return { required: true, deletions: valuesByKey(out) };
 }
 
 /**
- * After a full sync: the TCP flows stuck outside the rules. A SYN to a service frontend sent while the
+ * After a full sync, or one that gave a TCP frontend its first rules: the TCP flows stuck outside the rules. A SYN to a service frontend sent while the
  * node had no rules for it (before the first sync after boot, or after the tables were flushed)
  * leaves un-DNATed, and conntrack keeps its flow in SYN_SENT, un-NATed, for 120 s: the client's SYN
  * retransmissions (same tuple) match that flow and never meet the rules that now exist, so the
@@ -153,16 +152,17 @@ export function planConntrackCleanup(state: DesiredState, flows: readonly UdpFlo
  * flows alone.)
  */
 export function planStuckTCPSyns(state: DesiredState, flows: readonly UdpFlow[]): FlowFilter[] {
+  // Nobody translated them; usually none, and then no service is looked at.
+  const untranslated = flows.filter((f) => f.replySrc === f.origDst);
+  if (untranslated.length === 0) return [];
   const frontends = new Set<string>();
-  for (const sp of state.services.values()) {
-    if (sp.info.protocol !== 'TCP') continue;
-    for (const ip of [sp.info.clusterIP, ...sp.info.externalIPs, ...sp.info.loadBalancerVIPs])
-      if (ip !== '') frontends.add(`${ip}|${sp.info.port}`);
-  }
+  for (const sp of state.services.values())
+    if (sp.info.protocol === 'TCP')
+      for (const ip of frontendIPs(sp.info)) frontends.add(`${ip}|${sp.info.port}`);
   const out = new Map<string, FlowFilter>();
-  for (const f of flows) {
+  for (const f of untranslated) {
     const k = `${f.origDst}|${f.origDport}`;
-    if (f.replySrc !== f.origDst || !frontends.has(k) || out.has(k)) continue;
+    if (!frontends.has(k) || out.has(k)) continue;
     out.set(k, {
       protocol: 'tcp',
       origDst: f.origDst,
@@ -171,5 +171,10 @@ export function planStuckTCPSyns(state: DesiredState, flows: readonly UdpFlow[])
       state: 'SYN_SENT',
     });
   }
-  return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, f]) => f);
+  return valuesByKey(out);
+}
+
+/** The values of `m` in the order of their keys. */
+function valuesByKey<T>(m: ReadonlyMap<string, T>): T[] {
+  return [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
 }
