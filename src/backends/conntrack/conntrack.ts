@@ -14,6 +14,7 @@ import {
   parseConntrackList,
   planConntrackCleanup,
   planStuckTCPSyns,
+  type FlowFilter,
 } from './plan.js';
 
 export interface ConntrackDeps {
@@ -38,37 +39,57 @@ export interface CleanupResult {
  */
 export async function cleanupStaleUDP(state: DesiredState, deps: ConntrackDeps): Promise<CleanupResult> {
   if (!cleanupRequired(state)) return { attempted: false, flows: 0, durationMs: 0 };
-  const started = performance.now();
-  const cmd = deps.command ?? 'conntrack';
-  const fam = state.family === 'IPv6' ? 'ipv6' : 'ipv4';
-  const list = await conntrackList(deps.exec, fam, 'udp', cmd);
-  const plan = planConntrackCleanup(state, parseConntrackList(list));
-  let flows = 0;
-  for (const f of plan.deletions) flows += await conntrackDelete(deps.exec, fam, filterArgs(f), cmd);
-  if (plan.deletions.length > 0)
-    deps.logger.info({ filters: plan.deletions.length, flows }, 'deleted stale UDP conntrack entries');
-  return { attempted: true, flows, durationMs: performance.now() - started };
+  return listAndDelete(
+    state,
+    deps,
+    'udp',
+    [],
+    (list) => planConntrackCleanup(state, parseConntrackList(list)).deletions,
+    (n, flows) => {
+      deps.logger.info({ filters: n, flows }, 'deleted stale UDP conntrack entries');
+    },
+  );
 }
 
 /**
  * After a successful full sync, or one that added TCP frontends: deletes the TCP flows that left
- * un-DNATed while the node had no rules for their service frontend (plan.ts `planStuckTCPSyns`): one `conntrack -L -p tcp --state SYN_SENT`,
- * then one `conntrack -D` per stuck frontend. The client's next SYN retransmission then meets the
- * rules (seconds) instead of the stale flow (up to 120 s, usually the client's whole connect timeout).
+ * un-DNATed while the node had no rules for their service frontend (plan.ts `planStuckTCPSyns`): one
+ * `conntrack -L -p tcp --state SYN_SENT`, then one `conntrack -D` per stuck frontend. The client's
+ * next SYN retransmission then meets the rules (seconds) instead of the stale flow (up to 120 s,
+ * usually the client's whole connect timeout).
  */
 export async function releaseStuckTCPSyns(state: DesiredState, deps: ConntrackDeps): Promise<CleanupResult> {
+  return listAndDelete(
+    state,
+    deps,
+    'tcp',
+    ['--state', 'SYN_SENT'],
+    (list) => planStuckTCPSyns(state, parseConntrackList(list, 'tcp')),
+    (n, flows) => {
+      deps.logger.info(
+        { frontends: n, flows },
+        'deleted un-NATed TCP SYN_SENT conntrack entries of service frontends (sent before their rules existed)',
+      );
+    },
+  );
+}
+
+/** One `conntrack -L` of the state's family, the deletions `plan` makes of it, one `conntrack -D` each. */
+async function listAndDelete(
+  state: DesiredState,
+  deps: ConntrackDeps,
+  protocol: 'udp' | 'tcp',
+  listFilter: readonly string[],
+  plan: (list: string) => readonly FlowFilter[],
+  report: (filters: number, flows: number) => void,
+): Promise<CleanupResult> {
   const started = performance.now();
   const cmd = deps.command ?? 'conntrack';
   const fam = state.family === 'IPv6' ? 'ipv6' : 'ipv4';
-  const list = await conntrackList(deps.exec, fam, 'tcp', cmd, ['--state', 'SYN_SENT']);
-  const deletions = planStuckTCPSyns(state, parseConntrackList(list, 'tcp'));
+  const deletions = plan(await conntrackList(deps.exec, fam, protocol, cmd, listFilter));
   let flows = 0;
   for (const f of deletions) flows += await conntrackDelete(deps.exec, fam, filterArgs(f), cmd);
-  if (deletions.length > 0)
-    deps.logger.info(
-      { frontends: deletions.length, flows },
-      'deleted un-NATed TCP SYN_SENT conntrack entries of service frontends (sent before their rules existed)',
-    );
+  if (deletions.length > 0) report(deletions.length, flows);
   return { attempted: true, flows, durationMs: performance.now() - started };
 }
 
