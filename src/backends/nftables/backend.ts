@@ -9,16 +9,16 @@ import { findNft, nftCheck, nftFullReader, nftRunner, nftSessionRunner } from '.
 import { nftDriftWatch } from './drift-watch.js';
 import { ModeUnavailableError } from '../../errors.js';
 import { TABLE_NAME } from './render-layout.js';
+import { renderNFTables } from './render.js';
+import { NFTablesProxier, nftLister, nftTableExists } from './proxier.js';
 
-/** Set to 0: every transaction is a fresh `nft -f -`, partial syncs too (see create()). */
+/** Set to 0: every transaction is a fresh `nft -f -` (see create()). */
 export const NFT_SESSION_ENV = 'KUBE_PROXY_NFT_SESSION';
 
-/** Whether partial syncs go through a kept `nft -i`: yes unless the environment says `0`. */
+/** Whether small transactions go through a kept `nft -i`: yes unless the environment says `0`. */
 export function nftSessionWanted(env: NodeJS.ProcessEnv = process.env): boolean {
   return env[NFT_SESSION_ENV] !== '0';
 }
-import { renderNFTables } from './render.js';
-import { NFTablesProxier, nftLister, nftTableExists } from './proxier.js';
 
 const PROBE = `add table ip kube-proxy-probe
 add chain ip kube-proxy-probe c { type nat hook prerouting priority dstnat ; }
@@ -87,9 +87,9 @@ export const nftablesBackend: Backend = {
     const ownPid = (pid: number): void => {
       watch.gate.ownPid(pid);
     };
-    // Full syncs are one `nft -f -` each; small (partial-sync) transactions go through one kept
-    // `nft -i` (~1 ms instead of 15-25 ms each), unless KUBE_PROXY_NFT_SESSION=0
-    // (docs/nftables-layout.md).
+    // Transactions up to 64 KB (every partial sync in practice, a small table's full sync) go through
+    // one kept `nft -i` (~1 ms instead of 15-25 ms each), larger ones to `nft -f -`; with
+    // KUBE_PROXY_NFT_SESSION=0 every one is `nft -f -` (docs/nftables-layout.md).
     const fresh = nftRunner(nft, defaultExec, ownPid);
     const apply = nftSessionWanted() ? nftSessionRunner(nft, { fallback: fresh, onOwnPid: ownPid }) : fresh;
     return new NFTablesProxier(deps, apply, conntrack, nftLister(nft), nftTableExists(nft), {

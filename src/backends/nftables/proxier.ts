@@ -1,6 +1,6 @@
 /**
- * nftables mode: applies the layout (render-layout.ts) with ONE nft transaction per sync (full
- * syncs: `nft -f -`; partial ones: a line to the kept `nft -i` unless KUBE_PROXY_NFT_SESSION=0).
+ * nftables mode: applies the layout (render-layout.ts) with ONE nft transaction per sync (through
+ * the runner backend.ts gives it: a line to the kept `nft -i` up to 64 KB, else `nft -f -`).
  * Full syncs replace the whole table atomically, keeping the ClientIP-affinity sets that are still
  * wanted (a terse `nft` listing first tells which objects exist); partial syncs send only the
  * difference from the layout this proxier last programmed, which it keeps in memory (no `nft list`
