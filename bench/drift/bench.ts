@@ -14,11 +14,11 @@
  *   node --import tsx bench/drift/bench.ts [--sizes=10000] [--checks=10] [--modes=nftables,legacy,nft]
  * Prints the machine, the load average and a markdown table.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { run } from '../../src/exec/run.js';
+import { processRssBytes, run } from '../../src/exec/run.js';
 import { createMemoryLogger } from '../../src/observability/logger.js';
 import { IPTablesProxier } from '../../src/backends/iptables/proxier.js';
 import { KUBE_PROXY_CANARY } from '../../src/backends/iptables/render.js';
@@ -30,6 +30,7 @@ import { defaultProxyConfig } from '../../src/config/defaults.js';
 import type { Proxier } from '../../src/backends/backend.js';
 import { benchOptions, makeWorkload } from '../iptables/workload.js';
 import { CLK_TCK, childrenCpuMs } from '../common/proc-cpu.js';
+import { runWorkerInNetns } from '../common/netns-worker.js';
 
 type Mode = 'nftables' | 'legacy' | 'nft';
 const M = 5;
@@ -157,7 +158,7 @@ async function worker(mode: Mode, n: number, checks: number): Promise<void> {
     await p.sync(s10, true);
     await settle();
     monitorFullMs = pidCpuMs(mon) - m0;
-    monitorRssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${mon}/status`, 'utf8'))?.[1] ?? 0);
+    monitorRssKb = (processRssBytes(mon) ?? 0) / 1024;
   }
   await p.close();
   const res: WorkerResult = {
@@ -207,46 +208,26 @@ function main(): void {
   const extra: string[] = [];
   for (const n of sizes) {
     for (const mode of modes) {
-      const ns = `kpt-${process.pid}-drift-${mode}`.slice(0, 30);
-      execFileSync('ip', ['netns', 'add', ns]);
-      try {
-        const r = spawnSync(
-          'ip',
-          [
-            'netns',
-            'exec',
-            ns,
-            process.execPath,
-            '--import',
-            'tsx',
-            self,
-            '--worker',
-            mode,
-            String(n),
-            String(checks),
-          ],
-          { encoding: 'utf8', timeout: 900_000, maxBuffer: 64 * 1024 * 1024 },
-        );
-        const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-        if (!line) {
-          console.log(
-            `| ${mode} | ${n} × ${M} | worker failed: ${(r.error?.message ?? r.stderr).split('\n').slice(0, 3).join(' ')} |`,
-          );
-          continue;
-        }
-        const x = JSON.parse(line.slice(7)) as WorkerResult;
-        const canaryMs = x.canary ? x.canary.selfMs + x.canary.childMs : 0;
-        const per = x.drift.selfMs + x.drift.childMs + canaryMs;
-        console.log(
-          `| ${mode === 'nftables' ? 'nftables' : `iptables-${mode}`} | ${n} × ${M} | ${f0(x.syncMs)} | ${f0(x.drift.wallMs)} | ${f0(x.drift.selfMs)} | ${f0(x.drift.childMs)} | ${x.canary ? f0(canaryMs) : '–'} | ${f0(per)} | ${x.periodMs / 1000} s | ${((100 * per) / x.periodMs).toFixed(2)} % | ${x.findings} |`,
-        );
-        if (x.read)
-          extra.push(
-            `nftables ${n} × ${M}: a check whose gate is open (the table read back): wall ${f0(x.read.wallMs)}, daemon CPU ${f0(x.read.selfMs)}, nft CPU ${f0(x.read.childMs)} (${((100 * (x.read.selfMs + x.read.childMs)) / x.periodMs).toFixed(2)} % of one core if it happened every period); nft monitor CPU: ${f0(x.monitorPartialMs ?? 0)} for a partial sync of 10 services, ${f0(x.monitorFullMs ?? 0)} for a full re-sync; its RSS ${((x.monitorRssKb ?? 0) / 1024).toFixed(0)} MB`,
-          );
-      } finally {
-        spawnSync('ip', ['netns', 'del', ns]);
+      const r = runWorkerInNetns<WorkerResult>(
+        `kpt-${process.pid}-drift-${mode}`.slice(0, 30),
+        self,
+        [mode, String(n), String(checks)],
+        { timeoutMs: 900_000, maxBuffer: 64 * 1024 * 1024 },
+      );
+      if (!r.ok) {
+        console.log(`| ${mode} | ${n} × ${M} | worker failed: ${r.error} |`);
+        continue;
       }
+      const x = r.result;
+      const canaryMs = x.canary ? x.canary.selfMs + x.canary.childMs : 0;
+      const per = x.drift.selfMs + x.drift.childMs + canaryMs;
+      console.log(
+        `| ${mode === 'nftables' ? 'nftables' : `iptables-${mode}`} | ${n} × ${M} | ${f0(x.syncMs)} | ${f0(x.drift.wallMs)} | ${f0(x.drift.selfMs)} | ${f0(x.drift.childMs)} | ${x.canary ? f0(canaryMs) : '–'} | ${f0(per)} | ${x.periodMs / 1000} s | ${((100 * per) / x.periodMs).toFixed(2)} % | ${x.findings} |`,
+      );
+      if (x.read)
+        extra.push(
+          `nftables ${n} × ${M}: a check whose gate is open (the table read back): wall ${f0(x.read.wallMs)}, daemon CPU ${f0(x.read.selfMs)}, nft CPU ${f0(x.read.childMs)} (${((100 * (x.read.selfMs + x.read.childMs)) / x.periodMs).toFixed(2)} % of one core if it happened every period); nft monitor CPU: ${f0(x.monitorPartialMs ?? 0)} for a partial sync of 10 services, ${f0(x.monitorFullMs ?? 0)} for a full re-sync; its RSS ${((x.monitorRssKb ?? 0) / 1024).toFixed(0)} MB`,
+        );
     }
   }
   console.log('');

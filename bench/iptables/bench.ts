@@ -10,7 +10,7 @@
  * that size (one new chain holding one jump, which makes nf_tables validate the whole table).
  * Prints the machine and a markdown table.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { run, ExecError, type RunOptions, type RunResult } from '../../src/exec/run.js';
 import { createMemoryLogger } from '../../src/observability/logger.js';
@@ -18,6 +18,7 @@ import { IPTablesProxier } from '../../src/backends/iptables/proxier.js';
 import { renderIPTables } from '../../src/backends/iptables/render.js';
 import { toolsFor, type IPTablesBackendKind } from '../../src/exec/iptables.js';
 import { benchOptions, makeWorkload } from './workload.js';
+import { runWorkerInNetns } from '../common/netns-worker.js';
 
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT_S ?? 120);
 const M = 5;
@@ -197,33 +198,21 @@ function main(): void {
   for (const n of Ns) {
     const backends = (process.env.BENCH_BACKENDS ?? 'legacy,nft').split(',') as IPTablesBackendKind[];
     for (const backend of backends) {
-      const ns = `kpt-${process.pid}-bench-${backend}${n}`.slice(0, 30);
-      execFileSync('ip', ['netns', 'add', ns]);
-      try {
-        const r = spawnSync(
-          'ip',
-          ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, '--worker', String(n), backend],
-          {
-            encoding: 'utf8',
-            timeout: (TIMEOUT_S * 8 + 120) * 1000,
-            maxBuffer: 64 * 1024 * 1024,
-          },
-        );
-        if (process.env.BENCH_DEBUG) console.error(r.stderr);
-        const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-        if (!line) {
-          console.log(
-            `| ${n} × ${M} | ${backend} | worker failed: ${(r.error?.message ?? r.stderr).split('\n').slice(0, 3).join(' ')} |`,
-          );
-          continue;
-        }
-        const x = JSON.parse(line.slice(7)) as WorkerResult;
-        console.log(
-          `| ${n} × ${M} | ${backend} | ${x.rules} / ${x.chains} | ${fmt(x.renderMs)} | ${fmt(x.initialMs)} | ${fmt(x.fullMs)} | ${fmt(x.restartFullMs)} | ${fmt(x.partial1Ms)} (${fmt(x.partial1ComputeMs)}) | ${fmt(x.floorMs)} | ${x.partial1Ms !== null && x.floorMs ? `${(x.partial1Ms / x.floorMs).toFixed(2)}x` : 'n/a'} | ${fmt(x.partial10Ms)} | ${fmt(x.upstreamMs)} | ${x.computeShare} |`,
-        );
-      } finally {
-        spawnSync('ip', ['netns', 'del', ns]);
+      const r = runWorkerInNetns<WorkerResult>(
+        `kpt-${process.pid}-bench-${backend}${n}`.slice(0, 30),
+        self,
+        [String(n), backend],
+        { timeoutMs: (TIMEOUT_S * 8 + 120) * 1000, maxBuffer: 64 * 1024 * 1024 },
+      );
+      if (process.env.BENCH_DEBUG) console.error(r.stderr);
+      if (!r.ok) {
+        console.log(`| ${n} × ${M} | ${backend} | worker failed: ${r.error} |`);
+        continue;
       }
+      const x = r.result;
+      console.log(
+        `| ${n} × ${M} | ${backend} | ${x.rules} / ${x.chains} | ${fmt(x.renderMs)} | ${fmt(x.initialMs)} | ${fmt(x.fullMs)} | ${fmt(x.restartFullMs)} | ${fmt(x.partial1Ms)} (${fmt(x.partial1ComputeMs)}) | ${fmt(x.floorMs)} | ${x.partial1Ms !== null && x.floorMs ? `${(x.partial1Ms / x.floorMs).toFixed(2)}x` : 'n/a'} | ${fmt(x.partial10Ms)} | ${fmt(x.upstreamMs)} | ${x.computeShare} |`,
+      );
     }
   }
 }

@@ -8,7 +8,7 @@
  *   node --import tsx bench/iptables/commit-costs.ts [N=10000] [legacy,nft]
  * Each commit is timed 5 times (median), undone after each try; reads report the tool's CPU.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/exec/run.js';
@@ -16,6 +16,7 @@ import { createMemoryLogger } from '../../src/observability/logger.js';
 import { IPTablesProxier } from '../../src/backends/iptables/proxier.js';
 import { toolsFor, type IPTablesBackendKind } from '../../src/exec/iptables.js';
 import { childrenCpuMs } from '../common/proc-cpu.js';
+import { runWorkerInNetns } from '../common/netns-worker.js';
 import { benchOptions, makeWorkload } from './workload.js';
 
 const RULE = '-m comment --comment "bench/x:p80 cluster IP" -m tcp -p tcp -d 10.255.0.1 --dport 80 -j RETURN';
@@ -101,33 +102,20 @@ function main(): void {
   console.log('| backend | services × endpoints | what | median of 5 |');
   console.log('|---|---|---|---:|');
   for (const backend of backends) {
-    const ns = `kpt-${process.pid}-cc-${backend}`;
-    execFileSync('ip', ['netns', 'add', ns]);
-    try {
-      const r = spawnSync(
-        'ip',
-        ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, '--worker', String(n), backend],
-        {
-          encoding: 'utf8',
-          timeout: 1_800_000,
-          maxBuffer: 16 * 1024 * 1024,
-        },
-      );
-      const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
-      if (!line) {
-        console.log(
-          `| ${backend} | ${n} × 5 | worker failed: ${(r.error?.message ?? r.stderr).split('\n').slice(0, 3).join(' ')} | |`,
-        );
-        continue;
-      }
-      const x = JSON.parse(line.slice(7)) as { rows: [string, number][]; reads: [string, number][] };
-      for (const [what, ms] of x.rows)
-        console.log(`| ${backend} | ${n} × 5 | restore: ${what} | ${ms.toFixed(0)} ms |`);
-      for (const [what, ms] of x.reads)
-        console.log(`| ${backend} | ${n} × 5 | ${what} | ${ms.toFixed(0)} ms (one run) |`);
-    } finally {
-      spawnSync('ip', ['netns', 'del', ns]);
+    const r = runWorkerInNetns<{ rows: [string, number][]; reads: [string, number][] }>(
+      `kpt-${process.pid}-cc-${backend}`,
+      self,
+      [String(n), backend],
+      { timeoutMs: 1_800_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    if (!r.ok) {
+      console.log(`| ${backend} | ${n} × 5 | worker failed: ${r.error} | |`);
+      continue;
     }
+    for (const [what, ms] of r.result.rows)
+      console.log(`| ${backend} | ${n} × 5 | restore: ${what} | ${ms.toFixed(0)} ms |`);
+    for (const [what, ms] of r.result.reads)
+      console.log(`| ${backend} | ${n} × 5 | ${what} | ${ms.toFixed(0)} ms (one run) |`);
   }
   console.log(
     `\nload average at the end: ${loadavg()
