@@ -3,7 +3,7 @@
  * the first drift check and restarted on the next check after it exits (every (re)start makes the
  * gate suspect, so that check reads the table back). nft 1.0.6's monitor keeps in its cache what it
  * reports and grows with every transaction (~11 MB a minute at 10,000 Services and 20 changes a
- * second, measured beside bench/memory's churn): a drift check that finds it grown past
+ * second: the children column of `bench/memory/bench.ts 10000 nftables 720 20`): a drift check that finds it grown past
  * {@link monitorOutgrown}'s bound replaces it, at the cost of one read-back.
  */
 import { nftMonitor } from '../../exec/nft.js';
