@@ -69,7 +69,11 @@ export function apply(prog: Programmed, frag: ServiceFragment, delta: 1 | -1, t:
   for (const c of frag.sharedChains) change(prog.chains, prog.refs, 'c\0', c.name, c, delta, t?.chains);
   for (const c of frag.chains) change(prog.chains, prog.refs, 'c\0', c.name, c, delta, t?.chains);
   for (const s of frag.sets) change(prog.sets, prog.refs, 's\0', s.name, s, delta, t?.sets);
-  for (const [set, key, value] of frag.elements) {
+  const el = frag.elements;
+  for (let i = 0; i < el.length; i += 3) {
+    const set = el[i]!;
+    const key = el[i + 1]!;
+    const value = el[i + 2]!;
     let m = prog.elems.get(set);
     if (!m) prog.elems.set(set, (m = new Map<string, string>()));
     let seen: Map<string, string | undefined> | undefined;
