@@ -1,19 +1,27 @@
 /**
  * Bytes a kept string costs in V8 by how it was built: a template literal (a rope: one 32-byte
  * header per concatenation, beside the pieces) against Array.join (one flat string). The nftables
- * fragments build their element keys and values with join for this reason (render-layout.ts).
+ * fragments build their element keys and values with join for this reason (render-layout.ts), and
+ * chain names are one flat string (prefixedBase32) rather than a prefix + a slice of the encoding.
  *   node --expose-gc --import tsx bench/memory/strings.ts [count=200000]
  * Prints bytes per kept string and build time per way; ratios within one run are what matter.
  */
+import { createHash } from 'node:crypto';
+import { base32Std, prefixedBase32 } from '../../src/backends/common/base32.js';
+
 const n = Number(process.argv[2] ?? 200_000);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 // Flat inputs, as validated addresses are.
 const ips = Array.from({ length: n }, (_, i) => [172, 30, (i >> 8) & 255, i & 255].join('.'));
 
+const digest = (ip: string, port: number): Buffer => createHash('sha256').update(`${ip}:${port}`).digest();
 const ways: Record<string, (ip: string, port: number, i: number) => string> = {
   template: (ip, port, i) => `${ip} . ${port} . ${i}`,
   join: (ip, port, i) => [ip, ' . ', port, ' . ', i].join(''),
+  // A KUBE-SEP- chain name: prefix + a slice of the whole encoding, or one flat string.
+  'chain name, prefix + slice': (ip, port) => 'KUBE-SEP-' + base32Std(digest(ip, port)).slice(0, 16),
+  'chain name, prefixedBase32': (ip, port) => prefixedBase32('KUBE-SEP-', digest(ip, port), 16),
 };
 
 function measure(build: (ip: string, port: number, i: number) => string): { bytes: number; ms: number } {
@@ -25,13 +33,18 @@ function measure(build: (ip: string, port: number, i: number) => string): { byte
   const ms = performance.now() - t0;
   gc!();
   const bytes = (process.memoryUsage().heapUsed - before) / n - 8; // minus the array's slot
-  if (kept[n - 1] !== `${ips[n - 1]} . ${80 + ((n - 1) % 5)} . ${(n - 1) % 5}`)
-    throw new Error('wrong string');
+  // Every way must build the same text as the flat reference of its kind.
+  if (kept[n - 1] !== build(ips[n - 1]!, 80 + ((n - 1) % 5), (n - 1) % 5))
+    throw new Error('not deterministic');
   return { bytes, ms };
 }
 
 console.log(`| way | bytes per kept string | build ms (${n}) |`);
 console.log('|---|---:|---:|');
+const ip0 = ips[0]!;
+if (ways.template!(ip0, 80, 0) !== ways.join!(ip0, 80, 0)) throw new Error('template and join differ');
+if (ways['chain name, prefix + slice']!(ip0, 80, 0) !== ways['chain name, prefixedBase32']!(ip0, 80, 0))
+  throw new Error('the two chain names differ');
 for (const [name, build] of Object.entries(ways)) {
   const { bytes, ms } = measure(build);
   console.log(`| ${name} | ${bytes.toFixed(1)} | ${ms.toFixed(1)} |`);

@@ -4,10 +4,11 @@
  * agree on which chains are stale, and so upstream's test expectations apply verbatim.
  */
 import { createHash } from 'node:crypto';
-import { base32Std } from '../common/base32.js';
+import { prefixedBase32 } from '../common/base32.js';
 
-function hash16(input: string): string {
-  return base32Std(createHash('sha256').update(input, 'utf8').digest()).slice(0, 16);
+/** `prefix` + base32(sha256(input))[:16], one flat string (see prefixedBase32). */
+function hash16(prefix: string, input: string): string {
+  return prefixedBase32(prefix, createHash('sha256').update(input, 'utf8').digest(), 16);
 }
 
 /**
@@ -15,7 +16,7 @@ function hash16(input: string): string {
  * "ns/svc:port" (or "ns/svc" for an unnamed port) and protocol is lowercased here ("tcp").
  */
 export function servicePortChainHash(nameString: string, protocol: string): string {
-  return hash16(nameString + protocol.toLowerCase());
+  return hash16('', nameString + protocol.toLowerCase());
 }
 
 /** Prefixes of the per-service chains; all four service-port prefixes share one hash. */
@@ -27,7 +28,7 @@ export function servicePortChainName(
   nameString: string,
   protocol: string,
 ): string {
-  return prefix + servicePortChainHash(nameString, protocol);
+  return hash16(prefix, nameString + protocol.toLowerCase());
 }
 
 /**
@@ -35,7 +36,7 @@ export function servicePortChainName(
  * "ip:port" or "[ip]:port" for IPv6, exactly as upstream's BaseEndpointInfo.String().
  */
 export function endpointChainName(nameString: string, protocol: string, endpoint: string): string {
-  return 'KUBE-SEP-' + hash16(nameString + protocol.toLowerCase() + endpoint);
+  return hash16('KUBE-SEP-', nameString + protocol.toLowerCase() + endpoint);
 }
 
 const SERVICE_CHAIN_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'] as const;

@@ -5,14 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { ServicePortName } from '../../model/types.js';
-import { base32Std } from '../common/base32.js';
+import { prefixedBase32 } from '../common/base32.js';
 
 /** nft names are at most 256 bytes; upstream keeps 16 for the prefix. */
 const BASE_LENGTH_MAX = 256 - 16;
 
 /** base32(sha256(s))[:8] + "-" + s, cut to 240 characters with "..." when longer (upstream hashAndTruncate). */
 export function hashAndTruncate(s: string): string {
-  const h = base32Std(createHash('sha256').update(s, 'utf8').digest()).slice(0, 8);
+  const h = prefixedBase32('', createHash('sha256').update(s, 'utf8').digest(), 8);
   const name = `${h}-${s}`;
   return name.length > BASE_LENGTH_MAX ? `${name.slice(0, BASE_LENGTH_MAX - 3)}...` : name;
 }
