@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { base32Std, prefixedBase32 } from '../../src/backends/common/base32.js';
+import { detach } from '../../src/backends/iptables/chain-diff.js';
 
 const n = Number(process.argv[2] ?? 200_000);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -15,6 +16,12 @@ if (!gc) throw new Error('run with node --expose-gc');
 // Flat inputs, as validated addresses are.
 const ips = Array.from({ length: n }, (_, i) => [172, 30, (i >> 8) & 255, i & 255].join('.'));
 
+const line = (ip: string, port: number): string =>
+  [
+    '-A KUBE-SEP-',
+    prefixedBase32('', digest(ip, port), 16),
+    ` -m comment --comment "ns/svc:http" -s ${ip}/32 -j KUBE-MARK-MASQ`,
+  ].join('');
 const digest = (ip: string, port: number): Buffer => createHash('sha256').update(`${ip}:${port}`).digest();
 const ways: Record<string, (ip: string, port: number, i: number) => string> = {
   template: (ip, port, i) => `${ip} . ${port} . ${i}`,
@@ -22,6 +29,10 @@ const ways: Record<string, (ip: string, port: number, i: number) => string> = {
   // A KUBE-SEP- chain name: prefix + a slice of the whole encoding, or one flat string.
   'chain name, prefix + slice': (ip, port) => 'KUBE-SEP-' + base32Std(digest(ip, port)).slice(0, 16),
   'chain name, prefixedBase32': (ip, port) => prefixedBase32('KUBE-SEP-', digest(ip, port), 16),
+  // A chain name cut from a rule line that dies (the line is built flat, as the renderer's are).
+  'name cut from a line: slice': (ip, port) => line(ip, port).slice(3, 28),
+  "name cut from a line: (' ' + slice).slice(1)": (ip, port) => ` ${line(ip, port).slice(3, 28)}`.slice(1),
+  'name cut from a line: detach': (ip, port) => detach(line(ip, port).slice(3, 28)),
 };
 
 function measure(build: (ip: string, port: number, i: number) => string): { bytes: number; ms: number } {

@@ -9,7 +9,7 @@ import type { IPFamily } from '../../model/types.js';
 import type { FamilyOptions } from '../../proxy/options.js';
 import type { DesiredState, Endpoint, ServicePortState } from '../../proxy/types.js';
 import { endpointChainName, isServiceChainName, servicePortChainHash } from './hash.js';
-import { chainContent } from './chain-diff.js';
+import { chainContent, detach } from './chain-diff.js';
 import { SAFE_FIELD, assertSafe, localMatch, masqueradeMark } from '../common/iptables-match.js';
 
 export const KUBE_SERVICES = 'KUBE-SERVICES';
@@ -363,7 +363,9 @@ class GroupingLines extends Lines {
     }
     this.count++;
     let list = this.open.get(chain);
-    if (!list) this.open.set(chain, (list = []));
+    // The key outlives the sync's render (contents, the restores): a copy, not a slice of the line,
+    // which would keep that whole rule line alive beside the joined content.
+    if (!list) this.open.set(detach(chain), (list = []));
     list.push(line);
   }
   flush(): void {
