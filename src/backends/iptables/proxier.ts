@@ -238,6 +238,9 @@ export class IPTablesProxier implements Proxier {
           timeoutMs: RESTORE_TIMEOUT_MS,
         });
         restoreTimesMs.push(Math.round(performance.now() - started));
+        // Its lines are done with: let them go while the later restores run (at 50,000 Services
+        // the plan's lines are tens of MB); the record keeps what the bookkeeping needs.
+        restores[i] = { ...r, lines: [] };
       } catch (err) {
         // What this and later restores touched is now unknown: forget it so the full retry rewrites it.
         for (const later of restores.slice(i))
