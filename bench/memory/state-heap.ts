@@ -1,0 +1,194 @@
+/**
+ * The live heap the daemon holds per Service outside the proxier, in-process and deterministic: the
+ * manifests source reads a folder of N Services × 5 endpoints laid out as bench/memory/bench.ts lays
+ * it out (one `svc-i.yaml` per Service: its Service and slice as JSON documents, plus the Node), its
+ * events go into a StateTracker as the daemon's do, and the IPv4 state is built and committed (the
+ * first sync's pure part). After each stage a full collection (`global.gc()`) and V8's heapUsed:
+ *   loaded   source started to its `synced` events, every event applied to the tracker
+ *   built    + build('IPv4') and commit(): the service-port states, endpoints, sorted keys
+ *   no source  the source stopped and dropped: what it kept for itself (its per-file records, the
+ *            delivered map, allocations) is the difference
+ * Each case runs in a fresh child process (`node --expose-gc --import tsx`), so roots can be compared
+ * in one run, alternating:
+ *   node --import tsx bench/memory/state-heap.ts [N=10000 ...] [--root DIR ...] [--reps R]
+ * `--root DIR` imports src/ from another checkout (e.g. /work/main for main); default this checkout.
+ * KPT_STATE_HEAP_SNAPSHOT=DIR writes a heap snapshot of each child at "built" into DIR.
+ * Prints a markdown table (MB are 10^6 bytes; "B/svc" is bytes per Service of the stage's growth).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
+
+const HERE = fileURLToPath(new URL('../..', import.meta.url));
+const NODE_NAME = 'node-1';
+
+/** bench/memory/bench.ts's file of Service i (generation 0). */
+function fileText(i: number): string {
+  const ns = `ns${i % 50}`;
+  const svc = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { namespace: ns, name: `svc-${i}` },
+    spec: {
+      clusterIP: `172.30.${1 + (i >> 8)}.${i & 255}`,
+      ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }],
+    },
+  };
+  const slice = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { namespace: ns, name: `svc-${i}-1`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    addressType: 'IPv4',
+    endpoints: [0, 1, 2, 3, 4].map((j) => {
+      const k = (i * 5 + j) % (250 * 256);
+      return {
+        addresses: [`10.250.${k >> 8}.${k & 255}`],
+        nodeName: `node-${j}`,
+        conditions: { ready: true, serving: true, terminating: false },
+      };
+    }),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  };
+  return `${JSON.stringify(svc)}\n---\n${JSON.stringify(slice)}\n`;
+}
+
+function writeFolder(n: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kpt-state-heap-'));
+  writeFileSync(
+    join(dir, 'node.yaml'),
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: NODE_NAME },
+      spec: { podCIDRs: ['10.244.0.0/24'] },
+      status: { addresses: [{ type: 'InternalIP', address: '10.0.0.2' }] },
+    }),
+  );
+  for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), fileText(i));
+  return dir;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+function heapMB(): number {
+  gc!();
+  gc!();
+  return process.memoryUsage().heapUsed / 1e6;
+}
+
+interface ChildResult {
+  base: number;
+  loaded: number;
+  built: number;
+  noSource: number;
+  ports: number;
+}
+
+/** One measurement in this process (run with --expose-gc). */
+async function child(root: string, dir: string): Promise<ChildResult> {
+  if (!gc) throw new Error('run the child with node --expose-gc');
+  const src = (p: string): string => pathToFileURL(join(root, 'src', p)).href;
+  const { createManifestSource } = (await import(
+    src('sources/manifest-source.ts')
+  )) as typeof import('../../src/sources/manifest-source.js');
+  const { StateTracker } = (await import(
+    src('proxy/state-tracker.ts')
+  )) as typeof import('../../src/proxy/state-tracker.js');
+  const { createMemoryLogger } = (await import(
+    src('observability/logger.ts')
+  )) as typeof import('../../src/observability/logger.js');
+  const silent = createMemoryLogger();
+  const logger = { ...silent, debug: () => undefined, trace: () => undefined, child: () => logger };
+  const base = heapMB();
+  let source: ReturnType<typeof createManifestSource> | undefined = createManifestSource({
+    dir,
+    scope: { nodeName: NODE_NAME, serviceCIDRs: true },
+    logger,
+    serviceClusterIPRanges: ['172.30.0.0/16'],
+    nodePortRange: { min: 30000, max: 32767 },
+    rescanIntervalMs: 0,
+  });
+  const tracker = new StateTracker({ families: ['IPv4'], nodeName: NODE_NAME, waitForNode: true });
+  await source.start((ev) => {
+    tracker.onEvent(ev);
+  });
+  const loaded = heapMB();
+  const state = tracker.build('IPv4');
+  tracker.commit(state);
+  const ports = state.services.size;
+  const built = heapMB();
+  const snapDir = process.env.KPT_STATE_HEAP_SNAPSHOT;
+  if (snapDir) {
+    mkdirSync(snapDir, { recursive: true });
+    writeHeapSnapshot(join(snapDir, `state-heap-${ports}-${process.pid}.heapsnapshot`));
+  }
+  await source.stop();
+  source = undefined;
+  // A closed fs.watch handle lets go of its listeners (and with them the source) a turn later.
+  for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 10));
+  const noSource = heapMB();
+  // Keep the tracker (and so the state) alive until here.
+  if (tracker.build('IPv4').services.size !== ports) throw new Error('state changed');
+  return { base, loaded, built, noSource, ports };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--child') {
+    const r = await child(args[1]!, args[2]!);
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  const sizes: number[] = [];
+  const roots: string[] = [];
+  let reps = 1;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--root') roots.push(resolve(args[++i]!));
+    else if (args[i] === '--reps') reps = Number(args[++i]);
+    else sizes.push(Number(args[i]));
+  }
+  if (sizes.length === 0) sizes.push(10_000);
+  if (roots.length === 0) roots.push(HERE);
+  console.log(`node ${process.version}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    '| root | services | loaded (validated objects, tracker, source) | state (build + commit) | source\'s own records | heapUsed at "built" | B/svc above base |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const n of sizes) {
+    const dir = writeFolder(n);
+    try {
+      for (let rep = 0; rep < reps; rep++) {
+        for (const root of roots) {
+          const out = spawnSync(
+            process.execPath,
+            [
+              '--expose-gc',
+              '--max-semi-space-size=4',
+              '--import',
+              'tsx',
+              fileURLToPath(import.meta.url),
+              '--child',
+              root,
+              dir,
+            ],
+            { encoding: 'utf8', cwd: HERE, maxBuffer: 1 << 26, env: process.env },
+          );
+          if (out.status !== 0) throw new Error(`child failed (${out.status}): ${out.stderr}`);
+          const r = JSON.parse(out.stdout.trim().split('\n').pop()!) as ChildResult;
+          if (r.ports !== n) throw new Error(`expected ${n} service ports, got ${r.ports}`);
+          const f = (x: number): string => `${x.toFixed(1)} MB`;
+          console.log(
+            `| ${root} | ${n} | ${f(r.loaded - r.base)} | ${f(r.built - r.loaded)} | ${f(r.built - r.noSource)} | ${f(r.built)} | ${(((r.built - r.base) * 1e6) / n).toFixed(0)} |`,
+          );
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+await main();
