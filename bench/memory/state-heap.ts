@@ -151,7 +151,11 @@ async function main(): Promise<void> {
   }
   if (sizes.length === 0) sizes.push(10_000);
   if (roots.length === 0) roots.push(HERE);
-  console.log(`node ${process.version}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `node ${process.version}; load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log(
     '| root | services | loaded (validated objects, tracker, source) | state (build + commit) | source\'s own records | heapUsed at "built" | B/svc above base |',
   );
@@ -188,7 +192,11 @@ async function main(): Promise<void> {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 await main();
