@@ -3,6 +3,7 @@
  * Everything here has passed model/validate.ts, so every string that can reach a rule script is safe.
  */
 import type { IPFamily } from '../net/ip.js';
+import { flat } from './flat-string.js';
 
 export type { IPFamily };
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -131,7 +132,7 @@ export const DEFAULT_STICKY_SECONDS = 10800;
 
 /** "ns/name": the key of a namespaced object. */
 export function namespacedName(meta: { namespace: string; name: string }): string {
-  return `${meta.namespace}/${meta.name}`;
+  return flat(`${meta.namespace}/${meta.name}`);
 }
 
 /** Upstream's ServicePortName: a service plus one of its ports (by name) and protocol. */
@@ -144,10 +145,10 @@ export interface ServicePortName {
 
 /** "ns/svc:port", or "ns/svc" for an unnamed port: the string upstream hashes and comments with. */
 export function servicePortNameString(spn: ServicePortName): string {
-  return spn.port === '' ? `${spn.namespace}/${spn.name}` : `${spn.namespace}/${spn.name}:${spn.port}`;
+  return flat(spn.port === '' ? `${spn.namespace}/${spn.name}` : `${spn.namespace}/${spn.name}:${spn.port}`);
 }
 
 /** Unique key for a service port within one family (the string plus protocol). */
 export function servicePortKey(spn: ServicePortName): string {
-  return `${servicePortNameString(spn)}/${spn.protocol}`;
+  return flat(`${servicePortNameString(spn)}/${spn.protocol}`);
 }

@@ -10,6 +10,7 @@ import {
   servicePortNameString,
 } from '../model/types.js';
 import type { ServicePortInfo } from './types.js';
+import { flat } from '../model/flat-string.js';
 
 const NONE: readonly string[] = Object.freeze([]);
 
@@ -94,7 +95,7 @@ export function serviceToServicePorts(svc: Service, family: IPFamily): Map<strin
     const externallyAccessible = nodePort !== 0 || loadBalancerVIPs.length > 0 || externalIPs.length > 0;
     const nameString = servicePortNameString(name);
     // servicePortKey(name), from the string already built.
-    out.set(`${nameString}/${p.protocol}`, {
+    out.set(flat(`${nameString}/${p.protocol}`), {
       name,
       nameString,
       serviceName,

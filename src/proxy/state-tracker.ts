@@ -230,7 +230,7 @@ export class StateTracker {
     // A slice without the service-name label cannot be attributed (upstream logs and ignores it);
     // the source already logged it at validation time if it matters.
     if (!deleted && svcName !== undefined && isForThisProxy(slice.meta.labels)) {
-      const owner = `${slice.meta.namespace}/${svcName}`;
+      const owner = namespacedName({ namespace: slice.meta.namespace, name: svcName });
       const had = this.slicesByService.get(owner);
       if (had === undefined || (!(had instanceof Map) && had.meta.name === slice.meta.name))
         this.slicesByService.set(owner, slice);
@@ -546,6 +546,9 @@ export class StateTracker {
     const rec = this.builds.get(state);
     const cache = this.caches.get(state.family);
     if (!rec || !cache) throw new RangeError('commit() takes a state returned by build() of this tracker');
+    // Used once: the state itself may live on (until the next build), its record need not (two maps
+    // with an entry per service after a full build).
+    this.builds.delete(state);
     const triggers = this.triggerTimes.size > 0;
     rec.entries.forEach((e, nsn) => {
       if (e) cache.committed.set(nsn, e);

@@ -3,13 +3,14 @@
  */
 import type { Kind, KubeObject } from '../model/types.js';
 import type { SourceEvent } from './source.js';
+import { flat } from '../model/flat-string.js';
 
 /** "Kind/namespace/name" ("Kind//name" for cluster-scoped kinds): identity of an object across reads. */
 export function objectKey(o: {
   readonly kind: string;
   readonly meta: { readonly namespace: string; readonly name: string };
 }): string {
-  return `${o.kind}/${o.meta.namespace}/${o.meta.name}`;
+  return flat(`${o.kind}/${o.meta.namespace}/${o.meta.name}`);
 }
 
 /** JSON with object keys sorted, so that reordering keys in a file is not a change. */

@@ -29,6 +29,7 @@ import {
 } from './manifest-objects.js';
 import { diffObjectSets } from './manifest-diff.js';
 import { KpError } from '../errors.js';
+import { flat } from '../model/flat-string.js';
 
 export interface ManifestSourceOptions {
   readonly dir: string;
@@ -129,7 +130,8 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
     try {
       const st = statSync(path, { bigint: true });
       if (!st.isFile()) return { type: 'absent' };
-      sig = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      // Kept per file: flat, not a rope of seven parts (240 bytes where the text takes 72).
+      sig = flat(`${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
       size = st.size;
       mtimeNs = st.mtimeNs;
     } catch {
