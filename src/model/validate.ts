@@ -453,11 +453,20 @@ export function validateEndpointSlice(raw: unknown): EndpointSlice {
             });
       hints = { ...(forZones ? { forZones } : {}), ...(forNodes ? { forNodes } : {}) };
     }
-    // Assignment, not spreads of one-key objects (see conditions above).
+    // Without hints (nearly always), one literal per shape: an object of exactly its fields. Adding
+    // fields to a two-field literal put them in a second block (80 bytes per endpoint where 48 do).
+    // Not spreads of one-key objects either (see conditions above).
+    if (!hints) {
+      if (nodeName)
+        return zone
+          ? { addresses: addrs, conditions, nodeName, zone }
+          : { addresses: addrs, conditions, nodeName };
+      return zone ? { addresses: addrs, conditions, zone } : { addresses: addrs, conditions };
+    }
     const out: { -readonly [K in keyof SliceEndpoint]: SliceEndpoint[K] } = { addresses: addrs, conditions };
     if (nodeName) out.nodeName = nodeName;
     if (zone) out.zone = zone;
-    if (hints) out.hints = hints;
+    out.hints = hints;
     return out;
   });
   const portPath = new ItemPath('ports');
