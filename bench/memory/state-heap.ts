@@ -6,17 +6,21 @@
  * first sync's pure part). After each stage a full collection (`global.gc()`) and V8's heapUsed:
  *   loaded   source started to its `synced` events, every event applied to the tracker
  *   built    + build('IPv4') and commit(): the service-port states, endpoints, sorted keys
- *   no source  the source stopped and dropped: what it kept for itself (its per-file records, the
- *            delivered map, allocations) is the difference
+ *   churned  every Service's file rewritten once with new endpoints (the daemon bench's churn, write
+ *            then rename), rescanned through the source's watch, built and committed: each committed
+ *            entry now has its change fingerprint, as after a long churn
+ *   no source  then the source stopped and dropped: what it kept for itself (its per-file records,
+ *            the delivered map, allocations) is the difference
  * Each case runs in a fresh child process (`node --expose-gc --import tsx`), so roots can be compared
  * in one run, alternating:
  *   node --import tsx bench/memory/state-heap.ts [N=10000 ...] [--root DIR ...] [--reps R]
  * `--root DIR` imports src/ from another checkout (e.g. /work/main for main); default this checkout.
- * KPT_STATE_HEAP_SNAPSHOT=DIR writes a heap snapshot of each child at "built" into DIR.
+ * KPT_STATE_HEAP_SNAPSHOT=DIR writes a heap snapshot of each child into DIR, at "built" or at the stage
+ * KPT_STATE_HEAP_SNAPSHOT_AT names ("churned").
  * Prints a markdown table (MB are 10^6 bytes; "B/svc" is bytes per Service of the stage's growth).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -25,8 +29,8 @@ import { writeHeapSnapshot } from 'node:v8';
 const HERE = fileURLToPath(new URL('../..', import.meta.url));
 const NODE_NAME = 'node-1';
 
-/** bench/memory/bench.ts's file of Service i (generation 0). */
-function fileText(i: number): string {
+/** bench/memory/bench.ts's file of Service i (generation `gen`: its churn writes gen 1, 2, ...). */
+function fileText(i: number, gen = 0): string {
   const ns = `ns${i % 50}`;
   const svc = {
     apiVersion: 'v1',
@@ -43,7 +47,7 @@ function fileText(i: number): string {
     metadata: { namespace: ns, name: `svc-${i}-1`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
     addressType: 'IPv4',
     endpoints: [0, 1, 2, 3, 4].map((j) => {
-      const k = (i * 5 + j) % (250 * 256);
+      const k = (i * 5 + j + gen * 7) % (250 * 256);
       return {
         addresses: [`10.250.${k >> 8}.${k & 255}`],
         nodeName: `node-${j}`,
@@ -67,8 +71,13 @@ function writeFolder(n: number): string {
       status: { addresses: [{ type: 'InternalIP', address: '10.0.0.2' }] },
     }),
   );
-  for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), fileText(i));
+  writeServices(dir, n);
   return dir;
+}
+
+/** Every Service's file at generation 0 (before each case: the previous case's churn moved them on). */
+function writeServices(dir: string, n: number): void {
+  for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), fileText(i));
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -82,8 +91,17 @@ interface ChildResult {
   base: number;
   loaded: number;
   built: number;
+  churned: number;
   noSource: number;
   ports: number;
+}
+
+/** KPT_STATE_HEAP_SNAPSHOT=DIR: a heap snapshot at KPT_STATE_HEAP_SNAPSHOT_AT (a stage; "built"). */
+function snapshot(stage: string, ports: number): void {
+  const dir = process.env.KPT_STATE_HEAP_SNAPSHOT;
+  if (!dir || stage !== (process.env.KPT_STATE_HEAP_SNAPSHOT_AT ?? 'built')) return;
+  mkdirSync(dir, { recursive: true });
+  writeHeapSnapshot(join(dir, `state-heap-${stage}-${ports}-${process.pid}.heapsnapshot`));
 }
 
 /** One measurement in this process (run with --expose-gc). */
@@ -111,7 +129,11 @@ async function child(root: string, dir: string): Promise<ChildResult> {
     rescanIntervalMs: 0,
   });
   const tracker = new StateTracker({ families: ['IPv4'], nodeName: NODE_NAME, waitForNode: true });
+  let sliceUpdates = 0;
+  let lastEvent = 0;
   await source.start((ev) => {
+    lastEvent = Date.now();
+    if (ev.type === 'update' && ev.object.kind === 'EndpointSlice') sliceUpdates++;
     tracker.onEvent(ev);
   });
   const loaded = heapMB();
@@ -119,11 +141,25 @@ async function child(root: string, dir: string): Promise<ChildResult> {
   tracker.commit(state);
   const ports = state.services.size;
   const built = heapMB();
-  const snapDir = process.env.KPT_STATE_HEAP_SNAPSHOT;
-  if (snapDir) {
-    mkdirSync(snapDir, { recursive: true });
-    writeHeapSnapshot(join(snapDir, `state-heap-${ports}-${process.pid}.heapsnapshot`));
+  snapshot('built', ports);
+  // Churn's steady state: every Service's file rewritten once with new endpoints (as the daemon
+  // bench's churn does, write then rename), rescanned, built and committed, so that every committed
+  // entry carries its change fingerprint, as after an hour of churn.
+  for (let i = 0; i < ports; i++) {
+    const tmp = join(dir, `.svc-${i}.yaml.tmp`);
+    writeFileSync(tmp, fileText(i, 1));
+    renameSync(tmp, join(dir, `svc-${i}.yaml`));
   }
+  // Every slice updated, then the watch quiet for 2 s (a scan still reading would hold its files).
+  for (let waited = 0; sliceUpdates < ports || Date.now() - lastEvent < 2000; waited += 50) {
+    if (waited > 300_000) throw new Error(`only ${sliceUpdates} of ${ports} slices were updated`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const next = tracker.build('IPv4');
+  if (next.changedServices.size !== ports) throw new Error(`${next.changedServices.size} changed`);
+  tracker.commit(next);
+  const churned = heapMB();
+  snapshot('churned', ports);
   await source.stop();
   source = undefined;
   // A closed fs.watch handle lets go of its listeners (and with them the source) a turn later.
@@ -131,7 +167,7 @@ async function child(root: string, dir: string): Promise<ChildResult> {
   const noSource = heapMB();
   // Keep the tracker (and so the state) alive until here.
   if (tracker.build('IPv4').services.size !== ports) throw new Error('state changed');
-  return { base, loaded, built, noSource, ports };
+  return { base, loaded, built, churned, noSource, ports };
 }
 
 async function main(): Promise<void> {
@@ -157,14 +193,15 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
   console.log(
-    '| root | services | loaded (validated objects, tracker, source) | state (build + commit) | source\'s own records | heapUsed at "built" | B/svc above base |',
+    '| root | services | loaded (validated objects, tracker, source) | state (build + commit) | heapUsed at "built" | B/svc above base | after churn | source\'s own records (after churn) |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const n of sizes) {
     const dir = writeFolder(n);
     try {
       for (let rep = 0; rep < reps; rep++) {
         for (const root of roots) {
+          writeServices(dir, n);
           const out = spawnSync(
             process.execPath,
             [
@@ -184,7 +221,7 @@ async function main(): Promise<void> {
           if (r.ports !== n) throw new Error(`expected ${n} service ports, got ${r.ports}`);
           const f = (x: number): string => `${x.toFixed(1)} MB`;
           console.log(
-            `| ${root} | ${n} | ${f(r.loaded - r.base)} | ${f(r.built - r.loaded)} | ${f(r.built - r.noSource)} | ${f(r.built)} | ${(((r.built - r.base) * 1e6) / n).toFixed(0)} |`,
+            `| ${root} | ${n} | ${f(r.loaded - r.base)} | ${f(r.built - r.loaded)} | ${f(r.built)} | ${(((r.built - r.base) * 1e6) / n).toFixed(0)} | ${f(r.churned)} | ${f(r.churned - r.noSource)} |`,
           );
         }
       }
