@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { composeManifestObjects, readManifestDocs } from './manifest-objects.js';
+import { composeManifestObjects, readManifestDocs, reuseUnchanged } from './manifest-objects.js';
 import { parseManifestText } from './manifest-parse.js';
 
 function read(file: string, text: string) {
@@ -207,4 +207,51 @@ test('an EndpointSlice over 1,000 endpoints is refused with one error naming fil
   assert.equal(r.problems[0]!.fields.field, 'endpoints');
   assert.equal(r.problems[0]!.fields.value, 1001);
   assert.match(r.problems[0]!.msg, /^d\.yaml:1: .*big.*endpoints.*at most 1000/);
+});
+
+test('reuseUnchanged: a file read again keeps its unchanged objects, takes the changed and new ones', () => {
+  const doc = (ip: string, extra = '') => `apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [${ip}]}]
+ports: [{name: "", port: 80}]
+${extra}`;
+  const first = read('a.yaml', doc('10.0.0.1')).entries;
+  const again = read(
+    'a.yaml',
+    `\n\n${doc('10.0.0.2', '---\napiVersion: v1\nkind: Service\nmetadata: {name: new}\nspec: {ports: [{port: 81}]}\n')}`,
+  ).entries;
+  const kept = reuseUnchanged(first, again);
+  const obj = (es: typeof kept, key: string) => {
+    const e = es.find((x) => x.key === key);
+    assert.ok(e?.type === 'object');
+    return e;
+  };
+  // Unchanged Service: the previous object; its entry's line is the new one (the file moved it down).
+  assert.equal(obj(kept, 'Service/default/web').object, obj(first, 'Service/default/web').object);
+  assert.equal(obj(kept, 'Service/default/web').line, obj(again, 'Service/default/web').line);
+  assert.notEqual(obj(kept, 'Service/default/web').line, obj(first, 'Service/default/web').line);
+  // Changed slice and new Service: the new objects.
+  assert.equal(
+    obj(kept, 'EndpointSlice/default/web-1').object,
+    obj(again, 'EndpointSlice/default/web-1').object,
+  );
+  assert.notEqual(
+    obj(kept, 'EndpointSlice/default/web-1').object,
+    obj(first, 'EndpointSlice/default/web-1').object,
+  );
+  assert.equal(obj(kept, 'Service/default/new').object, obj(again, 'Service/default/new').object);
+  assert.deepEqual(
+    kept.map((e) => e.key),
+    again.map((e) => e.key),
+  );
+  // Nothing to keep: the new list itself.
+  const third = read('a.yaml', doc('10.0.0.3')).entries;
+  assert.equal(reuseUnchanged([], third), third);
 });

@@ -27,7 +27,7 @@ import {
   type AllocationProblem,
   type IPFamilyPolicy,
 } from './manifest-allocate.js';
-import { objectKey } from './manifest-diff.js';
+import { objectKey, sameContent } from './manifest-diff.js';
 import { cidrContains, parseCIDR } from '../net/ip.js';
 
 /** One usable definition found in a file. */
@@ -176,6 +176,31 @@ export function readManifestDocs(
   // The source keeps `entries` for as long as the file is unchanged: a list of exactly its length,
   // not one grown by push (room for 17: 120 bytes more per file of two objects).
   return { entries: entries.slice(), problems };
+}
+
+/**
+ * The entries of a file read again, each object whose content is that of the same key's object in
+ * the file's previous entries replaced by that previous object. A file is re-read whole when one
+ * of its objects changed (a slice's endpoints, most often): without this its unchanged objects would
+ * be new copies, which the source keeps while the tracker keeps the copies it was given first (the
+ * diff sends no update for them): after every file had changed once, every unchanged Service twice.
+ * The diff then finds the same object on both sides and does not compare it again.
+ */
+export function reuseUnchanged(
+  previous: readonly ManifestEntry[],
+  next: readonly ManifestEntry[],
+): readonly ManifestEntry[] {
+  if (previous.length === 0) return next;
+  const byKey = previous.length > 8 ? new Map(previous.map((e) => [e.key, e] as const)) : undefined;
+  let out: ManifestEntry[] | undefined;
+  next.forEach((e, i) => {
+    if (e.type !== 'object') return;
+    const old = byKey ? byKey.get(e.key) : previous.find((p) => p.key === e.key);
+    if (old?.type !== 'object' || old.object === e.object || !sameContent(old.object, e.object)) return;
+    out ??= next.slice();
+    out[i] = { ...e, object: old.object };
+  });
+  return out ?? next;
 }
 
 /** One file read: its entries and problems, or the syntax error that makes it unusable. */

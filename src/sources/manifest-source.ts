@@ -23,6 +23,7 @@ import {
   composeManifestObjects,
   readManifestFile,
   readManifestFileJSON,
+  reuseUnchanged,
   type ManifestFileResult,
   type ManifestEntry,
   type ManifestProblem,
@@ -244,7 +245,7 @@ export function createManifestSource(opts: ManifestSourceOptions): Source {
           const { entries, problems } = parsed;
           problems.forEach(emitProblem);
           log.debug({ file: name, objects: entries.length }, `read ${name}`);
-          files.set(name, { sig: out.sig, entries });
+          files.set(name, { sig: out.sig, entries: old ? reuseUnchanged(old.entries, entries) : entries });
           changed = true;
         }
       }
