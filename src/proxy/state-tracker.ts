@@ -32,9 +32,10 @@ interface ServiceEntry {
    * Computed on first comparison only: the initial build never needs it. A digest of the ports'
    * JSON, not the JSON itself: the committed entry keeps it for as long as the service is
    * unchanged, and the JSON (a few KB per service, a rope of many parts) made the heap grow by
-   * tens of MB at 10,000 Services as churn reached one service after another.
+   * tens of MB at 10,000 Services as churn reached one service after another. Present (undefined)
+   * from the start: a field added later would give each fingerprinted entry a property block.
    */
-  fp?: string;
+  fp: string | undefined;
 }
 
 function fingerprint(e: ServiceEntry): string {
@@ -336,7 +337,7 @@ export class StateTracker {
       for (const eps of merged.values()) for (const ep of eps) if (ep.isLocal && ep.ready) ips.add(ep.ip);
       localReady = ips.size;
     }
-    return { ports: ports ?? [], healthCheckNodePort: hcnp, localReady };
+    return { ports: ports ?? [], healthCheckNodePort: hcnp, localReady, fp: undefined };
   }
 
   /** One service port's state: its endpoints categorised, and the flags derived from them. */
