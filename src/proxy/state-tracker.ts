@@ -216,8 +216,18 @@ export class StateTracker {
     const sliceKey = namespacedName(slice.meta);
     const svcName = slice.meta.labels[LABEL_SERVICE_NAME];
     const prevOwner = this.sliceOwner.get(sliceKey);
+    // A slice without the service-name label cannot be attributed (upstream logs and ignores it);
+    // the source already logged it at validation time if it matters.
+    let owner =
+      !deleted && svcName !== undefined && isForThisProxy(slice.meta.labels)
+        ? namespacedName({ namespace: slice.meta.namespace, name: svcName })
+        : undefined;
     let changed = false;
-    if (prevOwner !== undefined) {
+    // An update under the same service (nearly every update) replaces the slice in place below:
+    // deleting and adding again left a deleted slot per update in both maps, which grew their
+    // tables by half under churn.
+    if (prevOwner === owner) owner = prevOwner;
+    else if (prevOwner !== undefined) {
       const had = this.slicesByService.get(prevOwner);
       if (had instanceof Map) {
         had.delete(slice.meta.name);
@@ -228,10 +238,7 @@ export class StateTracker {
       this.markDirty(prevOwner);
       changed = true;
     }
-    // A slice without the service-name label cannot be attributed (upstream logs and ignores it);
-    // the source already logged it at validation time if it matters.
-    if (!deleted && svcName !== undefined && isForThisProxy(slice.meta.labels)) {
-      const owner = namespacedName({ namespace: slice.meta.namespace, name: svcName });
+    if (owner !== undefined) {
       const had = this.slicesByService.get(owner);
       if (had === undefined || (!(had instanceof Map) && had.meta.name === slice.meta.name))
         this.slicesByService.set(owner, slice);
