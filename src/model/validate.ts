@@ -119,6 +119,41 @@ class ItemPath {
 const NO_STRINGS: Readonly<Record<string, string>> = Object.freeze({});
 const NO_ITEMS: readonly never[] = Object.freeze([]);
 
+/**
+ * Port lists repeat from object to object (most slices list one port named "http", TCP 8080; most
+ * ClusterIP Services one port without a node port): equal lists are one frozen list, shared, found
+ * by a text key. At most SHARED_LISTS_MAX distinct lists are kept (a list beyond that stays the
+ * object's own), so a cluster of distinct ports cannot grow the table without bound.
+ */
+const SHARED_LISTS_MAX = 4096;
+const sharedPortLists = new Map<string, readonly object[]>();
+function sharedList<T extends object>(key: string | undefined, list: T[]): readonly T[] {
+  if (key === undefined) return list;
+  const known = sharedPortLists.get(key);
+  if (known !== undefined) return known as readonly T[];
+  if (sharedPortLists.size >= SHARED_LISTS_MAX) return list;
+  for (const item of list) Object.freeze(item);
+  sharedPortLists.set(key, Object.freeze(list));
+  return list;
+}
+/** The key of a Service's port list: up to four ports, none with a node port (those are its own). */
+function servicePortsKey(ports: readonly ServicePortSpec[]): string | undefined {
+  if (ports.length === 0 || ports.length > 4) return undefined;
+  let key = 'S';
+  for (const p of ports) {
+    if (p.nodePort !== 0) return undefined;
+    key += `|${p.name}/${p.protocol}/${p.port}`;
+  }
+  return key;
+}
+/** The key of a slice's port list of up to four ports ("\u0000": no name, "-": no port number). */
+function slicePortsKey(ports: readonly SlicePort[]): string | undefined {
+  if (ports.length === 0 || ports.length > 4) return undefined;
+  let key = 'E';
+  for (const p of ports) key += `|${p.name ?? '\u0000'}/${p.protocol}/${p.port ?? '-'}`;
+  return key;
+}
+
 function isPlainStringEntry(this: Rec, k: string): boolean {
   return k !== '__proto__' && typeof this[k] === 'string';
 }
@@ -267,7 +302,6 @@ export function validateService(raw: unknown): Service {
     seen.add(name);
     return { name, protocol, port, nodePort };
   });
-
   const externalIPs = r
     .arr(spec.externalIPs, 'spec.externalIPs')
     .map((v, i) => r.ip(v, `spec.externalIPs[${i}]`));
@@ -340,7 +374,7 @@ export function validateService(raw: unknown): Service {
     type,
     clusterIP: clusterIP === '' && clusterIPs.length > 0 ? (clusterIPs[0] ?? '') : clusterIP,
     clusterIPs: clusterIPs.length > 0 ? clusterIPs : clusterIP !== '' ? [clusterIP] : NO_ITEMS,
-    ports,
+    ports: sharedList(servicePortsKey(ports), ports),
     externalIPs: externalIPs.length > 0 ? externalIPs : NO_ITEMS,
     loadBalancerIngress: loadBalancerIngress.length > 0 ? loadBalancerIngress : NO_ITEMS,
     loadBalancerSourceRanges: loadBalancerSourceRanges.length > 0 ? loadBalancerSourceRanges : NO_ITEMS,
@@ -491,7 +525,13 @@ export function validateEndpointSlice(raw: unknown): EndpointSlice {
   const svc = meta.labels['kubernetes.io/service-name'];
   if (svc !== undefined && !isDNS1035Label(svc))
     r.fail('metadata.labels[kubernetes.io/service-name]', svc, 'must be a valid Service name');
-  return { kind: 'EndpointSlice', meta, addressType, endpoints, ports };
+  return {
+    kind: 'EndpointSlice',
+    meta,
+    addressType,
+    endpoints,
+    ports: sharedList(slicePortsKey(ports), ports),
+  };
 }
 
 /** Validates a core/v1 Node (only the fields kube-proxy reads). */
