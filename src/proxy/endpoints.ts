@@ -51,7 +51,7 @@ export function mergeSlices(
         const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
         const endpoint = v6 ? `[${addr}]:${sp.port}` : `${addr}:${sp.port}`;
         if (!isLocal && set.has(endpoint)) continue;
-        set.set(endpoint, makeEndpoint(addr, sp.port, isLocal, ep));
+        set.set(endpoint, makeEndpoint(sp.port, isLocal, ep));
       }
     }
   }
@@ -79,19 +79,22 @@ function hintSet(names: readonly string[] | undefined): ReadonlySet<string> | un
 }
 
 /**
- * An endpoint of one service port as the state holds it: its address, port and locality, and the
- * validated slice endpoint it came from, which the tracker keeps anyway; the conditions, node, zone,
- * hints and the "ip:port" text are read from there (or built) when asked for. Four fields where a
- * copy of every field and a rope for the "ip:port" took 144 bytes per endpoint (56 here): 250,000
+ * An endpoint of one service port as the state holds it: its port and locality, and the validated
+ * slice endpoint it came from, which the tracker keeps anyway; the address, conditions, node, zone,
+ * hints and the "ip:port" text are read from there (or built) when asked for. Three fields where a
+ * copy of every field and a rope for the "ip:port" took 144 bytes per endpoint (48 here): 250,000
  * endpoints at 50,000 Services.
  */
 class SliceEndpointRef implements Endpoint {
   constructor(
-    readonly ip: string,
     readonly port: number,
     readonly isLocal: boolean,
     private readonly from: SliceEndpoint,
   ) {}
+  /** The slice endpoint's first address (the only one that counts, as upstream). */
+  get ip(): string {
+    return this.from.addresses[0]!;
+  }
   get endpoint(): string {
     return endpointString(this.ip, this.port);
   }
@@ -140,8 +143,8 @@ export function endpointString(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-function makeEndpoint(addr: string, port: number, isLocal: boolean, ep: SliceEndpoint): Endpoint {
-  return new SliceEndpointRef(addr, port, isLocal, ep);
+function makeEndpoint(port: number, isLocal: boolean, ep: SliceEndpoint): Endpoint {
+  return new SliceEndpointRef(port, isLocal, ep);
 }
 
 function allOfFamily(endpoints: EndpointSlice['endpoints'], family: IPFamily): boolean {
@@ -193,9 +196,8 @@ function mergeOne(
       // Usually every endpoint counts: map() gives a list of exactly that length (pushes would
       // leave room for 17, kept for as long as the state lives).
       list = slice.endpoints.map((ep) => {
-        const addr = ep.addresses[0]!;
         const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
-        return makeEndpoint(addr, port, isLocal, ep);
+        return makeEndpoint(port, isLocal, ep);
       });
     } else {
       list = prev ?? [];
@@ -203,7 +205,7 @@ function mergeOne(
         const addr = ep.addresses[0];
         if (addr === undefined || familyOfValid(addr) !== family) continue;
         const isLocal = ep.nodeName !== undefined && ep.nodeName === nodeName;
-        list.push(makeEndpoint(addr, port, isLocal, ep));
+        list.push(makeEndpoint(port, isLocal, ep));
       }
     }
     // Slices usually list their endpoints in order already: sort only when they are not. The check
