@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLab, type LabProcess } from '../../e2e/lab/topology.js';
 import { pollUntil } from '../../e2e/lab/poll.js';
+import { nodeFile, serviceFile } from './fixture.js';
 
 // userspace: the relay with its NAT portals (the default --userspace-portals) through iptables-nft.
 // ipvs: run inside the IPVS VM (e2e/vm/run-in-ipvs-vm.sh; this kernel has no IPVS).
@@ -49,35 +50,6 @@ const n = Number(process.argv[2] ?? 10_000);
 const modes = (process.argv[3] ?? 'nftables,iptables-legacy,iptables-nft').split(',') as Mode[];
 const churnSeconds = Number(process.argv[4] ?? 0);
 const rate = Number(process.argv[5] ?? 20);
-
-function files(i: number, gen: number): string {
-  const ns = `ns${i % 50}`;
-  const svc = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { namespace: ns, name: `svc-${i}` },
-    spec: {
-      clusterIP: `172.30.${1 + (i >> 8)}.${i & 255}`,
-      ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }],
-    },
-  };
-  const slice = {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { namespace: ns, name: `svc-${i}-1`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-    addressType: 'IPv4',
-    endpoints: [0, 1, 2, 3, 4].map((j) => {
-      const k = (i * 5 + j + gen * 7) % (250 * 256);
-      return {
-        addresses: [`10.250.${k >> 8}.${k & 255}`],
-        nodeName: `node-${j}`,
-        conditions: { ready: true, serving: true, terminating: false },
-      };
-    }),
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  };
-  return `${JSON.stringify(svc)}\n---\n${JSON.stringify(slice)}\n`;
-}
 
 function status(pid: number): { rss: number; hwm: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -152,17 +124,8 @@ async function runMode(mode: Mode): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kpt-memory-'));
   let daemon: LabProcess | undefined;
   try {
-    writeFileSync(
-      join(dir, 'node.yaml'),
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Node',
-        metadata: { name: NODE_NAME },
-        spec: { podCIDRs: ['10.244.0.0/24'] },
-        status: { addresses: [{ type: 'InternalIP', address: lab.node.ip }] },
-      }),
-    );
-    for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), files(i, 0));
+    writeFileSync(join(dir, 'node.yaml'), nodeFile(NODE_NAME, lab.node.ip));
+    for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceFile(i, 0));
     const t0 = Date.now();
     const start = (): LabProcess =>
       lab.spawnInNode(
@@ -247,7 +210,7 @@ async function runMode(mode: Mode): Promise<void> {
         for (let k = 0; k < rate; k++) {
           const i = Math.floor(Math.random() * n);
           const tmp = join(dir, `.svc-${i}.tmp`);
-          writeFileSync(tmp, files(i, gen++));
+          writeFileSync(tmp, serviceFile(i, gen++));
           renameSync(tmp, join(dir, `svc-${i}.yaml`));
           changes++;
         }

@@ -25,59 +25,21 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { writeHeapSnapshot } from 'node:v8';
+import { nodeFile, serviceFile } from './fixture.js';
 
 const HERE = fileURLToPath(new URL('../..', import.meta.url));
 const NODE_NAME = 'node-1';
 
-/** bench/memory/bench.ts's file of Service i (generation `gen`: its churn writes gen 1, 2, ...). */
-function fileText(i: number, gen = 0): string {
-  const ns = `ns${i % 50}`;
-  const svc = {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { namespace: ns, name: `svc-${i}` },
-    spec: {
-      clusterIP: `172.30.${1 + (i >> 8)}.${i & 255}`,
-      ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }],
-    },
-  };
-  const slice = {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { namespace: ns, name: `svc-${i}-1`, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-    addressType: 'IPv4',
-    endpoints: [0, 1, 2, 3, 4].map((j) => {
-      const k = (i * 5 + j + gen * 7) % (250 * 256);
-      return {
-        addresses: [`10.250.${k >> 8}.${k & 255}`],
-        nodeName: `node-${j}`,
-        conditions: { ready: true, serving: true, terminating: false },
-      };
-    }),
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  };
-  return `${JSON.stringify(svc)}\n---\n${JSON.stringify(slice)}\n`;
-}
-
 function writeFolder(n: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'kpt-state-heap-'));
-  writeFileSync(
-    join(dir, 'node.yaml'),
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name: NODE_NAME },
-      spec: { podCIDRs: ['10.244.0.0/24'] },
-      status: { addresses: [{ type: 'InternalIP', address: '10.0.0.2' }] },
-    }),
-  );
+  writeFileSync(join(dir, 'node.yaml'), nodeFile(NODE_NAME, '10.0.0.2'));
   writeServices(dir, n);
   return dir;
 }
 
 /** Every Service's file at generation 0 (before each case: the previous case's churn moved them on). */
 function writeServices(dir: string, n: number): void {
-  for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), fileText(i));
+  for (let i = 0; i < n; i++) writeFileSync(join(dir, `svc-${i}.yaml`), serviceFile(i));
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -147,7 +109,7 @@ async function child(root: string, dir: string): Promise<ChildResult> {
   // entry carries its change fingerprint, as after an hour of churn.
   for (let i = 0; i < ports; i++) {
     const tmp = join(dir, `.svc-${i}.yaml.tmp`);
-    writeFileSync(tmp, fileText(i, 1));
+    writeFileSync(tmp, serviceFile(i, 1));
     renameSync(tmp, join(dir, `svc-${i}.yaml`));
   }
   // Every slice updated, then the watch quiet for 2 s (a scan still reading would hold its files).
