@@ -227,6 +227,15 @@ COMMIT
     const exit = await p.stop();
     assert.equal(exit.signal, 'SIGTERM');
   });
+
+  test('stop() of a process that ignores SIGTERM kills it and resolves (the wait keeps the loop alive)', async () => {
+    // The process and its pipes are unref'd: the wait after SIGKILL must hold the event loop itself
+    // (without it node:test reports a promise still pending when the event loop resolved).
+    const p = lab.spawnInNode('sh', ['-c', 'trap "" TERM; echo started; while :; do sleep 1; done']);
+    await p.waitForOutput(/started/);
+    const exit = await p.stop(200);
+    assert.equal(exit.signal, 'SIGKILL');
+  });
 });
 
 describe('lab lifecycle', { skip }, () => {

@@ -218,7 +218,16 @@ export class LabProcess {
     clearTimeout(timer);
     if (first) return first;
     this.signal('SIGKILL');
-    return this.exited;
+    // The child and its pipes are unref'd: without a timer of ours nothing keeps the event loop
+    // alive until its 'close' arrives, and a script awaiting stop() at top level would end with
+    // exit code 13 (an unsettled await; seen in the IPVS VM, where the daemon outlived SIGTERM's
+    // grace). The timer only keeps the loop alive; the wait ends with the exit.
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      return await this.exited;
+    } finally {
+      clearInterval(keepAlive);
+    }
   }
 
   /** Whether the process (and its stdio pipes) keep the event loop alive. */
