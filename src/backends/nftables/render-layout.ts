@@ -248,12 +248,12 @@ export function layoutBase(
   // later transaction adds a rule using it ("conflicting protocols specified: tcp vs. th").
   for (const p of PROTOCOLS) {
     b.set(
-      `cluster-targets-${p}`,
+      TARGET_MAPS[p]!.cluster,
       'map',
       `typeof ${ip} daddr . ${p} dport . numgen random mod 1 : ${ip} daddr . ${p} dport ; comment "cluster IP . port . slot -> ${p} DNAT destination" ;`,
     );
     b.set(
-      `endpoint-targets-${p}`,
+      TARGET_MAPS[p]!.endpoint,
       'map',
       `typeof numgen random mod 1 : ${ip} daddr . ${p} dport ; comment "endpoint slot -> ${p} DNAT destination" ;`,
     );
@@ -327,14 +327,11 @@ const PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
  */
 const cat = (...parts: (string | number)[]): string => parts.join('');
 
-const SET_NAMES = new Map<string, string>();
-/** One string object per set name (e.g. `cluster-targets-tcp`), however many fragments name it. */
-function setName(prefix: string, proto: string): string {
-  const k = prefix + proto;
-  let v = SET_NAMES.get(k);
-  if (v === undefined) SET_NAMES.set(k, (v = cat(prefix, proto)));
-  return v;
-}
+/** The per-protocol DNAT maps' names: one string object each, however many fragments name them. */
+const TARGET_MAPS: Readonly<Record<string, { readonly cluster: string; readonly endpoint: string }>> =
+  Object.fromEntries(
+    PROTOCOLS.map((p) => [p, { cluster: `cluster-targets-${p}`, endpoint: `endpoint-targets-${p}` }]),
+  );
 
 /**
  * The shared ClusterIP class chains and their `goto` verdicts, one object per distinct content
@@ -352,7 +349,7 @@ function classChain(proto: string, n: number, fam: string, masq: string | undefi
     rules.push(
       cat(
         `meta l4proto ${proto} dnat ${fam} to ${fam} daddr . ${proto} dport . numgen random mod ${n} map @`,
-        setName('cluster-targets-', proto),
+        TARGET_MAPS[proto]!.cluster,
       ),
     );
     v = { chain: Object.freeze({ name, rules: Object.freeze(rules) }), verdict: cat('goto ', name) };
@@ -446,7 +443,7 @@ export function serviceFragment(
       );
       sharedChains.push(cls.chain);
       elem('service-ips', svcElem(info.clusterIP), cls.verdict);
-      const targets = setName('cluster-targets-', proto);
+      const targets = TARGET_MAPS[proto]!.cluster;
       internalEndpoints.forEach((e, i) =>
         elem(targets, cat(info.clusterIP, ' . ', info.port, ' . ', i), cat(e.ip, ' . ', e.port)),
       );
@@ -531,7 +528,7 @@ export function serviceFragment(
       });
     } else {
       rules.push(`meta l4proto ${proto} dnat ${fam} to ${pick} map @endpoint-targets-${proto}`);
-      const targets = setName('endpoint-targets-', proto);
+      const targets = TARGET_MAPS[proto]!.endpoint;
       eps.forEach((e, i) => elem(targets, String(slot.base + i), cat(e.ip, ' . ', e.port)));
     }
   }
