@@ -18,14 +18,14 @@ const slice = (name: string): KubeObject =>
     endpoints: [],
   });
 const m = (...objs: KubeObject[]): Map<string, KubeObject> => new Map(objs.map((o) => [objectKey(o), o]));
+/** The diff's events as "type Kind/namespace/name". */
+const events = (prev: Map<string, KubeObject>, next: Map<string, KubeObject>): string[] =>
+  diffObjectSets(prev, next).map((e) => (e.type === 'synced' ? e.type : `${e.type} ${objectKey(e.object)}`));
 
 test('add, update (content changed only), delete; deletes first, services before slices on add', () => {
   const prev = m(svc('a'), svc('b'), slice('a-1'));
   const next = m(svc('a'), svc('b', 81), svc('c'), slice('c-1'));
-  const ev = diffObjectSets(prev, next).map((e) =>
-    e.type === 'synced' ? e.type : `${e.type} ${objectKey(e.object)}`,
-  );
-  assert.deepEqual(ev, [
+  assert.deepEqual(events(prev, next), [
     'delete EndpointSlice/default/a-1',
     'update Service/default/b',
     'add Service/default/c',
@@ -43,10 +43,7 @@ test('key order does not count as a change', () => {
 test('deletes run slices before Services and every kind is in key order; unknown kinds give no event', () => {
   const prev = m(svc('b'), svc('a'), slice('b-1'), slice('a-1'));
   const next = m(svc('d'), svc('c'), slice('d-1'), slice('c-1'));
-  const ev = diffObjectSets(prev, next).map((e) =>
-    e.type === 'synced' ? e.type : `${e.type} ${objectKey(e.object)}`,
-  );
-  assert.deepEqual(ev, [
+  assert.deepEqual(events(prev, next), [
     'delete EndpointSlice/default/a-1',
     'delete EndpointSlice/default/b-1',
     'delete Service/default/a',
