@@ -124,15 +124,26 @@ export interface ChainRule {
   readonly args: readonly string[];
 }
 
-/** `iptables-save [-t table]`: the table's text (all tables without one). */
+/**
+ * `iptables-save [-t table]`: the table's text (all tables without one); with `onChunk`, the text is
+ * handed to it as it arrives and '' is returned.
+ */
 export async function iptablesSave(
   exec: Exec,
   tools: IPTablesTools,
   table?: string,
   timeoutMs?: number,
+  onChunk?: (chunk: string) => void,
 ): Promise<string> {
   const args = table === undefined ? [] : ['-t', table];
-  return (await exec(tools.save, args, timeoutMs === undefined ? {} : { timeoutMs })).stdout;
+  const r = await exec(tools.save, args, {
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    ...(onChunk ? { onStdout: onChunk } : {}),
+  });
+  if (!onChunk) return r.stdout;
+  // An Exec that collects stdout anyway (the unit tests' fake) hands it over whole.
+  if (r.stdout !== '') onChunk(r.stdout);
+  return '';
 }
 
 /**

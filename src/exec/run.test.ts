@@ -75,3 +75,28 @@ test('run() writes inputChunks in order as the child reads them, several pipe bu
     [...Array(64).keys()],
   );
 });
+
+test('onStdout: stdout handed over in chunks as it arrives, not collected; a throwing sink fails the run', async () => {
+  const chunks: string[] = [];
+  // ~1 MB: several pipe reads.
+  const r = await run(
+    'sh',
+    ['-c', 'i=0; while [ $i -lt 2000 ]; do printf "%0500d\\n" $i; i=$((i+1)); done'],
+    {
+      onStdout: (c) => chunks.push(c),
+    },
+  );
+  assert.equal(r.stdout, '');
+  assert.ok(chunks.length > 1, `chunks: ${chunks.length}`);
+  const lines = chunks.join('').split('\n');
+  assert.equal(lines.length, 2001);
+  assert.equal(lines[1999], '1999'.padStart(500, '0'));
+  await assert.rejects(
+    run('sh', ['-c', 'echo one; exec sleep 5'], {
+      onStdout: () => {
+        throw new Error('sink refused');
+      },
+    }),
+    /sink refused/,
+  );
+});

@@ -33,6 +33,12 @@ export interface RunOptions {
    * wakes this process, and reading took twice as long on a loaded machine).
    */
   readonly stdoutToFile?: boolean;
+  /**
+   * Stdout is handed to this as it arrives (decoded text, chunks of any size) instead of being
+   * collected: RunResult.stdout is then ''. For outputs too big to hold whole (iptables-save at
+   * 50,000 Services). An exception it throws fails the run (the child is killed).
+   */
+  readonly onStdout?: (chunk: string) => void;
 }
 
 export interface RunResult {
@@ -95,11 +101,26 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     const out: string[] = [];
     const err: string[] = [];
     let timedOut = false;
+    let sinkError: Error | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
     }, opts.timeoutMs ?? 60_000);
-    child.stdout?.setEncoding('utf8').on('data', (s: string) => out.push(s));
+    const sink = opts.onStdout;
+    child.stdout?.setEncoding('utf8').on(
+      'data',
+      sink
+        ? (s: string) => {
+            if (sinkError !== undefined) return;
+            try {
+              sink(s);
+            } catch (e) {
+              sinkError = e instanceof Error ? e : new Error(`onStdout threw ${JSON.stringify(e)}`);
+              child.kill('SIGKILL');
+            }
+          }
+        : (s: string) => out.push(s),
+    );
     child.stderr?.setEncoding('utf8').on('data', (s: string) => err.push(s));
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -121,6 +142,10 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
       clearTimeout(timer);
       const stdout = dir === undefined ? out.join('') : fileOut();
       const stderr = err.join('');
+      if (sinkError !== undefined) {
+        reject(sinkError);
+        return;
+      }
       if (timedOut) {
         reject(new ExecError('KP_ERR_EXEC_TIMEOUT', command, args, code, stderr, stdout));
         return;

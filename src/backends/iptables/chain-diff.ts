@@ -157,7 +157,8 @@ export function detach(s: string): string {
 }
 
 /**
- * Keeps only the `known` entries the kernel confirms: the chain exists in `saved` with the same
+ * Keeps only the `known` entries the kernel confirms: the chain exists in `saved` (SavedTable.chains:
+ * digests) with the same
  * number of rules we wrote. Anything else (flushed tables, a chain edited by hand, a deleted chain)
  * is forgotten, so the next restore rewrites it. Returns how many entries were dropped.
  */
@@ -165,7 +166,7 @@ export function reconcileKnown(known: KnownChains, saved: ReadonlyMap<string, st
   let dropped = 0;
   for (const [chain, content] of known) {
     const have = saved.get(chain);
-    if (have === undefined || countRules(have) !== countRules(content)) {
+    if (have === undefined || digestRules(have) !== countRules(content)) {
       known.delete(chain);
       dropped++;
     }
@@ -194,4 +195,143 @@ export function hasJump(content: string | undefined, target: string, comment: st
       return true;
   }
   return false;
+}
+
+/**
+ * A chain's rule lines folded into a short record: `"<rules> <lane1> <lane2>"`, two independent
+ * 32-bit multiplicative hashes (cyrb53's lanes) over every line and its '\n'. A full sync keeps the
+ * saved chains in this form instead of the save text (at 50,000 Services the nat save is ~90 MB and
+ * would sit beside the whole render): adoption compares our rules' predicted save lines with it
+ * (digestLines), and the record check reads its rule count (digestRules). Two different chains
+ * match only by a 64-bit collision of both lanes with the same rule count.
+ */
+export class ChainDigest {
+  private rules = 0;
+  private h1 = 0xdeadbeef;
+  private h2 = 0x41c6ce57;
+
+  /** Continues `value` (a digest of the first lines of a chain) with more lines. */
+  static resume(value: string): ChainDigest {
+    const d = new ChainDigest();
+    const [n, a, b] = value.split(' ');
+    d.rules = Number(n);
+    d.h1 = parseInt(a!, 36) | 0;
+    d.h2 = parseInt(b!, 36) | 0;
+    return d;
+  }
+
+  /** Folds in one line (without its '\n'), or `line.slice(from, to)` without copying it. */
+  add(line: string, from = 0, to = line.length): void {
+    let h1 = this.h1;
+    let h2 = this.h2;
+    for (let i = from; i < to; i++) {
+      const c = line.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    this.h1 = Math.imul(h1 ^ 10, 2654435761);
+    this.h2 = Math.imul(h2 ^ 10, 1597334677);
+    this.rules++;
+  }
+
+  value(): string {
+    return `${this.rules} ${(this.h1 >>> 0).toString(36)} ${(this.h2 >>> 0).toString(36)}`;
+  }
+}
+
+/** The digest of a chain without rules. */
+export const EMPTY_DIGEST = new ChainDigest().value();
+
+/** The digest of a chain holding `lines` (in order). */
+export function digestLines(lines: Iterable<string>): string {
+  const d = new ChainDigest();
+  for (const l of lines) d.add(l);
+  return d.value();
+}
+
+/** How many rules a digest (ChainDigest) counts. */
+export function digestRules(digest: string): number {
+  return parseInt(digest, 10);
+}
+
+/** One table's iptables-save, as a full sync keeps it (SaveReader). */
+export interface SavedTable {
+  /** Every chain the save declares or has rules for -> the digest of its `-A` lines (ChainDigest). */
+  readonly chains: Map<string, string>;
+  /** The rule text (one content string, as parseSave gives it) of the chains asked for that exist. */
+  readonly texts: Map<string, string>;
+}
+
+/**
+ * Reads an iptables-save text as it arrives, in chunks of any size, into a SavedTable: the chains'
+ * digests, and the text of a few chains (`keep`: the built-in chains holding our jumps, the canary).
+ * Nothing else of the text is kept, so the save is never held whole (iptablesSave's `onChunk`).
+ */
+export class SaveReader {
+  private readonly chains = new Map<string, string>();
+  private readonly kept = new Map<string, string[]>();
+  private rest = '';
+  private cur: string | undefined;
+  private digest: ChainDigest | undefined;
+
+  constructor(private readonly keep: ReadonlySet<string> = new Set()) {}
+
+  /** Takes the next chunk of the text. */
+  push(chunk: string): void {
+    const text = this.rest === '' ? chunk : this.rest + chunk;
+    let pos = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', pos)) {
+      this.line(text, pos, nl);
+      pos = nl + 1;
+    }
+    this.rest = detach(text.slice(pos));
+  }
+
+  /** The table, once the whole text was pushed. */
+  end(): SavedTable {
+    if (this.rest !== '') this.line(this.rest, 0, this.rest.length);
+    this.rest = '';
+    this.flush();
+    const texts = new Map<string, string>();
+    for (const [c, lines] of this.kept) texts.set(c, chainContent(lines));
+    return { chains: this.chains, texts };
+  }
+
+  private line(text: string, from: number, to: number): void {
+    if (text.startsWith(':', from)) {
+      this.flush();
+      const sp = text.indexOf(' ', from);
+      this.declare(detach(text.slice(from + 1, sp < 0 || sp > to ? to : sp)));
+    } else if (text.startsWith('-A ', from)) {
+      const sp = text.indexOf(' ', from + 3);
+      const end = sp < 0 || sp > to ? to : sp;
+      if (
+        this.cur === undefined ||
+        this.cur.length !== end - from - 3 ||
+        !text.startsWith(this.cur, from + 3)
+      ) {
+        this.flush();
+        const name = detach(text.slice(from + 3, end));
+        this.declare(name);
+        this.cur = name;
+        // Rules of one chain split by another chain's (not seen from iptables-save): continued.
+        const before = this.chains.get(name)!;
+        this.digest = before === EMPTY_DIGEST ? new ChainDigest() : ChainDigest.resume(before);
+      }
+      this.digest!.add(text, from, to);
+      this.kept.get(this.cur)?.push(text.slice(from, to));
+    } else this.flush();
+  }
+
+  private declare(name: string): void {
+    if (this.chains.has(name)) return;
+    this.chains.set(name, EMPTY_DIGEST);
+    if (this.keep.has(name)) this.kept.set(name, []);
+  }
+
+  private flush(): void {
+    if (this.cur !== undefined) this.chains.set(this.cur, this.digest!.value());
+    this.cur = undefined;
+    this.digest = undefined;
+  }
 }

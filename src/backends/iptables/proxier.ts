@@ -36,11 +36,13 @@ import {
   commentOf,
   contentRules,
   countRules,
-  detach,
+  ChainDigest,
+  digestRules,
   hasJump,
-  parseSave,
   reconcileKnown,
+  SaveReader,
   type KnownChains,
+  type SavedTable,
   type SplitTable,
 } from './chain-diff.js';
 import {
@@ -53,7 +55,7 @@ import {
 } from '../../exec/iptables.js';
 import { defaultExec } from '../../exec/run.js';
 import { PROC_SYS, readSysctl, sysctlName, writeSysctl } from '../../exec/sysctl.js';
-import { sameChain } from './save-normalize.js';
+import { savedForm } from './save-normalize.js';
 import {
   planRestores,
   renderIncremental,
@@ -96,18 +98,11 @@ export interface IPTablesProxierOptions {
 const JUMP_CHAINS = [...new Set(JUMP_RULES.map((j) => j.chain))];
 
 /**
- * The part of one table's parsed save that the jump and canary check reads (renderJumpsAndCanaries):
- * the rules of the built-in chains holding our jumps, and whether the canary exists. Fresh strings:
- * they outlive the save text, which they must not keep alive.
+ * The chains whose saved text a full sync keeps (SaveReader): the jump and canary check
+ * (renderJumpsAndCanaries) reads the built-in chains holding our jumps and whether the canary and
+ * KUBE-FIREWALL exist. Every other chain is kept as a digest only.
  */
-function saveExcerpt(saved: ReadonlyMap<string, string>): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const c of [KUBE_PROXY_CANARY, KUBE_FIREWALL, ...JUMP_CHAINS]) {
-    const content = saved.get(c);
-    if (content !== undefined) out.set(c, detach(content));
-  }
-  return out;
-}
+const EXCERPT_CHAINS: ReadonlySet<string> = new Set([KUBE_PROXY_CANARY, KUBE_FIREWALL, ...JUMP_CHAINS]);
 
 /** Per-table bookkeeping of what the kernel holds from us. */
 interface TableState {
@@ -173,26 +168,28 @@ export class IPTablesProxier implements Proxier {
   async sync(state: DesiredState, full: boolean): Promise<SyncOutcome> {
     const t = this.o.tools;
     let saveMs = 0;
-    // Full syncs: each table's save parsed once (one content string per chain), for the record
-    // check and adoption; then dropped, before the restores run. The jumps are checked against a
-    // small excerpt of it (the built-in chains and the canary).
-    let saved: Record<IPTablesTable, Map<string, string>> | undefined;
+    // Full syncs: each table's save read as it arrives into a digest per chain (SaveReader; the
+    // text itself is never held: ~90 MB of nat at 50,000 Services), for the record check and
+    // adoption; then dropped, before the restores run. The jumps are checked against the text of
+    // the few chains that hold them (EXCERPT_CHAINS).
+    let saved: Record<IPTablesTable, SavedTable> | undefined;
     let jumpCheck: Record<IPTablesTable, Map<string, string>> | undefined;
     if (full) {
       const s0 = performance.now();
-      const [nat, filter] = await Promise.all([
-        iptablesSave(this.exec, t, 'nat', RESTORE_TIMEOUT_MS),
-        iptablesSave(this.exec, t, 'filter', RESTORE_TIMEOUT_MS),
-      ]);
-      saveMs = performance.now() - s0;
-      saved = { nat: parseSave(nat), filter: parseSave(filter) };
-      jumpCheck = {
-        nat: saveExcerpt(saved.nat),
-        filter: saveExcerpt(saved.filter),
+      const read = async (table: IPTablesTable): Promise<SavedTable> => {
+        const reader = new SaveReader(EXCERPT_CHAINS);
+        await iptablesSave(this.exec, t, table, RESTORE_TIMEOUT_MS, (chunk) => {
+          reader.push(chunk);
+        });
+        return reader.end();
       };
-      this.natChains = new Set(saved.nat.keys());
-      const droppedNat = reconcileKnown(this.tables.nat.known, saved.nat);
-      const droppedFilter = reconcileKnown(this.tables.filter.known, saved.filter);
+      const [nat, filter] = await Promise.all([read('nat'), read('filter')]);
+      saveMs = performance.now() - s0;
+      saved = { nat, filter };
+      jumpCheck = { nat: nat.texts, filter: filter.texts };
+      this.natChains = new Set(nat.chains.keys());
+      const droppedNat = reconcileKnown(this.tables.nat.known, nat.chains);
+      const droppedFilter = reconcileKnown(this.tables.filter.known, filter.chains);
       if (droppedNat + droppedFilter > 0)
         this.log.info(
           { nat: droppedNat, filter: droppedFilter },
@@ -214,12 +211,12 @@ export class IPTablesProxier implements Proxier {
     // After a restart (or a chain we forgot) the kernel may already hold exactly our rules: adopt
     // those chains instead of rewriting them (save-normalize.ts predicts iptables-save's text).
     const adopted = saved
-      ? this.adopt('filter', filterT, saved.filter, state.family) +
-        this.adopt('nat', natT, saved.nat, state.family)
+      ? this.adopt('filter', filterT, saved.filter.chains, state.family) +
+        this.adopt('nat', natT, saved.nat.chains, state.family)
       : 0;
     if (adopted > 0)
       this.log.info({ chains: adopted }, 'chains already hold our rules; kept without rewriting');
-    // The save texts are not needed any more: let them go before the restores.
+    // The saved digests are not needed any more: let them go before the restores.
     saved = undefined;
     const limit =
       this.o.maxChainsPerRestore ?? (this.o.tools.backend === 'nft' ? 1000 : Number.POSITIVE_INFINITY);
@@ -352,7 +349,8 @@ export class IPTablesProxier implements Proxier {
 
   /**
    * Records as written every chain of `doc` we have no record of whose saved rules are exactly what
-   * we would write. Returns how many were adopted.
+   * we would write: the digest (ChainDigest) of the lines iptables-save would print for our rules
+   * (save-normalize.ts savedForm) equals the saved chain's. Returns how many were adopted.
    */
   private adopt(
     table: IPTablesTable,
@@ -364,17 +362,30 @@ export class IPTablesProxier implements Proxier {
     let n = 0;
     for (const c of doc.chains) {
       if (known.has(c)) continue;
-      const haveContent = saved.get(c);
-      if (haveContent === undefined) continue;
+      const have = saved.get(c);
+      if (have === undefined) continue;
       const content = doc.rules.get(c) ?? '';
       const want = contentRules(content);
-      const have = contentRules(haveContent);
-      if (!sameChain(want, have, family)) {
-        // Why a restarted proxy rewrites a chain it found: the first line that differs.
-        let i = want.findIndex((w, k) => have[k] === undefined || !sameChain([w], [have[k]], family));
-        if (i < 0) i = want.length;
+      const digest = new ChainDigest();
+      let unpredictable: string | undefined;
+      for (const w of want) {
+        const line = savedForm(w, family);
+        if (line === undefined) {
+          unpredictable = w;
+          break;
+        }
+        digest.add(line);
+      }
+      if (unpredictable !== undefined || digest.value() !== have) {
+        // Why a restarted proxy rewrites a chain it found (the saved text itself is not kept).
         this.log.debug(
-          { table, chain: c, want: want[i] ?? '(none)', have: have[i] ?? '(none)', line: i },
+          {
+            table,
+            chain: c,
+            rules: want.length,
+            savedRules: digestRules(have),
+            ...(unpredictable !== undefined ? { unpredictable } : {}),
+          },
           'chain in the kernel differs from ours; rewriting it',
         );
         continue;
