@@ -7,8 +7,9 @@
  *   node --import tsx bench/memory/bench.ts [services=10000]
  *     [modes=nftables,iptables-legacy,iptables-nft; also userspace, and ipvs in the IPVS VM]
  *     [churnSeconds=0] [rate=20]
- * Prints a markdown table (and one row per churn minute). KPT_BENCH_RESTART=1 then restarts the daemon
- * on the programmed node and prints a row for its first full sync (it adopts the rules in place).
+ * Prints a markdown table (and one row per churn minute). KPT_BENCH_DRIFT_SYNC=1 (iptables modes) then
+ * forces a full sync of the running daemon and prints its own peak; KPT_BENCH_RESTART=1 then restarts
+ * the daemon on the programmed node and prints a row for its first full sync (it adopts the rules in place).
  */
 import {
   existsSync,
@@ -227,6 +228,43 @@ async function runMode(mode: Mode): Promise<void> {
         await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (Date.now() - tick))));
       }
       endTrace();
+    }
+    if (process.env.KPT_BENCH_DRIFT_SYNC && (mode === 'iptables-legacy' || mode === 'iptables-nft')) {
+      // A running daemon's later full sync (as its hourly one): it reads the saves of the whole
+      // ruleset with its record of what it wrote intact. Forced by removing our jump from nat
+      // PREROUTING (the drift check, every syncPeriod, finds it), with the peak counter reset first
+      // (clear_refs 5), so the row's VmHWM is this sync's alone.
+      const before = fullSyncs(d);
+      writeFileSync(`/proc/${d.pid}/clear_refs`, '5');
+      const f0 = Date.now();
+      await lab.exec(lab.node, mode === 'iptables-legacy' ? 'iptables-legacy' : 'iptables-nft', [
+        '-w',
+        '-t',
+        'nat',
+        '-D',
+        'PREROUTING',
+        '-m',
+        'comment',
+        '--comment',
+        'kubernetes service portals',
+        '-j',
+        'KUBE-SERVICES',
+      ]);
+      await pollUntil(
+        'the full sync after the drift',
+        () => Promise.resolve(fullSyncs(d) > before || undefined),
+        {
+          timeoutMs: 600_000,
+          intervalMs: 500,
+          diagnostics: () => d.tail(20),
+        },
+      );
+      const fullMs = Date.now() - f0;
+      await new Promise((res) => setTimeout(res, 10_000));
+      const fs = status(d.pid);
+      console.log(
+        `| ${mode} later full sync | ${n} x 5 | ${(fullMs / 1000).toFixed(1)} s (drift found, then synced) | ${fs.hwm.toFixed(0)} MB | ${fs.rss.toFixed(0)} MB | ${children(d.pid)} | load ${loadavg()[0]!.toFixed(1)} |`,
+      );
     }
     if (process.env.KPT_BENCH_RESTART) {
       // A restart onto the programmed node: the first full sync then reads and parses saves of the

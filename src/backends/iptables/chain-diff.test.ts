@@ -10,6 +10,8 @@ import {
   hasJump,
   parseSave,
   reconcileKnown,
+  recordOf,
+  recordRules,
   SaveReader,
   splitLines,
   splitTable,
@@ -38,16 +40,16 @@ test('splitTable groups rules by chain and keeps -X lines', () => {
 
 test('reconcileKnown forgets chains the kernel lost or whose rule count differs', () => {
   const known = new Map([
-    ['KUBE-SVC-A', 'r1\nr2'],
-    ['KUBE-SVC-B', 'r1'],
-    ['KUBE-SVC-C', ''],
+    ['KUBE-SVC-A', recordOf('KUBE-SVC-A', 'r1\nr2')],
+    ['KUBE-SVC-B', recordOf('KUBE-SVC-B', 'r1')],
+    ['KUBE-SVC-C', recordOf('KUBE-SVC-C', '')],
   ]);
   const reader = new SaveReader();
   reader.push('*nat\n:KUBE-SVC-A - [0:0]\n:KUBE-SVC-C - [0:0]\n-A KUBE-SVC-A x\n-A KUBE-SVC-A y\nCOMMIT\n');
   const saved = reader.end().chains;
   assert.equal(reconcileKnown(known, saved), 1);
   assert.deepEqual([...known.keys()], ['KUBE-SVC-A', 'KUBE-SVC-C']);
-  known.set('KUBE-SVC-A', 'only one');
+  known.set('KUBE-SVC-A', recordOf('KUBE-SVC-A', 'only one'));
   assert.equal(reconcileKnown(known, saved), 1);
   assert.deepEqual([...known.keys()], ['KUBE-SVC-C']);
 });
@@ -160,4 +162,17 @@ test('ChainDigest tells apart changed, reordered, moved and re-split lines; resu
   resumed.add(`xx${base[1]!}yy`, 2, 2 + base[1]!.length);
   assert.equal(resumed.value(), digests[0]);
   assert.equal(digestRules(digests[0]!), 2);
+});
+
+test('recordOf: a service chain is recorded as the digest of its lines, a dispatch chain as its content', () => {
+  const sep =
+    '-A KUBE-SEP-X -s 10.0.0.1/32 -j KUBE-MARK-MASQ\n-A KUBE-SEP-X -p tcp -j DNAT --to-destination 10.0.0.1:80';
+  assert.equal(recordOf('KUBE-SEP-X', sep), digestLines(contentRules(sep)));
+  assert.equal(recordRules('KUBE-SEP-X', recordOf('KUBE-SEP-X', sep)), 2);
+  assert.notEqual(recordOf('KUBE-SEP-X', sep), recordOf('KUBE-SEP-X', sep.replace(':80', ':81')));
+  assert.equal(recordOf('KUBE-SVC-X', ''), EMPTY_DIGEST);
+  assert.equal(recordRules('KUBE-SVC-X', EMPTY_DIGEST), 0);
+  const dispatch = '-A KUBE-SERVICES -j KUBE-SVC-X\n-A KUBE-SERVICES -j KUBE-NODEPORTS';
+  assert.equal(recordOf('KUBE-SERVICES', dispatch), dispatch);
+  assert.equal(recordRules('KUBE-SERVICES', dispatch), 2);
 });

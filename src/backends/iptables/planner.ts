@@ -24,6 +24,7 @@ import {
   contentRules,
   countRules,
   hasJump,
+  recordOf,
   splitLines,
   type KnownChains,
   type SplitTable,
@@ -49,7 +50,7 @@ export interface RestorePlan {
   unchanged: number;
   edited: number;
   writtenPerTable: Record<IPTablesTable, number>;
-  /** Per table: chain -> the content to record once the restores succeed. */
+  /** Per table: chain -> its record (chain-diff.ts recordOf) once the restores succeed. */
   pending: Record<IPTablesTable, Map<string, string>>;
 }
 
@@ -406,7 +407,14 @@ export function planRestores(
   const topChains = natT.chains.filter((c) => !isServiceChainName(c) && !natDeleted.has(c));
 
   // Service chains that must be written, in document order (a service's chains are adjacent).
-  const toWrite = serviceChains.filter((c) => book.known.nat.get(c) !== (natT.rules.get(c) ?? ''));
+  // Their records, computed once here for the chains written (section reads them).
+  const records = new Map<string, string>();
+  const toWrite = serviceChains.filter((c) => {
+    const record = recordOf(c, natT.rules.get(c) ?? '');
+    if (book.known.nat.get(c) === record) return false;
+    records.set(c, record);
+    return true;
+  });
   acc.unchanged += serviceChains.length - toWrite.length;
   const groups: string[][] = [];
   let cur: string[] = [];
@@ -431,11 +439,11 @@ export function planRestores(
         rules: 0,
       });
     for (const g of groups) {
-      const sec = section(acc, book, 'nat', natT, g, false);
+      const sec = section(acc, book, 'nat', natT, g, false, [], records);
       restores.push({ lines: sec.lines, touched: sec.touched, rules: sec.rules });
     }
   }
-  const natSec = section(acc, book, 'nat', natT, [...cur, ...topChains], true, natT.deletes);
+  const natSec = section(acc, book, 'nat', natT, [...cur, ...topChains], true, natT.deletes, records);
   const texts = [filterSec, natSec].filter((s) => s.nonEmpty);
   if (texts.length > 0 || restores.length === 0) {
     restores.push({
@@ -500,6 +508,7 @@ function section(
   chains: readonly string[],
   allowEdits: boolean,
   deletes: readonly string[] = [],
+  records: ReadonlyMap<string, string> = new Map(),
 ): { lines: string[]; touched: [IPTablesTable, string][]; rules: number; nonEmpty: boolean } {
   const known = book.known[table];
   const declare: string[] = [];
@@ -509,13 +518,14 @@ function section(
   let rules = 0;
   for (const c of chains) {
     const content = doc.rules.get(c) ?? '';
+    const record = records.get(c) ?? recordOf(c, content);
     const before = known.get(c);
-    if (before === content) {
+    if (before === record) {
       acc.unchanged++;
       continue;
     }
     touched.push([table, c]);
-    acc.pending[table].set(c, content);
+    acc.pending[table].set(c, record);
     if (allowEdits && before !== undefined && EDITABLE_CHAINS.has(c)) {
       const edit = editInPlace(c, contentRules(before), contentRules(content));
       if (edit) {

@@ -35,11 +35,12 @@ import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, type IPTablesTable } from
 import {
   commentOf,
   contentRules,
-  countRules,
   ChainDigest,
   digestRules,
   hasJump,
   reconcileKnown,
+  recordOf,
+  recordRules,
   SaveReader,
   type KnownChains,
   type SavedTable,
@@ -390,7 +391,7 @@ export class IPTablesProxier implements Proxier {
         );
         continue;
       }
-      known.set(c, content);
+      known.set(c, recordOf(c, content));
       if (table === 'nat') this.natChains.add(c);
       n++;
     }
@@ -408,17 +409,18 @@ export class IPTablesProxier implements Proxier {
     };
   }
 
-  /** After every restore succeeded: the written chains' contents become the record. */
+  /** After every restore succeeded: the written chains' records (recordOf) become the record. */
   private commitKnown(table: IPTablesTable, doc: SplitTable, pending: ReadonlyMap<string, string>): void {
     const known = this.tables[table].known;
-    const count = (text: string | undefined): number => (text === undefined ? 0 : countRules(text));
-    for (const [c, content] of pending) {
-      this.ruleTotals[table] += count(content) - count(known.get(c));
-      known.set(c, content);
+    const count = (c: string, record: string | undefined): number =>
+      record === undefined ? 0 : recordRules(c, record);
+    for (const [c, record] of pending) {
+      this.ruleTotals[table] += count(c, record) - count(c, known.get(c));
+      known.set(c, record);
       if (table === 'nat') this.natChains.add(c);
     }
     for (const c of doc.deletes) {
-      this.ruleTotals[table] -= count(known.get(c));
+      this.ruleTotals[table] -= count(c, known.get(c));
       known.delete(c);
     }
   }
