@@ -237,6 +237,7 @@ async function runMode(mode: Mode): Promise<void> {
       const before = fullSyncs(d);
       writeFileSync(`/proc/${d.pid}/clear_refs`, '5');
       const f0 = Date.now();
+      const endDriftTrace = traceDaemon(d, f0, `${mode}.drift`);
       await lab.exec(lab.node, mode === 'iptables-legacy' ? 'iptables-legacy' : 'iptables-nft', [
         '-w',
         '-t',
@@ -262,6 +263,7 @@ async function runMode(mode: Mode): Promise<void> {
       const fullMs = Date.now() - f0;
       await new Promise((res) => setTimeout(res, 10_000));
       const fs = status(d.pid);
+      endDriftTrace();
       console.log(
         `| ${mode} later full sync | ${n} x 5 | ${(fullMs / 1000).toFixed(1)} s (drift found, then synced) | ${fs.hwm.toFixed(0)} MB | ${fs.rss.toFixed(0)} MB | ${children(d.pid)} | load ${loadavg()[0]!.toFixed(1)} |`,
       );

@@ -23,6 +23,11 @@ export interface SplitTable {
   readonly rules: ReadonlyMap<string, string>;
   /** `-X CHAIN` lines, in order. */
   readonly deletes: readonly string[];
+  /**
+   * Declared chains whose rules were left out because the kernel already holds them as recorded
+   * (the renderer's settledChains): `rules` has no entry for them; never write them.
+   */
+  readonly settled: ReadonlySet<string>;
 }
 
 /**
@@ -41,6 +46,7 @@ export function splitTable(section: string): SplitTable {
 export function splitLines(
   groups: readonly (readonly string[])[],
   contents?: ReadonlyMap<string, string>,
+  settled: ReadonlySet<string> = new Set(),
 ): SplitTable {
   const chains: string[] = [];
   // Only chains with rules get a list (with the renderer's grouping, a few dispatch chains).
@@ -66,11 +72,11 @@ export function splitLines(
     }
   }
   const rules = new Map<string, string>();
-  for (const name of chains) rules.set(name, '');
+  for (const name of chains) if (!settled.has(name)) rules.set(name, '');
   for (const [name, list] of lists) rules.set(name, chainContent(list));
   // Chains whose rules come already joined (the renderer's groupServiceChains); declared above.
   if (contents) for (const [name, content] of contents) rules.set(name, content);
-  return { chains, rules, deletes };
+  return { chains, rules, deletes, settled };
 }
 
 /**
@@ -339,7 +345,9 @@ export class SaveReader {
         !text.startsWith(this.cur, from + 3)
       ) {
         this.flush();
-        const name = detach(text.slice(from + 3, end));
+        // A declared chain's name is a copy already (the map's key); only a new one is copied.
+        const slice = text.slice(from + 3, end);
+        const name = this.chains.has(slice) ? slice : detach(slice);
         this.declare(name);
         this.cur = name;
         // Rules of one chain split by another chain's (not seen from iptables-save): continued.

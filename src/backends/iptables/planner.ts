@@ -242,6 +242,7 @@ export function renderWhole(
   book: ChainBook,
   conntrackLiberal: boolean,
   nfacct = false,
+  settle?: (chain: string, content: string) => boolean,
 ): Rendered {
   if (full) dispatchIndexes.clear();
   const plan = renderIPTables(state, options, {
@@ -250,11 +251,12 @@ export function renderWhole(
     conntrackTCPLiberal: conntrackLiberal,
     nfacct,
     groupServiceChains: true,
+    ...(settle ? { settle } : {}),
   });
   const services = full ? undefined : state.changedServices;
   return {
     skipped: plan.skipped,
-    natT: splitLines(plan.lines.nat, plan.serviceChainContents),
+    natT: splitLines(plan.lines.nat, plan.serviceChainContents, plan.settledChains),
     filterT: splitLines(plan.lines.filter),
     attribution: attribute(state, services, plan.activeNatChains),
     totals: { filter: plan.ruleCounts.filter.total, nat: plan.ruleCounts.nat.total },
@@ -339,7 +341,7 @@ export function renderIncremental(
         chainContent([...mergeInRenderOrder(kept, fresh, (rank ??= renderRank(state.sortedKeys))), ...fixed]),
       );
     }
-    merged.push({ chains: doc.chains, rules, deletes: [] });
+    merged.push({ chains: doc.chains, rules, deletes: [], settled: doc.settled });
   }
   const attribution = attribute(sub, changed, plan.activeNatChains);
   const deletes: string[] = [];
@@ -410,6 +412,7 @@ export function planRestores(
   // Their records, computed once here for the chains written (section reads them).
   const records = new Map<string, string>();
   const toWrite = serviceChains.filter((c) => {
+    if (natT.settled.has(c)) return false;
     const record = recordOf(c, natT.rules.get(c) ?? '');
     if (book.known.nat.get(c) === record) return false;
     records.set(c, record);

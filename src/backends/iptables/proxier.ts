@@ -34,7 +34,6 @@ import { reconcileConntrack } from '../conntrack/conntrack.js';
 import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, type IPTablesTable } from './render.js';
 import {
   commentOf,
-  contentRules,
   ChainDigest,
   digestRules,
   hasJump,
@@ -200,9 +199,34 @@ export class IPTablesProxier implements Proxier {
 
     const r0 = performance.now();
     const book = this.book();
+    // Full syncs over a programmed node: each service chain the kernel already holds as recorded
+    // (or, unrecorded, holds exactly as we would write it: adopted) is settled as soon as it is
+    // rendered, and its content dropped (render.ts RenderMode.settle).
+    let adopted = 0;
+    const savedNat = saved?.nat.chains;
+    const natKnown = this.tables.nat.known;
+    const settle = (chain: string, content: string): boolean => {
+      const record = recordOf(chain, content);
+      const before = natKnown.get(chain);
+      if (before !== undefined) return before === record;
+      const have = savedNat?.get(chain);
+      if (have === undefined || !this.adoptable('nat', chain, content, have, state.family)) return false;
+      natKnown.set(chain, record);
+      this.natChains.add(chain);
+      adopted++;
+      return true;
+    };
     const rendered =
       (!full && renderIncremental(state, this.o.options, book, this.conntrackLiberal, this.o.nfacct)) ||
-      renderWhole(state, this.o.options, full, book, this.conntrackLiberal, this.o.nfacct);
+      renderWhole(
+        state,
+        this.o.options,
+        full,
+        book,
+        this.conntrackLiberal,
+        this.o.nfacct,
+        full ? settle : undefined,
+      );
     for (const s of rendered.skipped)
       this.log.error(
         { servicePort: s.key, field: s.field, value: s.value },
@@ -211,10 +235,10 @@ export class IPTablesProxier implements Proxier {
     const { natT, filterT } = rendered;
     // After a restart (or a chain we forgot) the kernel may already hold exactly our rules: adopt
     // those chains instead of rewriting them (save-normalize.ts predicts iptables-save's text).
-    const adopted = saved
-      ? this.adopt('filter', filterT, saved.filter.chains, state.family) +
-        this.adopt('nat', natT, saved.nat.chains, state.family)
-      : 0;
+    if (saved)
+      adopted +=
+        this.adopt('filter', filterT, saved.filter.chains, state.family) +
+        this.adopt('nat', natT, saved.nat.chains, state.family);
     if (adopted > 0)
       this.log.info({ chains: adopted }, 'chains already hold our rules; kept without rewriting');
     // The saved digests are not needed any more: let them go before the restores.
@@ -222,6 +246,11 @@ export class IPTablesProxier implements Proxier {
     const limit =
       this.o.maxChainsPerRestore ?? (this.o.tools.backend === 'nft' ? 1000 : Number.POSITIVE_INFINITY);
     const plan = planRestores(filterT, natT, book, limit);
+    // The contents to write are in the restores' lines now (each let go once it has run) and the
+    // record takes the plan's pending records: the split documents' copies are done with. At
+    // 50,000 Services a first sync's contents are ~120 MB, dropped restore by restore from here.
+    (natT.rules as Map<string, string>).clear();
+    (filterT.rules as Map<string, string>).clear();
     const restores = plan.restores;
     const renderMs = performance.now() - r0;
 
@@ -350,8 +379,7 @@ export class IPTablesProxier implements Proxier {
 
   /**
    * Records as written every chain of `doc` we have no record of whose saved rules are exactly what
-   * we would write: the digest (ChainDigest) of the lines iptables-save would print for our rules
-   * (save-normalize.ts savedForm) equals the saved chain's. Returns how many were adopted.
+   * we would write (adoptable). Returns how many were adopted.
    */
   private adopt(
     table: IPTablesTable,
@@ -362,40 +390,57 @@ export class IPTablesProxier implements Proxier {
     const known = this.tables[table].known;
     let n = 0;
     for (const c of doc.chains) {
-      if (known.has(c)) continue;
+      if (known.has(c) || doc.settled.has(c)) continue;
       const have = saved.get(c);
       if (have === undefined) continue;
       const content = doc.rules.get(c) ?? '';
-      const want = contentRules(content);
-      const digest = new ChainDigest();
-      let unpredictable: string | undefined;
-      for (const w of want) {
-        const line = savedForm(w, family);
-        if (line === undefined) {
-          unpredictable = w;
-          break;
-        }
-        digest.add(line);
-      }
-      if (unpredictable !== undefined || digest.value() !== have) {
-        // Why a restarted proxy rewrites a chain it found (the saved text itself is not kept).
-        this.log.debug(
-          {
-            table,
-            chain: c,
-            rules: want.length,
-            savedRules: digestRules(have),
-            ...(unpredictable !== undefined ? { unpredictable } : {}),
-          },
-          'chain in the kernel differs from ours; rewriting it',
-        );
-        continue;
-      }
+      if (!this.adoptable(table, c, content, have, family)) continue;
       known.set(c, recordOf(c, content));
       if (table === 'nat') this.natChains.add(c);
       n++;
     }
     return n;
+  }
+
+  /**
+   * Whether the kernel's chain (`have`: its saved digest, SaveReader) holds exactly `content`: the
+   * digest (ChainDigest) of the lines iptables-save would print for our rules (save-normalize.ts
+   * savedForm) equals it. A chain that differs is logged at debug level: why a restarted proxy
+   * rewrites a chain it found (the saved text itself is not kept).
+   */
+  private adoptable(
+    table: IPTablesTable,
+    chain: string,
+    content: string,
+    have: string,
+    family: IPFamily,
+  ): boolean {
+    const digest = new ChainDigest();
+    let rules = 0;
+    let unpredictable: string | undefined;
+    for (let from = 0; from < content.length; rules++) {
+      let nl = content.indexOf('\n', from);
+      if (nl < 0) nl = content.length;
+      const rule = content.slice(from, nl);
+      from = nl + 1;
+      const line = savedForm(rule, family);
+      if (line === undefined) {
+        unpredictable = rule;
+        break;
+      }
+      digest.add(line);
+    }
+    if (unpredictable === undefined && digest.value() === have) return true;
+    this.log.debug(
+      {
+        table,
+        chain,
+        savedRules: digestRules(have),
+        ...(unpredictable !== undefined ? { unpredictable } : { rules }),
+      },
+      'chain in the kernel differs from ours; rewriting it',
+    );
+    return false;
   }
 
   /** The record the planner reads (a view: the planner never changes it). */

@@ -152,3 +152,34 @@ test('groupServiceChains: the same chains and rules per chain as the document-or
   assert.equal(grouped.filter, plain.filter);
   assert.deepEqual(grouped.ruleCounts, plain.ruleCounts);
 });
+
+test('settle: the chains it settles are declared and counted, their contents handed to it and left out', () => {
+  const objects: Parameters<typeof stateOf>[0][number][] = [makeNode(NODE, ['192.168.0.2'])];
+  for (let i = 0; i < 4; i++)
+    objects.push(
+      makeService('ns1', `svc${i}`, { clusterIP: `172.30.0.${50 + i}` }),
+      makeSlice('ns1', `svc${i}`, `s${i}`, [{ ip: `10.180.${i}.1` }, { ip: `10.180.${i}.2` }]),
+    );
+  const state = stateOf(objects);
+  const mode = { full: true, groupServiceChains: true };
+  const whole = renderIPTables(state, familyOptions('IPv4'), mode);
+  const want = splitLines(whole.lines.nat, whole.serviceChainContents);
+  const handed = new Map<string, string>();
+  const settled = renderIPTables(state, familyOptions('IPv4'), {
+    ...mode,
+    settle: (chain, content) => {
+      handed.set(chain, content);
+      return chain.startsWith('KUBE-SEP-');
+    },
+  });
+  assert.deepEqual(handed, whole.serviceChainContents);
+  const seps = [...handed.keys()].filter((c) => c.startsWith('KUBE-SEP-'));
+  assert.equal(seps.length, 8);
+  assert.deepEqual([...settled.settledChains].sort(), seps.sort());
+  const got = splitLines(settled.lines.nat, settled.serviceChainContents, settled.settledChains);
+  assert.deepEqual(got.chains, want.chains);
+  for (const c of want.chains)
+    assert.equal(got.rules.get(c), seps.includes(c) ? undefined : want.rules.get(c), c);
+  assert.deepEqual(settled.ruleCounts, whole.ruleCounts);
+  assert.equal(whole.settledChains.size, 0);
+});

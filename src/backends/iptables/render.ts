@@ -92,6 +92,8 @@ export interface IPTablesPlan {
   readonly lines: Readonly<Record<IPTablesTable, readonly (readonly string[])[]>>;
   /** With mode.groupServiceChains: the nat service chains' rules, one content per chain (not in `lines`). */
   readonly serviceChainContents: ReadonlyMap<string, string>;
+  /** With mode.settle: the service chains it settled (declared in `lines`, their rules left out). */
+  readonly settledChains: ReadonlySet<string>;
   /**
    * Jumps to ensure in built-in chains, in upstream's ensure order; each is inserted at position 1 if
    * missing (so the last one ends up first). Only needed on full syncs; the chains they target must
@@ -137,6 +139,15 @@ export interface RenderMode {
    * same restore, in another order). Default false: document order, as upstream writes it.
    */
   readonly groupServiceChains?: boolean;
+  /**
+   * With groupServiceChains, for the proxier's full syncs over a programmed node: called with each
+   * service chain and its content as soon as it is joined. When it returns true (the kernel already
+   * holds exactly that chain, and the proxier has recorded it), the content is not kept: the chain
+   * is listed in `settledChains` instead of `serviceChainContents`, and the texts lack its rules.
+   * At 50,000 Services this is what keeps a full sync that rewrites nothing from holding ~120 MB of
+   * contents it would only compare.
+   */
+  readonly settle?: (chain: string, content: string) => boolean;
   /** net.netfilter.nf_conntrack_tcp_be_liberal != 0: omit the KUBE-FORWARD INVALID drop. Default false. */
   readonly conntrackTCPLiberal?: boolean;
 }
@@ -353,7 +364,11 @@ class Lines {
  */
 class GroupingLines extends Lines {
   readonly contents = new Map<string, string>();
+  readonly settled = new Set<string>();
   private readonly open = new Map<string, string[]>();
+  constructor(private readonly settle?: (chain: string, content: string) => boolean) {
+    super(true);
+  }
   override push(line: string): void {
     const sp = line.indexOf(' ', 3);
     const chain = line.startsWith('-A ') && sp > 0 ? line.slice(3, sp) : '';
@@ -369,7 +384,11 @@ class GroupingLines extends Lines {
     list.push(line);
   }
   flush(): void {
-    for (const [chain, list] of this.open) this.contents.set(chain, chainContent(list));
+    for (const [chain, list] of this.open) {
+      const content = chainContent(list);
+      if (this.settle?.(chain, content)) this.settled.add(chain);
+      else this.contents.set(chain, content);
+    }
     this.open.clear();
   }
 }
@@ -390,7 +409,7 @@ export function renderIPTables(state: DesiredState, opts: FamilyOptions, mode: R
   const filterChains = new Lines(true);
   const filterRules = new Lines(true);
   const natChains = new Lines(true);
-  const natRules = mode.groupServiceChains ? new GroupingLines(true) : new Lines(true);
+  const natRules = mode.groupServiceChains ? new GroupingLines(mode.settle) : new Lines(true);
   const flushService = (): void => {
     if (natRules instanceof GroupingLines) natRules.flush();
   };
@@ -691,6 +710,7 @@ export function renderIPTables(state: DesiredState, opts: FamilyOptions, mode: R
     },
     lines: { filter: [filterChains.lines, filterRules.lines], nat: [natChains.lines, natRules.lines] },
     serviceChainContents,
+    settledChains: natRules instanceof GroupingLines ? natRules.settled : new Set<string>(),
     jumps: JUMP_RULES,
     ruleCounts: {
       filter: { total: filterRules.count, written: filterRules.count },
