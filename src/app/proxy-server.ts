@@ -222,6 +222,7 @@ export class ProxyServer implements Daemon {
           metrics,
           syncPeriodMs: this.periods.syncPeriodMs,
           onNeedFullSync: () => this.loop?.forceFullSync(),
+          collectGarbage,
           ...(checker ? { health: checker } : {}),
         }),
       );

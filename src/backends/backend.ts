@@ -69,6 +69,12 @@ export interface BackendDeps {
    * health checking.
    */
   readonly health?: EndpointHealth;
+  /**
+   * One full collection of the daemon's heap (observability/memory.ts collectGarbage), for a
+   * proxier that lets go of much of a long sync's memory as it goes (iptables' restores at scale).
+   * Absent: never collects mid-sync.
+   */
+  readonly collectGarbage?: () => Promise<unknown>;
 }
 
 /**

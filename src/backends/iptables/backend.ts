@@ -79,6 +79,7 @@ export const iptablesBackend: Backend = {
       ...(deps.onNeedFullSync ? { onNeedFullSync: deps.onNeedFullSync } : {}),
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       ...(deps.syncPeriodMs !== undefined ? { canaryPeriodMs: deps.syncPeriodMs } : {}),
+      ...(deps.collectGarbage ? { collectGarbage: deps.collectGarbage } : {}),
     });
     await p.start();
     return p;

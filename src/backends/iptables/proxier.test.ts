@@ -299,6 +299,7 @@ test('the jumps are inserted once and canaries exist after a full sync; a steady
   for (const o of [makeNode(NODE, ['10.100.0.2']), svcObj(0, 1), sliceObj(0, [0, 1])])
     tracker.onEvent({ type: 'add', object: o });
   for (const kind of ['Service', 'EndpointSlice', 'Node'] as const) tracker.onEvent({ type: 'synced', kind });
+  let collections = 0;
   const p = new IPTablesProxier({
     logger: createMemoryLogger(),
     options: familyOptions('IPv4'),
@@ -306,6 +307,9 @@ test('the jumps are inserted once and canaries exist after a full sync; a steady
     exec: kernel.exec,
     canaryPeriodMs: 0,
     procSys,
+    // Every restore's input released sets off a collection.
+    collectGarbage: () => Promise.resolve(collections++),
+    collectAfterReleasedChars: 1,
   });
   try {
     await p.start();
@@ -323,6 +327,12 @@ test('the jumps are inserted once and canaries exist after a full sync; a steady
     );
     assert.deepEqual(outcome.ruleCounts?.nat?.written, 0);
     assert.ok((outcome.ruleCounts?.nat?.total ?? 0) > 0);
+    // The service chains were settled as they were rendered: counted unchanged, none written.
+    const stats = p.stats()!;
+    assert.equal(stats.chainsWritten, 0);
+    assert.ok(stats.chainsUnchanged >= 4, JSON.stringify(stats));
+    // One restore ran (the first sync's chains): one collection after it; none in the second sync.
+    assert.equal(collections, 1);
     for (const table of ['mangle', 'nat', 'filter'])
       assert.ok(kernel.table(table).has('KUBE-PROXY-CANARY'), `${table} canary`);
     const nat = kernel.table('nat');
