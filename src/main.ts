@@ -15,6 +15,7 @@ import { getBackend } from './backends/backend.js';
 import { watchConfigFile } from './app/config-watch.js';
 import { KUBERNETES_COMPAT, VERSION } from './version.js';
 import { tuneHeapForDaemon } from './observability/memory.js';
+import { SHUTDOWN_WAIT_MS, stopWithin } from './app/shutdown.js';
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`kube-proxy: ${msg}\n`);
@@ -77,8 +78,15 @@ export async function main(argv: readonly string[]): Promise<void> {
           if (stopping) return;
           stopping = true;
           logger.info({ signal: sig }, 'shutting down');
-          daemon.stop().then(
-            () => process.exit(0),
+          stopWithin(() => daemon.stop()).then(
+            (how) => {
+              if (how === 'timeout')
+                logger.warn(
+                  { waitedMs: SHUTDOWN_WAIT_MS },
+                  'a sync still running at shutdown; exiting without it (the next start resyncs)',
+                );
+              process.exit(0);
+            },
             (err: unknown) => fail(`shutdown: ${describeFailure(err)}`),
           );
         };
