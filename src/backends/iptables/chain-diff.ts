@@ -288,6 +288,32 @@ export function digestRules(digest: string): number {
   return parseInt(digest, 10);
 }
 
+/**
+ * Cuts a text that arrives in chunks of any size into lines: `onLine(text, from, to)` for each line
+ * (`text.slice(from, to)`, without its '\n'), in order, without copying lines out of a chunk.
+ */
+export class LineSplitter {
+  private rest = '';
+
+  constructor(private readonly onLine: (text: string, from: number, to: number) => void) {}
+
+  push(chunk: string): void {
+    const text = this.rest === '' ? chunk : this.rest + chunk;
+    let pos = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', pos)) {
+      this.onLine(text, pos, nl);
+      pos = nl + 1;
+    }
+    this.rest = detach(text.slice(pos));
+  }
+
+  /** The last line, when the text does not end with '\n'. */
+  end(): void {
+    if (this.rest !== '') this.onLine(this.rest, 0, this.rest.length);
+    this.rest = '';
+  }
+}
+
 /** One table's iptables-save, as a full sync keeps it (SaveReader). */
 export interface SavedTable {
   /** Every chain the save declares or has rules for -> the digest of its `-A` lines (ChainDigest). */
@@ -304,7 +330,9 @@ export interface SavedTable {
 export class SaveReader {
   private readonly chains = new Map<string, string>();
   private readonly kept = new Map<string, string[]>();
-  private rest = '';
+  private readonly lines = new LineSplitter((text, from, to) => {
+    this.line(text, from, to);
+  });
   private cur: string | undefined;
   private digest: ChainDigest | undefined;
 
@@ -312,19 +340,12 @@ export class SaveReader {
 
   /** Takes the next chunk of the text. */
   push(chunk: string): void {
-    const text = this.rest === '' ? chunk : this.rest + chunk;
-    let pos = 0;
-    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', pos)) {
-      this.line(text, pos, nl);
-      pos = nl + 1;
-    }
-    this.rest = detach(text.slice(pos));
+    this.lines.push(chunk);
   }
 
   /** The table, once the whole text was pushed. */
   end(): SavedTable {
-    if (this.rest !== '') this.line(this.rest, 0, this.rest.length);
-    this.rest = '';
+    this.lines.end();
     this.flush();
     const texts = new Map<string, string>();
     for (const [c, lines] of this.kept) texts.set(c, chainContent(lines));

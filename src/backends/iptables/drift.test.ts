@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chainLines, jumpChains, missingJumps } from './drift.js';
+import { chainLines, chainLinesReader, jumpChains, missingJumps } from './drift.js';
 import { JUMP_RULES } from './render.js';
 
 const nat = JUMP_RULES.filter((r) => r.table === 'nat' && r.chain === 'PREROUTING');
@@ -45,4 +45,10 @@ test('chainLines keeps the -A lines of the asked chains only', () => {
     '-A PREROUTING -j A\n-A OUTPUT -j C\n-A OUTPUT -j E\n',
   );
   assert.equal(chainLines(save, ['POSTROUTING']), '');
+  // The same from chunks of any size (a save read as it arrives).
+  for (let size = 1; size <= save.length; size++) {
+    const r = chainLinesReader(['PREROUTING', 'OUTPUT']);
+    for (let i = 0; i < save.length; i += size) r.push(save.slice(i, i + size));
+    assert.equal(r.end(), '-A PREROUTING -j A\n-A OUTPUT -j C\n-A OUTPUT -j E\n', `chunks of ${size}`);
+  }
 });

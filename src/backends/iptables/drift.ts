@@ -5,7 +5,7 @@
  * A flushed table is the canary monitor's business (it already forces a full sync). Other owners'
  * rules in the same built-in chains are not looked at, so they are never reported. Pure.
  */
-import { commentOf, hasJump, parseSave } from './chain-diff.js';
+import { commentOf, hasJump, LineSplitter, parseSave } from './chain-diff.js';
 import type { JumpRule } from './render.js';
 import type { DriftFinding } from '../drift.js';
 
@@ -44,21 +44,34 @@ export function missingJumps(
  * services is ~18 MB: splitting it once per built-in chain cost more CPU than the save itself).
  */
 export function chainLines(saveText: string, chains: readonly string[]): string {
+  const r = chainLinesReader(chains);
+  r.push(saveText);
+  return r.end();
+}
+
+/**
+ * chainLines over a save that arrives in chunks (run()'s onStdout): only the lines kept are held,
+ * never the text (at 50,000 Services a legacy nat save is ~90 MB, read every syncPeriod).
+ */
+export function chainLinesReader(chains: readonly string[]): { push(chunk: string): void; end(): string } {
   const heads = chains.map((c) => `-A ${c} `);
   const out: string[] = [];
-  let at = 0;
-  while (at < saveText.length) {
-    let end = saveText.indexOf('\n', at);
-    if (end < 0) end = saveText.length;
+  const lines = new LineSplitter((text, from, to) => {
     // Most lines are rules of our own chains: a cheap first-character test skips the rest.
-    if (saveText.startsWith('-A ', at)) {
-      for (const h of heads)
-        if (saveText.startsWith(h, at)) {
-          out.push(saveText.slice(at, end));
-          break;
-        }
-    }
-    at = end + 1;
-  }
-  return out.length ? `${out.join('\n')}\n` : '';
+    if (!text.startsWith('-A ', from)) return;
+    for (const h of heads)
+      if (text.startsWith(h, from)) {
+        out.push(text.slice(from, to));
+        return;
+      }
+  });
+  return {
+    push: (chunk) => {
+      lines.push(chunk);
+    },
+    end: () => {
+      lines.end();
+      return out.length ? `${out.join('\n')}\n` : '';
+    },
+  };
 }

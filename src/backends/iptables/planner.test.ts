@@ -62,3 +62,19 @@ test('restoreChunks cuts a restore into ~64 KiB chunks at line ends that add up 
   }
   assert.deepEqual([...restoreChunks([])], []);
 });
+
+test('restoreChunks writes out bare chain names as declarations; with release, lets each line go once chunked', () => {
+  const lines = [
+    '*nat',
+    'KUBE-SEP-A',
+    ':KUBE-MARK-MASQ - [0:0]',
+    '-A KUBE-SEP-A -j X\n-A KUBE-SEP-A -j Y',
+    'COMMIT',
+  ];
+  const text =
+    '*nat\n:KUBE-SEP-A - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n-A KUBE-SEP-A -j X\n-A KUBE-SEP-A -j Y\nCOMMIT\n';
+  assert.equal([...restoreChunks(lines)].join(''), text);
+  assert.equal(lines.length, 5);
+  assert.equal([...restoreChunks(lines, true)].join(''), text);
+  assert.deepEqual(lines, ['', '', '', '', '']);
+});

@@ -65,7 +65,7 @@ import {
   type ChainBook,
 } from './planner.js';
 import type { IPFamily } from '../../model/types.js';
-import { chainLines, jumpChains, missingJumps } from './drift.js';
+import { chainLinesReader, jumpChains, missingJumps } from './drift.js';
 import type { DriftFinding } from '../drift.js';
 
 const RESTORE_TIMEOUT_MS = 300_000;
@@ -112,12 +112,12 @@ const JUMP_CHAINS = [...new Set(JUMP_RULES.map((j) => j.chain))];
 const EXCERPT_CHAINS: ReadonlySet<string> = new Set([KUBE_PROXY_CANARY, KUBE_FIREWALL, ...JUMP_CHAINS]);
 
 /**
- * The restore input a sync lets go of (its restores' lines, once each has run) before it asks for a
- * full collection (IPTablesProxierOptions.collectGarbage). The chain contents it releases were
- * rendered before the first restore and are old by then: V8 would only reclaim them at its next
- * full collection, which the heap's growth sets off late (at 50,000 Services a first sync's ~300
- * restores release ~120 MB and the heap had grown 200 MB above its live size when V8 collected).
- * At 10,000 Services a whole sync's input is ~25 M characters: no collection there.
+ * The restore input streamed (and let go of: restoreChunks' `release`) between two full collections
+ * (IPTablesProxierOptions.collectGarbage). The chain contents it releases were rendered before the
+ * first restore and are old by then: V8 would only reclaim them at its next full collection, which
+ * the heap's growth sets off late (at 50,000 Services a first sync's restores release ~120 MB, and
+ * the heap had grown 200 MB above its live size when V8 collected). At 10,000 Services a whole
+ * sync's input is ~25 M characters: no collection in its first sync, none in partial syncs.
  */
 export const GC_AFTER_RELEASED_CHARS = 32 * 1024 * 1024;
 
@@ -273,12 +273,12 @@ export class IPTablesProxier implements Proxier {
 
     const x0 = performance.now();
     const restoreTimesMs: number[] = [];
-    let released = 0;
+    this.released = 0;
     for (let i = 0; i < restores.length; i++) {
       const r = restores[i]!;
       try {
         const started = performance.now();
-        await iptablesRestore(this.exec, t, restoreChunks(r.lines), {
+        await iptablesRestore(this.exec, t, this.collecting(restoreChunks(r.lines, true)), {
           counters: true,
           timeoutMs: RESTORE_TIMEOUT_MS,
         });
@@ -286,14 +286,6 @@ export class IPTablesProxier implements Proxier {
         // Its lines are done with: let them go while the later restores run (at 50,000 Services
         // the plan's lines are tens of MB); the record keeps what the bookkeeping needs.
         restores[i] = { ...r, lines: [] };
-        for (const line of r.lines) released += line.length;
-        if (
-          released >= (this.o.collectAfterReleasedChars ?? GC_AFTER_RELEASED_CHARS) &&
-          this.o.collectGarbage
-        ) {
-          released = 0;
-          await this.o.collectGarbage();
-        }
       } catch (err) {
         // What this and later restores touched is now unknown: forget it so the full retry rewrites it.
         for (const later of restores.slice(i))
@@ -363,10 +355,20 @@ export class IPTablesProxier implements Proxier {
     const chains = jumpChains(JUMP_RULES);
     if (t.backend === 'legacy') {
       for (const table of [...new Set(chains.map((c) => c.table))]) {
-        const r = await this.exec(t.save, ['-t', table], { okCodes: [0, 1], timeoutMs: RESTORE_TIMEOUT_MS });
-        if (r.code !== 0) continue;
         const mine = chains.filter((c) => c.table === table).map((c) => c.chain);
-        const lines = chainLines(r.stdout, mine);
+        // Read as it arrives: only the built-in chains' lines are kept, never the whole save.
+        const reader = chainLinesReader(mine);
+        const r = await this.exec(t.save, ['-t', table], {
+          okCodes: [0, 1],
+          timeoutMs: RESTORE_TIMEOUT_MS,
+          onStdout: (chunk) => {
+            reader.push(chunk);
+          },
+        });
+        if (r.code !== 0) continue;
+        // An Exec that collects stdout anyway (the unit tests' fake) hands it over whole.
+        if (r.stdout !== '') reader.push(r.stdout);
+        const lines = reader.end();
         for (const c of mine) listings.set(`${table} ${c}`, lines);
       }
     } else {
@@ -467,6 +469,25 @@ export class IPTablesProxier implements Proxier {
       'chain in the kernel differs from ours; rewriting it',
     );
     return false;
+  }
+
+  /** Input streamed to the restores since the last collection (collecting). */
+  private released = 0;
+
+  /**
+   * The chunks, passed on as they are; each time GC_AFTER_RELEASED_CHARS have gone by (the lines
+   * in them let go: restoreChunks' `release`), a full collection (IPTablesProxierOptions.collectGarbage).
+   */
+  private *collecting(chunks: Iterable<string>): Generator<string> {
+    const every = this.o.collectAfterReleasedChars ?? GC_AFTER_RELEASED_CHARS;
+    for (const chunk of chunks) {
+      yield chunk;
+      this.released += chunk.length;
+      if (this.released >= every && this.o.collectGarbage) {
+        this.released = 0;
+        void this.o.collectGarbage();
+      }
+    }
   }
 
   /** The record the planner reads (a view: the planner never changes it). */
