@@ -268,8 +268,12 @@ export class ChainDigest {
     this.rules++;
   }
 
+  /**
+   * One flat string (`join`: a template would make a rope of five strings, ~180 bytes against 40,
+   * and the record keeps one per service chain: 300,000 at 50,000 Services).
+   */
   value(): string {
-    return `${this.rules} ${(this.h1 >>> 0).toString(36)} ${(this.h2 >>> 0).toString(36)}`;
+    return [this.rules, (this.h1 >>> 0).toString(36), (this.h2 >>> 0).toString(36)].join(' ');
   }
 }
 

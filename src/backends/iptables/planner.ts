@@ -80,7 +80,7 @@ export interface Restore {
    */
   readonly lines: string[];
   /** Chains (table/chain) this restore declares or edits; forgotten when it fails. */
-  readonly touched: readonly [IPTablesTable, string][];
+  readonly touched: Readonly<Record<IPTablesTable, readonly string[]>>;
   readonly rules: number;
 }
 
@@ -443,12 +443,12 @@ export function planRestores(
     if (missingTop.length > 0)
       restores.push({
         lines: ['*nat', ...missingTop.map((c) => `:${c} - [0:0]`), 'COMMIT'],
-        touched: [],
+        touched: { filter: [], nat: [] },
         rules: 0,
       });
     for (const g of groups) {
       const sec = section(acc, book, 'nat', natT, g, false);
-      restores.push({ lines: sec.lines, touched: sec.touched, rules: sec.rules });
+      restores.push({ lines: sec.lines, touched: { filter: [], nat: sec.touched }, rules: sec.rules });
     }
   }
   const natSec = section(acc, book, 'nat', natT, [...cur, ...topChains], true, natT.deletes);
@@ -456,7 +456,7 @@ export function planRestores(
   if (texts.length > 0 || restores.length === 0) {
     restores.push({
       lines: texts.flatMap((s) => s.lines),
-      touched: [...filterSec.touched, ...natSec.touched],
+      touched: { filter: filterSec.touched, nat: natSec.touched },
       rules: filterSec.rules + natSec.rules,
     });
   }
@@ -511,12 +511,12 @@ function section(
   chains: readonly string[],
   allowEdits: boolean,
   deletes: readonly string[] = [],
-): { lines: string[]; touched: [IPTablesTable, string][]; rules: number; nonEmpty: boolean } {
+): { lines: string[]; touched: string[]; rules: number; nonEmpty: boolean } {
   const known = book.known[table];
   const declare: string[] = [];
   const body: string[] = [];
   const edits: string[] = [];
-  const touched: [IPTablesTable, string][] = [];
+  const touched: string[] = [];
   let rules = 0;
   for (const c of chains) {
     const content = doc.rules.get(c) ?? '';
@@ -526,7 +526,7 @@ function section(
       acc.unchanged++;
       continue;
     }
-    touched.push([table, c]);
+    touched.push(c);
     acc.pending[table].set(c, record);
     if (allowEdits && before !== undefined && EDITABLE_CHAINS.has(c)) {
       const edit = editInPlace(c, contentRules(before), contentRules(content));
@@ -545,7 +545,7 @@ function section(
   }
   for (const c of deletes) {
     declare.push(c);
-    touched.push([table, c]);
+    touched.push(c);
   }
   const nonEmpty = declare.length + body.length + edits.length > 0;
   const lines = [`*${table}`, ...declare, ...body, ...edits, ...deletes.map((c) => `-X ${c}`), 'COMMIT'];

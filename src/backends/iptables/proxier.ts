@@ -289,7 +289,8 @@ export class IPTablesProxier implements Proxier {
       } catch (err) {
         // What this and later restores touched is now unknown: forget it so the full retry rewrites it.
         for (const later of restores.slice(i))
-          for (const [table, c] of later.touched) this.tables[table].known.delete(c);
+          for (const table of ['filter', 'nat'] as const)
+            for (const c of later.touched[table]) this.tables[table].known.delete(c);
         this.o.metrics?.iptablesRestoreFailuresTotal.inc({ ip_family: state.family });
         if (!full) this.o.metrics?.iptablesPartialRestoreFailuresTotal.inc({ ip_family: state.family });
         // The sync loop logs the failure once; this adds which restore failed at debug level.
