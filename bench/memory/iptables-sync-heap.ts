@@ -39,7 +39,11 @@ const h3 = heap();
 const h4 = heap();
 let chars = 0;
 let lines = 0;
-for (const r of plan.restores) for (const l of r.lines) ((chars += l.length), lines++);
+for (const r of plan.restores)
+  for (const l of r.lines) {
+    chars += l.length;
+    lines++;
+  }
 console.log(`node ${process.version}, ${n} Services x 5, ${backend}; load ${loadavg()[0]!.toFixed(1)}`);
 console.log('| stage | heapUsed | growth |');
 console.log('|---|---:|---:|');
