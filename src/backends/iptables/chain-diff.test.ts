@@ -143,6 +143,19 @@ test('SaveReader: in chunks of any size, a digest per chain of what parseSave gi
   assert.equal(digestRules(EMPTY_DIGEST), 0);
 });
 
+test('SaveReader: chains it is told not to hash are counted only, and match no digest', () => {
+  const reader = new SaveReader(new Set(), (c) => c !== 'KUBE-A');
+  for (const piece of SAVE.split(/(?<=\n)/)) reader.push(piece);
+  const got = reader.end().chains;
+  // KUBE-A's rules come in two runs: the count goes on across them.
+  assert.equal(got.get('KUBE-A'), '3 -');
+  assert.equal(digestRules(got.get('KUBE-A')!), 3);
+  assert.notEqual(got.get('KUBE-A'), digestLines(contentRules(parseSave(SAVE).get('KUBE-A')!)));
+  assert.equal(got.get('KUBE-B'), digestLines(['-A KUBE-B -j Z']));
+  const known = new Map([['KUBE-A', recordOf('KUBE-A', 'x\ny\nz')]]);
+  assert.equal(reconcileKnown(known, got), 0);
+});
+
 test('ChainDigest tells apart changed, reordered, moved and re-split lines; resume continues a digest', () => {
   const base = ['-A KUBE-SVC-X -j KUBE-SEP-1', '-A KUBE-SVC-X -j KUBE-SEP-2'];
   const variants = [

@@ -194,7 +194,10 @@ export class IPTablesProxier implements Proxier {
     if (full) {
       const s0 = performance.now();
       const read = async (table: IPTablesTable): Promise<SavedTable> => {
-        const reader = new SaveReader(EXCERPT_CHAINS);
+        // Chains we have a record of are only counted (reconcileKnown); the others are hashed, for
+        // adoption. After a restart that is every chain; in a later full sync, next to none.
+        const known = this.tables[table].known;
+        const reader = new SaveReader(EXCERPT_CHAINS, (c) => !known.has(c));
         await iptablesSave(this.exec, t, table, RESTORE_TIMEOUT_MS, (chunk) => {
           reader.push(chunk);
         });
