@@ -226,13 +226,9 @@ export class IPTablesProxier implements Proxier {
     const savedNat = saved?.nat.chains;
     const natKnown = this.tables.nat.known;
     const settle = (chain: string, content: string): boolean => {
-      const record = recordOf(chain, content);
       const before = natKnown.get(chain);
-      if (before !== undefined) return before === record;
-      const have = savedNat?.get(chain);
-      if (have === undefined || !this.adoptable('nat', chain, content, have, state.family)) return false;
-      natKnown.set(chain, record);
-      this.natChains.add(chain);
+      if (before !== undefined) return before === recordOf(chain, content);
+      if (!savedNat || !this.adoptOne('nat', chain, content, savedNat, state.family)) return false;
       adopted++;
       return true;
     };
@@ -423,15 +419,24 @@ export class IPTablesProxier implements Proxier {
     let n = 0;
     for (const c of doc.chains) {
       if (known.has(c) || doc.settled.has(c)) continue;
-      const have = saved.get(c);
-      if (have === undefined) continue;
-      const content = doc.rules.get(c) ?? '';
-      if (!this.adoptable(table, c, content, have, family)) continue;
-      known.set(c, recordOf(c, content));
-      if (table === 'nat') this.natChains.add(c);
-      n++;
+      if (this.adoptOne(table, c, doc.rules.get(c) ?? '', saved, family)) n++;
     }
     return n;
+  }
+
+  /** Records `chain` (which we have no record of) as written when the kernel holds exactly `content` (adoptable). */
+  private adoptOne(
+    table: IPTablesTable,
+    chain: string,
+    content: string,
+    saved: ReadonlyMap<string, string>,
+    family: IPFamily,
+  ): boolean {
+    const have = saved.get(chain);
+    if (have === undefined || !this.adoptable(table, chain, content, have, family)) return false;
+    this.tables[table].known.set(chain, recordOf(chain, content));
+    if (table === 'nat') this.natChains.add(chain);
+    return true;
   }
 
   /**
