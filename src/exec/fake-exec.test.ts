@@ -30,3 +30,12 @@ test('a handler that throws makes the call reject with that error (a missing too
   await assert.rejects(f.exec('conntrack', ['-L']), (e: unknown) => e instanceof ExecError);
   assert.equal(f.calls.length, 1);
 });
+
+test('fakeExec hands stdout to onStdout as run() does, and leaves it out of the result', async () => {
+  const f = fakeExec(() => ({ stdout: '*nat\nCOMMIT\n' }));
+  const got: string[] = [];
+  const r = await f.exec('iptables-save', ['-t', 'nat'], { onStdout: (c) => got.push(c) });
+  assert.deepEqual(got, ['*nat\nCOMMIT\n']);
+  assert.equal(r.stdout, '');
+  assert.equal((await f.exec('iptables-save', [])).stdout, '*nat\nCOMMIT\n');
+});

@@ -45,6 +45,11 @@ export function fakeExec(handler: FakeHandler = () => ({})): FakeExec {
     const stderr = a.stderr ?? '';
     if (!(opts?.okCodes ?? [0]).includes(code))
       throw new ExecError('KP_ERR_EXEC_FAILED', cmd, args, code, stderr || 'fake failure', stdout);
+    // As run() does with onStdout: the output goes to it, not into the result.
+    if (opts?.onStdout) {
+      if (stdout !== '') opts.onStdout(stdout);
+      return { code, stdout: '', stderr, durationMs: 0 };
+    }
     return { code, stdout, stderr, durationMs: 0 };
   };
   return { exec, calls, lines };

@@ -140,10 +140,7 @@ export async function iptablesSave(
     ...(timeoutMs === undefined ? {} : { timeoutMs }),
     ...(onChunk ? { onStdout: onChunk } : {}),
   });
-  if (!onChunk) return r.stdout;
-  // An Exec that collects stdout anyway (the unit tests' fake) hands it over whole.
-  if (r.stdout !== '') onChunk(r.stdout);
-  return '';
+  return r.stdout;
 }
 
 /**

@@ -34,6 +34,11 @@ class FakeKernel extends IPTablesTables {
     const ok = (stdout = '', code = 0): Promise<RunResult> => {
       if (!(opts.okCodes ?? [0]).includes(code))
         return Promise.reject(new ExecError('KP_ERR_EXEC_FAILED', cmd, args, code, 'fake failure'));
+      // As run() does with onStdout: the output goes to it, not into the result.
+      if (opts.onStdout) {
+        if (stdout !== '') opts.onStdout(stdout);
+        return Promise.resolve({ code, stdout: '', stderr: '', durationMs: 0 });
+      }
       return Promise.resolve({ code, stdout, stderr: '', durationMs: 0 });
     };
     if (cmd.endsWith('-save')) return ok(this.save(args[args.indexOf('-t') + 1]!));
