@@ -34,7 +34,6 @@ import { reconcileConntrack } from '../conntrack/conntrack.js';
 import { JUMP_RULES, KUBE_FIREWALL, KUBE_PROXY_CANARY, type IPTablesTable } from './render.js';
 import {
   commentOf,
-  ChainDigest,
   digestRules,
   hasJump,
   reconcileKnown,
@@ -55,7 +54,7 @@ import {
 } from '../../exec/iptables.js';
 import { defaultExec } from '../../exec/run.js';
 import { PROC_SYS, readSysctl, sysctlName, writeSysctl } from '../../exec/sysctl.js';
-import { savedForm } from './save-normalize.js';
+import { savedDigest } from './save-normalize.js';
 import {
   planRestores,
   renderIncremental,
@@ -438,10 +437,9 @@ export class IPTablesProxier implements Proxier {
   }
 
   /**
-   * Whether the kernel's chain (`have`: its saved digest, SaveReader) holds exactly `content`: the
-   * digest (ChainDigest) of the lines iptables-save would print for our rules (save-normalize.ts
-   * savedForm) equals it. A chain that differs is logged at debug level: why a restarted proxy
-   * rewrites a chain it found (the saved text itself is not kept).
+   * Whether the kernel's chain (`have`: its saved digest, SaveReader) holds exactly `content`
+   * (save-normalize.ts savedDigest). A chain that differs is logged at debug level: why a restarted
+   * proxy rewrites a chain it found (the saved text itself is not kept).
    */
   private adoptable(
     table: IPTablesTable,
@@ -450,28 +448,14 @@ export class IPTablesProxier implements Proxier {
     have: string,
     family: IPFamily,
   ): boolean {
-    const digest = new ChainDigest();
-    let rules = 0;
-    let unpredictable: string | undefined;
-    for (let from = 0; from < content.length; rules++) {
-      let nl = content.indexOf('\n', from);
-      if (nl < 0) nl = content.length;
-      const rule = content.slice(from, nl);
-      from = nl + 1;
-      const line = savedForm(rule, family);
-      if (line === undefined) {
-        unpredictable = rule;
-        break;
-      }
-      digest.add(line);
-    }
-    if (unpredictable === undefined && digest.value() === have) return true;
+    const predicted = savedDigest(content, family);
+    if ('digest' in predicted && predicted.digest === have) return true;
     this.log.debug(
       {
         table,
         chain,
         savedRules: digestRules(have),
-        ...(unpredictable !== undefined ? { unpredictable } : { rules }),
+        ...('digest' in predicted ? { rules: digestRules(predicted.digest) } : predicted),
       },
       'chain in the kernel differs from ours; rewriting it',
     );

@@ -14,6 +14,7 @@
  * of both iptables-legacy and iptables-nft (1.8.9). Pure.
  */
 import type { IPFamily } from '../../model/types.js';
+import { ChainDigest } from './chain-diff.js';
 
 const BASE = ['-s', '-d', '-i', '-o', '-p'] as const;
 type BaseOpt = (typeof BASE)[number];
@@ -282,9 +283,25 @@ export function savedForm(line: string, family: IPFamily): string | undefined {
   return parts.join(' ');
 }
 
-/** Whether the kernel's chain (its save lines, chain-diff.ts parseSave) holds exactly `rules` (renderer lines), in order. */
-export function sameChain(rules: readonly string[], saved: readonly string[], family: IPFamily): boolean {
-  if (rules.length !== saved.length) return false;
-  for (let i = 0; i < rules.length; i++) if (savedForm(rules[i]!, family) !== saved[i]) return false;
-  return true;
+/**
+ * The digest (chain-diff.ts ChainDigest) of the lines iptables-save prints for a chain holding
+ * `content` (renderer rules joined by '\n'), to compare with SaveReader's digest of the kernel's
+ * chain: equal when the kernel holds exactly these rules, in order. Or the first rule this module
+ * cannot predict (then the chain is rewritten, never taken as equal).
+ */
+export function savedDigest(
+  content: string,
+  family: IPFamily,
+): { readonly digest: string } | { readonly unpredictable: string } {
+  const d = new ChainDigest();
+  for (let from = 0; from < content.length;) {
+    let nl = content.indexOf('\n', from);
+    if (nl < 0) nl = content.length;
+    const rule = content.slice(from, nl);
+    from = nl + 1;
+    const line = savedForm(rule, family);
+    if (line === undefined) return { unpredictable: rule };
+    d.add(line);
+  }
+  return { digest: d.value() };
 }
