@@ -133,54 +133,18 @@ export function countRules(content: string): number {
 
 /**
  * The `-A` lines per chain of one table's `iptables-save` output, in order, as one content string per
- * chain ('' for chains without rules). iptables-save prints a chain's rules together, so each
- * content is one slice of `saveText` (it keeps the text alive while the map lives: one sync).
+ * chain ('' for chains without rules): SaveReader keeping every chain's text, hashing none.
  * iptables-save prints rules in its own normal form, not as written: compare them with ours through
  * save-normalize.ts, or only by count.
  */
 export function parseSave(saveText: string): Map<string, string> {
-  const out = new Map<string, string>();
-  let cur: string | undefined;
-  let start = 0;
-  let end = 0;
-  const flush = (): void => {
-    if (cur === undefined) return;
-    const seg = saveText.slice(start, end);
-    const before = out.get(cur);
-    // Rules of one chain split by another chain's (not seen from iptables-save): appended.
-    out.set(cur, before ? `${before}\n${seg}` : seg);
-    cur = undefined;
-  };
-  let pos = 0;
-  while (pos < saveText.length) {
-    let nl = saveText.indexOf('\n', pos);
-    if (nl < 0) nl = saveText.length;
-    if (saveText.startsWith(':', pos)) {
-      flush();
-      const sp = saveText.indexOf(' ', pos);
-      // A copy, not a slice: V8 slices keep their parent alive, and the chain names outlive this
-      // sync (the proxier's natChains), which held the whole save text (~18 MB at 10,000 Services).
-      const name = detach(saveText.slice(pos + 1, sp < 0 || sp > nl ? nl : sp));
-      if (!out.has(name)) out.set(name, '');
-    } else if (saveText.startsWith('-A ', pos)) {
-      const sp = saveText.indexOf(' ', pos + 3);
-      const name = saveText.slice(pos + 3, sp < 0 || sp > nl ? nl : sp);
-      if (name !== cur) {
-        flush();
-        cur = out.has(name) ? name : detach(name);
-        if (!out.has(cur)) out.set(cur, '');
-        start = pos;
-      }
-      end = nl;
-    } else flush();
-    pos = nl + 1;
-  }
-  flush();
-  return out;
+  const reader = new SaveReader('all', () => false);
+  reader.push(saveText);
+  return reader.end().texts;
 }
 
 /**
- * The same characters without a reference to the string they were cut from (see parseSave): a flat
+ * The same characters without a reference to the string they were cut from (see SaveReader): a flat
  * copy of their own. (`' ' + s` sliced again, the old way, is itself a slice of a one-character-longer
  * copy: 80 bytes for a 25-character chain name against 48, bench/memory/strings.ts.) JSON's round
  * trip copies any string exactly.
@@ -354,12 +318,12 @@ export class SaveReader {
   private digest: ChainDigest | undefined;
 
   /**
-   * `keep`: the chains whose text is kept. `hashes`: whether a chain's lines are hashed (false: only
+   * `keep`: the chains whose text is kept ('all': every chain, parseSave). `hashes`: whether a chain's lines are hashed (false: only
    * counted, ChainDigest's countOnly); a later full sync hashes only the chains it has no record of,
    * the ones it may adopt (at 10,000 Services the nat save is ~18 M characters a full sync).
    */
   constructor(
-    private readonly keep: ReadonlySet<string> = new Set(),
+    private readonly keep: ReadonlySet<string> | 'all' = new Set(),
     private readonly hashes: (chain: string) => boolean = () => true,
   ) {}
 
@@ -409,7 +373,7 @@ export class SaveReader {
   private declare(name: string): void {
     if (this.chains.has(name)) return;
     this.chains.set(name, EMPTY_DIGEST);
-    if (this.keep.has(name)) this.kept.set(name, []);
+    if (this.keep === 'all' || this.keep.has(name)) this.kept.set(name, []);
   }
 
   private flush(): void {
