@@ -442,7 +442,7 @@ export function planRestores(
     const missingTop = topChains.filter((c) => !book.natChains.has(c) && !book.known.nat.has(c));
     if (missingTop.length > 0)
       restores.push({
-        lines: ['*nat', ...missingTop.map((c) => `:${c} - [0:0]`), 'COMMIT'],
+        lines: ['*nat', ...missingTop, 'COMMIT'],
         touched: { filter: [], nat: [] },
         rules: 0,
       });
